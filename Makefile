@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: MIT
+# ralph-exec: one non-recursive Makefile.
+#
+#   make            build build/ralph-exec
+#   make demo       set up everything on a fresh machine and run examples/demo.json
+#   make test       set up everything and run every test tier (unit + real engine)
+#   make check      unit tests only (no engine needed)
+#   make images     build the sandbox image offline (mmdebstrap + docker import)
+#   make SANITIZE=address,undefined check   the same under sanitizers
+
+PKGS      := libcurl json-c libarchive uuid
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+WARN      := -Wall -Wextra -Wformat=2 -Wshadow -Wvla -Wimplicit-fallthrough \
+             -Wno-missing-field-initializers -Wstrict-prototypes -Wmissing-prototypes \
+             -Werror=implicit-function-declaration -Werror=return-type -Werror=format-security
+HARDEN    := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+ifneq ($(SANITIZE),)
+BUILD     ?= build/san
+override CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+override LDFLAGS += -fsanitize=$(SANITIZE)
+else
+BUILD     ?= build
+endif
+ifneq ($(WERROR),)
+override CFLAGS += -Werror
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+override CFLAGS  += -std=c11 -D_GNU_SOURCE -I. -MMD -MP $(WARN) $(HARDEN) $(PKG_CFLAGS) \
+                    -DRALPH_VERSION='"$(VERSION)"'
+override LDFLAGS += -pie -Wl,-z,relro,-z,now
+LDLIBS    += $(PKG_LIBS) -lm
+
+LIB_SRCS  := executor/rx_util.c executor/rx_error.c executor/rx_buf.c executor/rx_json.c \
+             executor/job_spec.c executor/job_result.c executor/sandbox_policy.c \
+             executor/docker_http.c executor/docker_client.c executor/docker_container.c \
+             executor/docker_archive.c executor/docker_attach.c executor/docker_demux.c \
+             executor/tar_stream.c executor/executor.c
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/executor/harness_blob.o
+LIB       := $(BUILD)/libexecutor.a
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all check test demo images deps engine setup integration clean help
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/ralph-exec
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/executor/harness_blob.o: executor/harness_blob.S executor/harness.py
+	@mkdir -p $(@D)
+	$(CC) -c -o $@ executor/harness_blob.S
+
+$(LIB): $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/ralph-exec: $(BUILD)/executor/main.o $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- setting up a machine (idempotent, quick when done) -------------------
+deps:
+	@scripts/ensure-deps.sh
+
+engine: deps
+	@scripts/ensure-engine.sh
+
+images: engine
+	@images/build.sh
+
+setup: images
+	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+
+# ---- tests ------------------------------------------------------------------
+# Unit tier: no engine needed.
+check: all $(UNIT_BINS)
+	prove --exec '' $(UNIT_BINS)
+
+# Every tier, engine strictly required: a missing engine fails, never skips.
+test: setup
+	RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec \
+	  prove --timer --exec '' $(UNIT_BINS) tests/integration/*.bats
+
+# Only the real-engine tier (assumes `make setup` has run).
+integration: all
+	RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec \
+	  prove --timer --exec '' tests/integration/*.bats
+
+demo: setup
+	@echo "+ $(BUILD)/ralph-exec examples/demo.json"
+	@$(BUILD)/ralph-exec examples/demo.json | jq .
+
+clean:
+	rm -rf build
+
+help:
+	@sed -n '2,10p' Makefile
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

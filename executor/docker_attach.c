@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+#include "executor/docker_attach.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "executor/rx_json.h"
+#include "executor/rx_util.h"
+
+#define ATTACH_HEADER_CAP (16u << 10)
+
+struct docker_attach {
+    int fd;
+    int cancel_fd;
+    char *early;     /* stream bytes that came in with the reply headers */
+    size_t early_len;
+};
+
+void
+docker_attach_close(struct docker_attach *a)
+{
+    if (a == NULL)
+        return;
+    if (a->fd >= 0)
+        close(a->fd);
+    free(a->early);
+    free(a);
+}
+
+static int
+write_all(int fd, const char *p, size_t n, struct rx_error **err)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return rx_error_set(err, errno, "attach: write to engine: %s", strerror(errno));
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Read the reply up to the blank line (bounded, with a timeout). */
+static int
+read_headers(int fd, struct rx_buf *b, size_t *hdr_end, struct rx_error **err)
+{
+    long long deadline = rx_now_ms() + 30000;
+    for (;;) {
+        char *end = b->data ? strstr(b->data, "\r\n\r\n") : NULL;
+        if (end != NULL) {
+            *hdr_end = (size_t)(end - b->data) + 4;
+            return 0;
+        }
+        if (b->overflow)
+            return rx_error_set(err, EPROTO, "attach: reply headers larger than %u bytes",
+                                ATTACH_HEADER_CAP);
+        long long left = deadline - rx_now_ms();
+        if (left <= 0)
+            return rx_error_set(err, ETIMEDOUT, "attach: engine did not answer in time");
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int pr = poll(&p, 1, (int)left);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0)
+            continue;
+        char chunk[4096];
+        ssize_t r = recv(fd, chunk, sizeof(chunk), 0);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (r < 0)
+            return rx_error_set(err, errno, "attach: read from engine: %s", strerror(errno));
+        if (r == 0)
+            return rx_error_set(err, EPROTO, "attach: engine closed the connection");
+        rx_buf_append(b, chunk, (size_t)r);
+    }
+}
+
+/* Send the attach request and read the reply; on success the stream bytes
+ * that arrived with the headers are kept in a->early. */
+static int
+handshake(struct docker_attach *a, struct docker_client *dc, const char *id, bool with_stdin,
+          struct rx_error **err)
+{
+    cleanup_free char *req = xasprintf(
+        "POST /v%s/containers/%s/attach?stream=1&stdout=1&stderr=1%s HTTP/1.1\r\n"
+        "Host: localhost\r\n"
+        "User-Agent: ralph-exec\r\n"
+        "Content-Type: text/plain\r\n"
+        "Connection: Upgrade\r\n"
+        "Upgrade: tcp\r\n"
+        "\r\n",
+        dc->api_version, id, with_stdin ? "&stdin=1" : "");
+    if (write_all(a->fd, req, strlen(req), err) < 0)
+        return -1;
+
+    cleanup_buf struct rx_buf b;
+    rx_buf_init(&b, ATTACH_HEADER_CAP);
+    size_t hdr_end = 0;
+    if (read_headers(a->fd, &b, &hdr_end, err) < 0)
+        return -1;
+    int status = 0;
+    if (sscanf(b.data, "HTTP/1.%*d %d", &status) != 1)
+        return rx_error_set(err, EPROTO, "attach: unreadable reply from the engine");
+    if (status != 101 && status != 200) {
+        /* An error reply: its JSON body may already be here. */
+        struct docker_resp resp = {.status = status};
+        rx_buf_init(&resp.body, 4096);
+        rx_buf_append(&resp.body, b.data + hdr_end, b.len - hdr_end);
+        docker_resp_error(&resp, err, "attach to container");
+        docker_resp_free(&resp);
+        return -1;
+    }
+    if (b.len > hdr_end) {
+        a->early_len = b.len - hdr_end;
+        a->early = xmalloc(a->early_len);
+        memcpy(a->early, b.data + hdr_end, a->early_len);
+    }
+    return 0;
+}
+
+struct docker_attach *
+docker_attach_open(struct docker_client *dc, const char *id, bool with_stdin,
+                   struct rx_error **err)
+{
+    const char *sock = docker_http_socket(dc->http);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(sock) >= sizeof(sa.sun_path))
+        return rx_error_set(err, ENAMETOOLONG, "attach: socket path too long"), NULL;
+    memcpy(sa.sun_path, sock, strlen(sock) + 1);
+
+    struct docker_attach *a = xcalloc(1, sizeof(*a));
+    a->cancel_fd = docker_http_cancel_fd(dc->http);
+    a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fl;
+    if (a->fd < 0) {
+        rx_error_set(err, errno, "attach: socket: %s", strerror(errno));
+    } else if (connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        rx_error_set(err, errno, "attach: connect to %s: %s", sock, strerror(errno));
+    } else if (handshake(a, dc, id, with_stdin, err) < 0) {
+        /* err is set */
+    } else if ((fl = fcntl(a->fd, F_GETFL)) < 0 || fcntl(a->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        rx_error_set(err, errno, "attach: fcntl: %s", strerror(errno));
+    } else {
+        return a;
+    }
+    docker_attach_close(a);
+    return NULL;
+}
+
+int
+docker_attach_pump(struct docker_attach *a, const char *stdin_data, size_t stdin_len,
+                   struct docker_demux *d, long long deadline_ms, struct rx_error **err)
+{
+    if (a->early_len > 0) {
+        int r = docker_demux_feed(d, a->early, a->early_len, err);
+        free(a->early);
+        a->early = NULL;
+        a->early_len = 0;
+        if (r < 0)
+            return -1;
+    }
+    size_t sent = 0;
+    bool wr_open = stdin_data != NULL;
+    if (!wr_open)
+        shutdown(a->fd, SHUT_WR);
+    char *chunk = xmalloc(65536);
+    int ret = -1;
+    for (;;) {
+        long long left = deadline_ms - rx_now_ms();
+        if (left <= 0) {
+            ret = DOCKER_ATTACH_DEADLINE;
+            break;
+        }
+        struct pollfd p[2] = {
+            {.fd = a->fd, .events = (short)(POLLIN | (wr_open ? POLLOUT : 0))},
+            {.fd = a->cancel_fd, .events = POLLIN},
+        };
+        int np = a->cancel_fd >= 0 ? 2 : 1;
+        int pr = poll(p, (nfds_t)np, left > 1000 ? 1000 : (int)left);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr < 0) {
+            rx_error_set(err, errno, "attach: poll: %s", strerror(errno));
+            break;
+        }
+        if (np == 2 && (p[1].revents & (POLLIN | POLLHUP))) {
+            rx_error_set(err, ECANCELED, "cancelled while the job ran");
+            (*err)->kind = RX_ERR_CANCELLED;
+            break;
+        }
+        if (wr_open && (p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
+            size_t want = stdin_len - sent;
+            if (want > 65536)
+                want = 65536;
+            ssize_t w = want ? send(a->fd, stdin_data + sent, want, MSG_NOSIGNAL) : 0;
+            if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                /* The job closed its stdin early: not our failure. */
+                wr_open = false;
+                shutdown(a->fd, SHUT_WR);
+            } else if (w > 0) {
+                sent += (size_t)w;
+            }
+            if (wr_open && sent == stdin_len) {
+                wr_open = false;
+                shutdown(a->fd, SHUT_WR);
+            }
+        }
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = recv(a->fd, chunk, 65536, 0);
+            if (r < 0 && (errno == EAGAIN || errno == EINTR))
+                continue;
+            if (r < 0) {
+                rx_error_set(err, errno, "attach: read: %s", strerror(errno));
+                break;
+            }
+            if (r == 0) {
+                ret = DOCKER_ATTACH_EOF;
+                break;
+            }
+            if (docker_demux_feed(d, chunk, (size_t)r, err) < 0)
+                break;
+        }
+    }
+    free(chunk);
+    return ret;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* POST /containers/{id}/attach hijacks the HTTP connection into a raw
+ * bidirectional stream, which libcurl's easy interface does not model; this
+ * module speaks that one request itself over its own unix socket.  Attach
+ * before start, so no output is missed; stdout and stderr then flow while the
+ * job runs, into capped buffers, and the engine keeps no copy (log driver
+ * "none"). */
+#ifndef DOCKER_ATTACH_H
+#define DOCKER_ATTACH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "executor/docker_client.h"
+#include "executor/docker_demux.h"
+
+struct docker_attach;
+
+/* Open the attach stream; with_stdin also attaches the container's stdin
+ * (created with OpenStdin and StdinOnce).  Returns NULL with *err set. */
+struct docker_attach *docker_attach_open(struct docker_client *dc, const char *id, bool with_stdin,
+                                         struct rx_error **err);
+
+enum docker_attach_end {
+    DOCKER_ATTACH_EOF = 0,      /* the container closed its output */
+    DOCKER_ATTACH_DEADLINE = 1, /* deadline_ms (monotonic) passed first */
+};
+
+/* Move bytes until the stream ends or the deadline passes: write stdin_data
+ * (then half-close), demultiplex output into d.  The cancel fd (from the
+ * client) interrupts it with an RX_ERR_CANCELLED error.  Returns a
+ * docker_attach_end, or -1 with *err set. */
+int docker_attach_pump(struct docker_attach *a, const char *stdin_data, size_t stdin_len,
+                       struct docker_demux *d, long long deadline_ms, struct rx_error **err);
+void docker_attach_close(struct docker_attach *a);
+
+#endif

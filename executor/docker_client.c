@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+#include "executor/docker_client.h"
+
+#include <ctype.h>
+#include <limits.h>
+
+#include "executor/rx_json.h"
+#include "executor/rx_util.h"
+
+char *
+docker_client_socket_from_host(const char *docker_host, struct rx_error **err)
+{
+    if (docker_host == NULL || docker_host[0] == '\0')
+        return xstrdup(DOCKER_DEFAULT_SOCKET);
+    static const char scheme[] = "unix://";
+    if (strncmp(docker_host, scheme, sizeof(scheme) - 1) != 0)
+        return rx_error_set(err, EINVAL,
+                            "DOCKER_HOST=%.200s is not supported: only unix:///path/to/socket "
+                            "(tcp:// and ssh:// would expose the engine without the socket's "
+                            "file permissions)",
+                            docker_host),
+               NULL;
+    const char *path = docker_host + sizeof(scheme) - 1;
+    if (path[0] != '/')
+        return rx_error_set(err, EINVAL, "DOCKER_HOST=%.200s: the socket path must be absolute",
+                            docker_host),
+               NULL;
+    return xstrdup(path);
+}
+
+int
+docker_version_parse(const char *s, int *major, int *minor)
+{
+    if (s == NULL || !isdigit((unsigned char)s[0]))
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    long ma = strtol(s, &end, 10);
+    if (errno != 0 || *end != '.' || ma < 0 || ma > 1000 || !isdigit((unsigned char)end[1]))
+        return -1;
+    const char *m = end + 1;
+    long mi = strtol(m, &end, 10);
+    if (errno != 0 || *end != '\0' || mi < 0 || mi > 100000)
+        return -1;
+    *major = (int)ma;
+    *minor = (int)mi;
+    return 0;
+}
+
+int
+docker_version_cmp(const char *a, const char *b)
+{
+    int am, an, bm, bn;
+    bool va = docker_version_parse(a, &am, &an) == 0;
+    bool vb = docker_version_parse(b, &bm, &bn) == 0;
+    if (!va || !vb)
+        return (int)va - (int)vb;
+    if (am != bm)
+        return am < bm ? -1 : 1;
+    if (an != bn)
+        return an < bn ? -1 : 1;
+    return 0;
+}
+
+int
+docker_version_negotiate(const char *engine_max, const char *engine_min, char out[16],
+                         struct rx_error **err)
+{
+    int ma, mi;
+    if (docker_version_parse(engine_max, &ma, &mi) < 0)
+        return rx_error_set(err, EPROTO, "engine reported an unreadable API version \"%.40s\"",
+                            engine_max ? engine_max : "(none)");
+    const char *use = docker_version_cmp(engine_max, DOCKER_CLIENT_MAX_API) < 0
+                          ? engine_max
+                          : DOCKER_CLIENT_MAX_API;
+    if (docker_version_cmp(use, DOCKER_CLIENT_MIN_API) < 0)
+        return rx_error_set(err, EPROTO,
+                            "engine API %s is too old: ralph-exec needs at least %s "
+                            "(Docker Engine 20.10)",
+                            engine_max, DOCKER_CLIENT_MIN_API);
+    if (engine_min != NULL && engine_min[0] != '\0') {
+        if (docker_version_parse(engine_min, &ma, &mi) < 0)
+            return rx_error_set(err, EPROTO,
+                                "engine reported an unreadable minimum API version \"%.40s\"",
+                                engine_min);
+        if (docker_version_cmp(use, engine_min) < 0)
+            return rx_error_set(err, EPROTO,
+                                "engine requires API %s or newer but ralph-exec speaks at most "
+                                "%s",
+                                engine_min, DOCKER_CLIENT_MAX_API);
+    }
+    snprintf(out, 16, "%s", use);
+    return 0;
+}
+
+static int
+negotiate(struct docker_client *dc, struct rx_error **err)
+{
+    struct docker_req req = {.method = "GET", .path = "/version", .unversioned = true,
+                             .resp_cap = 256 << 10, .timeout_ms = 10000};
+    struct docker_resp resp;
+    int r = docker_http_do(dc->http, &req, &resp, err);
+    if (r < 0) {
+        docker_resp_free(&resp);
+        return -1;
+    }
+    if (resp.status != 200 || resp.truncated) {
+        docker_resp_error(&resp, err, "GET /version");
+        docker_resp_free(&resp);
+        return -1;
+    }
+    cleanup_json struct json_object *v =
+        rx_json_parse(resp.body.data, resp.body.len, "engine reply to GET /version", err);
+    docker_resp_free(&resp);
+    if (v == NULL)
+        return -1;
+    const char *api = rx_json_get_str(v, "ApiVersion");
+    const char *min = rx_json_get_str(v, "MinAPIVersion");
+    const char *ver = rx_json_get_str(v, "Version");
+    if (docker_version_negotiate(api, min, dc->api_version, err) < 0)
+        return -1;
+    snprintf(dc->engine_version, sizeof(dc->engine_version), "%s", ver ? ver : "unknown");
+    snprintf(dc->engine_api_max, sizeof(dc->engine_api_max), "%s", api);
+    /* Podman names itself in Components; its compat API differs (see notes). */
+    struct json_object *comps = rx_json_get(v, "Components");
+    if (comps != NULL && json_object_is_type(comps, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(comps); i++) {
+            const char *name = rx_json_get_str(json_object_array_get_idx(comps, i), "Name");
+            if (name != NULL && strcasestr(name, "podman") != NULL)
+                dc->podman = true;
+        }
+    }
+    char prefix[32];
+    snprintf(prefix, sizeof(prefix), "/v%s", dc->api_version);
+    docker_http_set_prefix(dc->http, prefix);
+    return 0;
+}
+
+struct docker_client *
+docker_client_new(const char *docker_host, int cancel_fd, struct rx_error **err)
+{
+    if (docker_host == NULL)
+        docker_host = getenv("DOCKER_HOST");
+    cleanup_free char *sock = docker_client_socket_from_host(docker_host, err);
+    if (sock == NULL)
+        return NULL;
+    struct docker_client *dc = xcalloc(1, sizeof(*dc));
+    dc->http = docker_http_new(sock, cancel_fd, err);
+    if (dc->http == NULL || negotiate(dc, err) < 0) {
+        docker_client_free(dc);
+        return NULL;
+    }
+    return dc;
+}
+
+void
+docker_client_free(struct docker_client *dc)
+{
+    if (dc == NULL)
+        return;
+    docker_http_free(dc->http);
+    free(dc);
+}

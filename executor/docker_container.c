@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+#include "executor/docker_container.h"
+
+#include <time.h>
+
+#include "executor/rx_json.h"
+#include "executor/rx_util.h"
+
+/* Container ids come from the engine, but are still checked before they go
+ * into a URL path. */
+static bool
+valid_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 128)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+static int
+call(struct docker_client *dc, const char *method, const char *path, struct json_object *body,
+     long timeout_ms, bool cancellable, struct docker_resp *resp, struct rx_error **err)
+{
+    const char *b = body ? rx_json_compact(body) : NULL;
+    struct docker_req req = {
+        .method = method,
+        .path = path,
+        .content_type = body ? "application/json" : (strcmp(method, "POST") == 0 ? "application/json" : NULL),
+        .body = b,
+        .body_len = b ? strlen(b) : 0,
+        .resp_cap = 1u << 20,
+        .timeout_ms = timeout_ms,
+        .cancellable = cancellable,
+    };
+    return docker_http_do(dc->http, &req, resp, err);
+}
+
+char *
+docker_container_create(struct docker_client *dc, struct json_object *body, struct rx_error **err)
+{
+    struct docker_resp resp;
+    if (call(dc, "POST", "/containers/create", body, 60000, false, &resp, err) < 0) {
+        docker_resp_free(&resp);
+        return NULL;
+    }
+    if (resp.status != 201) {
+        docker_resp_error(&resp, err, "create container");
+        docker_resp_free(&resp);
+        return NULL;
+    }
+    cleanup_json struct json_object *o =
+        rx_json_parse(resp.body.data, resp.body.len, "engine reply to create", err);
+    docker_resp_free(&resp);
+    if (o == NULL)
+        return NULL;
+    const char *id = rx_json_get_str(o, "Id");
+    if (id == NULL || !valid_id(id))
+        return rx_error_set(err, EPROTO, "create container: engine reply has no valid Id"), NULL;
+    char *cid = xstrdup(id);
+    struct json_object *w = rx_json_get(o, "Warnings");
+    if (w != NULL && json_object_is_type(w, json_type_array) &&
+        json_object_array_length(w) > 0) {
+        const char *first = json_object_get_string(json_object_array_get_idx(w, 0));
+        rx_error_set(err, EPERM,
+                     "create container: the engine could not apply every limit, so the job was "
+                     "not run: %.500s",
+                     first ? first : "(empty warning)");
+        docker_container_remove(dc, cid, NULL);
+        free(cid);
+        return NULL;
+    }
+    return cid;
+}
+
+int
+docker_container_start(struct docker_client *dc, const char *id, struct rx_error **err)
+{
+    cleanup_free char *path = xasprintf("/containers/%s/start", id);
+    struct docker_resp resp;
+    int r = call(dc, "POST", path, NULL, 60000, false, &resp, err);
+    if (r == 0 && resp.status != 204 && resp.status != 304)
+        r = docker_resp_error(&resp, err, "start container");
+    docker_resp_free(&resp);
+    return r;
+}
+
+int
+docker_container_wait(struct docker_client *dc, const char *id, const char *condition,
+                      long timeout_ms, int *status_code, struct rx_error **err)
+{
+    cleanup_free char *path = xasprintf("/containers/%s/wait?condition=%s", id, condition);
+    struct docker_resp resp;
+    if (timeout_ms < 1)
+        timeout_ms = 1;
+    int r = call(dc, "POST", path, NULL, timeout_ms, true, &resp, err);
+    if (r < 0) {
+        docker_resp_free(&resp);
+        return -1;
+    }
+    if (resp.status != 200) {
+        docker_resp_error(&resp, err, "wait for container");
+        docker_resp_free(&resp);
+        return -1;
+    }
+    cleanup_json struct json_object *o =
+        rx_json_parse(resp.body.data, resp.body.len, "engine reply to wait", err);
+    docker_resp_free(&resp);
+    if (o == NULL)
+        return -1;
+    struct json_object *sc = rx_json_get(o, "StatusCode");
+    if (sc == NULL || !json_object_is_type(sc, json_type_int))
+        return rx_error_set(err, EPROTO, "wait: engine reply has no StatusCode");
+    struct json_object *e = rx_json_get(o, "Error");
+    const char *emsg = rx_json_get_str(e, "Message");
+    if (emsg != NULL && emsg[0] != '\0')
+        return rx_error_set(err, EIO, "wait for container: %.500s", emsg);
+    *status_code = json_object_get_int(sc);
+    return 0;
+}
+
+int
+docker_container_kill(struct docker_client *dc, const char *id, struct rx_error **err)
+{
+    cleanup_free char *path = xasprintf("/containers/%s/kill?signal=SIGKILL", id);
+    struct docker_resp resp;
+    int r = call(dc, "POST", path, NULL, 30000, false, &resp, err);
+    /* 409 (Docker) or 500 (Podman 4) when it is not running: already dead. */
+    if (r == 0 && resp.status != 204 && resp.status != 409 && resp.status != 304) {
+        if (!(resp.status == 500 && resp.body.data && strstr(resp.body.data, "not running")))
+            r = docker_resp_error(&resp, err, "kill container");
+    }
+    docker_resp_free(&resp);
+    return r;
+}
+
+struct json_object *
+docker_container_inspect(struct docker_client *dc, const char *id, struct rx_error **err)
+{
+    cleanup_free char *path = xasprintf("/containers/%s/json", id);
+    struct docker_resp resp;
+    if (call(dc, "GET", path, NULL, 30000, false, &resp, err) < 0) {
+        docker_resp_free(&resp);
+        return NULL;
+    }
+    if (resp.status != 200 || resp.truncated) {
+        docker_resp_error(&resp, err, "inspect container");
+        docker_resp_free(&resp);
+        return NULL;
+    }
+    struct json_object *o =
+        rx_json_parse(resp.body.data, resp.body.len, "engine reply to inspect", err);
+    docker_resp_free(&resp);
+    return o;
+}
+
+int
+docker_container_remove(struct docker_client *dc, const char *id, struct rx_error **err)
+{
+    cleanup_free char *path = xasprintf("/containers/%s?force=1&v=1", id);
+    for (int attempt = 0; attempt < 20; attempt++) {
+        struct docker_resp resp;
+        struct rx_error *e = NULL;
+        int r = call(dc, "DELETE", path, NULL, 60000, false, &resp, &e);
+        if (r < 0) {
+            docker_resp_free(&resp);
+            if (err != NULL) {
+                *err = e;
+                rx_error_prefix(err, "remove container %.12s", id);
+            } else {
+                rx_error_free(&e);
+            }
+            return -1;
+        }
+        long st = resp.status;
+        bool in_progress = st == 409 && resp.body.data &&
+                           strstr(resp.body.data, "already in progress") != NULL;
+        if (st == 204 || st == 200 || st == 404) {
+            docker_resp_free(&resp);
+            return 0;
+        }
+        if (!in_progress) {
+            docker_resp_error(&resp, err, "remove container");
+            docker_resp_free(&resp);
+            return -1;
+        }
+        docker_resp_free(&resp);
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 250 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return rx_error_set(err, EBUSY, "remove container %.12s: removal still in progress", id);
+}

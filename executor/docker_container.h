@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* Container resource calls: create, start, wait, kill, inspect, remove. */
+#ifndef DOCKER_CONTAINER_H
+#define DOCKER_CONTAINER_H
+
+#include <stdbool.h>
+#include <json-c/json.h>
+
+#include "executor/docker_client.h"
+
+/* POST /containers/create with a body built by sandbox_policy.  Any engine
+ * warning (a limit it could not apply) is an error: the container is
+ * removed and NULL returned, so no job runs weaker than asked.  Returns the
+ * new id (caller frees) or NULL with *err set. */
+char *docker_container_create(struct docker_client *dc, struct json_object *body,
+                              struct rx_error **err);
+/* POST /start; "already running" (304) counts as success. */
+int docker_container_start(struct docker_client *dc, const char *id, struct rx_error **err);
+/* POST /wait?condition=COND with a timeout (cancellable).  *status_code gets
+ * the exit status.  Timeout: -1 with code ETIMEDOUT. */
+int docker_container_wait(struct docker_client *dc, const char *id, const char *condition,
+                          long timeout_ms, int *status_code, struct rx_error **err);
+/* POST /kill (SIGKILL); a container that is not running is not an error. */
+int docker_container_kill(struct docker_client *dc, const char *id, struct rx_error **err);
+/* GET /json; returns a new reference or NULL. */
+struct json_object *docker_container_inspect(struct docker_client *dc, const char *id,
+                                             struct rx_error **err);
+/* DELETE ?force=1&v=1, retrying while a removal is already in progress;
+ * a container that is already gone counts as removed.  Not cancellable. */
+int docker_container_remove(struct docker_client *dc, const char *id, struct rx_error **err);
+
+#endif

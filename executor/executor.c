@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: MIT */
+#include "executor/executor.h"
+
+#include "executor/docker_archive.h"
+#include "executor/docker_attach.h"
+#include "executor/docker_container.h"
+#include "executor/rx_json.h"
+#include "executor/rx_util.h"
+#include "executor/sandbox_policy.h"
+#include "executor/tar_stream.h"
+
+#define INPUT_TAR_CAP (64u << 20)
+#define ERROR_FILE_CAP (64u << 10)
+#define KILL_WAIT_MS 30000
+
+void
+rx_exec_opts_defaults(struct rx_exec_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->stdout_cap = RX_DEFAULT_STREAM_CAP;
+    o->stderr_cap = RX_DEFAULT_STREAM_CAP;
+    o->output_cap = RX_DEFAULT_OUTPUT_CAP;
+    o->owner = "ralph-exec";
+    o->tmp_bytes = SANDBOX_TMP_BYTES;
+    o->shm_bytes = SANDBOX_SHM_BYTES;
+}
+
+/* Build the input tar: the harness, the code and the inputs for code jobs,
+ * and the job's files, all owned by the job user. */
+static int
+build_input(const struct job_spec *job, struct rx_buf *tar, struct rx_error **err)
+{
+    size_t n = job->n_files + 3, k = 0;
+    struct tar_entry_in *e = xcalloc(n, sizeof(*e));
+    if (job->kind == JOB_CODE) {
+        e[k++] = (struct tar_entry_in){JOB_RESERVED_DIR "/harness.py", rx_harness_py,
+                                       (size_t)(rx_harness_py_end - rx_harness_py), 0644};
+        e[k++] = (struct tar_entry_in){JOB_RESERVED_DIR "/job.py", job->code, job->code_len,
+                                       0644};
+        e[k++] = (struct tar_entry_in){JOB_RESERVED_DIR "/inputs.json", job->inputs_json,
+                                       strlen(job->inputs_json), 0644};
+    }
+    for (size_t i = 0; i < job->n_files; i++)
+        e[k++] = (struct tar_entry_in){job->files[i].path, job->files[i].content,
+                                       job->files[i].len, 0644};
+    rx_buf_init(tar, INPUT_TAR_CAP);
+    int r = tar_build(e, k, SANDBOX_UID, SANDBOX_GID, tar, err);
+    free(e);
+    if (r < 0 && tar->overflow) {
+        rx_error_free(err);
+        return rx_error_reject(err, "the job's files come to more than %u bytes",
+                               INPUT_TAR_CAP);
+    }
+    return r;
+}
+
+static bool
+basename_of(const char *rel, const char **base)
+{
+    const char *s = strrchr(rel, '/');
+    *base = s ? s + 1 : rel;
+    return true;
+}
+
+/* Copy one file out of the stopped container, with every check: it must be a
+ * single regular file of at most cap bytes.  ENOENT when it does not exist. */
+static int
+fetch_file(struct docker_client *dc, const char *id, const char *rel, size_t cap, char **content,
+           size_t *len, struct rx_error **err)
+{
+    cleanup_free char *path = xasprintf("%s/%s", JOB_WORKSPACE, rel);
+    cleanup_buf struct rx_buf tar;
+    rx_buf_init(&tar, 0);
+    bool truncated = false;
+    long long size = -1, mode = -1;
+    /* Room for the tar headers and padding around the file itself. */
+    if (docker_archive_get(dc, id, path, cap + (64u << 10), &tar, &truncated, &size, &mode,
+                           err) < 0)
+        return -1;
+    const char *base = NULL;
+    basename_of(rel, &base);
+    const char *what = NULL;
+    if (mode >= 0) {
+        if (mode & GO_MODE_DIR)
+            what = "a directory";
+        else if (mode & GO_MODE_SYMLINK)
+            what = "a symbolic link";
+        else if (mode & GO_MODE_PIPE)
+            what = "a FIFO";
+        else if (mode & (GO_MODE_DEVICE | GO_MODE_CHARDEV))
+            what = "a device";
+        else if (mode & (GO_MODE_SOCKET | GO_MODE_IRREGULAR))
+            what = "not a regular file";
+    }
+    if (what != NULL) {
+        rx_error_set(err, EINVAL, "output file %s is %s, not a regular file", rel, what);
+        (*err)->kind = RX_ERR_OUTPUT;
+        return -1;
+    }
+    if ((size >= 0 && (unsigned long long)size > cap) || truncated) {
+        if (size >= 0)
+            rx_error_set(err, EFBIG, "output file %s is %lld bytes, more than the %zu allowed",
+                         rel, size, cap);
+        else
+            rx_error_set(err, EFBIG, "output file %s is more than the %zu bytes allowed", rel,
+                         cap);
+        (*err)->kind = RX_ERR_OUTPUT;
+        return -1;
+    }
+    return tar_read_single_file(tar.data, tar.len, base, cap, content, len, err);
+}
+
+/* Parse the output file into res->output; a missing file leaves it NULL. */
+static int
+collect_output(struct docker_client *dc, const char *id, const struct job_spec *job,
+               const struct rx_exec_opts *opts, struct job_result *res, bool *missing,
+               struct rx_error **err)
+{
+    cleanup_free char *data = NULL;
+    size_t len = 0;
+    struct rx_error *e = NULL;
+    *missing = false;
+    if (fetch_file(dc, id, job->output_path, opts->output_cap, &data, &len, &e) < 0) {
+        if (e->code == ENOENT && e->http_status == 404) {
+            rx_error_free(&e);
+            *missing = true;
+            return 0;
+        }
+        *err = e;
+        return -1;
+    }
+    cleanup_free char *what = xasprintf("output file %s", job->output_path);
+    struct json_object *o = rx_json_parse(data, len, what, err);
+    if (o == NULL) {
+        (*err)->kind = RX_ERR_OUTPUT;
+        return -1;
+    }
+    res->output = o;
+    return 0;
+}
+
+/* For a failed code job: the harness's account of the exception. */
+static char *
+harness_error(struct docker_client *dc, const char *id)
+{
+    cleanup_free char *data = NULL;
+    size_t len = 0;
+    struct rx_error *e = NULL;
+    if (fetch_file(dc, id, JOB_RESERVED_DIR "/error.json", ERROR_FILE_CAP, &data, &len, &e) < 0) {
+        rx_error_free(&e);
+        return NULL;
+    }
+    cleanup_json struct json_object *o = rx_json_parse(data, len, "error.json", &e);
+    rx_error_free(&e);
+    const char *type = rx_json_get_str(o, "type");
+    const char *msg = rx_json_get_str(o, "message");
+    if (type == NULL || msg == NULL)
+        return NULL;
+    return xasprintf("calculate raised %.200s: %.4000s", type, msg);
+}
+
+/* Wait until the container is not running, at most timeout_ms. */
+static int
+wait_exit(struct docker_client *dc, const char *id, long long timeout_ms, int *code,
+          struct rx_error **err)
+{
+    return docker_container_wait(dc, id, "not-running", (long)timeout_ms, code, err);
+}
+
+void
+executor_run(struct docker_client *dc, const struct job_spec *job, const struct rx_exec_opts *opts,
+             struct job_result *res)
+{
+    struct rx_error *err = NULL;
+    struct docker_attach *att = NULL;
+    struct docker_demux demux;
+    docker_demux_init(&demux, opts->stdout_cap, opts->stderr_cap);
+    cleanup_free char *id = NULL;
+    cleanup_buf struct rx_buf tar;
+    rx_buf_init(&tar, 0);
+    bool timed_out = false, cancelled = false;
+    long long t;
+
+    res->task_id = xstrdup(job->task_id);
+    res->image = xstrdup(job->image);
+    res->engine_version = xstrdup(dc->engine_version);
+    res->api_version = xstrdup(dc->api_version);
+    struct sandbox_opts so = {
+        .owner = opts->owner,
+        .deadline_s = rx_wall_s() + (job->timeout_ms + 999) / 1000 + 300,
+        .tmp_bytes = opts->tmp_bytes,
+        .shm_bytes = opts->shm_bytes,
+    };
+    res->limits = sandbox_policy_limits(job, &so);
+    json_object_object_add(res->limits, "stdout_bytes", json_object_new_int64((int64_t)opts->stdout_cap));
+    json_object_object_add(res->limits, "stderr_bytes", json_object_new_int64((int64_t)opts->stderr_cap));
+    json_object_object_add(res->limits, "output_bytes", json_object_new_int64((int64_t)opts->output_cap));
+
+    /* Build the input before creating anything, so an oversized job costs
+     * the engine nothing. */
+    if (build_input(job, &tar, &err) < 0)
+        goto fail;
+
+    t = rx_now_ms();
+    {
+        cleanup_json struct json_object *body = sandbox_policy_create_body(job, &so);
+        id = docker_container_create(dc, body, &err);
+    }
+    res->timings.create_ms = rx_now_ms() - t;
+    if (id == NULL) {
+        if (err->http_status == 404 && strcasestr(err->msg, "no such image") != NULL) {
+            job_result_fail(res, JOB_INFRA_ERROR,
+                            "image \"%s\" is not on the engine (ralph-exec never pulls): build "
+                            "it with `make images`, or load it with `docker pull`/`docker load`",
+                            job->image);
+            rx_error_free(&err);
+        }
+        goto fail;
+    }
+    res->container_id = xstrdup(id);
+
+    t = rx_now_ms();
+    if (docker_archive_put(dc, id, JOB_WORKSPACE, tar.data, tar.len, &err) < 0)
+        goto fail;
+    rx_buf_free(&tar);
+    res->timings.input_ms = rx_now_ms() - t;
+
+    t = rx_now_ms();
+    att = docker_attach_open(dc, id, job->stdin_data != NULL, &err);
+    if (att == NULL)
+        goto fail;
+    res->timings.attach_ms = rx_now_ms() - t;
+
+    if (docker_http_cancelled(dc->http)) {
+        cancelled = true;
+        goto fail;
+    }
+    t = rx_now_ms();
+    if (docker_container_start(dc, id, &err) < 0)
+        goto fail;
+    long long run_start = rx_now_ms();
+    res->timings.start_ms = run_start - t;
+    long long deadline = run_start + job->timeout_ms;
+
+    int pr = docker_attach_pump(att, job->stdin_data, job->stdin_len, &demux, deadline, &err);
+    docker_attach_close(att);
+    att = NULL;
+    if (pr < 0) {
+        if (err->kind == RX_ERR_CANCELLED)
+            cancelled = true;
+        docker_container_kill(dc, id, NULL);
+        goto fail;
+    }
+    if (pr == DOCKER_ATTACH_DEADLINE) {
+        timed_out = true;
+        docker_container_kill(dc, id, NULL);
+    }
+
+    /* The output closes a moment before the engine records the exit; a job
+     * that closed its output early is still bound by the deadline. */
+    int wait_code = -1;
+    long long left = timed_out ? KILL_WAIT_MS : deadline - rx_now_ms();
+    if (wait_exit(dc, id, left > 0 ? left : 1, &wait_code, &err) < 0) {
+        if (err->kind == RX_ERR_CANCELLED) {
+            cancelled = true;
+            docker_container_kill(dc, id, NULL);
+            goto fail;
+        }
+        if (err->code != ETIMEDOUT || timed_out)
+            goto fail;
+        rx_error_free(&err);
+        timed_out = true;
+        if (docker_container_kill(dc, id, &err) < 0 ||
+            wait_exit(dc, id, KILL_WAIT_MS, &wait_code, &err) < 0)
+            goto fail;
+    }
+    res->timings.run_ms = rx_now_ms() - run_start;
+
+    t = rx_now_ms();
+    {
+        cleanup_json struct json_object *ins = docker_container_inspect(dc, id, &err);
+        if (ins == NULL)
+            goto fail;
+        struct json_object *state = rx_json_get(ins, "State");
+        struct json_object *oom = rx_json_get(state, "OOMKilled");
+        struct json_object *ec = rx_json_get(state, "ExitCode");
+        res->timings.inspect_ms = rx_now_ms() - t;
+        if (ec == NULL || !json_object_is_type(ec, json_type_int)) {
+            rx_error_set(&err, EPROTO, "inspect: engine reply has no State.ExitCode");
+            goto fail;
+        }
+        int exit_code = json_object_get_int(ec);
+        bool oom_killed = oom != NULL && json_object_get_boolean(oom);
+
+        t = rx_now_ms();
+        bool missing = false;
+        if (timed_out) {
+            job_result_fail(res, JOB_TIMEOUT, "timed out after %.3g s and was killed%s",
+                            job->timeout_ms / 1000.0,
+                            oom_killed ? " (a process had also run out of memory)" : "");
+        } else if (oom_killed) {
+            res->exit_code = exit_code;
+            res->has_exit_code = true;
+            job_result_fail(res, JOB_OOM,
+                            "ran out of memory: the kernel killed a process at the %lld-byte "
+                            "limit",
+                            job->memory_bytes);
+        } else if (exit_code != 0) {
+            res->exit_code = exit_code;
+            res->has_exit_code = true;
+            char *why = job->kind == JOB_CODE ? harness_error(dc, id) : NULL;
+            if (why != NULL) {
+                job_result_fail(res, JOB_ERROR, "%s", why);
+                free(why);
+            } else {
+                job_result_fail(res, JOB_ERROR, "exited with code %d%s", exit_code,
+                                exit_code == 127   ? " (command not found)"
+                                : exit_code == 126 ? " (command not executable)"
+                                : exit_code > 128 && exit_code < 160 ? " (killed by a signal)"
+                                                                      : "");
+            }
+            /* A failed command may still have left a useful output file. */
+            if (job->kind == JOB_COMMAND && collect_output(dc, id, job, opts, res, &missing, &err) < 0)
+                rx_error_free(&err);
+        } else {
+            res->exit_code = 0;
+            res->has_exit_code = true;
+            if (collect_output(dc, id, job, opts, res, &missing, &err) < 0)
+                goto fail_inspected;
+            if (missing && job->kind == JOB_CODE)
+                job_result_fail(res, JOB_RESULT_INVALID,
+                                "the job exited 0 but wrote no output file %s",
+                                job->output_path);
+            else
+                res->status = JOB_SUCCESS;
+        }
+        res->timings.output_ms = rx_now_ms() - t;
+    }
+    goto done;
+
+fail_inspected:
+fail:
+    if (cancelled) {
+        rx_error_free(&err);
+        job_result_fail(res, JOB_INFRA_ERROR,
+                        "interrupted before the job finished; its container was removed");
+    } else if (err != NULL) {
+        job_result_from_error(res, err);
+    } else if (res->error == NULL) {
+        job_result_fail(res, JOB_INFRA_ERROR, "internal error: failure without a message");
+    }
+done:
+    rx_error_free(&err);
+    docker_attach_close(att);
+    if (id != NULL) {
+        t = rx_now_ms();
+        if (docker_container_remove(dc, id, &err) < 0) {
+            res->removal_error = xstrdup(err->msg);
+            rx_error_free(&err);
+        }
+        res->timings.remove_ms = rx_now_ms() - t;
+    }
+    res->out[0] = demux.out[0];
+    res->out[1] = demux.out[1];
+    rx_buf_init(&demux.out[0], 0);
+    rx_buf_init(&demux.out[1], 0);
+    docker_demux_free(&demux);
+    res->duration_ms = rx_now_ms() - res->started_ms;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/* One job, one container: create -> copy in -> attach -> start -> stream
+ * output until exit or deadline -> (kill) -> wait -> inspect -> copy out ->
+ * remove.  The container and its volume are removed on every path. */
+#ifndef EXECUTOR_H
+#define EXECUTOR_H
+
+#include <stddef.h>
+
+#include "executor/docker_client.h"
+#include "executor/job_result.h"
+#include "executor/job_spec.h"
+
+#define RX_DEFAULT_STREAM_CAP (1u << 20) /* stdout, stderr: each */
+#define RX_DEFAULT_OUTPUT_CAP (1u << 20) /* the output file */
+
+struct rx_exec_opts {
+    size_t stdout_cap;
+    size_t stderr_cap;
+    size_t output_cap;
+    const char *owner; /* ralph.owner label */
+    long long tmp_bytes;
+    long long shm_bytes;
+};
+
+void rx_exec_opts_defaults(struct rx_exec_opts *o);
+
+/* Run job in a fresh container and fill res (initialised by the caller with
+ * job_result_init).  Every failure becomes a status in res: this never
+ * aborts and never leaves a container behind that it could remove.  A
+ * cancellation through the client's cancel fd ends the job as infra_error
+ * after removing the container. */
+void executor_run(struct docker_client *dc, const struct job_spec *job,
+                  const struct rx_exec_opts *opts, struct job_result *res);
+
+/* The embedded harness (executor/harness.py). */
+extern const char rx_harness_py[];
+extern const char rx_harness_py_end[];
+
+#endif

@@ -1,0 +1,91 @@
+# SPDX-License-Identifier: MIT
+# ralph-exec's Python harness.  Shipped into the job's workspace in the input
+# tar (never pasted into a string), run as:
+#   python3 -B /workspace/.ralph/harness.py OUTPUT_PATH
+# It loads .ralph/inputs.json, imports the user's code from .ralph/job.py,
+# calls calculate(inputs) and writes the JSON of its return value to
+# OUTPUT_PATH (relative to /workspace).  When anything raises, it writes
+# .ralph/error.json ({"type", "message", "traceback"}), prints the traceback
+# to stderr and exits 1.
+import json
+import os
+import sys
+import textwrap
+import traceback
+import types
+
+WORKSPACE = "/workspace"
+HERE = os.path.join(WORKSPACE, ".ralph")
+MAX_MESSAGE = 8192
+MAX_TRACEBACK = 32768
+
+
+def load_user_module(path):
+    with open(path, "r", encoding="utf-8") as f:
+        source = f.read()
+    try:
+        code = compile(source, path, "exec")
+    except IndentationError as original:
+        # Code pasted from an indented context (every line shares a margin)
+        # compiles once the common margin is removed; anything else reports
+        # the original error.
+        dedented = textwrap.dedent(source)
+        if dedented == source:
+            raise
+        try:
+            code = compile(dedented, path, "exec")
+        except SyntaxError:
+            raise original from None
+    module = types.ModuleType("job")
+    module.__file__ = path
+    sys.modules["job"] = module
+    exec(code, module.__dict__)
+    return module
+
+
+def write_atomic(path, text):
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, ".ralph-output.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main():
+    if len(sys.argv) != 2:
+        print("usage: harness.py OUTPUT_PATH", file=sys.stderr)
+        return 2
+    output_path = os.path.join(WORKSPACE, sys.argv[1])
+    os.chdir(WORKSPACE)
+    if WORKSPACE not in sys.path:
+        sys.path.insert(0, WORKSPACE)
+    try:
+        with open(os.path.join(HERE, "inputs.json"), "r", encoding="utf-8") as f:
+            inputs = json.load(f)
+        module = load_user_module(os.path.join(HERE, "job.py"))
+        calculate = getattr(module, "calculate", None)
+        if not callable(calculate):
+            raise NameError("the code does not define a function calculate(inputs)")
+        result = calculate(inputs)
+        text = json.dumps(result, allow_nan=False, ensure_ascii=False)
+        write_atomic(output_path, text)
+    except Exception as exc:  # noqa: BLE001 - every failure is reported
+        tb = traceback.format_exc()
+        sys.stderr.write(tb)
+        sys.stderr.flush()
+        info = {
+            "type": type(exc).__name__,
+            "message": str(exc)[:MAX_MESSAGE],
+            "traceback": tb[-MAX_TRACEBACK:],
+        }
+        try:
+            write_atomic(os.path.join(HERE, "error.json"), json.dumps(info))
+        except Exception:  # noqa: BLE001 - the traceback on stderr remains
+            pass
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

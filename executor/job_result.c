@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+#include "executor/job_result.h"
+
+#include <stdarg.h>
+
+#include "executor/rx_json.h"
+#include "executor/rx_util.h"
+
+static const char *const status_names[] = {
+    [JOB_SUCCESS] = "success",
+    [JOB_ERROR] = "error",
+    [JOB_TIMEOUT] = "timeout",
+    [JOB_OOM] = "oom",
+    [JOB_RESULT_INVALID] = "result_invalid",
+    [JOB_REJECTED] = "rejected",
+    [JOB_INFRA_ERROR] = "infra_error",
+};
+
+static const int status_exit[] = {
+    [JOB_SUCCESS] = 0, [JOB_ERROR] = 1,          [JOB_TIMEOUT] = 3,       [JOB_OOM] = 4,
+    [JOB_RESULT_INVALID] = 5, [JOB_REJECTED] = 2, [JOB_INFRA_ERROR] = 125,
+};
+
+const char *
+job_status_name(enum job_status st)
+{
+    return status_names[st];
+}
+
+int
+job_status_exit_code(enum job_status st)
+{
+    return status_exit[st];
+}
+
+void
+job_result_init(struct job_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->exit_code = -1;
+    rx_buf_init(&r->out[0], 0);
+    rx_buf_init(&r->out[1], 0);
+    r->started_ms = rx_now_ms();
+}
+
+void
+job_result_free(struct job_result *r)
+{
+    free(r->task_id);
+    if (r->output)
+        json_object_put(r->output);
+    free(r->error);
+    rx_buf_free(&r->out[0]);
+    rx_buf_free(&r->out[1]);
+    free(r->image);
+    free(r->container_id);
+    free(r->engine_version);
+    free(r->api_version);
+    if (r->limits)
+        json_object_put(r->limits);
+    free(r->removal_error);
+    memset(r, 0, sizeof(*r));
+}
+
+void
+job_result_fail(struct job_result *r, enum job_status st, const char *fmt, ...)
+{
+    r->status = st;
+    if (r->error != NULL)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&r->error, fmt, ap) < 0)
+        rx_oom();
+    va_end(ap);
+}
+
+void
+job_result_from_error(struct job_result *r, const struct rx_error *e)
+{
+    enum job_status st = e->kind == RX_ERR_REJECTED ? JOB_REJECTED
+                         : e->kind == RX_ERR_OUTPUT ? JOB_RESULT_INVALID
+                                                    : JOB_INFRA_ERROR;
+    job_result_fail(r, st, "%s", e->msg);
+}
+
+static void
+add_opt_str(struct json_object *o, const char *k, const char *v)
+{
+    json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+struct json_object *
+job_result_to_json(const struct job_result *r)
+{
+    struct json_object *o = json_object_new_object();
+    add_opt_str(o, "task_id", r->task_id);
+    json_object_object_add(o, "status", json_object_new_string(job_status_name(r->status)));
+    json_object_object_add(o, "exit_code",
+                           r->has_exit_code ? json_object_new_int(r->exit_code) : NULL);
+    json_object_object_add(o, "output", r->output ? json_object_get(r->output) : NULL);
+    add_opt_str(o, "error", r->error);
+    for (int i = 0; i < 2; i++) {
+        const char *name = i == 0 ? "stdout" : "stderr";
+        char k[32];
+        json_object_object_add(o, name,
+                               rx_json_string_from_bytes(r->out[i].data ? r->out[i].data : "",
+                                                         r->out[i].len));
+        snprintf(k, sizeof(k), "%s_truncated", name);
+        json_object_object_add(o, k, json_object_new_boolean(r->out[i].overflow));
+        snprintf(k, sizeof(k), "%s_bytes", name);
+        json_object_object_add(o, k, json_object_new_int64((int64_t)r->out[i].total));
+    }
+    json_object_object_add(o, "duration_ms", json_object_new_int64(r->duration_ms));
+    add_opt_str(o, "image", r->image);
+    add_opt_str(o, "container_id", r->container_id);
+    if (r->engine_version != NULL) {
+        struct json_object *e = json_object_new_object();
+        add_opt_str(e, "version", r->engine_version);
+        add_opt_str(e, "api_version", r->api_version);
+        json_object_object_add(o, "engine", e);
+    } else {
+        json_object_object_add(o, "engine", NULL);
+    }
+    json_object_object_add(o, "limits", r->limits ? json_object_get(r->limits) : NULL);
+    struct json_object *t = json_object_new_object();
+    const struct {
+        const char *k;
+        long long v;
+    } tv[] = {
+        {"create", r->timings.create_ms}, {"input", r->timings.input_ms},
+        {"attach", r->timings.attach_ms}, {"start", r->timings.start_ms},
+        {"run", r->timings.run_ms},       {"inspect", r->timings.inspect_ms},
+        {"output", r->timings.output_ms}, {"remove", r->timings.remove_ms},
+    };
+    for (size_t i = 0; i < RX_ARRAY_SIZE(tv); i++)
+        json_object_object_add(t, tv[i].k, json_object_new_int64(tv[i].v));
+    json_object_object_add(o, "timings_ms", t);
+    if (r->removal_error != NULL)
+        add_opt_str(o, "removal_error", r->removal_error);
+    return o;
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/* The result of one job: what ralph-exec prints and the worker stores. */
+#ifndef JOB_RESULT_H
+#define JOB_RESULT_H
+
+#include <stdbool.h>
+#include <json-c/json.h>
+
+#include "executor/rx_buf.h"
+#include "executor/rx_error.h"
+
+enum job_status {
+    JOB_SUCCESS = 0,
+    JOB_ERROR,
+    JOB_TIMEOUT,
+    JOB_OOM,
+    JOB_RESULT_INVALID,
+    JOB_REJECTED,
+    JOB_INFRA_ERROR,
+};
+
+struct job_timings {
+    long long create_ms, input_ms, attach_ms, start_ms, run_ms, inspect_ms, output_ms, remove_ms;
+};
+
+struct job_result {
+    char *task_id;
+    enum job_status status;
+    int exit_code;       /* -1 when the job never exited by itself */
+    bool has_exit_code;
+    struct json_object *output; /* owned; NULL prints as null */
+    char *error;         /* owned; NULL on success */
+    struct rx_buf out[2];        /* stdout, stderr as kept */
+    long long started_ms;
+    long long duration_ms;
+    char *image;
+    char *container_id;
+    char *engine_version;
+    char *api_version;
+    struct json_object *limits; /* owned */
+    struct job_timings timings;
+    char *removal_error; /* the container could not be confirmed removed */
+    int signal;          /* the signal that interrupted us, 0 if none */
+};
+
+void job_result_init(struct job_result *r);
+void job_result_free(struct job_result *r);
+/* Set status and message (printf), unless a message is already set. */
+void job_result_fail(struct job_result *r, enum job_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Map an error to a status (rejected, result_invalid, infra_error). */
+void job_result_from_error(struct job_result *r, const struct rx_error *e);
+
+const char *job_status_name(enum job_status st);
+/* The process exit code for a status: 0 success, 1 error, 2 rejected,
+ * 3 timeout, 4 oom, 5 result_invalid, 125 infra_error. */
+int job_status_exit_code(enum job_status st);
+
+/* The result object (new reference). */
+struct json_object *job_result_to_json(const struct job_result *r);
+
+static inline void
+job_result_freep(struct job_result *r)
+{
+    job_result_free(r);
+}
+#define cleanup_job_result __attribute__((cleanup(job_result_freep)))
+
+#endif

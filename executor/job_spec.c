@@ -1,0 +1,631 @@
+/* SPDX-License-Identifier: MIT */
+#include "executor/job_spec.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <uuid/uuid.h>
+
+#include "executor/rx_buf.h"
+#include "executor/rx_json.h"
+#include "executor/rx_util.h"
+
+/* ---- small checks ---------------------------------------------------- */
+
+static bool
+has_nul(const char *s, size_t len)
+{
+    return memchr(s, '\0', len) != NULL;
+}
+
+int
+job_spec_parse_size(const char *s, long long *out)
+{
+    if (s == NULL || *s == '\0' || !isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s)
+        return -1;
+    unsigned long long mult = 1;
+    if (*end != '\0') {
+        switch (tolower((unsigned char)*end)) {
+        case 'b': mult = 1; break;
+        case 'k': mult = 1ull << 10; break;
+        case 'm': mult = 1ull << 20; break;
+        case 'g': mult = 1ull << 30; break;
+        default: return -1;
+        }
+        end++;
+        /* Accept "256m", "256mb", "256mib" but nothing else after it. */
+        if (mult > 1 && (*end == 'i' || *end == 'I'))
+            end++;
+        if (mult > 1 && (*end == 'b' || *end == 'B'))
+            end++;
+        if (*end != '\0')
+            return -1;
+    }
+    if (v > (unsigned long long)LLONG_MAX / mult)
+        return -1;
+    *out = (long long)(v * mult);
+    return 0;
+}
+
+int
+job_spec_check_path(const char *p, size_t len, const char **why)
+{
+    if (len == 0)
+        return *why = "is empty", -1;
+    if (len > JOB_SPEC_MAX_PATH)
+        return *why = "is longer than 1024 bytes", -1;
+    if (p[0] == '/')
+        return *why = "is absolute (paths are relative to the workspace)", -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == 0)
+            return *why = "contains a NUL byte", -1;
+        if (c < 0x20 || c == 0x7f)
+            return *why = "contains a control character", -1;
+        if (c == '\\')
+            return *why = "contains a backslash", -1;
+    }
+    /* Walk the components. */
+    size_t start = 0;
+    bool first = true;
+    while (start <= len) {
+        const char *slash = memchr(p + start, '/', len - start);
+        size_t end = slash ? (size_t)(slash - p) : len;
+        size_t clen = end - start;
+        if (clen == 0)
+            return *why = "has an empty component (\"//\" or a trailing \"/\")", -1;
+        if (clen > 255)
+            return *why = "has a component longer than 255 bytes", -1;
+        if (clen == 1 && p[start] == '.')
+            return *why = "has a \".\" component", -1;
+        if (clen == 2 && p[start] == '.' && p[start + 1] == '.')
+            return *why = "has a \"..\" component", -1;
+        if (first && clen == strlen(JOB_RESERVED_DIR) &&
+            memcmp(p + start, JOB_RESERVED_DIR, clen) == 0)
+            return *why = "is inside the reserved directory .ralph/", -1;
+        first = false;
+        if (slash == NULL)
+            break;
+        start = end + 1;
+    }
+    return 0;
+}
+
+static bool
+valid_task_id(const char *s, size_t len)
+{
+    if (len == 0 || len > JOB_SPEC_MAX_TASK_ID || !isalnum((unsigned char)s[0]))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && c != '.' && c != '_' && c != '-' && c != ':')
+            return false;
+    }
+    return true;
+}
+
+static bool
+valid_image(const char *s, size_t len)
+{
+    if (len == 0 || len > JOB_SPEC_MAX_IMAGE || !isalnum((unsigned char)s[0]))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && !strchr("._-/:@+", c))
+            return false;
+    }
+    return true;
+}
+
+static bool
+valid_env_key(const char *s)
+{
+    if (*s == '\0' || strlen(s) > 256 || !(isalpha((unsigned char)*s) || *s == '_'))
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_')
+            return false;
+    return true;
+}
+
+static const char *
+type_name(struct json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_null: return "null";
+    case json_type_boolean: return "a boolean";
+    case json_type_double:
+    case json_type_int: return "a number";
+    case json_type_object: return "an object";
+    case json_type_array: return "an array";
+    case json_type_string: return "a string";
+    }
+    return "something else";
+}
+
+/* A JSON string that holds no NUL byte, at most max bytes. */
+static int
+get_plain_string(struct json_object *v, const char *field, size_t max, const char **out,
+                 size_t *len, struct rx_error **err)
+{
+    if (!json_object_is_type(v, json_type_string))
+        return rx_error_reject(err, "`%s` must be a string, not %s", field, type_name(v));
+    const char *s = json_object_get_string(v);
+    size_t n = (size_t)json_object_get_string_len(v);
+    if (n > max)
+        return rx_error_reject(err, "`%s` is %zu bytes, more than the %zu allowed", field, n,
+                               max);
+    if (has_nul(s, n))
+        return rx_error_reject(err, "`%s` contains a NUL byte", field);
+    *out = s;
+    if (len != NULL)
+        *len = n;
+    return 0;
+}
+
+static int
+get_number(struct json_object *v, const char *field, double *out, struct rx_error **err)
+{
+    if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+        return rx_error_reject(err, "`%s` must be a number, not %s", field, type_name(v));
+    double d = json_object_get_double(v);
+    if (!isfinite(d))
+        return rx_error_reject(err, "`%s` must be a finite number", field);
+    *out = d;
+    return 0;
+}
+
+/* An integer, or a size string for byte fields. */
+static int
+get_bytes(struct json_object *v, const char *field, long long min, long long max, long long *out,
+          struct rx_error **err)
+{
+    long long b;
+    if (json_object_is_type(v, json_type_int)) {
+        errno = 0;
+        b = json_object_get_int64(v);
+        if (errno != 0)
+            return rx_error_reject(err, "`%s` is out of range", field);
+    } else if (json_object_is_type(v, json_type_string)) {
+        if (job_spec_parse_size(json_object_get_string(v), &b) < 0)
+            return rx_error_reject(err,
+                                   "`%s`: \"%.40s\" is not a size (use bytes, or a number "
+                                   "with k, m or g, like \"256m\")",
+                                   field, json_object_get_string(v));
+    } else {
+        return rx_error_reject(err, "`%s` must be a size in bytes or a string like \"256m\", "
+                                    "not %s", field, type_name(v));
+    }
+    if (b < min || b > max)
+        return rx_error_reject(err, "`%s` is %lld bytes, outside the allowed range %lld..%lld",
+                               field, b, min, max);
+    *out = b;
+    return 0;
+}
+
+/* ---- one handler per field (the field table) ------------------------ */
+
+typedef int (*field_fn)(struct job_spec *job, struct json_object *v, struct rx_error **err);
+
+static int
+f_task_id(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    const char *s;
+    size_t n;
+    if (get_plain_string(v, "task_id", JOB_SPEC_MAX_TASK_ID, &s, &n, err) < 0)
+        return -1;
+    if (!valid_task_id(s, n))
+        return rx_error_reject(err, "`task_id` must be 1-128 characters of letters, digits, "
+                                    "'.', '_', '-' or ':', starting with a letter or digit");
+    job->task_id = xstrdup(s);
+    return 0;
+}
+
+static int
+f_code(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    const char *s;
+    size_t n;
+    if (get_plain_string(v, "code", JOB_SPEC_MAX_CODE_BYTES, &s, &n, err) < 0)
+        return -1;
+    if (n == 0)
+        return rx_error_reject(err, "`code` is empty");
+    job->code = xstrndup(s, n);
+    job->code_len = n;
+    return 0;
+}
+
+static int
+f_inputs(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    const char *s = v == NULL ? "null" : rx_json_compact(v);
+    size_t n = strlen(s);
+    if (n > JOB_SPEC_MAX_INPUTS_BYTES)
+        return rx_error_reject(err, "`inputs` is %zu bytes as JSON, more than the %u allowed", n,
+                               JOB_SPEC_MAX_INPUTS_BYTES);
+    job->inputs_json = xstrdup(s);
+    return 0;
+}
+
+static int
+f_command(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    if (!json_object_is_type(v, json_type_array))
+        return rx_error_reject(err, "`command` must be an array of strings, not %s",
+                               type_name(v));
+    size_t n = json_object_array_length(v);
+    if (n == 0)
+        return rx_error_reject(err, "`command` is empty");
+    if (n > JOB_SPEC_MAX_ARGS)
+        return rx_error_reject(err, "`command` has %zu arguments, more than the %d allowed", n,
+                               JOB_SPEC_MAX_ARGS);
+    job->command = xcalloc(n + 1, sizeof(char *));
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        char field[32];
+        snprintf(field, sizeof(field), "command[%zu]", i);
+        const char *s;
+        size_t len;
+        if (get_plain_string(json_object_array_get_idx(v, i), field, JOB_SPEC_MAX_ARG_BYTES, &s,
+                             &len, err) < 0)
+            return -1;
+        if (i == 0 && len == 0)
+            return rx_error_reject(err, "`command[0]` (the program) is empty");
+        total += len + 1;
+        if (total > JOB_SPEC_MAX_ARGV_BYTES)
+            return rx_error_reject(err, "`command` is more than %u bytes in all",
+                                   JOB_SPEC_MAX_ARGV_BYTES);
+        job->command[i] = xstrndup(s, len);
+        job->n_command = i + 1;
+    }
+    return 0;
+}
+
+static int
+f_files(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    if (!json_object_is_type(v, json_type_object))
+        return rx_error_reject(err, "`files` must be an object mapping paths to text, not %s",
+                               type_name(v));
+    size_t n = (size_t)json_object_object_length(v);
+    if (n > JOB_SPEC_MAX_FILES)
+        return rx_error_reject(err, "`files` has %zu entries, more than the %d allowed", n,
+                               JOB_SPEC_MAX_FILES);
+    job->files = xcalloc(n ? n : 1, sizeof(*job->files));
+    json_object_object_foreach(v, key, val)
+    {
+        const char *why = NULL;
+        if (job_spec_check_path(key, strlen(key), &why) < 0)
+            return rx_error_reject(err, "`files`: path \"%.100s\" %s", key, why);
+        if (!json_object_is_type(val, json_type_string))
+            return rx_error_reject(err, "`files[\"%.100s\"]` must be a string, not %s", key,
+                                   type_name(val));
+        struct job_file *f = &job->files[job->n_files++];
+        f->path = xstrdup(key);
+        f->len = (size_t)json_object_get_string_len(val);
+        f->content = xmalloc(f->len + 1);
+        memcpy(f->content, json_object_get_string(val), f->len + 1);
+    }
+    /* One path must not be a directory prefix of another ("a" and "a/b"). */
+    for (size_t i = 0; i < job->n_files; i++) {
+        for (size_t j = 0; j < job->n_files; j++) {
+            const char *a = job->files[i].path, *b = job->files[j].path;
+            size_t la = strlen(a);
+            if (i != j && strncmp(a, b, la) == 0 && b[la] == '/')
+                return rx_error_reject(err, "`files`: \"%.100s\" is both a file and the "
+                                            "directory of \"%.100s\"", a, b);
+        }
+    }
+    return 0;
+}
+
+static int
+f_stdin(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    if (!json_object_is_type(v, json_type_string))
+        return rx_error_reject(err, "`stdin` must be a string, not %s", type_name(v));
+    size_t n = (size_t)json_object_get_string_len(v);
+    if (n > JOB_SPEC_MAX_STDIN_BYTES)
+        return rx_error_reject(err, "`stdin` is %zu bytes, more than the %u allowed", n,
+                               JOB_SPEC_MAX_STDIN_BYTES);
+    job->stdin_data = xmalloc(n + 1);
+    memcpy(job->stdin_data, json_object_get_string(v), n + 1);
+    job->stdin_len = n;
+    return 0;
+}
+
+static int
+f_runtime(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    const char *s;
+    size_t n;
+    if (get_plain_string(v, "runtime", JOB_SPEC_MAX_IMAGE, &s, &n, err) < 0)
+        return -1;
+    if (!valid_image(s, n))
+        return rx_error_reject(err, "`runtime` \"%.100s\" is not an image reference "
+                                    "(letters, digits and ._-/:@+ only)", s);
+    free(job->image);
+    job->image = xstrdup(s);
+    return 0;
+}
+
+static int
+f_timeout(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    double d;
+    if (get_number(v, "timeout", &d, err) < 0)
+        return -1;
+    if (d <= 0 || d > 86400)
+        return rx_error_reject(err, "`timeout` must be more than 0 and at most 86400 seconds");
+    job->timeout_ms = (long long)llround(d * 1000.0);
+    if (job->timeout_ms < 1)
+        job->timeout_ms = 1;
+    return 0;
+}
+
+static int
+f_memory(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    /* The engine refuses less than 6 MiB. */
+    return get_bytes(v, "memory_limit", 6ll << 20, 1ll << 40, &job->memory_bytes, err);
+}
+
+static int
+f_fsize(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    return get_bytes(v, "file_size_limit", 1ll << 10, 1ll << 40, &job->file_size_bytes, err);
+}
+
+static int
+f_cpu(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    double d;
+    if (get_number(v, "cpu_limit", &d, err) < 0)
+        return -1;
+    if (d < 0.01 || d > 1024)
+        return rx_error_reject(err, "`cpu_limit` must be between 0.01 and 1024 cores");
+    job->nano_cpus = (long long)llround(d * 1e9);
+    return 0;
+}
+
+static int
+f_pids(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    if (!json_object_is_type(v, json_type_int))
+        return rx_error_reject(err, "`pids_limit` must be an integer, not %s", type_name(v));
+    errno = 0;
+    long long n = json_object_get_int64(v);
+    /* The engine reads 0 or less as "unlimited": never send that. */
+    if (errno != 0 || n < 4 || n > 32768)
+        return rx_error_reject(err, "`pids_limit` must be between 4 and 32768");
+    job->pids_limit = n;
+    return 0;
+}
+
+static int
+f_env(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    if (!json_object_is_type(v, json_type_object))
+        return rx_error_reject(err, "`env` must be an object of strings, not %s", type_name(v));
+    size_t n = (size_t)json_object_object_length(v);
+    if (n > JOB_SPEC_MAX_ENV)
+        return rx_error_reject(err, "`env` has %zu entries, more than the %d allowed", n,
+                               JOB_SPEC_MAX_ENV);
+    job->env = xcalloc(n + 1, sizeof(char *));
+    json_object_object_foreach(v, key, val)
+    {
+        if (!valid_env_key(key))
+            return rx_error_reject(err, "`env`: \"%.100s\" is not a valid variable name "
+                                        "(letters, digits and _, not starting with a digit)",
+                                   key);
+        char field[300];
+        snprintf(field, sizeof(field), "env.%s", key);
+        const char *s;
+        if (get_plain_string(val, field, JOB_SPEC_MAX_ENV_VALUE, &s, NULL, err) < 0)
+            return -1;
+        job->env[job->n_env++] = xasprintf("%s=%s", key, s);
+    }
+    return 0;
+}
+
+static int
+f_output_path(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    const char *s;
+    size_t n;
+    if (get_plain_string(v, "output_path", JOB_SPEC_MAX_PATH, &s, &n, err) < 0)
+        return -1;
+    const char *why = NULL;
+    if (job_spec_check_path(s, n, &why) < 0)
+        return rx_error_reject(err, "`output_path` \"%.100s\" %s", s, why);
+    free(job->output_path);
+    job->output_path = xstrdup(s);
+    return 0;
+}
+
+static int
+f_requirements(struct job_spec *job RX_UNUSED, struct json_object *v RX_UNUSED,
+               struct rx_error **err)
+{
+    return rx_error_reject(err, "`requirements` is not supported yet: jobs never get a network, "
+                                "so packages cannot be installed at run time; bake them into an "
+                                "image and name it in `runtime`");
+}
+
+static const struct field {
+    const char *name;
+    field_fn fn;
+} fields[] = {
+    {"task_id", f_task_id},
+    {"code", f_code},
+    {"inputs", f_inputs},
+    {"command", f_command},
+    {"files", f_files},
+    {"stdin", f_stdin},
+    {"runtime", f_runtime},
+    {"timeout", f_timeout},
+    {"memory_limit", f_memory},
+    {"cpu_limit", f_cpu},
+    {"pids_limit", f_pids},
+    {"file_size_limit", f_fsize},
+    {"env", f_env},
+    {"output_path", f_output_path},
+    {"requirements", f_requirements},
+};
+
+/* ---- the whole document ---------------------------------------------- */
+
+void
+job_spec_free(struct job_spec *job)
+{
+    if (job == NULL)
+        return;
+    free(job->task_id);
+    free(job->code);
+    free(job->inputs_json);
+    for (size_t i = 0; job->command && job->command[i]; i++)
+        free(job->command[i]);
+    free(job->command);
+    free(job->stdin_data);
+    for (size_t i = 0; i < job->n_files; i++) {
+        free(job->files[i].path);
+        free(job->files[i].content);
+    }
+    free(job->files);
+    free(job->image);
+    for (size_t i = 0; job->env && job->env[i]; i++)
+        free(job->env[i]);
+    free(job->env);
+    free(job->output_path);
+    free(job);
+}
+
+struct job_spec *
+job_spec_from_json(struct json_object *doc, struct rx_error **err)
+{
+    if (!json_object_is_type(doc, json_type_object))
+        return rx_error_reject(err, "a job must be a JSON object, not %s", type_name(doc)),
+               NULL;
+
+    cleanup_job_spec struct job_spec *job = xcalloc(1, sizeof(*job));
+    job->image = xstrdup(JOB_SPEC_DEFAULT_IMAGE);
+    job->timeout_ms = (long long)(JOB_SPEC_DEFAULT_TIMEOUT_S * 1000);
+    job->memory_bytes = JOB_SPEC_DEFAULT_MEMORY;
+    job->nano_cpus = (long long)(JOB_SPEC_DEFAULT_CPU * 1e9);
+    job->pids_limit = JOB_SPEC_DEFAULT_PIDS;
+    job->file_size_bytes = JOB_SPEC_DEFAULT_FSIZE;
+    job->output_path = xstrdup(JOB_SPEC_DEFAULT_OUTPUT);
+
+    json_object_object_foreach(doc, key, val)
+    {
+        const struct field *f = NULL;
+        for (size_t i = 0; i < RX_ARRAY_SIZE(fields); i++)
+            if (strcmp(fields[i].name, key) == 0)
+                f = &fields[i];
+        if (f == NULL)
+            return rx_error_reject(err, "unknown field `%.100s`", key), NULL;
+        if (f->fn(job, val, err) < 0)
+            return NULL;
+    }
+
+    bool has_code = job->code != NULL, has_cmd = job->command != NULL;
+    if (has_code == has_cmd)
+        return rx_error_reject(err, "a job needs exactly one of `code` (Python defining "
+                                    "calculate(inputs)) or `command` (an array of strings)"),
+               NULL;
+    if (has_code) {
+        job->kind = JOB_CODE;
+        if (job->stdin_data != NULL)
+            return rx_error_reject(err, "`stdin` goes with `command`, not with `code`"), NULL;
+        if (job->inputs_json == NULL)
+            job->inputs_json = xstrdup("null");
+    } else {
+        job->kind = JOB_COMMAND;
+        if (job->inputs_json != NULL)
+            return rx_error_reject(err, "`inputs` goes with `code`, not with `command` "
+                                        "(use `files` or `stdin`)"),
+                   NULL;
+    }
+    for (size_t i = 0; i < job->n_files; i++)
+        if (strcmp(job->files[i].path, job->output_path) == 0)
+            return rx_error_reject(err, "`files` must not contain the output file \"%s\"",
+                                   job->output_path),
+                   NULL;
+
+    if (job->task_id == NULL) {
+        uuid_t u;
+        char s[37];
+        uuid_generate_random(u);
+        uuid_unparse_lower(u, s);
+        job->task_id = xstrdup(s);
+        job->task_id_generated = true;
+    }
+    return steal_pointer(&job);
+}
+
+struct job_spec *
+job_spec_parse(const char *data, size_t len, char **task_id_out, struct rx_error **err)
+{
+    if (len > JOB_SPEC_MAX_FILE_BYTES)
+        return rx_error_reject(err, "the job is %zu bytes, more than the %u allowed", len,
+                               JOB_SPEC_MAX_FILE_BYTES),
+               NULL;
+    cleanup_json struct json_object *doc = rx_json_parse(data, len, "job", err);
+    if (doc == NULL) {
+        (*err)->kind = RX_ERR_REJECTED;
+        return NULL;
+    }
+    struct job_spec *job = job_spec_from_json(doc, err);
+    if (job == NULL && task_id_out != NULL) {
+        const char *t = rx_json_get_str(doc, "task_id");
+        if (t != NULL && valid_task_id(t, strlen(t)))
+            *task_id_out = xstrdup(t);
+    }
+    return job;
+}
+
+struct job_spec *
+job_spec_load(const char *path, char **task_id_out, struct rx_error **err)
+{
+    cleanup_close int fd = -1;
+    if (strcmp(path, "-") == 0) {
+        fd = dup(STDIN_FILENO);
+    } else {
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    }
+    if (fd < 0)
+        return rx_error_reject(err, "cannot open job file %s: %s", path, strerror(errno)),
+               NULL;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+        return rx_error_reject(err, "job file %s is a directory", path), NULL;
+    cleanup_buf struct rx_buf b;
+    rx_buf_init(&b, JOB_SPEC_MAX_FILE_BYTES);
+    char chunk[65536];
+    for (;;) {
+        ssize_t r = read(fd, chunk, sizeof(chunk));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return rx_error_reject(err, "cannot read job file %s: %s", path, strerror(errno)),
+                   NULL;
+        if (r == 0)
+            break;
+        if (rx_buf_append(&b, chunk, (size_t)r) < 0)
+            return rx_error_reject(err, "job file %s is more than %u bytes", path,
+                                   JOB_SPEC_MAX_FILE_BYTES),
+                   NULL;
+    }
+    struct job_spec *job = job_spec_parse(b.data ? b.data : "", b.len, task_id_out, err);
+    if (job == NULL)
+        rx_error_prefix(err, "%s", strcmp(path, "-") == 0 ? "job on stdin" : path);
+    return job;
+}

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/* job.json -> a fully validated struct job_spec.  Nothing talks to the engine
+ * before this has passed; every rejection names the field at fault. */
+#ifndef JOB_SPEC_H
+#define JOB_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <json-c/json.h>
+
+#include "executor/rx_error.h"
+
+/* Bounds on what a job may carry. */
+#define JOB_SPEC_MAX_FILE_BYTES (16u << 20)  /* the job document itself */
+#define JOB_SPEC_MAX_CODE_BYTES (100u << 10)
+#define JOB_SPEC_MAX_INPUTS_BYTES (8u << 20) /* inputs, serialised */
+#define JOB_SPEC_MAX_STDIN_BYTES (8u << 20)
+#define JOB_SPEC_MAX_FILES 1000
+#define JOB_SPEC_MAX_PATH 1024
+#define JOB_SPEC_MAX_ARGS 1024
+#define JOB_SPEC_MAX_ARG_BYTES (128u << 10)
+#define JOB_SPEC_MAX_ARGV_BYTES (1u << 20)
+#define JOB_SPEC_MAX_ENV 256
+#define JOB_SPEC_MAX_ENV_VALUE (32u << 10)
+#define JOB_SPEC_MAX_TASK_ID 128
+#define JOB_SPEC_MAX_IMAGE 255
+
+#define JOB_SPEC_DEFAULT_IMAGE "ralph-sandbox:python"
+#define JOB_SPEC_DEFAULT_TIMEOUT_S 30.0
+#define JOB_SPEC_DEFAULT_MEMORY (256ll << 20)
+#define JOB_SPEC_DEFAULT_CPU 1.0
+#define JOB_SPEC_DEFAULT_PIDS 64
+#define JOB_SPEC_DEFAULT_FSIZE (64ll << 20)
+#define JOB_SPEC_DEFAULT_OUTPUT "output.json"
+
+/* The workspace directory in the container and the harness's private
+ * directory inside it (reserved: jobs may not put files there). */
+#define JOB_WORKSPACE "/workspace"
+#define JOB_RESERVED_DIR ".ralph"
+
+enum job_kind {
+    JOB_CODE,    /* Python source defining calculate(inputs) */
+    JOB_COMMAND, /* an argv run as is */
+};
+
+struct job_file {
+    char *path;    /* validated relative path */
+    char *content; /* owned, may contain any byte */
+    size_t len;
+};
+
+struct job_spec {
+    char *task_id;
+    bool task_id_generated;
+    enum job_kind kind;
+
+    char *code; /* JOB_CODE */
+    size_t code_len;
+    char *inputs_json; /* JOB_CODE: serialised inputs ("null" when absent) */
+
+    char **command; /* JOB_COMMAND, NULL-terminated */
+    size_t n_command;
+    char *stdin_data; /* NULL when no stdin */
+    size_t stdin_len;
+
+    struct job_file *files;
+    size_t n_files;
+
+    char *image;
+    long long timeout_ms;
+    long long memory_bytes;
+    long long nano_cpus;
+    long long pids_limit;
+    long long file_size_bytes;
+    char **env; /* "KEY=VALUE", NULL-terminated */
+    size_t n_env;
+    char *output_path; /* relative to JOB_WORKSPACE */
+};
+
+/* Validate a parsed job document.  Returns a new job_spec, or NULL with *err
+ * set (kind RX_ERR_REJECTED) naming the field. */
+struct job_spec *job_spec_from_json(struct json_object *doc, struct rx_error **err);
+/* Read and validate a job file ("-" is standard input), at most
+ * JOB_SPEC_MAX_FILE_BYTES.  On rejection, *task_id_out (if not NULL) gets the
+ * document's task_id when one could be read, so the result can carry it. */
+struct job_spec *job_spec_load(const char *path, char **task_id_out, struct rx_error **err);
+/* Parse from memory (the worker's queue payloads). */
+struct job_spec *job_spec_parse(const char *data, size_t len, char **task_id_out,
+                                struct rx_error **err);
+void job_spec_free(struct job_spec *job);
+
+/* "256m", "1g", "65536" -> bytes.  Returns 0, or -1 when malformed. */
+int job_spec_parse_size(const char *s, long long *out);
+/* Check a relative path for the workspace: no absolute paths, no ".." or "."
+ * components, no empty components, no NUL or control characters, and not in
+ * the reserved directory.  Returns 0 or -1 with *why set to a static reason. */
+int job_spec_check_path(const char *p, size_t len, const char **why);
+
+static inline void
+job_spec_freep(struct job_spec **j)
+{
+    job_spec_free(*j);
+}
+#define cleanup_job_spec __attribute__((cleanup(job_spec_freep)))
+
+#endif

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+#include "executor/rx_json.h"
+
+#include <stdint.h>
+
+#include "executor/rx_buf.h"
+#include "executor/rx_util.h"
+
+struct json_object *
+rx_json_parse(const char *data, size_t len, const char *what, struct rx_error **err)
+{
+    if (len > INT32_MAX)
+        return rx_error_set(err, EFBIG, "%s: too large to parse", what), NULL;
+    struct json_tokener *tok = json_tokener_new_ex(64);
+    if (tok == NULL)
+        rx_oom();
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    struct json_object *o = json_tokener_parse_ex(tok, data, (int)len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    size_t off = json_tokener_get_parse_end(tok);
+    if (o == NULL || jerr != json_tokener_success) {
+        if (jerr == json_tokener_continue)
+            rx_error_set(err, EINVAL, "%s: not valid JSON: unexpected end of input", what);
+        else
+            rx_error_set(err, EINVAL, "%s: not valid JSON at byte %zu: %s", what, off,
+                         json_tokener_error_desc(jerr));
+        json_object_put(o);
+        json_tokener_free(tok);
+        return NULL;
+    }
+    json_tokener_free(tok);
+    for (size_t i = off; i < len; i++) {
+        char c = data[i];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            json_object_put(o);
+            rx_error_set(err, EINVAL, "%s: not valid JSON: trailing data at byte %zu", what, i);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+/* Length of a valid UTF-8 sequence at p (max n bytes), or 0 if invalid. */
+static size_t
+utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t need;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((need == 3 && cp < 0x800) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return need;
+}
+
+struct json_object *
+rx_json_string_from_bytes(const char *p, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    size_t i = 0;
+    /* Fast path: already valid. */
+    while (i < n) {
+        size_t k = utf8_seq(u + i, n - i);
+        if (k == 0)
+            break;
+        i += k;
+    }
+    if (i == n) {
+        struct json_object *s = json_object_new_string_len(p, (int)n);
+        if (s == NULL)
+            rx_oom();
+        return s;
+    }
+    struct rx_buf b;
+    rx_buf_init(&b, n * 3 + 1);
+    rx_buf_append(&b, p, i);
+    while (i < n) {
+        size_t k = utf8_seq(u + i, n - i);
+        if (k == 0) {
+            rx_buf_append(&b, "\xef\xbf\xbd", 3);
+            i++;
+        } else {
+            rx_buf_append(&b, p + i, k);
+            i += k;
+        }
+    }
+    struct json_object *s = json_object_new_string_len(b.data, (int)b.len);
+    rx_buf_free(&b);
+    if (s == NULL)
+        rx_oom();
+    return s;
+}
+
+const char *
+rx_json_compact(struct json_object *o)
+{
+    return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+struct json_object *
+rx_json_get(struct json_object *obj, const char *key)
+{
+    struct json_object *v = NULL;
+    if (obj == NULL || !json_object_is_type(obj, json_type_object))
+        return NULL;
+    if (!json_object_object_get_ex(obj, key, &v))
+        return NULL;
+    return v;
+}
+
+const char *
+rx_json_get_str(struct json_object *obj, const char *key)
+{
+    struct json_object *v = rx_json_get(obj, key);
+    if (v == NULL || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+#include "executor/rx_util.h"
+
+#include <stdarg.h>
+#include <time.h>
+
+void
+rx_oom(void)
+{
+    static const char msg[] = "ralph-exec: out of memory\n";
+    ssize_t r RX_UNUSED = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    abort();
+}
+
+void *
+xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL)
+        rx_oom();
+    return p;
+}
+
+void *
+xcalloc(size_t n, size_t m)
+{
+    void *p = calloc(n ? n : 1, m ? m : 1);
+    if (p == NULL)
+        rx_oom();
+    return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (q == NULL)
+        rx_oom();
+    return q;
+}
+
+char *
+xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (p == NULL)
+        rx_oom();
+    return p;
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+    char *p = strndup(s, n);
+    if (p == NULL)
+        rx_oom();
+    return p;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+    va_start(ap, fmt);
+    int r = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (r < 0)
+        rx_oom();
+    return s;
+}
+
+long long
+rx_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long
+rx_wall_s(void)
+{
+    return (long long)time(NULL);
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+#include "executor/sandbox_policy.h"
+
+#include "executor/rx_util.h"
+
+static void
+add_str(struct json_object *o, const char *k, const char *v)
+{
+    json_object_object_add(o, k, json_object_new_string(v));
+}
+static void
+add_int(struct json_object *o, const char *k, long long v)
+{
+    json_object_object_add(o, k, json_object_new_int64(v));
+}
+static void
+add_bool(struct json_object *o, const char *k, bool v)
+{
+    json_object_object_add(o, k, json_object_new_boolean(v));
+}
+static struct json_object *
+strv(const char *const *v, size_t n)
+{
+    struct json_object *a = json_object_new_array();
+    for (size_t i = 0; i < n; i++)
+        json_object_array_add(a, json_object_new_string(v[i]));
+    return a;
+}
+static struct json_object *
+ulimit(const char *name, long long v)
+{
+    struct json_object *u = json_object_new_object();
+    add_str(u, "Name", name);
+    add_int(u, "Soft", v);
+    add_int(u, "Hard", v);
+    return u;
+}
+
+static bool
+env_has(const struct job_spec *job, const char *key)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; i < job->n_env; i++)
+        if (strncmp(job->env[i], key, kl) == 0 && job->env[i][kl] == '=')
+            return true;
+    return false;
+}
+
+struct json_object *
+sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts *opts)
+{
+    struct json_object *b = json_object_new_object();
+    add_str(b, "Image", job->image);
+    add_str(b, "Hostname", "sandbox");
+    add_str(b, "User", "65534:65534");
+    add_str(b, "WorkingDir", JOB_WORKSPACE);
+    /* Clear any ENTRYPOINT of the image: the job's argv is run as given. */
+    json_object_object_add(b, "Entrypoint", json_object_new_array());
+
+    if (job->kind == JOB_CODE) {
+        const char *cmd[] = {"python3", "-B", SANDBOX_HARNESS_DIR "/harness.py",
+                             job->output_path};
+        json_object_object_add(b, "Cmd", strv(cmd, RX_ARRAY_SIZE(cmd)));
+    } else {
+        json_object_object_add(b, "Cmd", strv((const char *const *)job->command, job->n_command));
+    }
+
+    struct json_object *env = strv((const char *const *)job->env, job->n_env);
+    if (!env_has(job, "HOME"))
+        json_object_array_add(env, json_object_new_string("HOME=/tmp"));
+    if (job->kind == JOB_CODE) {
+        if (!env_has(job, "PYTHONUNBUFFERED"))
+            json_object_array_add(env, json_object_new_string("PYTHONUNBUFFERED=1"));
+        if (!env_has(job, "PYTHONDONTWRITEBYTECODE"))
+            json_object_array_add(env, json_object_new_string("PYTHONDONTWRITEBYTECODE=1"));
+    }
+    json_object_object_add(b, "Env", env);
+
+    struct json_object *labels = json_object_new_object();
+    add_str(labels, "ralph.task_id", job->task_id);
+    char dl[32];
+    snprintf(dl, sizeof(dl), "%lld", opts->deadline_s);
+    add_str(labels, "ralph.deadline", dl);
+    add_str(labels, "ralph.owner", opts->owner ? opts->owner : "unknown");
+    json_object_object_add(b, "Labels", labels);
+
+    bool with_stdin = job->stdin_data != NULL;
+    add_bool(b, "Tty", false);
+    add_bool(b, "AttachStdout", true);
+    add_bool(b, "AttachStderr", true);
+    add_bool(b, "AttachStdin", with_stdin);
+    add_bool(b, "OpenStdin", with_stdin);
+    add_bool(b, "StdinOnce", with_stdin);
+
+    struct json_object *h = json_object_new_object();
+    add_bool(h, "ReadonlyRootfs", true);
+    const char *capdrop[] = {"ALL"};
+    json_object_object_add(h, "CapDrop", strv(capdrop, 1));
+    const char *secopt[] = {"no-new-privileges"};
+    json_object_object_add(h, "SecurityOpt", strv(secopt, 1));
+    add_str(h, "NetworkMode", "none");
+    add_int(h, "Memory", job->memory_bytes);
+    add_int(h, "MemorySwap", job->memory_bytes); /* equal: no swap */
+    add_int(h, "NanoCpus", job->nano_cpus);
+    add_int(h, "PidsLimit", job->pids_limit);
+    struct json_object *ul = json_object_new_array();
+    json_object_array_add(ul, ulimit("nofile", SANDBOX_NOFILE));
+    json_object_array_add(ul, ulimit("fsize", job->file_size_bytes));
+    json_object_array_add(ul, ulimit("core", 0));
+    /* No nproc: it counts per uid across every container of uid 65534 on the
+     * host, so one job could starve the others; PidsLimit bounds each job. */
+    json_object_object_add(h, "Ulimits", ul);
+    struct json_object *tmpfs = json_object_new_object();
+    char tmpopt[96];
+    snprintf(tmpopt, sizeof(tmpopt), "rw,noexec,nosuid,nodev,size=%lld,mode=1777",
+             opts->tmp_bytes);
+    add_str(tmpfs, "/tmp", tmpopt);
+    json_object_object_add(h, "Tmpfs", tmpfs);
+    add_str(h, "IpcMode", "private");
+    add_int(h, "ShmSize", opts->shm_bytes);
+    add_str(h, "CgroupnsMode", "private");
+    add_bool(h, "Init", true);
+    add_bool(h, "Privileged", false);
+    add_bool(h, "AutoRemove", false);
+    add_int(h, "OomScoreAdj", 1000); /* under host memory pressure, jobs go first */
+    struct json_object *mounts = json_object_new_array();
+    struct json_object *ws = json_object_new_object();
+    add_str(ws, "Type", "volume"); /* no Source: anonymous, removed with v=1 */
+    add_str(ws, "Target", JOB_WORKSPACE);
+    add_bool(ws, "ReadOnly", false);
+    json_object_array_add(mounts, ws);
+    json_object_object_add(h, "Mounts", mounts);
+    struct json_object *log = json_object_new_object();
+    add_str(log, "Type", "none"); /* output is read live; the host keeps no copy */
+    json_object_object_add(log, "Config", json_object_new_object());
+    json_object_object_add(h, "LogConfig", log);
+    struct json_object *rp = json_object_new_object();
+    add_str(rp, "Name", "no");
+    json_object_object_add(h, "RestartPolicy", rp);
+    json_object_object_add(b, "HostConfig", h);
+
+    struct json_object *nc = json_object_new_object();
+    json_object_object_add(nc, "EndpointsConfig", json_object_new_object());
+    json_object_object_add(b, "NetworkingConfig", nc);
+    return b;
+}
+
+struct json_object *
+sandbox_policy_limits(const struct job_spec *job, const struct sandbox_opts *opts)
+{
+    struct json_object *l = json_object_new_object();
+    json_object_object_add(l, "timeout", json_object_new_double(job->timeout_ms / 1000.0));
+    add_int(l, "memory_bytes", job->memory_bytes);
+    json_object_object_add(l, "cpu_limit", json_object_new_double(job->nano_cpus / 1e9));
+    add_int(l, "pids_limit", job->pids_limit);
+    add_int(l, "file_size_bytes", job->file_size_bytes);
+    add_int(l, "nofile", SANDBOX_NOFILE);
+    add_int(l, "tmp_bytes", opts->tmp_bytes);
+    add_int(l, "shm_bytes", opts->shm_bytes);
+    add_str(l, "network", "none");
+    add_str(l, "user", "65534:65534");
+    add_bool(l, "read_only_rootfs", true);
+    return l;
+}
