@@ -30,8 +30,7 @@ endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-override CFLAGS  += -std=c11 -D_GNU_SOURCE -I. -MMD -MP $(WARN) $(HARDEN) $(PKG_CFLAGS) \
-                    -DRALPH_VERSION='"$(VERSION)"'
+override CFLAGS  += -std=c11 -D_GNU_SOURCE -I. -MMD -MP $(WARN) $(HARDEN) $(PKG_CFLAGS)
 override LDFLAGS += -pie -Wl,-z,relro,-z,now
 LDLIBS    += $(PKG_LIBS) -lm
 
@@ -48,6 +47,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check test demo images deps engine setup integration clean help
 .DEFAULT_GOAL := all
+.SECONDARY:
 
 all: $(BUILD)/ralph-exec
 
@@ -61,6 +61,8 @@ $(BUILD)/executor/harness_blob.o: executor/harness_blob.S executor/harness.py
 
 $(LIB): $(LIB_OBJS)
 	$(AR) rcs $@ $^
+
+$(BUILD)/executor/main.o: override CFLAGS += -DRALPH_VERSION='"$(VERSION)"'
 
 $(BUILD)/ralph-exec: $(BUILD)/executor/main.o $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

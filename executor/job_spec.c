@@ -571,6 +571,34 @@ job_spec_from_json(struct json_object *doc, struct rx_error **err)
     return steal_pointer(&job);
 }
 
+/* json-c keeps object keys as C strings, so a key "a\u0000b" would silently
+ * become "a".  Find such keys in the raw text before parsing: a string token
+ * followed by ':' is a key. */
+static bool
+has_nul_key(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '"')
+            continue;
+        bool nul = false;
+        size_t j = i + 1;
+        for (; j < n && p[j] != '"'; j++) {
+            if (p[j] == '\\' && j + 1 < n) {
+                if (p[j + 1] == 'u' && j + 5 < n && strncmp(p + j + 2, "0000", 4) == 0)
+                    nul = true;
+                j++;
+            }
+        }
+        size_t k = j + 1;
+        while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\n' || p[k] == '\r'))
+            k++;
+        if (nul && k < n && p[k] == ':')
+            return true;
+        i = j;
+    }
+    return false;
+}
+
 struct job_spec *
 job_spec_parse(const char *data, size_t len, char **task_id_out, struct rx_error **err)
 {
@@ -578,6 +606,8 @@ job_spec_parse(const char *data, size_t len, char **task_id_out, struct rx_error
         return rx_error_reject(err, "the job is %zu bytes, more than the %u allowed", len,
                                JOB_SPEC_MAX_FILE_BYTES),
                NULL;
+    if (has_nul_key(data, len))
+        return rx_error_reject(err, "a field name or path in the job contains a NUL byte"), NULL;
     cleanup_json struct json_object *doc = rx_json_parse(data, len, "job", err);
     if (doc == NULL) {
         (*err)->kind = RX_ERR_REJECTED;

@@ -183,9 +183,15 @@ tar_read_single_file(const void *tar, size_t tar_len, const char *name, size_t c
     if (ename[0] == '/' || strstr(ename, "..") != NULL)
         return out_err(err, "output file %s: archive entry has a hostile name \"%.100s\"", name,
                        ename);
-    const char *base = strrchr(ename, '/');
-    base = base ? base + 1 : ename;
-    if (strcmp(base, name) != 0)
+    /* "output.json/" is a directory entry: compare without trailing slashes,
+     * so the type check below names it. */
+    size_t el = strlen(ename);
+    while (el > 0 && ename[el - 1] == '/')
+        el--;
+    const char *base = ename + el;
+    while (base > ename && base[-1] != '/')
+        base--;
+    if ((size_t)(ename + el - base) != strlen(name) || strncmp(base, name, strlen(name)) != 0)
         return out_err(err, "output file %s: archive holds \"%.100s\" instead", name, ename);
     if (archive_entry_hardlink(e) != NULL)
         return out_err(err, "output file %s: %s", name, "is a hard link");

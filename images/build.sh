@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# images/build.sh: build the images ralph-exec runs jobs in (make images).
+#
+#   [BASE_IMAGE=ralph-base:bookworm] [SANDBOX_IMAGE=ralph-sandbox:python] \
+#   [FORCE=1] images/build.sh
+#
+# 1. Base image: when BASE_IMAGE is not on the engine (or FORCE=1), build a
+#    Debian bookworm minbase root filesystem with mmdebstrap from this
+#    machine's own apt sources (no registry needed) and `docker import` it.
+# 2. Sandbox image: docker build Dockerfile.sandbox FROM the base, with the
+#    near-empty images/sandbox/ as build context. Unchanged -> layer cache hit.
+# 3. Smoke test: run the sandbox image once, hardened, without network.
+#
+# Needs a running engine (scripts/ensure-engine.sh) and, for the base image,
+# root and mmdebstrap (scripts/ensure-deps.sh). DOCKER=path overrides the
+# docker CLI; the legacy builder is used unless DOCKER_BUILDKIT is set.
+set -euo pipefail
+
+readonly PROG=${0##*/}
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+(($# == 0)) || die "takes no arguments (environment: BASE_IMAGE, SANDBOX_IMAGE, FORCE=1)"
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+readonly HERE ROOT
+readonly BASE_IMAGE=${BASE_IMAGE:-ralph-base:bookworm}
+readonly SANDBOX_IMAGE=${SANDBOX_IMAGE:-ralph-sandbox:python}
+readonly FORCE=${FORCE:-0}
+readonly SUITE=bookworm
+readonly DOCKERFILE=$ROOT/Dockerfile.sandbox
+readonly CONTEXT=$HERE/sandbox
+readonly DOCKER=${DOCKER:-docker}
+# The legacy builder works with every client/engine pair we meet (the 20.10
+# engine with a 20.10 or 28 client, with or without buildx).
+export DOCKER_BUILDKIT=${DOCKER_BUILDKIT:-0}
+
+command -v "$DOCKER" >/dev/null 2>&1 || die "docker CLI '$DOCKER' not found; run scripts/ensure-deps.sh"
+[[ -f $DOCKERFILE ]] || die "$DOCKERFILE not found"
+[[ -d $CONTEXT ]] || die "build context $CONTEXT not found"
+server=$("$DOCKER" version --format '{{.Server.Version}}' 2>/dev/null) \
+    || die "no Docker engine answers (DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}); run scripts/ensure-engine.sh"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/ralph-images.XXXXXX")
+readonly TMP
+trap 'rm -rf "$TMP"' EXIT
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+
+# --- apt sources for mmdebstrap ------------------------------------------
+# Print, as deb822 stanzas, the binary Debian sources of this machine for
+# SUITE and its -updates/-security suites (sources.list one-line entries and
+# sources.list.d/*.list and *.sources). Entries that apt inside the new root
+# could not verify (third-party components, or Signed-By keyrings other than
+# the debian-archive ones, which the root gets from debian-archive-keyring)
+# are left out.
+host_sources() {
+    local files=() f
+    [[ -f /etc/apt/sources.list ]] && files+=(/etc/apt/sources.list)
+    for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+        [[ -f $f ]] && files+=("$f")
+    done
+    ((${#files[@]})) || return 1
+    awk -v suite="$SUITE" -v prog="$PROG" '
+        function warn(msg) { printf "%s: skipping apt source in %s: %s\n", prog, src, msg > "/dev/stderr" }
+        function trim(s) { gsub(/^[ \t]+|[ \t]+$/, "", s); return s }
+        # emit(types, uris, suites, comps, signedby): filter and print one stanza
+        function emit(types, uris, suites, comps, signedby,    n, i, a, s, c, sb) {
+            if ((" " types " ") !~ / deb /) return
+            s = ""; n = split(suites, a, /[ \t]+/)
+            for (i = 1; i <= n; i++)
+                if (a[i] == suite || a[i] == suite "-updates" || a[i] == suite "-security" || a[i] == suite "/updates")
+                    s = s (s == "" ? "" : " ") a[i]
+            if (s == "") return
+            c = ""; n = split(comps, a, /[ \t]+/)
+            for (i = 1; i <= n; i++)
+                if (a[i] ~ /^(main|contrib|non-free|non-free-firmware)$/)
+                    c = c (c == "" ? "" : " ") a[i]
+            if (c == "") { warn("no Debian components in \"" comps "\""); return }
+            sb = trim(signedby)
+            if (sb ~ /\n/) { warn("inline Signed-By key"); return }
+            if (sb != "" && sb !~ /^\/usr\/share\/keyrings\/debian-archive-[^ ]*\.(gpg|pgp|asc)$/) {
+                warn("Signed-By " sb " is not a debian-archive keyring"); return
+            }
+            if (uris ~ /(^|[ \t])cdrom:/) { warn("cdrom source"); return }
+            printf "Types: deb\nURIs: %s\nSuites: %s\nComponents: %s\n", trim(uris), s, c
+            if (sb != "") printf "Signed-By: %s\n", sb
+            printf "\n"
+            found++
+        }
+        function flush() {
+            if (in_stanza && tolower(f["enabled"]) != "no")
+                emit(f["types"], f["uris"], f["suites"], f["components"], f["signed-by"])
+            delete f; in_stanza = 0; last = ""
+        }
+        FNR == 1 { flush(); src = FILENAME; deb822 = (FILENAME ~ /\.sources$/) }
+        deb822 {
+            if ($0 ~ /^[ \t]*$/) { flush(); next }
+            if ($0 ~ /^#/) next
+            if ($0 ~ /^[ \t]/) {            # continuation line (e.g. inline key)
+                if (last != "") f[last] = f[last] "\n" $0
+                next
+            }
+            i = index($0, ":"); if (i == 0) next
+            last = tolower(trim(substr($0, 1, i - 1)))
+            f[last] = trim(substr($0, i + 1)); in_stanza = 1
+            next
+        }
+        {                                   # one-line format
+            sub(/#.*/, ""); if (NF == 0 || $1 != "deb") next
+            line = $0; sub(/^[ \t]*deb[ \t]+/, "", line)
+            sb = ""
+            if (line ~ /^\[/) {
+                opts = substr(line, 2, index(line, "]") - 2)
+                line = substr(line, index(line, "]") + 1)
+                n = split(opts, a, /[ \t]+/)
+                for (i = 1; i <= n; i++) if (tolower(a[i]) ~ /^signed-by=/) sb = substr(a[i], 11)
+            }
+            n = split(trim(line), a, /[ \t]+/)
+            if (n < 3) next
+            comps = a[3]; for (i = 4; i <= n; i++) comps = comps " " a[i]
+            emit("deb", a[1], a[2], comps, sb)
+        }
+        END { flush(); if (!found) exit 3 }
+    ' "${files[@]}"
+}
+
+# Options from this machine's apt configuration that apt in the new root
+# needs too (it does not read the host's apt.conf.d): release-file date
+# checks (needed with snapshot mirrors) and non-local proxies. mmdebstrap
+# keeps them in the root's /etc/apt/apt.conf.d/99mmdebstrap, so the
+# Dockerfile's apt-get sees them as well.
+host_aptopts() {
+    apt-config dump --format '%f=%v%n' 2>/dev/null | awk -F= '
+        $1 ~ /^Acquire::(Check-Valid-Until|Check-Date)$/ && $2 != "" { printf "%s \"%s\";\n", $1, $2 }
+        $1 ~ /^Acquire::(http|https)::Proxy$/ && $2 != "" && $2 !~ /(localhost|127\.0\.0\.1|\[::1\])/ {
+            printf "%s \"%s\";\n", $1, substr($0, length($1) + 2)
+        }'
+}
+
+build_base() {
+    local t0 sources=$TMP/debian.sources tarball=$TMP/base.tar opts=() line
+    command -v mmdebstrap >/dev/null 2>&1 || die "mmdebstrap not found; run scripts/ensure-deps.sh"
+    ((EUID == 0)) || die "building $BASE_IMAGE with mmdebstrap needs root (or load the image some other way)"
+
+    host_sources >"$sources" || die "no usable Debian $SUITE apt source in /etc/apt/sources.list{,.d/*.list,.d/*.sources}"
+    log "base: apt sources: $(awk '/^URIs:/ { u = $2 } /^Suites:/ { $1 = ""; printf "%s%s%s", sep, u, $0; sep = "; " }' "$sources")"
+    while IFS= read -r line; do
+        opts+=("--aptopt=$line")
+    done < <(host_aptopts)
+    if grep -q '^URIs:.*https://' "$sources"; then
+        opts+=(--include=ca-certificates)
+    fi
+    # Merged /usr via directory symlinks (as debootstrap and Debian's official
+    # images do) instead of the usrmerge package, which drags in full perl.
+    if [[ -d /usr/share/mmdebstrap/hooks/merged-usr ]]; then
+        opts+=(--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr)
+    fi
+    # Leave documentation, man pages and translations out of this image and
+    # of everything later installed into it (kept in /etc/dpkg/dpkg.cfg.d).
+    opts+=(
+        '--dpkgopt=path-exclude=/usr/share/doc/*'
+        '--dpkgopt=path-include=/usr/share/doc/*/copyright'
+        '--dpkgopt=path-exclude=/usr/share/man/*'
+        '--dpkgopt=path-exclude=/usr/share/info/*'
+        '--dpkgopt=path-exclude=/usr/share/locale/*'
+        '--dpkgopt=path-include=/usr/share/locale/locale.alias'
+        '--dpkgopt=path-exclude=/usr/share/lintian/*'
+    )
+
+    log "base: mmdebstrap --variant=minbase $SUITE"
+    t0=$(now)
+    if ! mmdebstrap --variant=minbase --mode=root --format=tar "${opts[@]}" \
+        "$SUITE" "$tarball" "$sources" >"$TMP/mmdebstrap.log" 2>&1; then
+        tail -n 30 "$TMP/mmdebstrap.log" >&2
+        die "mmdebstrap failed"
+    fi
+    log "base: root filesystem built in $(since "$t0") ($(du -h "$tarball" | cut -f1))"
+
+    t0=$(now)
+    "$DOCKER" import \
+        --change 'CMD ["/bin/bash"]' \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8' \
+        --change "LABEL org.opencontainers.image.title=ralph-base io.ralph-exec.image=base" \
+        --message "ralph-exec base: mmdebstrap --variant=minbase $SUITE" \
+        "$tarball" "$BASE_IMAGE" >/dev/null
+    log "base: imported $BASE_IMAGE in $(since "$t0")"
+}
+
+# --- main ----------------------------------------------------------------
+start=$(now)
+rebuilt_base=0
+if [[ $FORCE == 1 ]] || ! "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    build_base
+    rebuilt_base=1
+else
+    log "base: $BASE_IMAGE present (FORCE=1 rebuilds it)"
+fi
+
+old_id=$("$DOCKER" image inspect --format '{{.Id}}' "$SANDBOX_IMAGE" 2>/dev/null || true)
+log "sandbox: docker build $SANDBOX_IMAGE from $BASE_IMAGE (engine $server)"
+t0=$(now)
+if ! "$DOCKER" build --build-arg "BASE=$BASE_IMAGE" -t "$SANDBOX_IMAGE" \
+    -f "$DOCKERFILE" "$CONTEXT" >"$TMP/build.log" 2>&1; then
+    tail -n 40 "$TMP/build.log" >&2
+    die "docker build failed"
+fi
+new_id=$("$DOCKER" image inspect --format '{{.Id}}' "$SANDBOX_IMAGE")
+if [[ $new_id == "$old_id" ]]; then
+    log "sandbox: $SANDBOX_IMAGE unchanged (cache hit, $(since "$t0"))"
+else
+    log "sandbox: built $SANDBOX_IMAGE in $(since "$t0")"
+fi
+
+# Images these builds replaced (untagged, ours by label) are garbage.
+if ((rebuilt_base)) || [[ $new_id != "$old_id" ]]; then
+    "$DOCKER" image prune -f --filter label=io.ralph-exec.image >/dev/null 2>&1 || true
+fi
+
+# Smoke test, hardened as jobs run.
+out=$("$DOCKER" run --rm --network none --read-only --cap-drop ALL \
+    --security-opt no-new-privileges --tmpfs /tmp "$SANDBOX_IMAGE" \
+    python3 -c 'import numpy, os; print(numpy.__version__, os.getuid(), os.getgid(), os.getcwd())' 2>&1) \
+    || die "smoke test of $SANDBOX_IMAGE failed: $out"
+read -r numpy_version uid gid cwd <<<"$out"
+[[ $uid:$gid == 65534:65534 && $cwd == /workspace ]] \
+    || die "smoke test of $SANDBOX_IMAGE: expected 65534:65534 in /workspace, got '$out'"
+
+size=$("$DOCKER" image inspect --format '{{.Size}}' "$SANDBOX_IMAGE")
+log "ok: $SANDBOX_IMAGE ($((size / 1000000)) MB, numpy $numpy_version, uid $uid) in $(since "$start")"

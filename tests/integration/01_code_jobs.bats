@@ -1,0 +1,178 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# Code jobs: Python defining calculate(inputs), run by the harness.
+
+load ../lib/libtest
+
+setup_file() { require_engine; }
+setup() { require_engine; }
+teardown() { rx_teardown; }
+
+@test "code job: numpy result comes back as output, status success, exit 0" {
+    local tid code
+    tid=$(rx_tid numpy)
+    code=$(cat <<'PY'
+import numpy as np
+
+def calculate(inputs):
+    a = np.arange(inputs["n"], dtype=np.int64)
+    m = np.array(inputs["m"], dtype=float)
+    return {
+        "sum": int(a.sum()),
+        "squares": int((a * a).sum()),
+        "det": round(float(np.linalg.det(m)), 6),
+        "version_ok": isinstance(np.__version__, str),
+    }
+PY
+)
+    rx_job_jq --arg id "$tid" --arg code "$code" \
+        '{task_id: $id, code: $code, inputs: {n: 1000, m: [[2, 1], [1, 3]]}, timeout: 20}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check --arg id "$tid" '.task_id == $id' 'the task_id is echoed'
+    rx_check '.output == {"sum": 499500, "squares": 332833500, "det": 5.0, "version_ok": true}' \
+        'numpy computed the right values'
+    rx_check '.exit_code == 0 and .error == null' 'exit_code 0, no error'
+    rx_check '.engine.api_version | type == "string" and test("^1\\.[0-9]+$")' \
+        'engine.api_version is present'
+    rx_check '.engine.version | type == "string" and length > 0' 'engine.version is present'
+    rx_check '.image == "ralph-sandbox:python"' 'the default image is reported'
+    rx_check '.container_id | type == "string" and test("^[0-9a-f]{64}$")' 'container_id'
+    rx_check '.duration_ms | type == "number" and . > 0' 'duration_ms'
+    rx_check '.limits.timeout == 20 and .limits.network == "none"' 'limits are reported'
+    rx_check 'has("removal_error") | not' 'the container was removed without error'
+    assert_no_container "$tid"
+}
+
+@test "code job: calculate raising ValueError -> status error, exit 1, traceback on stderr" {
+    local tid code
+    tid=$(rx_tid raise)
+    code=$(cat <<'PY'
+def helper(x):
+    raise ValueError("boom")
+
+def calculate(inputs):
+    return helper(inputs)
+PY
+)
+    rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code, inputs: 1}'
+    rx_run "$JOB"
+    rx_expect error 1
+    rx_check '.exit_code == 1' 'the harness exits 1'
+    rx_check '.output == null' 'no output'
+    rx_check '.error | test("ValueError") and test("boom")' 'error names the exception and message'
+    rx_check '.stderr | test("Traceback \\(most recent call last\\)")' 'stderr has the traceback'
+    rx_check '.stderr | test("in helper") and test("ValueError: boom")' \
+        'the traceback shows the raising frame'
+    assert_no_container "$tid"
+}
+
+@test "code job: whole code indented by 4 spaces is accepted" {
+    local tid code
+    tid=$(rx_tid indent4)
+    code=$'    import math\n\n    def calculate(inputs):\n        if inputs["x"] > 0:\n            return {"r": math.sqrt(inputs["x"])}\n        return None\n'
+    rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code, inputs: {x: 16}}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output == {"r": 4.0}' 'the indented code ran'
+    assert_no_container "$tid"
+}
+
+@test "code job: whole code indented by tabs is accepted" {
+    local tid code
+    tid=$(rx_tid indenttab)
+    code=$'\tdef calculate(inputs):\n\t\ttotal = 0\n\t\tfor v in inputs:\n\t\t\ttotal += v\n\t\treturn {"total": total}\n'
+    rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code, inputs: [1, 2, 3]}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output == {"total": 6}' 'the tab-indented code ran'
+    assert_no_container "$tid"
+}
+
+# A string whose lines look like code (indentation, tabs, a blank line made
+# of spaces, a closing quote at column 0) must come back byte-exact.
+TEMPLATE=$'def f(x):\n    return x + 1\n\nif True:\n\tpass\n    \nclass A:  # not code\n        deep = """nested"""\n'
+
+@test "code job: multi-line string that looks like code comes back byte-exact" {
+    local tid code
+    tid=$(rx_tid mlstr)
+    code="TEMPLATE = '''${TEMPLATE}'''"$'\n\ndef calculate(inputs):\n    return {"t": TEMPLATE, "n": inputs}\n'
+    rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code, inputs: 7}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check_string .output.t "$TEMPLATE" 'the multi-line string'
+    rx_check '.output.n == 7'
+    assert_no_container "$tid"
+}
+
+@test "code job: indented code with a multi-line string (lines at column 0) is byte-exact" {
+    # Code pasted with a 4-space margin; the string's own lines start at
+    # column 0, as triple-quoted strings usually do.  Python's rule is that
+    # a string literal is exactly what is between the quotes.
+    local tid code
+    tid=$(rx_tid mlstrind0)
+    code="    TEMPLATE = '''${TEMPLATE}'''"$'\n\n    def calculate(inputs):\n        return {"t": TEMPLATE}\n'
+    rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check_string .output.t "$TEMPLATE" 'the multi-line string'
+    assert_no_container "$tid"
+}
+
+@test "code job: indented code with an indented multi-line string is byte-exact" {
+    # Every line (the string's too) has at least the 4-space margin: the
+    # margin must be taken off the code, never out of the string's value.
+    local tid code want
+    tid=$(rx_tid mlstrind4)
+    want=$'line one\n        def g():\n            return 2\n    \n        end\n        '
+    code=$'    def calculate(inputs):\n        s = """'"$want"$'"""\n        return {"t": s}\n'
+    rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check_string .output.t "$want" 'the multi-line string'
+    assert_no_container "$tid"
+}
+
+@test "code job: integers beyond 64 bits in the output are exact (or refused, never altered)" {
+    # Python ints are unbounded and json.dumps writes them exactly; the
+    # result must carry those digits, or say the output is unusable.
+    local tid code want
+    tid=$(rx_tid bigint-out)
+    code=$'import math\n\ndef calculate(inputs):\n    return {"f25": math.factorial(25), "p70": 2 ** 70, "neg": -(2 ** 70), "i64": 2 ** 63 - 1}\n'
+    rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code}'
+    rx_run "$JOB"
+    if [[ $(rx_get .status) == success ]]; then
+        # Raw text: jq itself would round these to doubles.
+        for want in '"f25":15511210043330985984000000' '"p70":1180591620717411303424' \
+            '"neg":-1180591620717411303424' '"i64":9223372036854775807'; do
+            if [[ ${RX_OUT//[[:space:]]/} != *"$want"[,\}]* ]]; then
+                echo "raw result output: $(grep -o '"output":{[^}]*}' <<<"$RX_OUT")" >&2
+                fail "FAILED: status success but $want is not in the output: the number was altered"
+            fi
+        done
+    else
+        rx_expect result_invalid 5
+        rx_check '.error | test("integer|range|number")' 'the error says why'
+    fi
+    assert_no_container "$tid"
+}
+
+@test "code job: integers beyond 64 bits in inputs arrive exact (or the job is rejected)" {
+    local tid code
+    tid=$(rx_tid bigint-in)
+    code=$'def calculate(inputs):\n    return {k: str(v) for k, v in inputs.items()}\n'
+    # Written as text: building it with jq would round the numbers first.
+    rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code, inputs: {}}'
+    sed -i 's/"inputs":{}/"inputs":{"big":100000000000000000000000000000,"neg":-100000000000000000000000000000,"u64":18446744073709551615}/' "$JOB"
+    grep -q '"big":100000000000000000000000000000' "$JOB" || fail "could not write the job"
+    rx_run "$JOB"
+    if [[ $(rx_get .status) == success ]]; then
+        rx_check '.output == {"big": "100000000000000000000000000000",
+                              "neg": "-100000000000000000000000000000",
+                              "u64": "18446744073709551615"}' 'calculate saw the exact inputs'
+    else
+        rx_expect rejected 2
+        rx_check '.error | test("inputs")' 'the error names inputs'
+    fi
+    assert_no_container "$tid"
+}

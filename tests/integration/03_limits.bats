@@ -1,0 +1,111 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# Resource limits: time, memory, processes.
+
+load ../lib/libtest
+
+setup_file() { require_engine; }
+setup() { require_engine; }
+teardown() { rx_teardown; }
+
+@test "timeout: sleep 100 with timeout 2 -> status timeout, exit 3, killed promptly" {
+    local tid
+    tid=$(rx_tid timeout)
+    rx_job_jq --arg id "$tid" '{task_id: $id, command: ["sleep", "100"], timeout: 2}'
+    rx_run "$JOB"
+    rx_expect timeout 3
+    rx_check '.exit_code == null' 'a killed job has no exit code'
+    rx_check '.output == null' 'no output'
+    rx_check '.error | test("timed out")' 'error says it timed out'
+    rx_check '.timings_ms.run >= 1900' 'the job was allowed its 2 s'
+    # A behaviour bound, not a benchmark: the kill is not left to chance.
+    ((RX_MS < 15000)) || fail "ralph-exec took $RX_MS ms for a 2 s timeout (bound: 15000)"
+    assert_no_container "$tid"
+}
+
+@test "oom: allocating far past memory_limit 32m -> status oom, exit 4" {
+    local tid code
+    tid=$(rx_tid oom)
+    code=$(cat <<'PY'
+def calculate(inputs):
+    hog = []
+    for _ in range(128):               # up to 1 GiB, every page touched
+        hog.append(b"\x01" * (8 << 20))
+    return len(hog)
+PY
+)
+    rx_job_jq --arg id "$tid" --arg code "$code" \
+        '{task_id: $id, code: $code, memory_limit: "32m", timeout: 30}'
+    rx_run "$JOB"
+    rx_expect oom 4
+    rx_check '.output == null' 'no output'
+    rx_check '.error | test("memory")' 'error says it ran out of memory'
+    rx_check '.limits.memory_bytes == 33554432' 'the limit was 32 MiB'
+    assert_no_container "$tid"
+}
+
+@test "pids_limit: forking children stops with EAGAIN below the limit" {
+    local tid code
+    tid=$(rx_tid forks)
+    code=$(cat <<'PY'
+import os, signal, time
+
+def calculate(inputs):
+    kids, err = [], None
+    while len(kids) < 500:
+        try:
+            pid = os.fork()
+        except OSError as e:
+            err = e.errno
+            break
+        if pid == 0:                    # child: just hold a pid
+            try:
+                time.sleep(60)
+            finally:
+                os._exit(0)
+        kids.append(pid)
+    for pid in kids:
+        os.kill(pid, signal.SIGKILL)
+    for pid in kids:
+        os.waitpid(pid, 0)
+    return {"count": len(kids), "errno": err}
+PY
+)
+    rx_job_jq --arg id "$tid" --arg code "$code" \
+        '{task_id: $id, code: $code, pids_limit: 16, timeout: 30}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output.errno == 11' 'fork failed with EAGAIN (11)'
+    rx_check '.output.count < 16' 'fewer children than pids_limit'
+    rx_check '.output.count >= 12' 'the pids limit (minus init and python), not something else, stopped it'
+    rx_check '.limits.pids_limit == 16'
+    assert_no_container "$tid"
+}
+
+@test "pids_limit: a shell fork bomb ends (timeout or error) and its container is gone" {
+    local tid tid2
+    tid=$(rx_tid forkbomb)
+    # The plain bomb: its first shell returns at once, so the job may even
+    # end as success; what matters is that it ends and nothing is left.
+    rx_job_jq --arg id "$tid" \
+        '{task_id: $id, command: ["bash", "-c", ":(){ :|:& };:"], timeout: 5, pids_limit: 32}'
+    rx_run "$JOB"
+    rx_check '.status == "timeout" or .status == "error" or .status == "success"' \
+        'the plain bomb ended'
+    ((RX_MS < 20000)) || fail "ralph-exec took $RX_MS ms for a 5 s timeout"
+    assert_no_container "$tid"
+
+    # The bomb with its shell kept alive: it runs into pids_limit until the
+    # timeout (or the shell gives up forking).
+    tid2=$(rx_tid forkbomb-alive)
+    rx_job_jq --arg id "$tid2" \
+        '{task_id: $id, command: ["bash", "-c", ":(){ :|:& };:; sleep 60"], timeout: 5,
+          pids_limit: 32}'
+    rx_run "$JOB"
+    rx_check '.status == "timeout" or .status == "error"' 'the bomb ended as timeout or error'
+    [[ $RX_RC == 3 || $RX_RC == 1 ]] || { rx_dump; fail "ralph-exec exit code $RX_RC (want 3 or 1)"; }
+    rx_check '.stderr | test("Resource temporarily unavailable")' 'fork hit the pids limit'
+    ((RX_MS < 20000)) || fail "ralph-exec took $RX_MS ms for a 5 s timeout"
+    rx_check 'has("removal_error") | not' 'the container was removed'
+    assert_no_container "$tid2"
+}

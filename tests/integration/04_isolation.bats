@@ -1,0 +1,142 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# What a job can reach: no network, a read-only system, no privileges.
+# These jobs never connect to anything but 127.0.0.1.
+
+load ../lib/libtest
+
+setup_file() { require_engine; }
+setup() { require_engine; }
+teardown() { rx_teardown; }
+
+@test "network: only lo, no routes, loopback connect refused (no other address tried)" {
+    local tid code
+    tid=$(rx_tid net)
+    code=$(cat <<'PY'
+import errno, os, socket
+
+def calculate(inputs):
+    ifaces = sorted(os.listdir("/sys/class/net"))
+    with open("/proc/net/route") as f:
+        routes = [l for l in f.read().splitlines()[1:] if l.strip()]
+    with open("/proc/net/ipv6_route") as f:
+        routes6 = [l for l in f.read().splitlines() if l.strip() and not l.split()[-1] == "lo"]
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5)
+    try:
+        s.connect(("127.0.0.1", 9))     # loopback only, nothing listens there
+        err = 0
+    except OSError as e:
+        err = e.errno
+    finally:
+        s.close()
+    return {"ifaces": ifaces, "routes": routes, "routes6": routes6, "connect_errno": err,
+            "ECONNREFUSED": errno.ECONNREFUSED}
+PY
+)
+    rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code, timeout: 20}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output.ifaces == ["lo"]' 'lo is the only interface'
+    rx_check '.output.routes == []' '/proc/net/route has no routes'
+    rx_check '.output.routes6 == []' 'no IPv6 route off lo'
+    rx_check '.output.connect_errno == .output.ECONNREFUSED and .output.connect_errno == 111' \
+        'connect to a closed loopback port is refused'
+    rx_check '.limits.network == "none"'
+    assert_no_container "$tid"
+}
+
+@test "filesystem: EROFS outside /workspace and /tmp; /tmp noexec; uid 65534, no capabilities" {
+    local tid code
+    tid=$(rx_tid fs)
+    code=$(cat <<'PY'
+import errno, os, shutil, subprocess
+
+def try_write(path):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+        os.unlink(path)
+        return "ok"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+
+def status_field(name):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return line.split()[1]
+
+def calculate(inputs):
+    r = {"writes": {d: try_write(os.path.join(d, "ralph-probe")) for d in
+                    ["/", "/etc", "/home", "/var", "/usr", "/workspace", "/tmp"]}}
+    try:
+        os.mkdir("/ralph-probe-dir")
+        r["mkdir_root"] = "ok"
+    except OSError as e:
+        r["mkdir_root"] = errno.errorcode.get(e.errno)
+    shutil.copy("/bin/true", "/tmp/true")
+    os.chmod("/tmp/true", 0o755)
+    try:
+        subprocess.run(["/tmp/true"], check=True)
+        r["exec_tmp"] = "ran"
+    except PermissionError as e:
+        r["exec_tmp"] = errno.errorcode.get(e.errno)
+    # The same binary copied to the workspace runs: the refusal is noexec.
+    shutil.copy("/bin/true", "/workspace/true")
+    os.chmod("/workspace/true", 0o755)
+    r["exec_workspace"] = subprocess.run(["/workspace/true"]).returncode
+    r["uid"], r["gid"], r["euid"] = os.getuid(), os.getgid(), os.geteuid()
+    r["groups"] = os.getgroups()
+    for k in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs"]:
+        r[k] = status_field(k)
+    with open("/proc/self/mounts") as f:
+        r["tmp_opts"] = [l.split()[3] for l in f if l.split()[1] == "/tmp"]
+    return r
+PY
+)
+    rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code, timeout: 20}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output.writes | ."/" == "EROFS" and ."/etc" == "EROFS" and ."/home" == "EROFS"
+              and ."/var" == "EROFS" and ."/usr" == "EROFS"' 'writes outside fail with EROFS'
+    rx_check '.output.mkdir_root == "EROFS"' 'mkdir on / fails with EROFS'
+    rx_check '.output.writes | ."/workspace" == "ok" and ."/tmp" == "ok"' \
+        '/workspace and /tmp are writable'
+    rx_check '.output.exec_tmp == "EACCES"' 'a binary copied to /tmp cannot be executed'
+    rx_check '.output.exec_workspace == 0' '(the same binary runs from the workspace)'
+    rx_check '.output.tmp_opts | length == 1 and (.[0] | split(",") | index("noexec") and index("nosuid") and index("nodev"))' \
+        '/tmp is mounted noexec,nosuid,nodev'
+    rx_check '.output.uid == 65534 and .output.gid == 65534 and .output.euid == 65534' 'uid/gid 65534'
+    rx_check '.output.groups == [] or .output.groups == [65534]' 'no supplementary groups'
+    rx_check '.output.CapEff == "0000000000000000"' 'CapEff is 0'
+    rx_check '.output.CapPrm == "0000000000000000" and .output.CapInh == "0000000000000000"
+              and .output.CapAmb == "0000000000000000"' 'no permitted/inheritable/ambient caps'
+    rx_check '.output.CapBnd == "0000000000000000"' 'the bounding set is empty (CapDrop ALL)'
+    rx_check '.output.NoNewPrivs == "1"' 'NoNewPrivs is 1'
+    assert_no_container "$tid"
+}
+
+@test "filesystem: a write past file_size_limit fails with EFBIG" {
+    local tid code
+    tid=$(rx_tid fsize)
+    code=$(cat <<'PY'
+import errno
+
+def calculate(inputs):
+    try:
+        with open("/workspace/big", "wb") as f:
+            f.write(b"\0" * (2 << 20))
+        return "wrote"
+    except OSError as e:
+        return errno.errorcode.get(e.errno)
+PY
+)
+    rx_job_jq --arg id "$tid" --arg code "$code" \
+        '{task_id: $id, code: $code, file_size_limit: "1m", timeout: 20}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output == "EFBIG"' 'the file size limit holds'
+    rx_check '.limits.file_size_bytes == 1048576'
+    assert_no_container "$tid"
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# The output file: what counts as a valid result.
+
+load ../lib/libtest
+
+setup_file() { require_engine; }
+setup() { require_engine; }
+teardown() { rx_teardown; }
+
+# A command job running a Python one-liner in the workspace.
+py_job() {
+    rx_job_jq --arg id "$1" --arg s "$2" '{task_id: $id, command: ["python3", "-c", $s]}'
+}
+
+@test "output: code job exiting 0 before writing -> result_invalid" {
+    local tid
+    tid=$(rx_tid noout)
+    rx_job_jq --arg id "$tid" \
+        '{task_id: $id, code: "import os\ndef calculate(inputs):\n    os._exit(0)\n"}'
+    rx_run "$JOB"
+    rx_expect result_invalid 5
+    rx_check '.exit_code == 0' 'the job did exit 0'
+    rx_check '.output == null' 'no output'
+    rx_check '.error | test("output")' 'error says the output file is missing'
+    assert_no_container "$tid"
+}
+
+@test "output: command job writing non-JSON -> result_invalid" {
+    local tid
+    tid=$(rx_tid notjson)
+    py_job "$tid" 'open("output.json", "w").write("{\"a\": 1,,}")'
+    rx_run "$JOB"
+    rx_expect result_invalid 5
+    rx_check '.output == null'
+    rx_check '.error | test("JSON")' 'error says it is not JSON'
+    assert_no_container "$tid"
+}
+
+@test "output: a 2 MB output file -> result_invalid mentioning the size" {
+    local tid
+    tid=$(rx_tid bigout)
+    py_job "$tid" 'open("output.json", "w").write("\"" + "a" * 2000000 + "\"")'
+    rx_run "$JOB"
+    rx_expect result_invalid 5
+    rx_check '.output == null'
+    rx_check '.error | test("2000002") and test("1048576")' \
+        'error gives the file size and the limit'
+    assert_no_container "$tid"
+}
+
+@test "output: output.json a symlink to /etc/passwd -> result_invalid (symbolic link)" {
+    local tid
+    tid=$(rx_tid symlink)
+    rx_job_jq --arg id "$tid" '{task_id: $id, command: ["ln", "-s", "/etc/passwd", "output.json"]}'
+    rx_run "$JOB"
+    rx_expect result_invalid 5
+    rx_check '.output == null' 'nothing of /etc/passwd is returned'
+    rx_check '.error | test("symbolic link")' 'error says it is a symbolic link'
+    rx_check '(tostring | test("root:x:0:0")) | not' 'the host/container passwd did not leak'
+    assert_no_container "$tid"
+}
+
+@test "output: output.json a directory -> result_invalid" {
+    local tid
+    tid=$(rx_tid dirout)
+    rx_job_jq --arg id "$tid" '{task_id: $id, command: ["mkdir", "-p", "output.json/sub"]}'
+    rx_run "$JOB"
+    rx_expect result_invalid 5
+    rx_check '.output == null'
+    rx_check '.error | test("directory")' 'error says it is a directory'
+    assert_no_container "$tid"
+}
+
+@test "output: command job without an output file -> success, output null" {
+    local tid
+    tid=$(rx_tid nofile)
+    rx_job_jq --arg id "$tid" '{task_id: $id, command: ["echo", "just printing"]}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output == null and .error == null' 'output is null, no error'
+    rx_check '.stdout == "just printing\n"'
+    assert_no_container "$tid"
+}
+
+@test "output: output_path in a subdirectory works (command and code jobs)" {
+    local tid tid2
+    tid=$(rx_tid subdir)
+    rx_job_jq --arg id "$tid" '{task_id: $id, output_path: "out/deep/result.json",
+        command: ["python3", "-c", "import os, json; os.makedirs(\"out/deep\"); json.dump({\"k\": [1, \"\u00e9\"]}, open(\"out/deep/result.json\", \"w\"))"]}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output == {"k": [1, "\u00e9"]}' 'the command job output was read from the subdirectory'
+
+    tid2=$(rx_tid subdircode)
+    rx_job_jq --arg id "$tid2" '{task_id: $id, output_path: "results/r.json",
+        code: "def calculate(inputs):\n    return {\"twice\": inputs * 2}\n", inputs: 21}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output == {"twice": 42}' 'the code job wrote into the subdirectory'
+    assert_no_container "$tid"
+    assert_no_container "$tid2"
+}
+
+@test "output: a failed command job still hands back its output file" {
+    local tid
+    tid=$(rx_tid failout)
+    py_job "$tid" 'import sys; open("output.json", "w").write("{\"partial\": true}"); sys.exit(2)'
+    rx_run "$JOB"
+    rx_expect error 1
+    rx_check '.exit_code == 2 and .output == {"partial": true}' 'output of a failed command job'
+    assert_no_container "$tid"
+}
+
+@test "output: exactly 1 MiB is accepted, one byte more is result_invalid" {
+    local tid tid2
+    tid=$(rx_tid out1m)
+    py_job "$tid" 'open("output.json", "w").write("\"" + "a" * (1048576 - 2) + "\"")'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output | length == 1048574' 'a 1 MiB output file is read whole'
+
+    tid2=$(rx_tid out1m1)
+    py_job "$tid2" 'open("output.json", "w").write("\"" + "a" * (1048577 - 2) + "\"")'
+    rx_run "$JOB"
+    rx_expect result_invalid 5
+    rx_check '.error | test("1048577")' 'the error gives the size'
+    assert_no_container "$tid"
+    assert_no_container "$tid2"
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# The container as the engine sees it while a job runs, and what an
+# interrupted ralph-exec leaves behind (nothing).
+
+load ../lib/libtest
+
+setup_file() { require_engine; }
+setup() { require_engine; }
+teardown() { rx_teardown; }
+
+# A job that runs long enough to be inspected and interrupted.
+long_job() {
+    rx_job_jq --arg id "$1" '{task_id: $id, command: ["sleep", "20"], timeout: 30,
+        memory_limit: "96m", cpu_limit: 0.5, pids_limit: 20, file_size_limit: "8m"}'
+}
+
+# ins_check FILTER WHAT: a jq check on $INSPECT (docker inspect of the
+# running container), with $tid and $now (epoch seconds) bound.  Failures
+# are collected in INS_FAILED, so one run reports every wrong setting.
+INS_FAILED=()
+ins_check() {
+    if ! jq -e --arg tid "$TID" --argjson now "${NOW:-0}" "$1" >/dev/null 2>&1 <<<"$INSPECT"; then
+        INS_FAILED+=("$2: expected jq '$1'")
+    fi
+}
+
+# interrupt SIGNAL WANT_EXIT VOLUME: send the signal to the background
+# ralph-exec, and check it exits promptly with WANT_EXIT, prints an
+# infra_error result and removes the container and its volume.
+interrupt() {
+    local sig=$1 want=$2 volume=$3 t0 t1 ms
+    t0=$(date +%s%N)
+    kill -"$sig" "$RX_BG_PID"
+    rx_wait_pid "$RX_BG_PID" 15
+    t1=$(date +%s%N)
+    ms=$(((t1 - t0) / 1000000))
+    RX_OUT=$(cat "$RX_BG_OUT")
+    RX_ERR=$(cat "$RX_BG_ERR")
+    [[ $(wc -l <"$RX_BG_OUT") == 1 ]] || { rx_dump; fail "want one result line after SIG$sig"; }
+    rx_expect infra_error "$want"
+    ((ms < 5000)) || fail "ralph-exec took $ms ms to stop after SIG$sig (bound: 5000)"
+    rx_check '.error | test("interrupted|signal")' "the error says it was interrupted"
+    rx_check '.exit_code == null and .output == null'
+    rx_check --arg id "$TID" '.task_id == $id and (.container_id | test("^[0-9a-f]{64}$"))'
+    rx_check 'has("removal_error") | not' 'the removal succeeded'
+    assert_no_container "$TID"
+    assert_no_volume "$volume"
+}
+
+@test "hardening: every setting is on the running container; SIGINT -> 130, all removed" {
+    TID=$(rx_tid harden)
+    long_job "$TID"
+    rx_run_bg "$JOB"
+    local id volume
+    id=$(rx_wait_running "$TID" 20)
+    INSPECT=$(docker inspect "$id" | jq '.[0]')
+    NOW=$(date +%s)
+
+    ins_check '.State.Running == true' 'running'
+    ins_check '.HostConfig.ReadonlyRootfs == true' 'read-only root filesystem'
+    ins_check '.HostConfig.CapDrop == ["ALL"]' 'CapDrop ALL'
+    ins_check '(.HostConfig.CapAdd // []) == []' 'no capability added'
+    ins_check '.HostConfig.SecurityOpt | index("no-new-privileges")' 'no-new-privileges'
+    ins_check '.HostConfig.Privileged == false' 'not privileged'
+    ins_check '.HostConfig.NetworkMode == "none"' 'network none'
+    ins_check '.NetworkSettings.Networks | keys == ["none"]' 'attached to no network but none'
+    ins_check '.Config.User == "65534:65534"' 'user 65534:65534'
+    ins_check '.HostConfig.Memory == 100663296' 'Memory = 96m'
+    ins_check '.HostConfig.MemorySwap == .HostConfig.Memory' 'MemorySwap = Memory (no swap)'
+    ins_check '.HostConfig.NanoCpus == 500000000' 'NanoCpus = 0.5 CPU'
+    ins_check '.HostConfig.PidsLimit == 20' 'PidsLimit'
+    ins_check '.HostConfig.Ulimits | map(select(.Name == "nofile"))[0] | .Soft > 0 and .Hard == .Soft' 'ulimit nofile'
+    ins_check '.HostConfig.Ulimits | map(select(.Name == "fsize"))[0] | .Soft == 8388608 and .Hard == 8388608' 'ulimit fsize = file_size_limit'
+    ins_check '.HostConfig.Ulimits | map(select(.Name == "core"))[0] | .Soft == 0 and .Hard == 0' 'ulimit core 0'
+    ins_check '.HostConfig.Tmpfs["/tmp"] | split(",") | index("noexec") and index("nosuid") and index("nodev") and any(.[]; test("^size=[0-9]+[kmg]?$"))' \
+        'tmpfs /tmp noexec,nosuid,nodev with a size'
+    ins_check '.HostConfig.Tmpfs | keys == ["/tmp"]' 'no other tmpfs'
+    ins_check '.HostConfig.IpcMode == "private"' 'private IPC'
+    ins_check '.HostConfig.ShmSize > 0 and .HostConfig.ShmSize <= 67108864' 'a bounded /dev/shm'
+    ins_check '.HostConfig.PidMode == ""' 'own pid namespace'
+    ins_check '.HostConfig.Init == true' 'init process'
+    ins_check '.HostConfig.AutoRemove == false' 'AutoRemove false (ralph-exec removes it)'
+    ins_check '(.HostConfig.Binds // []) == []' 'no bind mounts'
+    ins_check '(.HostConfig.Devices // []) == []' 'no devices'
+    ins_check '.Mounts | length == 1' 'exactly one mount'
+    ins_check '.Mounts[0] | .Type == "volume" and .Destination == "/workspace" and .RW == true and (.Name | test("^[0-9a-f]{64}$"))' \
+        'an anonymous volume at /workspace'
+    ins_check '.HostConfig.Mounts | length == 1 and (.[0].Source // "") == "" and .[0].Target == "/workspace"' \
+        'the mount was asked for without a source'
+    ins_check '.HostConfig.LogConfig.Type == "none"' 'no log driver'
+    ins_check '.HostConfig.RestartPolicy.Name == "no" or .HostConfig.RestartPolicy.Name == ""' 'no restart'
+    ins_check '.Config.Labels["ralph.task_id"] == $tid' 'label ralph.task_id'
+    ins_check '.Config.Labels["ralph.deadline"] | test("^[0-9]+$") and (tonumber > $now)' \
+        'label ralph.deadline in the future'
+    ins_check '.Config.Labels["ralph.owner"] | type == "string" and length > 0' 'label ralph.owner'
+
+    volume=$(jq -r '.Mounts[0].Name' <<<"$INSPECT")
+    [[ -n $volume && $volume != null ]] || INS_FAILED+=("no volume name in inspect")
+    docker volume inspect "$volume" >/dev/null 2>&1 || INS_FAILED+=("the volume $volume is not there while running")
+
+    interrupt INT 130 "$volume"
+    if ((${#INS_FAILED[@]})); then
+        echo "docker inspect of the running container:" >&2
+        jq '{Config: (.Config | {User, Labels}), HostConfig, Mounts}' <<<"$INSPECT" >&2
+        fail "FAILED settings:" "${INS_FAILED[@]}"
+    fi
+}
+
+@test "signals: SIGTERM mid-job -> exit 143, infra_error, container and volume removed" {
+    TID=$(rx_tid sigterm)
+    long_job "$TID"
+    rx_run_bg "$JOB"
+    local id volume
+    id=$(rx_wait_running "$TID" 20)
+    volume=$(docker inspect -f '{{range .Mounts}}{{.Name}}{{end}}' "$id")
+    [[ $volume =~ ^[0-9a-f]{64}$ ]] || fail "no anonymous volume on the container: '$volume'"
+    interrupt TERM 143 "$volume"
+}

@@ -1,0 +1,342 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+#
+# Helpers for the real-engine tier (tests/integration/*.bats).  Load with
+#
+#   load ../lib/libtest
+#   setup_file() { require_engine; }
+#   setup()      { require_engine; }
+#   teardown()   { rx_teardown; }
+#
+# Environment:
+#   RALPH_EXEC          the binary under test (default build/ralph-exec)
+#   RALPH_TEST_STRICT   1: a missing engine, image or tool FAILS the tests
+#                       instead of skipping them (make integration, make test)
+#   DOCKER_HOST         unix:///path/to/docker.sock (default /var/run/docker.sock)
+#   RALPH_TEST_IMAGE    the sandbox image (default ralph-sandbox:python)
+#
+# Running one job:
+#   rx_job_jq --arg id "$tid" '{task_id: $id, command: ["true"]}'   # -> $JOB
+#   rx_run "$JOB"                 # -> $RX_OUT (result JSON), $RX_ERR, $RX_RC, $RX_MS
+#   rx_expect error 1             # status and ralph-exec exit code
+#   rx_check '.exit_code == 3' 'the job exit code is reported'
+#
+# rx_run remembers every task_id it ran; rx_teardown then fails the test if
+# any container labelled with one of them still exists (and removes it, so
+# nothing leaks into the next test).
+
+RALPH_EXEC=${RALPH_EXEC:-$BATS_TEST_DIRNAME/../../build/ralph-exec}
+RALPH_TEST_IMAGE=${RALPH_TEST_IMAGE:-ralph-sandbox:python}
+export RALPH_EXEC RALPH_TEST_IMAGE
+
+RX_TASK_IDS=()
+RX_BG_PIDS=()
+RX_N=0
+
+# ---- failing with a message ---------------------------------------------
+
+fail() {
+    printf '%s\n' "$@" >&2
+    return 1
+}
+
+# The result, shortened for humans (stdout/stderr can be megabytes).
+rx_show_result() {
+    if jq -e . >/dev/null 2>&1 <<<"${RX_OUT-}"; then
+        jq '(.stdout, .stderr) |= (if type == "string" and length > 2000
+                                   then .[0:2000] + "...(cut by the test)" else . end)' \
+            <<<"$RX_OUT"
+    else
+        printf '%s\n' "${RX_OUT-}" | head -c 4000
+    fi
+}
+
+rx_dump() {
+    {
+        echo "--- ralph-exec exit code: ${RX_RC-}"
+        echo "--- result (stdout):"
+        rx_show_result
+        echo "--- stderr:"
+        printf '%s\n' "${RX_ERR-}" | head -c 4000
+    } >&2
+}
+
+# ---- the engine -----------------------------------------------------------
+
+# The engine socket, from DOCKER_HOST (unix:// only) or the default.
+rx_socket() {
+    local h=${DOCKER_HOST:-}
+    case $h in
+    '') echo /var/run/docker.sock ;;
+    unix://*) echo "${h#unix://}" ;;
+    *) return 1 ;;
+    esac
+}
+
+# What stops this tier from running here (empty: nothing).
+rx_engine_problem() {
+    local t sock pong code
+    for t in curl jq docker; do
+        command -v "$t" >/dev/null || { echo "the tool '$t' is not installed"; return; }
+    done
+    if [[ ! -x $RALPH_EXEC ]]; then
+        echo "RALPH_EXEC=$RALPH_EXEC is not an executable (run make)"
+        return
+    fi
+    if ! sock=$(rx_socket); then
+        echo "DOCKER_HOST=$DOCKER_HOST is not unix:///path: cannot test against it"
+        return
+    fi
+    pong=$(curl -s --max-time 5 --unix-socket "$sock" http://localhost/_ping 2>/dev/null) || pong=
+    if [[ $pong != OK ]]; then
+        echo "no Docker engine answers on $sock (curl --unix-socket $sock http://localhost/_ping)"
+        return
+    fi
+    code=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' --unix-socket "$sock" \
+        "http://localhost/images/$RALPH_TEST_IMAGE/json") || code=
+    if [[ $code != 200 ]]; then
+        echo "the image $RALPH_TEST_IMAGE is not on the engine at $sock (make images)"
+        return
+    fi
+}
+
+# For setup_file and setup: the tools, the binary, the engine and the image
+# must be there.  With RALPH_TEST_STRICT=1 a problem FAILS (setup_file
+# fails, so every test of the file fails with the reason); otherwise every
+# test of the file is skipped with the reason (bats cannot skip from
+# setup_file, so setup_file records it and setup skips).
+require_engine() {
+    # setup_file (no test name yet) always checks; setup reuses its answer.
+    if [[ -z ${BATS_TEST_NAME:-} || -z ${RX_ENGINE_STATE:-} ]]; then
+        local why
+        why=$(rx_engine_problem)
+        RX_ENGINE_STATE=${why:-ok}
+        export RX_ENGINE_STATE
+    fi
+    [[ $RX_ENGINE_STATE == ok ]] && return 0
+    if [[ ${RALPH_TEST_STRICT:-0} == 1 ]]; then
+        fail "RALPH_TEST_STRICT=1: $RX_ENGINE_STATE" \
+            "(this tier needs a real engine and the image; see 'make setup')"
+        return 1
+    fi
+    [[ -n ${BATS_TEST_NAME:-} ]] && skip "$RX_ENGINE_STATE"
+    return 0
+}
+
+# ---- jobs -----------------------------------------------------------------
+
+# A task id unique to this run: it-NAME-PID-RANDOM.
+rx_tid() {
+    echo "it-$1-$$-$RANDOM$RANDOM"
+}
+
+# Write a job document given as text; sets JOB to its path.
+rx_job() {
+    RX_N=$((RX_N + 1))
+    JOB=$BATS_TEST_TMPDIR/job.$RX_N.json
+    printf '%s\n' "$1" >"$JOB"
+}
+
+# Build a job with jq -n ARGS... FILTER (safe quoting of code, stdin, files);
+# sets JOB to its path.
+rx_job_jq() {
+    RX_N=$((RX_N + 1))
+    JOB=$BATS_TEST_TMPDIR/job.$RX_N.json
+    jq -nc "$@" >"$JOB" || fail "rx_job_jq: jq could not build the job: $*"
+}
+
+# rx_run [VAR=value...] JOBFILE: run ralph-exec on it.  Sets RX_OUT (stdout,
+# which must be one JSON object on one line), RX_ERR, RX_RC and RX_MS (wall
+# time).  Fails only when the result is not one JSON object; the exit code
+# is for the test to judge.
+rx_run() {
+    local -a envs=()
+    while [[ $# -gt 1 && $1 == *=* ]]; do
+        envs+=("$1")
+        shift
+    done
+    local job=$1 out=$BATS_TEST_TMPDIR/rx.$RX_N.out err=$BATS_TEST_TMPDIR/rx.$RX_N.err
+    local tid
+    tid=$(jq -r '.task_id? // empty' "$job" 2>/dev/null) || tid=
+    [[ -n $tid ]] && RX_TASK_IDS+=("$tid")
+    local t0 t1
+    t0=$(date +%s%N)
+    RX_RC=0
+    # A safety net only: a hung ralph-exec gets SIGTERM (it then removes its
+    # container) instead of hanging the tier.
+    env ${envs[@]+"${envs[@]}"} timeout -k 10 "${RX_RUN_TIMEOUT:-120}" \
+        "$RALPH_EXEC" "$job" >"$out" 2>"$err" </dev/null 3>&- || RX_RC=$?
+    t1=$(date +%s%N)
+    RX_MS=$(((t1 - t0) / 1000000))
+    RX_OUT=$(cat "$out")
+    RX_ERR=$(cat "$err")
+    local lines
+    lines=$(wc -l <"$out")
+    if [[ $lines != 1 ]] || ! jq -e 'type == "object"' >/dev/null 2>&1 <<<"$RX_OUT"; then
+        rx_dump
+        fail "ralph-exec did not print exactly one JSON object on one line (got $lines lines)"
+        return 1
+    fi
+    tid=$(jq -r '.task_id // empty' <<<"$RX_OUT")
+    [[ -n $tid ]] && RX_TASK_IDS+=("$tid")
+    return 0
+}
+
+# Value of a jq filter on the result (raw).
+rx_get() {
+    jq -r "$1" <<<"$RX_OUT"
+}
+
+# The string a jq filter yields, byte-exact (trailing newlines kept), into
+# the variable named $2.
+rx_get_exact() {
+    local v
+    v=$(jq -j "$1" <<<"$RX_OUT" && printf x) || return 1
+    printf -v "$2" '%s' "${v%x}"
+}
+
+# rx_check_string FILTER WANT [WHAT]: the string at FILTER equals WANT
+# byte for byte.
+rx_check_string() {
+    local got
+    rx_get_exact "$1" got || { fail "jq '$1' failed on the result"; return 1; }
+    assert_equal "$got" "$2" "${3:-$1}" || { rx_dump; return 1; }
+}
+
+# rx_check [--arg NAME VALUE | --argjson NAME JSON]... FILTER [WHAT]: the jq
+# filter must be true on the result; otherwise print WHAT and the result.
+rx_check() {
+    local -a args=()
+    while [[ $# -gt 0 && ($1 == --arg || $1 == --argjson) ]]; do
+        args+=("$1" "$2" "$3")
+        shift 3
+    done
+    local filter=$1 what=${2:-}
+    if ! jq -e ${args[@]+"${args[@]}"} "$filter" >/dev/null 2>&1 <<<"$RX_OUT"; then
+        rx_dump
+        fail "FAILED: ${what:+$what: }expected jq '$filter' to be true on the result above"
+        return 1
+    fi
+}
+
+# rx_expect STATUS EXIT: the result's status and ralph-exec's exit code.
+rx_expect() {
+    local st
+    st=$(jq -r .status <<<"$RX_OUT")
+    if [[ $st != "$1" || $RX_RC != "$2" ]]; then
+        rx_dump
+        fail "FAILED: expected status $1 and exit code $2, got status $st and exit code $RX_RC"
+        return 1
+    fi
+}
+
+# Assert two strings are equal byte for byte; when not, show a diff with
+# the white space made visible (cat -A: tabs ^I, line ends $, <EOF> marks
+# the end of the string).
+assert_equal() {
+    local got=$1 want=$2 what=${3:-value}
+    if [[ $got != "$want" ]]; then
+        {
+            echo "FAILED: $what differs (--- want, +++ got; cat -A notation):"
+            diff -u --label want --label got <(printf '%s<EOF>' "$want" | cat -A) \
+                <(printf '%s<EOF>' "$got" | cat -A) | head -80
+        } >&2
+        return 1
+    fi
+}
+
+# ---- the engine's state ---------------------------------------------------
+
+# Containers (any state) labelled ralph.task_id=ID (no ID: any task id).
+rx_containers() {
+    if [[ -n ${1:-} ]]; then
+        docker ps -aq --no-trunc --filter "label=ralph.task_id=$1"
+    else
+        docker ps -aq --no-trunc --filter label=ralph.task_id
+    fi
+}
+
+assert_no_container() {
+    local ids
+    ids=$(rx_containers "$1") || { fail "docker ps failed"; return 1; }
+    if [[ -n $ids ]]; then
+        {
+            echo "FAILED: a container labelled ralph.task_id=$1 still exists:"
+            docker ps -a --filter "label=ralph.task_id=$1"
+        } >&2
+        return 1
+    fi
+}
+
+assert_no_volume() {
+    if docker volume inspect "$1" >/dev/null 2>&1; then
+        fail "FAILED: the volume $1 still exists: $(docker volume inspect "$1")"
+        return 1
+    fi
+}
+
+# Wait (at most SECONDS) until a running container labelled ralph.task_id=ID
+# exists; prints its id.
+rx_wait_running() {
+    local tid=$1 secs=${2:-30} id i
+    for ((i = 0; i < secs * 10; i++)); do
+        id=$(docker ps -q --no-trunc --filter "label=ralph.task_id=$tid" --filter status=running)
+        if [[ -n $id ]]; then
+            echo "$id"
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "no running container labelled ralph.task_id=$tid appeared within $secs s"
+}
+
+# Wait (at most SECONDS) for a background pid to end; sets RX_RC to its exit
+# status.  Fails if it is still running.
+rx_wait_pid() {
+    local pid=$1 secs=${2:-10} i
+    for ((i = 0; i < secs * 20; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        fail "process $pid is still running after $secs s"
+        return 1
+    fi
+    RX_RC=0
+    wait "$pid" || RX_RC=$?
+}
+
+# Start ralph-exec on JOBFILE in the background; sets RX_BG_PID and the
+# files RX_BG_OUT / RX_BG_ERR.
+rx_run_bg() {
+    local job=$1 tid
+    RX_BG_OUT=$BATS_TEST_TMPDIR/bg.$RX_N.out
+    RX_BG_ERR=$BATS_TEST_TMPDIR/bg.$RX_N.err
+    tid=$(jq -r '.task_id? // empty' "$job")
+    [[ -n $tid ]] && RX_TASK_IDS+=("$tid")
+    "$RALPH_EXEC" "$job" >"$RX_BG_OUT" 2>"$RX_BG_ERR" </dev/null 3>&- &
+    RX_BG_PID=$!
+    RX_BG_PIDS+=("$RX_BG_PID")
+}
+
+# For teardown: no container of any task this test ran may remain.  Leftovers
+# are removed (with their volumes) so they do not leak, and fail the test.
+rx_teardown() {
+    local pid tid ids bad=0
+    for pid in ${RX_BG_PIDS[@]+"${RX_BG_PIDS[@]}"}; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            rx_wait_pid "$pid" 15 || kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+    for tid in ${RX_TASK_IDS[@]+"${RX_TASK_IDS[@]}"}; do
+        ids=$(rx_containers "$tid") || true
+        if [[ -n $ids ]]; then
+            echo "FAILED: container(s) of task $tid left behind: $ids" >&2
+            # shellcheck disable=SC2086
+            docker rm -fv $ids >/dev/null 2>&1 || true
+            bad=1
+        fi
+    done
+    return $bad
+}

@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+/* The engine client against a fake daemon on a unix socket: version
+ * negotiation, error bodies, body caps, and the exact shape of the create
+ * request.  (The real engine is exercised by tests/integration.) */
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <curl/curl.h>
+
+#include "executor/docker_client.h"
+#include "executor/docker_container.h"
+#include "executor/job_spec.h"
+#include "executor/rx_json.h"
+#include "executor/rx_util.h"
+#include "executor/sandbox_policy.h"
+#include "tests/lib/tap.h"
+
+#define JOB_T1 "{\"task_id\":\"t1\",\"command\":[\"true\"]}"
+static char sock_path[108];
+static char log_path[128];
+
+/* Serve the canned replies in order (keep-alive: several per connection),
+ * appending each request (head and body) to log_path. */
+static pid_t
+fake_daemon(const char *const *replies, size_t n)
+{
+    unlink(sock_path);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, sock_path);
+    if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 8) < 0) {
+        perror("fake daemon");
+        exit(1);
+    }
+    pid_t pid = fork();
+    if (pid != 0) {
+        close(s);
+        return pid;
+    }
+    FILE *log = fopen(log_path, "w");
+    size_t next = 0;
+    while (next < n) {
+        int c = accept(s, NULL, NULL);
+        if (c < 0)
+            _exit(1);
+        static char buf[1 << 20];
+        size_t len = 0;
+        for (;;) {
+            ssize_t r = read(c, buf + len, sizeof(buf) - 1 - len);
+            if (r <= 0)
+                break;
+            len += (size_t)r;
+            buf[len] = '\0';
+            char *end;
+            while ((end = strstr(buf, "\r\n\r\n")) != NULL) {
+                size_t head = (size_t)(end - buf) + 4;
+                size_t body = 0;
+                char *cl = strcasestr(buf, "Content-Length:");
+                if (cl && cl < end)
+                    body = strtoul(cl + 15, NULL, 10);
+                if (len < head + body)
+                    break;
+                fwrite(buf, 1, head + body, log);
+                fputs("\n=====\n", log);
+                fflush(log);
+                const char *rep = next < n ? replies[next++] : "HTTP/1.1 500 X\r\n\r\n";
+                ssize_t w = write(c, rep, strlen(rep));
+                (void)w;
+                memmove(buf, buf + head + body, len - head - body);
+                len -= head + body;
+                buf[len] = '\0';
+                if (next == n)
+                    break;
+            }
+            if (next == n)
+                break;
+        }
+        close(c);
+    }
+    fclose(log);
+    _exit(0);
+}
+
+static char *
+reply(int status, const char *body)
+{
+    return xasprintf("HTTP/1.1 %d X\r\nContent-Type: application/json\r\nApi-Version: 1.41\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     status, strlen(body), body);
+}
+
+static char *
+read_log(void)
+{
+    FILE *f = fopen(log_path, "r");
+    if (!f)
+        return xstrdup("");
+    char *b = xcalloc(1, 1 << 20);
+    size_t n = fread(b, 1, (1 << 20) - 1, f);
+    b[n] = '\0';
+    fclose(f);
+    return b;
+}
+
+static struct docker_client *
+connect_with(const char *version_body, struct rx_error **err, pid_t *pid)
+{
+    char *r = reply(200, version_body);
+    const char *reps[] = {r};
+    *pid = fake_daemon(reps, 1);
+    char host[160];
+    snprintf(host, sizeof(host), "unix://%s", sock_path);
+    struct docker_client *dc = docker_client_new(host, -1, err);
+    waitpid(*pid, NULL, 0);
+    free(r);
+    return dc;
+}
+
+static void
+negotiation(void)
+{
+    struct rx_error *err = NULL;
+    pid_t pid;
+    struct docker_client *dc = connect_with(
+        "{\"Version\":\"20.10.24\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}", &err, &pid);
+    ok(dc && strcmp(dc->api_version, "1.41") == 0, "20.10 engine: speak 1.41");
+    ok(dc && strcmp(dc->engine_version, "20.10.24") == 0, "engine version recorded");
+    cleanup_free char *log = read_log();
+    like(log, "GET /version HTTP/1.1", "negotiation uses unversioned GET /version");
+    docker_client_free(dc);
+
+    dc = connect_with("{\"Version\":\"29.0.0\",\"ApiVersion\":\"1.52\",\"MinAPIVersion\":\"1.44\"}",
+                      &err, &pid);
+    ok(dc && strcmp(dc->api_version, DOCKER_CLIENT_MAX_API) == 0,
+       "29.0 engine (min 1.44): speak our max " DOCKER_CLIENT_MAX_API);
+    docker_client_free(dc);
+
+    dc = connect_with("{\"Version\":\"19.03\",\"ApiVersion\":\"1.40\",\"MinAPIVersion\":\"1.12\"}",
+                      &err, &pid);
+    ok(dc == NULL && err && strstr(err->msg, "too old"), "engine below 1.41 refused");
+    rx_error_free(&err);
+
+    dc = connect_with("{\"Version\":\"99\",\"ApiVersion\":\"1.60\",\"MinAPIVersion\":\"1.50\"}",
+                      &err, &pid);
+    ok(dc == NULL && err && strstr(err->msg, "requires API 1.50"),
+       "engine whose minimum is above our maximum refused");
+    rx_error_free(&err);
+
+    dc = connect_with("{\"Version\":\"4.3.1\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.24\","
+                      "\"Components\":[{\"Name\":\"Podman Engine\"}]}",
+                      &err, &pid);
+    ok(dc && dc->podman, "Podman recognised from Components");
+    docker_client_free(dc);
+
+    dc = connect_with("{\"ApiVersion\":\"banana\"}", &err, &pid);
+    ok(dc == NULL && err && strstr(err->msg, "unreadable API version"), "garbage version refused");
+    rx_error_free(&err);
+
+    /* An error reply carries the engine's message. */
+    char *r = reply(500, "{\"message\":\"daemon on fire\"}");
+    const char *reps[] = {r};
+    pid = fake_daemon(reps, 1);
+    char host[160];
+    snprintf(host, sizeof(host), "unix://%s", sock_path);
+    dc = docker_client_new(host, -1, &err);
+    waitpid(pid, NULL, 0);
+    ok(dc == NULL && err && strstr(err->msg, "daemon on fire") && err->http_status == 500,
+       "engine's {\"message\"} and status carried into the error");
+    rx_error_free(&err);
+    free(r);
+
+    /* A reply larger than its cap is cut, not swallowed whole. */
+    size_t big = 400 << 10;
+    char *huge = xmalloc(big + 1);
+    memset(huge, ' ', big);
+    huge[big] = '\0';
+    huge[0] = '{';
+    huge[big - 1] = '}';
+    r = reply(200, huge);
+    const char *reps2[] = {r};
+    pid = fake_daemon(reps2, 1);
+    dc = docker_client_new(host, -1, &err);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    ok(dc == NULL && err != NULL, "oversized /version reply refused (cap 256 KiB)");
+    rx_error_free(&err);
+    free(r);
+    free(huge);
+}
+
+static void
+pure(void)
+{
+    ok(docker_version_cmp("1.9", "1.10") < 0, "1.9 < 1.10 (numeric, not strcmp)");
+    ok(docker_version_cmp("1.41", "1.41") == 0, "1.41 == 1.41");
+    ok(docker_version_cmp("2.0", "1.99") > 0, "2.0 > 1.99");
+    int a, b;
+    ok(docker_version_parse("1.41", &a, &b) == 0 && a == 1 && b == 41, "parse 1.41");
+    ok(docker_version_parse("1.", &a, &b) < 0, "parse '1.' fails");
+    ok(docker_version_parse("v1.41", &a, &b) < 0, "parse 'v1.41' fails");
+    ok(docker_version_parse("1.41.2", &a, &b) < 0, "parse '1.41.2' fails");
+    char out[16];
+    ok(docker_version_negotiate("1.43", NULL, out, NULL) == 0 && strcmp(out, "1.43") == 0,
+       "1.43 engine without a minimum: 1.43");
+
+    struct rx_error *err = NULL;
+    char *s = docker_client_socket_from_host(NULL, &err);
+    is_str(s, "/var/run/docker.sock", "default socket");
+    free(s);
+    s = docker_client_socket_from_host("unix:///run/podman/podman.sock", &err);
+    is_str(s, "/run/podman/podman.sock", "unix:// honoured");
+    free(s);
+    s = docker_client_socket_from_host("tcp://10.0.0.1:2375", &err);
+    ok(s == NULL && err && strstr(err->msg, "only unix://"), "tcp:// refused");
+    rx_error_free(&err);
+    s = docker_client_socket_from_host("unix://relative.sock", &err);
+    ok(s == NULL && err && strstr(err->msg, "absolute"), "relative unix path refused");
+    rx_error_free(&err);
+    /* A missing socket is named in the error. */
+    struct docker_client *dc = docker_client_new("unix:///nonexistent/docker.sock", -1, &err);
+    ok(dc == NULL && err && strstr(err->msg, "no socket at /nonexistent/docker.sock"),
+       "missing socket named");
+    rx_error_free(&err);
+}
+
+static void
+create_shape(void)
+{
+    struct rx_error *err = NULL;
+    char *r0 = reply(200, "{\"Version\":\"20.10.24\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}");
+    char *r1 = reply(201, "{\"Id\":\"abc123\",\"Warnings\":[\"Your kernel does not support swap "
+                          "limit capabilities\"]}");
+    char *r2 = xasprintf("HTTP/1.1 204 No Content\r\n\r\n");
+    const char *reps[] = {r0, r1, r2};
+    pid_t pid = fake_daemon(reps, 3);
+    char host[160];
+    snprintf(host, sizeof(host), "unix://%s", sock_path);
+    struct docker_client *dc = docker_client_new(host, -1, &err);
+    ok(dc != NULL, "client connects to the fake daemon");
+    struct job_spec *job = job_spec_parse(JOB_T1, strlen(JOB_T1), NULL,
+                                          &err);
+    struct sandbox_opts so = {.owner = "test-owner", .deadline_s = 123, .tmp_bytes = 1 << 20,
+                              .shm_bytes = 1 << 20};
+    struct json_object *body = sandbox_policy_create_body(job, &so);
+    char *id = dc ? docker_container_create(dc, body, &err) : NULL;
+    waitpid(pid, NULL, 0);
+    ok(id == NULL && err && strstr(err->msg, "swap limit"),
+       "a create warning fails the job instead of running it unbounded");
+    rx_error_free(&err);
+    cleanup_free char *log = read_log();
+    like(log, "POST /v1.41/containers/create HTTP/1.1", "create is versioned");
+    like(log, "Content-Type: application/json", "create has an explicit Content-Type");
+    like(log, "\"ReadonlyRootfs\":true", "body: read-only rootfs");
+    like(log, "\"CapDrop\":[\"ALL\"]", "body: all capabilities dropped");
+    like(log, "\"NetworkMode\":\"none\"", "body: no network");
+    like(log, "\"User\":\"65534:65534\"", "body: non-root user");
+    like(log, "\"AutoRemove\":false", "body: no AutoRemove");
+    like(log, "\"LogConfig\":{\"Type\":\"none\"", "body: the engine keeps no log");
+    like(log, "\"ralph.owner\":\"test-owner\"", "body: owner label");
+    ok(strstr(log, "Binds") == NULL, "body: no bind mounts");
+    like(log, "DELETE /v1.41/containers/abc123?force=1&v=1", "the warned container is removed");
+    json_object_put(body);
+    job_spec_free(job);
+    docker_client_free(dc);
+    free(r0);
+    free(r1);
+    free(r2);
+}
+
+int
+main(void)
+{
+    curl_global_init(CURL_GLOBAL_NOTHING);
+    char dir[] = "/tmp/ralph-test-XXXXXX";
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    snprintf(sock_path, sizeof(sock_path), "%s/d.sock", dir);
+    snprintf(log_path, sizeof(log_path), "%s/requests.log", dir);
+    pure();
+    negotiation();
+    create_shape();
+    unlink(sock_path);
+    unlink(log_path);
+    rmdir(dir);
+    curl_global_cleanup();
+    return done_testing();
+}

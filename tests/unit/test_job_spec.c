@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: MIT */
+/* job.json validation: the valid and invalid corpora under tests/data/jobs,
+ * defaults, sizes, paths and limits. */
+#include <dirent.h>
+#include <regex.h>
+
+#include "executor/job_spec.h"
+#include "executor/rx_util.h"
+#include "tests/lib/tap.h"
+
+static const char *
+data_dir(void)
+{
+    const char *d = getenv("RALPH_TEST_DATA");
+    return d ? d : "tests/data";
+}
+
+static char *
+slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = xcalloc(1, 1 << 16);
+    size_t n = fread(buf, 1, (1 << 16) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static int
+cmpstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The .json files of a directory, sorted. */
+static size_t
+list_json(const char *dir, char ***out)
+{
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    char **v = NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l > 5 && strcmp(e->d_name + l - 5, ".json") == 0) {
+            v = xrealloc(v, (n + 1) * sizeof(char *));
+            v[n++] = xasprintf("%s/%s", dir, e->d_name);
+        }
+    }
+    if (d)
+        closedir(d);
+    if (n)
+        qsort(v, n, sizeof(char *), cmpstr);
+    *out = v;
+    return n;
+}
+
+static void
+corpus(void)
+{
+    char **files;
+    cleanup_free char *vdir = xasprintf("%s/jobs/valid", data_dir());
+    size_t n = list_json(vdir, &files);
+    ok(n >= 5, "valid corpus has %zu jobs", n);
+    for (size_t i = 0; i < n; i++) {
+        struct rx_error *err = NULL;
+        struct job_spec *j = job_spec_load(files[i], NULL, &err);
+        if (!ok(j != NULL, "valid: %s", files[i]))
+            diag("  error: %s", err ? err->msg : "?");
+        job_spec_free(j);
+        rx_error_free(&err);
+        free(files[i]);
+    }
+    free(files);
+
+    cleanup_free char *idir = xasprintf("%s/jobs/invalid", data_dir());
+    n = list_json(idir, &files);
+    ok(n >= 30, "invalid corpus has %zu jobs", n);
+    for (size_t i = 0; i < n; i++) {
+        cleanup_free char *errfile = xasprintf("%.*s.err", (int)(strlen(files[i]) - 5), files[i]);
+        cleanup_free char *want = slurp(errfile);
+        struct rx_error *err = NULL;
+        struct job_spec *j = job_spec_load(files[i], NULL, &err);
+        bool good = j == NULL && err != NULL && err->kind == RX_ERR_REJECTED && want != NULL &&
+                    strstr(err->msg, want) != NULL;
+        if (!ok(good, "invalid: %s", files[i]))
+            diag("  got \"%s\", want it to contain \"%s\"", err ? err->msg : "(accepted)",
+                 want ? want : "(no .err file)");
+        job_spec_free(j);
+        rx_error_free(&err);
+        free(files[i]);
+    }
+    free(files);
+}
+
+static struct job_spec *
+parse(const char *s, struct rx_error **err)
+{
+    return job_spec_parse(s, strlen(s), NULL, err);
+}
+
+static void
+defaults(void)
+{
+    struct rx_error *err = NULL;
+    struct job_spec *j = parse("{\"code\":\"def calculate(i): return i\"}", &err);
+    ok(j != NULL, "minimal code job parses");
+    if (j == NULL)
+        return;
+    is_int(j->kind, JOB_CODE, "kind is code");
+    is_str(j->image, "ralph-sandbox:python", "default image");
+    is_int(j->timeout_ms, 30000, "default timeout 30 s");
+    is_int(j->memory_bytes, 256ll << 20, "default memory 256 MiB");
+    is_int(j->nano_cpus, 1000000000, "default cpu 1.0");
+    is_int(j->pids_limit, 64, "default pids 64");
+    is_int(j->file_size_bytes, 64ll << 20, "default fsize 64 MiB");
+    is_str(j->output_path, "output.json", "default output path");
+    is_str(j->inputs_json, "null", "absent inputs are null");
+    ok(j->task_id_generated, "task id generated");
+    regex_t re;
+    regcomp(&re, "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+            REG_EXTENDED | REG_NOSUB);
+    ok(regexec(&re, j->task_id, 0, NULL, 0) == 0, "generated task id is a UUID v4 (%s)",
+       j->task_id);
+    regfree(&re);
+    job_spec_free(j);
+
+    j = parse("{\"command\":[\"a\",\"b c\"],\"stdin\":\"\",\"cpu_limit\":0.25,"
+              "\"timeout\":1.5,\"env\":{\"X\":\"=y=\"},\"inputs\":null}",
+              &err);
+    ok(j == NULL && err && strstr(err->msg, "`inputs` goes with `code`"),
+       "explicit null inputs on a command job are still rejected");
+    rx_error_free(&err);
+    j = parse("{\"command\":[\"a\",\"b c\"],\"stdin\":\"\",\"cpu_limit\":0.25,"
+              "\"timeout\":1.5,\"env\":{\"X\":\"=y=\"}}",
+              &err);
+    ok(j != NULL, "command job parses");
+    if (j == NULL)
+        return;
+    is_int(j->kind, JOB_COMMAND, "kind is command");
+    is_int(j->n_command, 2, "two args");
+    is_str(j->command[1], "b c", "args kept as given");
+    ok(j->command[2] == NULL, "argv is NULL-terminated");
+    ok(j->stdin_data != NULL && j->stdin_len == 0, "empty stdin is still stdin");
+    is_int(j->nano_cpus, 250000000, "cpu 0.25 -> 2.5e8 nano");
+    is_int(j->timeout_ms, 1500, "fractional timeout");
+    is_str(j->env[0], "X==y=", "env entry as KEY=VALUE");
+    job_spec_free(j);
+}
+
+static void
+sizes(void)
+{
+    long long v = 0;
+    ok(job_spec_parse_size("256m", &v) == 0 && v == 256ll << 20, "256m");
+    ok(job_spec_parse_size("1G", &v) == 0 && v == 1ll << 30, "1G");
+    ok(job_spec_parse_size("512k", &v) == 0 && v == 512ll << 10, "512k");
+    ok(job_spec_parse_size("64MiB", &v) == 0 && v == 64ll << 20, "64MiB");
+    ok(job_spec_parse_size("64mb", &v) == 0 && v == 64ll << 20, "64mb");
+    ok(job_spec_parse_size("1048576", &v) == 0 && v == 1048576, "plain bytes");
+    ok(job_spec_parse_size("", &v) < 0, "empty is not a size");
+    ok(job_spec_parse_size("-1m", &v) < 0, "negative is not a size");
+    ok(job_spec_parse_size("1.5g", &v) < 0, "fractions are not sizes");
+    ok(job_spec_parse_size("1t", &v) < 0, "unknown unit");
+    ok(job_spec_parse_size("9223372036854775807g", &v) < 0, "overflow detected");
+    ok(job_spec_parse_size(" 1m", &v) < 0, "leading space");
+}
+
+static void
+paths(void)
+{
+    const char *why = NULL;
+    ok(job_spec_check_path("a/b/c.txt", 9, &why) == 0, "nested relative path ok");
+    ok(job_spec_check_path("..a/b..", 7, &why) == 0, "dots inside names are fine");
+    ok(job_spec_check_path(".ralphx", 7, &why) == 0, "only .ralph itself is reserved");
+    ok(job_spec_check_path("x/.ralph", 8, &why) == 0, ".ralph below the top is fine");
+    ok(job_spec_check_path("..", 2, &why) < 0, "..");
+    ok(job_spec_check_path("a/..", 4, &why) < 0, "a/..");
+    ok(job_spec_check_path("/a", 2, &why) < 0, "/a");
+    ok(job_spec_check_path("a\\b", 3, &why) < 0, "backslash");
+    ok(job_spec_check_path("a\x7f", 2, &why) < 0, "DEL");
+    char longname[300];
+    memset(longname, 'x', sizeof(longname));
+    ok(job_spec_check_path(longname, 256, &why) < 0, "component over 255 bytes");
+    ok(job_spec_check_path(longname, 255, &why) == 0, "component of 255 bytes");
+}
+
+static void
+big_fields(void)
+{
+    struct rx_error *err = NULL;
+    /* code: 100 KiB is the limit. */
+    size_t n = JOB_SPEC_MAX_CODE_BYTES + 1;
+    char *doc = xmalloc(n + 64);
+    strcpy(doc, "{\"code\":\"");
+    memset(doc + 9, '#', n);
+    strcpy(doc + 9 + n, "\"}");
+    struct job_spec *j = parse(doc, &err);
+    ok(j == NULL && err && strstr(err->msg, "`code` is 102401 bytes"), "code over 100 KiB");
+    rx_error_free(&err);
+    doc[9 + n - 1] = '"';
+    doc[9 + n] = '}';
+    doc[9 + n + 1] = '\0';
+    j = parse(doc, &err);
+    ok(j != NULL, "code of exactly 100 KiB accepted");
+    job_spec_free(j);
+    rx_error_free(&err);
+    free(doc);
+
+    /* The whole document: 16 MiB. */
+    n = JOB_SPEC_MAX_FILE_BYTES + 1;
+    doc = xmalloc(n + 1);
+    memset(doc, ' ', n);
+    doc[n] = '\0';
+    j = job_spec_parse(doc, n, NULL, &err);
+    ok(j == NULL && err && err->kind == RX_ERR_REJECTED && strstr(err->msg, "more than"),
+       "document over 16 MiB rejected before parsing");
+    rx_error_free(&err);
+    free(doc);
+
+    /* Too many files. */
+    struct printbuf *pb = printbuf_new();
+    sprintbuf(pb, "{\"command\":[\"true\"],\"files\":{");
+    for (int i = 0; i <= JOB_SPEC_MAX_FILES; i++)
+        sprintbuf(pb, "%s\"f%d\":\"\"", i ? "," : "", i);
+    sprintbuf(pb, "}}");
+    j = parse(pb->buf, &err);
+    ok(j == NULL && err && strstr(err->msg, "`files` has 1001 entries"), "1001 files rejected");
+    rx_error_free(&err);
+    printbuf_free(pb);
+
+    /* The rejected job's task_id is still reported. */
+    char *tid = NULL;
+    const char *k1 = "{\"task_id\":\"keep-me\",\"bogus\":1}";
+    j = job_spec_parse(k1, strlen(k1), &tid, &err);
+    ok(j == NULL && tid && strcmp(tid, "keep-me") == 0, "task_id of a rejected job is kept");
+    free(tid);
+    rx_error_free(&err);
+    tid = NULL;
+    const char *k2 = "{\"task_id\":\"../x\",\"bogus\":1}";
+    j = job_spec_parse(k2, strlen(k2), &tid, &err);
+    ok(j == NULL && tid == NULL, "an invalid task_id is not echoed back");
+    rx_error_free(&err);
+
+    /* A missing file is a rejection naming it. */
+    j = job_spec_load("/nonexistent/job.json", NULL, &err);
+    ok(j == NULL && err && err->kind == RX_ERR_REJECTED && strstr(err->msg, "/nonexistent/job.json"),
+       "missing job file named in the error");
+    rx_error_free(&err);
+}
+
+int
+main(void)
+{
+    corpus();
+    defaults();
+    sizes();
+    paths();
+    big_fields();
+    return done_testing();
+}
