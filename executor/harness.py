@@ -7,10 +7,11 @@
 # OUTPUT_PATH (relative to /workspace).  When anything raises, it writes
 # .ralph/error.json ({"type", "message", "traceback"}), prints the traceback
 # to stderr and exits 1.
+import io
 import json
 import os
 import sys
-import textwrap
+import tokenize
 import traceback
 import types
 
@@ -20,20 +21,46 @@ MAX_MESSAGE = 8192
 MAX_TRACEBACK = 32768
 
 
+def strip_margin(source):
+    """Remove a margin that every code line shares (code pasted from an
+    indented context), leaving the lines inside multi-line strings exactly
+    as they are.  Returns None when there is no such margin."""
+    in_string = set()
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
+                in_string.update(range(tok.start[0] + 1, tok.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    lines = source.splitlines(keepends=True)
+    margin = None
+    for number, line in enumerate(lines, 1):
+        body = line.lstrip(" \t")
+        if number in in_string or not body.strip() or body.startswith("#"):
+            continue
+        lead = line[: len(line) - len(body)]
+        margin = lead if margin is None else os.path.commonprefix([margin, lead])
+    if not margin:
+        return None
+    out = []
+    for number, line in enumerate(lines, 1):
+        if number not in in_string and line.startswith(margin):
+            line = line[len(margin):]
+        out.append(line)
+    return "".join(out)
+
+
 def load_user_module(path):
     with open(path, "r", encoding="utf-8") as f:
         source = f.read()
     try:
         code = compile(source, path, "exec")
     except IndentationError as original:
-        # Code pasted from an indented context (every line shares a margin)
-        # compiles once the common margin is removed; anything else reports
-        # the original error.
-        dedented = textwrap.dedent(source)
-        if dedented == source:
+        stripped = strip_margin(source)
+        if stripped is None:
             raise
         try:
-            code = compile(dedented, path, "exec")
+            code = compile(stripped, path, "exec")
         except SyntaxError:
             raise original from None
     module = types.ModuleType("job")

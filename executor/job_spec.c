@@ -599,6 +599,38 @@ has_nul_key(const char *p, size_t n)
     return false;
 }
 
+/* The top-level field whose value holds byte `off` of a job document (for
+ * errors found in the raw text); NULL when none.  Caller frees. */
+static char *
+field_at(const char *p, size_t n, size_t off)
+{
+    int depth = 0;
+    size_t key = 0, key_len = 0;
+    bool have_key = false;
+    for (size_t i = 0; i < n && i < off; i++) {
+        char c = p[i];
+        if (c == '"') {
+            size_t start = i + 1;
+            for (i++; i < n && p[i] != '"'; i++)
+                if (p[i] == '\\')
+                    i++;
+            size_t k = i + 1;
+            while (k < n && strchr(" \t\r\n", p[k]) != NULL)
+                k++;
+            if (depth == 1 && k < n && p[k] == ':') {
+                key = start;
+                key_len = i - start;
+                have_key = true;
+            }
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return have_key ? xstrndup(p + key, key_len) : NULL;
+}
+
 struct job_spec *
 job_spec_parse(const char *data, size_t len, char **task_id_out, struct rx_error **err)
 {
@@ -611,6 +643,12 @@ job_spec_parse(const char *data, size_t len, char **task_id_out, struct rx_error
     cleanup_json struct json_object *doc = rx_json_parse(data, len, "job", err);
     if (doc == NULL) {
         (*err)->kind = RX_ERR_REJECTED;
+        const char *at = strstr((*err)->msg, "at byte ");
+        if ((*err)->code == ERANGE && at != NULL) {
+            cleanup_free char *field = field_at(data, len, strtoull(at + 8, NULL, 10));
+            if (field != NULL)
+                rx_error_prefix(err, "`%.100s`", field);
+        }
         return NULL;
     }
     struct job_spec *job = job_spec_from_json(doc, err);

@@ -6,6 +6,46 @@
 #include "executor/rx_buf.h"
 #include "executor/rx_util.h"
 
+/* json-c saturates integers beyond 64 bits without a word (2**70 would read
+ * as 18446744073709551615).  Find such integers in the raw text: returns
+ * the byte offset of the first one, or -1.  Strings are skipped. */
+static long long
+find_big_integer(const char *p, size_t n)
+{
+    static const char umax[] = "18446744073709551615"; /* UINT64_MAX */
+    static const char nmax[] = "9223372036854775808";  /* -INT64_MIN */
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '"') {
+            for (i++; i < n && p[i] != '"'; i++)
+                if (p[i] == '\\')
+                    i++;
+            continue;
+        }
+        if (c != '-' && (c < '0' || c > '9'))
+            continue;
+        size_t start = i;
+        bool neg = c == '-';
+        if (neg)
+            i++;
+        size_t d0 = i;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+        size_t nd = i - d0;
+        bool integer = !(i < n && (p[i] == '.' || p[i] == 'e' || p[i] == 'E'));
+        while (i < n && strchr("0123456789.eE+-", p[i]) != NULL)
+            i++;
+        i--; /* the loop's i++ moves past the number */
+        if (!integer)
+            continue;
+        const char *lim = neg ? nmax : umax;
+        size_t ll = strlen(lim);
+        if (nd > ll || (nd == ll && memcmp(p + d0, lim, ll) > 0))
+            return (long long)start;
+    }
+    return -1;
+}
+
 struct json_object *
 rx_json_parse(const char *data, size_t len, const char *what, struct rx_error **err)
 {
@@ -36,6 +76,15 @@ rx_json_parse(const char *data, size_t len, const char *what, struct rx_error **
             rx_error_set(err, EINVAL, "%s: not valid JSON: trailing data at byte %zu", what, i);
             return NULL;
         }
+    }
+    long long big = find_big_integer(data, len);
+    if (big >= 0) {
+        json_object_put(o);
+        rx_error_set(err, ERANGE,
+                     "%s: the integer at byte %lld does not fit in 64 bits (send big numbers as "
+                     "strings)",
+                     what, big);
+        return NULL;
     }
     return o;
 }
