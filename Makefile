@@ -45,7 +45,7 @@ LIB       := $(BUILD)/libexecutor.a
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check test demo images deps engine setup integration clean help
+.PHONY: all check check-san test demo images deps engine setup integration clean help
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -89,8 +89,12 @@ setup: images
 check: all $(UNIT_BINS)
 	prove --exec '' $(UNIT_BINS)
 
+# The unit tier again under AddressSanitizer and UndefinedBehaviorSanitizer.
+check-san:
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined check
+
 # Every tier, engine strictly required: a missing engine fails, never skips.
-test: setup
+test: setup check-san
 	RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec \
 	  prove --timer --exec '' $(UNIT_BINS) tests/integration/*.bats
 
