@@ -42,6 +42,10 @@ LIB_SRCS  := executor/rx_util.c executor/rx_error.c executor/rx_buf.c executor/r
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/executor/harness_blob.o
 LIB       := $(BUILD)/libexecutor.a
 
+WORKER_SRCS := worker/worker.c worker/worker_config.c worker/queue.c worker/queue_dir.c \
+               worker/queue_redis.c
+WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/%.o)
+
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -49,7 +53,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-all: $(BUILD)/ralph-exec
+all: $(BUILD)/ralph-exec $(BUILD)/ralph-worker
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -62,7 +66,10 @@ $(BUILD)/executor/harness_blob.o: executor/harness_blob.S executor/harness.py
 $(LIB): $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
-$(BUILD)/executor/main.o: override CFLAGS += -DRALPH_VERSION='"$(VERSION)"'
+$(BUILD)/executor/main.o $(BUILD)/worker/main.o: override CFLAGS += -DRALPH_VERSION='"$(VERSION)"'
+
+$(BUILD)/ralph-worker: $(BUILD)/worker/main.o $(WORKER_OBJS) $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lhiredis -lpthread
 
 $(BUILD)/ralph-exec: $(BUILD)/executor/main.o $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

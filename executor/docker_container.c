@@ -192,3 +192,30 @@ docker_container_remove(struct docker_client *dc, const char *id, struct rx_erro
     }
     return rx_error_set(err, EBUSY, "remove container %.12s: removal still in progress", id);
 }
+
+struct json_object *
+docker_container_list_labelled(struct docker_client *dc, const char *label, struct rx_error **err)
+{
+    cleanup_free char *filter = xasprintf("{\"label\":[\"%s\"]}", label);
+    cleanup_free char *q = docker_http_escape(filter);
+    cleanup_free char *path = xasprintf("/containers/json?all=1&filters=%s", q);
+    struct docker_resp resp;
+    struct docker_req req = {.method = "GET", .path = path, .resp_cap = 16u << 20,
+                             .timeout_ms = 30000};
+    if (docker_http_do(dc->http, &req, &resp, err) < 0) {
+        docker_resp_free(&resp);
+        return NULL;
+    }
+    if (resp.status != 200 || resp.truncated) {
+        docker_resp_error(&resp, err, "list containers");
+        docker_resp_free(&resp);
+        return NULL;
+    }
+    struct json_object *o = rx_json_parse(resp.body.data, resp.body.len, "container list", err);
+    docker_resp_free(&resp);
+    if (o != NULL && !json_object_is_type(o, json_type_array)) {
+        json_object_put(o);
+        return rx_error_set(err, EPROTO, "list containers: reply is not an array"), NULL;
+    }
+    return o;
+}

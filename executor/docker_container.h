@@ -29,4 +29,9 @@ struct json_object *docker_container_inspect(struct docker_client *dc, const cha
  * a container that is already gone counts as removed.  Not cancellable. */
 int docker_container_remove(struct docker_client *dc, const char *id, struct rx_error **err);
 
+/* GET /containers/json?all=1 filtered by the presence of a label; returns
+ * the engine's array (new reference) or NULL. */
+struct json_object *docker_container_list_labelled(struct docker_client *dc, const char *label,
+                                                   struct rx_error **err);
+
 #endif

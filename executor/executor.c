@@ -187,6 +187,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     res->api_version = xstrdup(dc->api_version);
     struct sandbox_opts so = {
         .owner = opts->owner,
+        .queue = opts->queue,
         .deadline_s = rx_wall_s() + (job->timeout_ms + 999) / 1000 + 300,
         .tmp_bytes = opts->tmp_bytes,
         .shm_bytes = opts->shm_bytes,
@@ -366,4 +367,46 @@ done:
     rx_buf_init(&demux.out[1], 0);
     docker_demux_free(&demux);
     res->duration_ms = rx_now_ms() - res->started_ms;
+}
+
+void
+executor_result_from_error(struct job_result *res, const char *task_id, const char *image,
+                           const struct rx_error *err)
+{
+    free(res->task_id);
+    res->task_id = task_id ? xstrdup(task_id) : NULL;
+    if (image != NULL) {
+        free(res->image);
+        res->image = xstrdup(image);
+    }
+    job_result_from_error(res, err);
+    res->duration_ms = rx_now_ms() - res->started_ms;
+}
+
+int
+executor_sweep(struct docker_client *dc, const char *self,
+               bool (*is_dead)(const char *owner, const char *queue, void *ud), void *ud,
+               int *removed, struct rx_error **err)
+{
+    *removed = 0;
+    cleanup_json struct json_object *list = docker_container_list_labelled(dc, "ralph.owner", err);
+    if (list == NULL)
+        return -1;
+    long long now = rx_wall_s();
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        struct json_object *c = json_object_array_get_idx(list, i);
+        const char *id = rx_json_get_str(c, "Id");
+        struct json_object *labels = rx_json_get(c, "Labels");
+        const char *owner = rx_json_get_str(labels, "ralph.owner");
+        const char *queue = rx_json_get_str(labels, "ralph.queue");
+        const char *deadline = rx_json_get_str(labels, "ralph.deadline");
+        if (id == NULL || owner == NULL || (self != NULL && strcmp(owner, self) == 0))
+            continue;
+        bool expired = deadline != NULL && strtoll(deadline, NULL, 10) < now;
+        if (!expired && (is_dead == NULL || !is_dead(owner, queue, ud)))
+            continue;
+        if (docker_container_remove(dc, id, NULL) == 0)
+            (*removed)++;
+    }
+    return 0;
 }

@@ -19,6 +19,7 @@ struct rx_exec_opts {
     size_t stderr_cap;
     size_t output_cap;
     const char *owner; /* ralph.owner label */
+    const char *queue; /* ralph.queue label (workers), or NULL */
     long long tmp_bytes;
     long long shm_bytes;
 };
@@ -32,6 +33,19 @@ void rx_exec_opts_defaults(struct rx_exec_opts *o);
  * after removing the container. */
 void executor_run(struct docker_client *dc, const struct job_spec *job,
                   const struct rx_exec_opts *opts, struct job_result *res);
+
+/* Fill res for a job that never reached the engine (rejected, or no engine):
+ * status from err, the task id if known. */
+void executor_result_from_error(struct job_result *res, const char *task_id, const char *image,
+                                const struct rx_error *err);
+
+/* Remove the containers labelled ralph.owner whose deadline (ralph.deadline)
+ * has passed, or which is_dead(owner, queue label, ud) says belong to a
+ * worker that is gone.  Never touches containers of `self`.  *removed gets
+ * how many were removed. */
+int executor_sweep(struct docker_client *dc, const char *self,
+                   bool (*is_dead)(const char *owner, const char *queue, void *ud), void *ud,
+                   int *removed, struct rx_error **err);
 
 /* The embedded harness (executor/harness.py). */
 extern const char rx_harness_py[];

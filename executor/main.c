@@ -139,9 +139,7 @@ main(int argc, char **argv)
     cleanup_free char *bad_task_id = NULL;
     cleanup_job_spec struct job_spec *job = job_spec_load(argv[optind], &bad_task_id, &err);
     if (job == NULL) {
-        res.task_id = steal_pointer(&bad_task_id);
-        job_result_from_error(&res, err);
-        res.duration_ms = rx_now_ms() - res.started_ms;
+        executor_result_from_error(&res, bad_task_id, NULL, err);
         print_result(&res, quiet);
         curl_global_cleanup();
         return job_status_exit_code(res.status);
@@ -149,10 +147,7 @@ main(int argc, char **argv)
 
     cleanup_docker_client struct docker_client *dc = docker_client_new(NULL, sig_pipe[0], &err);
     if (dc == NULL) {
-        res.task_id = xstrdup(job->task_id);
-        res.image = xstrdup(job->image);
-        job_result_from_error(&res, err);
-        res.duration_ms = rx_now_ms() - res.started_ms;
+        executor_result_from_error(&res, job->task_id, job->image, err);
         print_result(&res, quiet);
         curl_global_cleanup();
         return job_status_exit_code(res.status);

@@ -82,6 +82,8 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
     snprintf(dl, sizeof(dl), "%lld", opts->deadline_s);
     add_str(labels, "ralph.deadline", dl);
     add_str(labels, "ralph.owner", opts->owner ? opts->owner : "unknown");
+    if (opts->queue != NULL)
+        add_str(labels, "ralph.queue", opts->queue);
     json_object_object_add(b, "Labels", labels);
 
     bool with_stdin = job->stdin_data != NULL;

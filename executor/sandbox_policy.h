@@ -18,6 +18,7 @@
 
 struct sandbox_opts {
     const char *owner;      /* ralph.owner label: who made the container */
+    const char *queue;      /* ralph.queue label (workers), or NULL */
     long long deadline_s;   /* ralph.deadline label: wall-clock epoch seconds */
     long long tmp_bytes;    /* size of the /tmp tmpfs */
     long long shm_bytes;    /* size of /dev/shm */

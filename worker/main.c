@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* ralph-worker: argument handling only; the work is in worker.c. */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <stdbool.h>
+
+#include "executor/rx_util.h"
+#include "worker/worker.h"
+
+#ifndef RALPH_VERSION
+#define RALPH_VERSION "unknown"
+#endif
+
+static const char usage_text[] =
+    "Usage: ralph-worker --queue URL [--concurrency N] [OPTIONS]\n"
+    "       ralph-worker status --queue URL [--prefix P]\n"
+    "\n"
+    "Take jobs from a queue and run each in its own hardened container (the same\n"
+    "executor, job and result formats as ralph-exec), N at a time, without losing any.\n"
+    "\n"
+    "Queues:\n"
+    "  dir:PATH                 spool directory (PATH/incoming/*.json -> PATH/results/)\n"
+    "  redis://HOST:PORT[/DB]   LPUSH jobs on P:jobs; results at P:result:TASK_ID, ids on P:done\n"
+    "\n"
+    "Options (also keys of the --config JSON file, without the dashes):\n"
+    "  --queue URL              the queue (required)\n"
+    "  --concurrency N          jobs at once (default 2, at most 64)\n"
+    "  --config FILE            a JSON object of options; the command line wins\n"
+    "  --worker-id ID           default HOST-PID-RANDOM\n"
+    "  --prefix P               Redis key prefix (default ralph)\n"
+    "  --lease S                lease in seconds (default 30)\n"
+    "  --heartbeat S            heartbeat interval (default 10, shorter than the lease)\n"
+    "  --max-attempts N         attempts before a job is dead-lettered (default 3)\n"
+    "  --result-ttl S           lifetime of a Redis result (default 86400)\n"
+    "  --max-jobs N             stop after N jobs\n"
+    "  --max-runtime S          stop taking jobs after S seconds\n"
+    "  --max-infra-errors N     stop (exit 3) after N consecutive infrastructure errors (default 5)\n"
+    "  --grace S                on SIGTERM/SIGINT, let running jobs finish for S seconds\n"
+    "                           (default 30), then kill them and put them back on the queue\n"
+    "  -h, --help               this help\n"
+    "  -V, --version            the version\n"
+    "\n"
+    "Exit status: 0 stopped as asked; 2 bad usage or configuration; 3 breaker tripped;\n"
+    "125 the queue could not be reached at start.\n"
+    "Logs: one JSON object per line on standard error. See ralph-worker(8).\n";
+
+int
+main(int argc, char **argv)
+{
+    static const char *const names[] = {
+        "queue",       "concurrency", "worker-id",        "prefix", "lease",
+        "heartbeat",   "max-attempts", "result-ttl",      "max-jobs", "max-runtime",
+        "max-infra-errors", "grace",
+    };
+    struct option longopts[RX_ARRAY_SIZE(names) + 4];
+    size_t k = 0;
+    for (; k < RX_ARRAY_SIZE(names); k++)
+        longopts[k] = (struct option){names[k], required_argument, NULL, 1000 + (int)k};
+    longopts[k++] = (struct option){"config", required_argument, NULL, 'c'};
+    longopts[k++] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[k++] = (struct option){"version", no_argument, NULL, 'V'};
+    longopts[k] = (struct option){NULL, 0, NULL, 0};
+
+    struct worker_cfg cfg;
+    worker_cfg_defaults(&cfg);
+    struct rx_error *err = NULL;
+    bool status = argc > 1 && strcmp(argv[1], "status") == 0;
+    if (status) {
+        argv++;
+        argc--;
+    }
+    /* The config file first, so the command line overrides it. */
+    for (int i = 1; i < argc - 1; i++) {
+        if (strcmp(argv[i], "--config") == 0 && worker_cfg_from_json(&cfg, argv[i + 1], &err) < 0)
+            goto usage_error;
+        if (strncmp(argv[i], "--config=", 9) == 0 &&
+            worker_cfg_from_json(&cfg, argv[i] + 9, &err) < 0)
+            goto usage_error;
+    }
+    int c;
+    while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(usage_text, stdout);
+            worker_cfg_free(&cfg);
+            return 0;
+        }
+        if (c == 'V') {
+            printf("ralph-worker %s\n", RALPH_VERSION);
+            worker_cfg_free(&cfg);
+            return 0;
+        }
+        if (c == 'c')
+            continue;
+        if (c < 1000) {
+            fputs("Try 'ralph-worker --help'.\n", stderr);
+            worker_cfg_free(&cfg);
+            return 2;
+        }
+        if (worker_cfg_set(&cfg, names[c - 1000], optarg, &err) < 0)
+            goto usage_error;
+    }
+    if (optind != argc) {
+        fprintf(stderr, "ralph-worker: unexpected argument '%s'\nTry 'ralph-worker --help'.\n",
+                argv[optind]);
+        worker_cfg_free(&cfg);
+        return 2;
+    }
+    if (worker_cfg_check(&cfg, &err) < 0)
+        goto usage_error;
+
+    curl_global_init(CURL_GLOBAL_NOTHING);
+    int code = status ? worker_status(&cfg) : worker_run(&cfg);
+    curl_global_cleanup();
+    worker_cfg_free(&cfg);
+    return code;
+
+usage_error:
+    fprintf(stderr, "ralph-worker: %s\n", err->msg);
+    rx_error_free(&err);
+    worker_cfg_free(&cfg);
+    return 2;
+}

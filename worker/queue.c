@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+#include "worker/queue.h"
+
+#include "executor/rx_util.h"
+
+struct queue *
+queue_open(const char *url, const struct queue_cfg *cfg, struct rx_error **err)
+{
+    if (strncmp(url, "dir:", 4) == 0)
+        return queue_dir_open(url + 4, cfg, err);
+    if (strncmp(url, "redis://", 8) == 0)
+        return queue_redis_open(url, cfg, err);
+    return rx_error_reject(err, "--queue %.200s: expected dir:PATH or redis://HOST:PORT[/DB]",
+                           url),
+           NULL;
+}
+
+char *
+queue_label(const char *url, const struct queue_cfg *cfg)
+{
+    if (strncmp(url, "dir:", 4) == 0) {
+        char *abs = realpath(url + 4, NULL);
+        char *s = xasprintf("dir:%s", abs ? abs : url + 4);
+        free(abs);
+        return s;
+    }
+    return xasprintf("%s#%s", url, cfg->prefix ? cfg->prefix : "ralph");
+}
+
+void
+queue_job_free(struct queue_job *job)
+{
+    if (job == NULL)
+        return;
+    free(job->payload);
+    free(job->handle);
+    free(job->default_task_id);
+    free(job);
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/* The queue interface the worker drives (one ops table per backend, as in
+ * crun's cgroup managers).  A struct queue is used by one thread only: each
+ * slot opens its own (a Redis connection is not shared between threads). */
+#ifndef QUEUE_H
+#define QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <json-c/json.h>
+
+#include "executor/rx_error.h"
+
+struct queue_cfg {
+    const char *worker_id;
+    const char *prefix;     /* Redis key prefix */
+    long long lease_ms;
+    int max_attempts;
+    long long result_ttl_s;
+};
+
+/* One claimed job. */
+struct queue_job {
+    char *payload;          /* the job JSON as the producer wrote it */
+    size_t len;
+    char *handle;           /* backend's reference: claimed path, or the exact list item */
+    char *default_task_id;  /* for jobs without a task_id (spool: the file name), or NULL */
+};
+
+struct queue;
+
+struct queue_ops {
+    const char *kind;
+    /* Wait up to timeout_ms for a job; 0 with *out == NULL when none came. */
+    int (*claim)(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_error **err);
+    int (*result_exists)(struct queue *q, const char *task_id, bool *exists, struct rx_error **err);
+    /* Store the result (once per task id) and remove the job from the
+     * worker's claimed set, atomically where the backend allows. */
+    int (*complete)(struct queue *q, struct queue_job *job, const char *task_id,
+                    const char *result_json, bool success, struct rx_error **err);
+    /* Put a claimed job back.  count_attempt: this counts as a failed
+     * attempt (after max_attempts the job is dead-lettered with `why`). */
+    int (*release)(struct queue *q, struct queue_job *job, bool count_attempt, const char *why,
+                   struct rx_error **err);
+    /* Keep this worker's lease alive; inflight and concurrency are for status. */
+    int (*heartbeat)(struct queue *q, int inflight, int concurrency, struct rx_error **err);
+    /* Return the jobs of workers whose lease expired; *n gets how many. */
+    int (*reap)(struct queue *q, int *n, struct rx_error **err);
+    /* Is worker_id a live worker of this queue? */
+    int (*worker_alive)(struct queue *q, const char *worker_id, bool *alive, struct rx_error **err);
+    /* {"queued", "processing": {worker: inflight}, "done", "failed", "dead"} */
+    int (*status)(struct queue *q, struct json_object **out, struct rx_error **err);
+    /* Clean exit: drop this worker's lease and registration. */
+    void (*unregister)(struct queue *q);
+    void (*close)(struct queue *q);
+};
+
+struct queue {
+    const struct queue_ops *ops;
+};
+
+/* Open a queue from its URL (dir:PATH or redis://HOST:PORT[/DB]).  A
+ * connection failure is an error (code ECONNREFUSED etc.); a bad URL is
+ * of kind RX_ERR_REJECTED. */
+struct queue *queue_open(const char *url, const struct queue_cfg *cfg, struct rx_error **err);
+/* A stable name for the queue, for the ralph.queue label (caller frees). */
+char *queue_label(const char *url, const struct queue_cfg *cfg);
+void queue_job_free(struct queue_job *job);
+
+struct queue *queue_dir_open(const char *path, const struct queue_cfg *cfg, struct rx_error **err);
+struct queue *queue_redis_open(const char *url, const struct queue_cfg *cfg,
+                               struct rx_error **err);
+
+#endif

@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: MIT */
+/* The embedded queue: a spool directory.  Every state change is one
+ * rename(2) (or link(2) for results), so a crash at any point leaves each job
+ * in exactly one place:
+ *   incoming/NAME[~N].json    waiting (N = failed attempts so far)
+ *   claimed/WORKER@NAME.json  being run by WORKER
+ *   results/TASK_ID.json      done (written once: the first result wins)
+ *   dead/NAME.json            gave up after max attempts (+ NAME.error.json)
+ *   workers/WORKER            heartbeat (its mtime is the lease) */
+#include <ctype.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "executor/job_spec.h"
+#include "executor/rx_buf.h"
+#include "executor/rx_json.h"
+#include "executor/rx_util.h"
+#include "worker/queue.h"
+
+struct queue_dir {
+    struct queue base;
+    char *root;
+    char *worker_id;
+    long long lease_ms;
+    int max_attempts;
+};
+
+static const char *const subdirs[] = {"incoming", "claimed", "results", "dead", "workers"};
+
+static int
+mkdir_p(const char *path, struct rx_error **err)
+{
+    cleanup_free char *p = xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+            return rx_error_set(err, errno, "spool %s: mkdir %s: %s", path, p, strerror(errno));
+        *s = '/';
+    }
+    if (mkdir(p, 0755) < 0 && errno != EEXIST)
+        return rx_error_set(err, errno, "spool: mkdir %s: %s", p, strerror(errno));
+    return 0;
+}
+
+/* Write data to dir/name atomically (temp file, fsync, then link or rename).
+ * With exclusive, an existing target is kept and *existed set. */
+static int
+write_atomic(const char *dir, const char *name, const char *data, size_t len, bool exclusive,
+             bool *existed, struct rx_error **err)
+{
+    /* Unique among threads and processes (and hosts sharing the spool). */
+    static atomic_uint counter;
+    char host[64] = "";
+    gethostname(host, sizeof(host) - 1);
+    cleanup_free char *tmp = xasprintf("%s/.tmp-%s-%d-%d-%u", dir, host, (int)getpid(),
+                                       (int)gettid(), atomic_fetch_add(&counter, 1));
+    cleanup_free char *dst = xasprintf("%s/%s", dir, name);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return rx_error_set(err, errno, "spool: create %s: %s", tmp, strerror(errno));
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return rx_error_set(err, e, "spool: write %s: %s", tmp, strerror(e));
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) < 0 || close(fd) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return rx_error_set(err, e, "spool: fsync %s: %s", tmp, strerror(e));
+    }
+    if (existed)
+        *existed = false;
+    if (exclusive) {
+        if (link(tmp, dst) < 0) {
+            int e = errno;
+            unlink(tmp);
+            if (e == EEXIST) {
+                if (existed)
+                    *existed = true;
+                return 0;
+            }
+            return rx_error_set(err, e, "spool: link %s: %s", dst, strerror(e));
+        }
+        unlink(tmp);
+    } else if (rename(tmp, dst) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return rx_error_set(err, e, "spool: rename %s: %s", dst, strerror(e));
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+/* "NAME~N.json" -> stem NAME, attempts N (0 without ~N). */
+static char *
+parse_name(const char *file, int *attempts)
+{
+    size_t n = strlen(file);
+    if (n > 5 && strcmp(file + n - 5, ".json") == 0)
+        n -= 5;
+    char *stem = xstrndup(file, n);
+    *attempts = 0;
+    char *t = strrchr(stem, '~');
+    if (t != NULL && t[1] != '\0') {
+        char *end;
+        long a = strtol(t + 1, &end, 10);
+        if (*end == '\0' && a >= 0 && a < 1000000) {
+            *attempts = (int)a;
+            *t = '\0';
+        }
+    }
+    return stem;
+}
+
+static bool
+valid_task_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > JOB_SPEC_MAX_TASK_ID || !isalnum((unsigned char)s[0]))
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("._-:", *s))
+            return false;
+    return true;
+}
+
+static int
+read_file(const char *path, size_t cap, char **out, size_t *len, struct rx_error **err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return rx_error_set(err, errno, "spool: open %s: %s", path, strerror(errno));
+    struct rx_buf b;
+    rx_buf_init(&b, cap);
+    char chunk[65536];
+    for (;;) {
+        ssize_t r = read(fd, chunk, sizeof(chunk));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        if (rx_buf_append(&b, chunk, (size_t)r) < 0)
+            break; /* over the cap: the job parser rejects it by size */
+    }
+    close(fd);
+    *len = b.total > b.len ? b.total : b.len;
+    *out = rx_buf_steal(&b, NULL);
+    return 0;
+}
+
+static int
+dir_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_error **err)
+{
+    struct queue_dir *d = (struct queue_dir *)q;
+    cleanup_free char *in = xasprintf("%s/incoming", d->root);
+    long long deadline = rx_now_ms() + timeout_ms;
+    *out = NULL;
+    for (;;) {
+        DIR *dh = opendir(in);
+        if (dh == NULL)
+            return rx_error_set(err, errno, "spool: open %s: %s", in, strerror(errno));
+        struct dirent *e;
+        while ((e = readdir(dh)) != NULL) {
+            size_t n = strlen(e->d_name);
+            if (e->d_name[0] == '.' || n < 6 || strcmp(e->d_name + n - 5, ".json") != 0)
+                continue;
+            cleanup_free char *src = xasprintf("%s/%s", in, e->d_name);
+            char *dst = xasprintf("%s/claimed/%s@%s", d->root, d->worker_id, e->d_name);
+            if (rename(src, dst) < 0) {
+                free(dst);
+                continue; /* another worker took it */
+            }
+            int attempts;
+            char *stem = parse_name(e->d_name, &attempts);
+            closedir(dh); /* e is gone after this */
+            struct queue_job *j = xcalloc(1, sizeof(*j));
+            j->handle = dst;
+            if (valid_task_id(stem))
+                j->default_task_id = stem;
+            else
+                free(stem);
+            struct rx_error *rerr = NULL;
+            if (read_file(dst, JOB_SPEC_MAX_FILE_BYTES + 1, &j->payload, &j->len, &rerr) < 0) {
+                /* Unreadable: hand over an empty payload; it ends as rejected. */
+                rx_error_free(&rerr);
+                j->payload = xstrdup("");
+                j->len = 0;
+            }
+            *out = j;
+            return 0;
+        }
+        closedir(dh);
+        long long left = deadline - rx_now_ms();
+        if (left <= 0)
+            return 0;
+        struct timespec ts = {0, (left < 100 ? left : 100) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int
+dir_result_exists(struct queue *q, const char *task_id, bool *exists, struct rx_error **err RX_UNUSED)
+{
+    struct queue_dir *d = (struct queue_dir *)q;
+    cleanup_free char *p = xasprintf("%s/results/%s.json", d->root, task_id);
+    *exists = access(p, F_OK) == 0;
+    return 0;
+}
+
+static int
+dir_complete(struct queue *q, struct queue_job *job, const char *task_id, const char *result,
+             bool success RX_UNUSED, struct rx_error **err)
+{
+    struct queue_dir *d = (struct queue_dir *)q;
+    cleanup_free char *rdir = xasprintf("%s/results", d->root);
+    cleanup_free char *name = xasprintf("%s.json", task_id);
+    bool existed = false;
+    if (result != NULL &&
+        write_atomic(rdir, name, result, strlen(result), true, &existed, err) < 0)
+        return -1;
+    if (unlink(job->handle) < 0 && errno != ENOENT)
+        return rx_error_set(err, errno, "spool: remove %s: %s", job->handle, strerror(errno));
+    return 0;
+}
+
+/* Move a claimed file back to incoming (or to dead/). */
+static int
+requeue_file(struct queue_dir *d, const char *claimed_path, bool count, const char *why,
+             struct rx_error **err)
+{
+    const char *base = strrchr(claimed_path, '/');
+    base = base ? base + 1 : claimed_path;
+    const char *at = strchr(base, '@');
+    const char *file = at ? at + 1 : base;
+    int attempts;
+    cleanup_free char *stem = parse_name(file, &attempts);
+    if (count)
+        attempts++;
+    if (count && attempts >= d->max_attempts) {
+        cleanup_free char *ddir = xasprintf("%s/dead", d->root);
+        cleanup_free char *ename = xasprintf("%s.error.json", stem);
+        struct json_object *info = json_object_new_object();
+        json_object_object_add(info, "error", json_object_new_string(why ? why : "unknown"));
+        json_object_object_add(info, "attempts", json_object_new_int(attempts));
+        const char *s = rx_json_compact(info);
+        int r = write_atomic(ddir, ename, s, strlen(s), false, NULL, err);
+        json_object_put(info);
+        if (r < 0)
+            return -1;
+        cleanup_free char *dst = xasprintf("%s/%s.json", ddir, stem);
+        if (rename(claimed_path, dst) < 0 && errno != ENOENT)
+            return rx_error_set(err, errno, "spool: dead-letter %s: %s", dst, strerror(errno));
+        return 1;
+    }
+    cleanup_free char *dst = attempts ? xasprintf("%s/incoming/%s~%d.json", d->root, stem, attempts)
+                                      : xasprintf("%s/incoming/%s.json", d->root, stem);
+    if (rename(claimed_path, dst) < 0 && errno != ENOENT)
+        return rx_error_set(err, errno, "spool: requeue %s: %s", dst, strerror(errno));
+    return 0;
+}
+
+static int
+dir_release(struct queue *q, struct queue_job *job, bool count, const char *why,
+            struct rx_error **err)
+{
+    return requeue_file((struct queue_dir *)q, job->handle, count, why, err) < 0 ? -1 : 0;
+}
+
+static int
+dir_heartbeat(struct queue *q, int inflight, int concurrency, struct rx_error **err)
+{
+    struct queue_dir *d = (struct queue_dir *)q;
+    cleanup_free char *wdir = xasprintf("%s/workers", d->root);
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    cleanup_free char *s =
+        xasprintf("{\"worker_id\":\"%s\",\"pid\":%d,\"inflight\":%d,\"concurrency\":%d,"
+                  "\"ts\":%lld}",
+                  d->worker_id, (int)getpid(), inflight, concurrency, rx_wall_s());
+    return write_atomic(wdir, d->worker_id, s, strlen(s), false, NULL, err);
+}
+
+/* Age of a worker's heartbeat in ms, or -1 when it has none. */
+static long long
+heartbeat_age(struct queue_dir *d, const char *wid)
+{
+    cleanup_free char *p = xasprintf("%s/workers/%s", d->root, wid);
+    struct stat st;
+    if (stat(p, &st) < 0)
+        return -1;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long age = (now.tv_sec - st.st_mtim.tv_sec) * 1000LL +
+                    (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000LL;
+    return age < 0 ? 0 : age;
+}
+
+static int
+dir_worker_alive(struct queue *q, const char *wid, bool *alive, struct rx_error **err RX_UNUSED)
+{
+    struct queue_dir *d = (struct queue_dir *)q;
+    if (strchr(wid, '/') != NULL || wid[0] == '.') {
+        *alive = false;
+        return 0;
+    }
+    long long age = heartbeat_age(d, wid);
+    *alive = age >= 0 && age <= d->lease_ms;
+    return 0;
+}
+
+static int
+dir_reap(struct queue *q, int *n, struct rx_error **err)
+{
+    struct queue_dir *d = (struct queue_dir *)q;
+    cleanup_free char *cdir = xasprintf("%s/claimed", d->root);
+    *n = 0;
+    DIR *dh = opendir(cdir);
+    if (dh == NULL)
+        return rx_error_set(err, errno, "spool: open %s: %s", cdir, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(dh)) != NULL) {
+        const char *at = strchr(e->d_name, '@');
+        if (e->d_name[0] == '.' || at == NULL)
+            continue;
+        cleanup_free char *wid = xstrndup(e->d_name, (size_t)(at - e->d_name));
+        if (strcmp(wid, d->worker_id) == 0)
+            continue;
+        bool alive = false;
+        dir_worker_alive(q, wid, &alive, NULL);
+        if (alive)
+            continue;
+        cleanup_free char *path = xasprintf("%s/%s", cdir, e->d_name);
+        struct rx_error *e2 = NULL;
+        if (requeue_file(d, path, true, "the worker running it stopped heartbeating", &e2) >= 0)
+            (*n)++;
+        rx_error_free(&e2);
+    }
+    closedir(dh);
+    return 0;
+}
+
+static int
+count_json(const char *dir, const char *skip_suffix)
+{
+    DIR *dh = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (dh && (e = readdir(dh)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (e->d_name[0] == '.' || l < 6 || strcmp(e->d_name + l - 5, ".json") != 0)
+            continue;
+        if (skip_suffix && l > strlen(skip_suffix) &&
+            strcmp(e->d_name + l - strlen(skip_suffix), skip_suffix) == 0)
+            continue;
+        n++;
+    }
+    if (dh)
+        closedir(dh);
+    return n;
+}
+
+static int
+dir_status(struct queue *q, struct json_object **out, struct rx_error **err RX_UNUSED)
+{
+    struct queue_dir *d = (struct queue_dir *)q;
+    struct json_object *o = json_object_new_object();
+    cleanup_free char *in = xasprintf("%s/incoming", d->root);
+    cleanup_free char *dead = xasprintf("%s/dead", d->root);
+    cleanup_free char *res = xasprintf("%s/results", d->root);
+    cleanup_free char *wdir = xasprintf("%s/workers", d->root);
+    json_object_object_add(o, "queued", json_object_new_int(count_json(in, NULL)));
+    struct json_object *proc = json_object_new_object();
+    DIR *dh = opendir(wdir);
+    struct dirent *e;
+    while (dh && (e = readdir(dh)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        long long age = heartbeat_age(d, e->d_name);
+        if (age < 0 || age > d->lease_ms)
+            continue;
+        cleanup_free char *p = xasprintf("%s/%s", wdir, e->d_name);
+        char *data = NULL;
+        size_t len = 0;
+        struct rx_error *e2 = NULL;
+        int inflight = 0;
+        if (read_file(p, 4096, &data, &len, &e2) == 0) {
+            struct json_object *hb = rx_json_parse(data, strlen(data), "heartbeat", NULL);
+            struct json_object *v = rx_json_get(hb, "inflight");
+            inflight = v ? json_object_get_int(v) : 0;
+            if (hb)
+                json_object_put(hb);
+        }
+        free(data);
+        rx_error_free(&e2);
+        json_object_object_add(proc, e->d_name, json_object_new_int(inflight));
+    }
+    if (dh)
+        closedir(dh);
+    json_object_object_add(o, "processing", proc);
+    int done = 0, failed = 0;
+    dh = opendir(res);
+    while (dh && (e = readdir(dh)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (e->d_name[0] == '.' || l < 6 || strcmp(e->d_name + l - 5, ".json") != 0)
+            continue;
+        cleanup_free char *p = xasprintf("%s/%s", res, e->d_name);
+        char *data = NULL;
+        size_t len = 0;
+        struct rx_error *e2 = NULL;
+        if (read_file(p, 8u << 20, &data, &len, &e2) == 0) {
+            struct json_object *r = rx_json_parse(data, strlen(data), "result", NULL);
+            const char *st = rx_json_get_str(r, "status");
+            if (st && strcmp(st, "success") == 0)
+                done++;
+            else
+                failed++;
+            if (r)
+                json_object_put(r);
+        }
+        free(data);
+        rx_error_free(&e2);
+    }
+    if (dh)
+        closedir(dh);
+    json_object_object_add(o, "done", json_object_new_int(done));
+    json_object_object_add(o, "failed", json_object_new_int(failed));
+    json_object_object_add(o, "dead", json_object_new_int(count_json(dead, ".error.json")));
+    *out = o;
+    return 0;
+}
+
+static void
+dir_unregister(struct queue *q)
+{
+    struct queue_dir *d = (struct queue_dir *)q;
+    cleanup_free char *p = xasprintf("%s/workers/%s", d->root, d->worker_id);
+    unlink(p);
+}
+
+static void
+dir_close(struct queue *q)
+{
+    struct queue_dir *d = (struct queue_dir *)q;
+    free(d->root);
+    free(d->worker_id);
+    free(d);
+}
+
+static const struct queue_ops dir_ops = {
+    .kind = "dir",
+    .claim = dir_claim,
+    .result_exists = dir_result_exists,
+    .complete = dir_complete,
+    .release = dir_release,
+    .heartbeat = dir_heartbeat,
+    .reap = dir_reap,
+    .worker_alive = dir_worker_alive,
+    .status = dir_status,
+    .unregister = dir_unregister,
+    .close = dir_close,
+};
+
+struct queue *
+queue_dir_open(const char *path, const struct queue_cfg *cfg, struct rx_error **err)
+{
+    if (path[0] == '\0')
+        return rx_error_reject(err, "queue dir: needs a path (dir:/var/spool/ralph)"), NULL;
+    char *root = realpath(path, NULL);
+    if (root == NULL) {
+        if (mkdir_p(path, err) < 0)
+            return NULL;
+        root = realpath(path, NULL);
+        if (root == NULL)
+            return rx_error_set(err, errno, "queue dir %s: %s", path, strerror(errno)), NULL;
+    }
+    for (size_t i = 0; i < RX_ARRAY_SIZE(subdirs); i++) {
+        cleanup_free char *p = xasprintf("%s/%s", root, subdirs[i]);
+        if (mkdir_p(p, err) < 0) {
+            free(root);
+            return NULL;
+        }
+    }
+    struct queue_dir *d = xcalloc(1, sizeof(*d));
+    d->base.ops = &dir_ops;
+    d->root = root;
+    d->worker_id = xstrdup(cfg->worker_id);
+    d->lease_ms = cfg->lease_ms;
+    d->max_attempts = cfg->max_attempts;
+    return &d->base;
+}

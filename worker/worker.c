@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: MIT */
+#include "worker/worker.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <uuid/uuid.h>
+
+#include "executor/docker_client.h"
+#include "executor/executor.h"
+#include "executor/job_result.h"
+#include "executor/job_spec.h"
+#include "executor/rx_json.h"
+#include "executor/rx_util.h"
+#include "worker/queue.h"
+
+#define OWNER_PREFIX "ralph-worker/"
+#define CLAIM_WAIT_MS 1000
+#define SWEEP_EVERY_MS 30000
+
+struct worker;
+
+struct slot {
+    struct worker *w;
+    int index;
+    pthread_t thread;
+    int cancel_pipe[2]; /* written by main to kill the running job */
+    bool running;
+};
+
+struct worker {
+    const struct worker_cfg *cfg;
+    char *owner;       /* ralph.owner label of our containers */
+    char *queue_label; /* ralph.queue label */
+    atomic_int stop_taking;
+    atomic_int forced;          /* running jobs were cancelled */
+    atomic_int inflight;
+    atomic_llong taken;         /* tickets for --max-jobs (claims in progress included) */
+    atomic_llong finished;      /* jobs handled: results stored or put back */
+    atomic_int infra_streak;    /* consecutive infrastructure errors */
+    atomic_int slots_done;
+    pthread_mutex_t log_lock;
+    char breaker_reason[1024];
+    struct slot *slots;
+};
+
+/* ---- structured logs --------------------------------------------------- */
+
+static void
+log_event(struct worker *w, const char *level, const char *event, struct json_object *fields)
+{
+    struct json_object *o = json_object_new_object();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[64];
+    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    json_object_object_add(o, "ts", json_object_new_string(when));
+    json_object_object_add(o, "level", json_object_new_string(level));
+    json_object_object_add(o, "event", json_object_new_string(event));
+    json_object_object_add(o, "worker", json_object_new_string(w->cfg->worker_id));
+    if (fields != NULL) {
+        json_object_object_foreach(fields, k, v) json_object_object_add(o, k, json_object_get(v));
+        json_object_put(fields);
+    }
+    pthread_mutex_lock(&w->log_lock);
+    fprintf(stderr, "%s\n", rx_json_compact(o));
+    fflush(stderr);
+    pthread_mutex_unlock(&w->log_lock);
+    json_object_put(o);
+}
+
+/* Build a fields object from "key", "string value" pairs (NULL-terminated). */
+static struct json_object *
+kv(const char *k, ...)
+{
+    struct json_object *o = json_object_new_object();
+    va_list ap;
+    va_start(ap, k);
+    while (k != NULL) {
+        const char *v = va_arg(ap, const char *);
+        json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+        k = va_arg(ap, const char *);
+    }
+    va_end(ap);
+    return o;
+}
+
+/* ---- one job ----------------------------------------------------------- */
+
+static struct queue_cfg
+qcfg(const struct worker_cfg *cfg)
+{
+    return (struct queue_cfg){.worker_id = cfg->worker_id, .prefix = cfg->prefix,
+                              .lease_ms = cfg->lease_ms, .max_attempts = cfg->max_attempts,
+                              .result_ttl_s = cfg->result_ttl_s};
+}
+
+static bool
+pipe_readable(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
+}
+
+/* Keep trying to store a result: losing it would mean running the job again
+ * (harmless, results are written once), but a stored result is the goal.
+ * Gives up only when the worker is forced to stop. */
+static int
+complete_with_retry(struct slot *s, struct queue **q, struct queue_job *job, const char *task_id,
+                    const char *result, bool success)
+{
+    struct worker *w = s->w;
+    struct queue_cfg c = qcfg(w->cfg);
+    for (int attempt = 0;; attempt++) {
+        struct rx_error *err = NULL;
+        if (*q == NULL)
+            *q = queue_open(w->cfg->queue_url, &c, &err);
+        if (*q != NULL && (*q)->ops->complete(*q, job, task_id, result, success, &err) == 0)
+            return 0;
+        if (attempt == 0 || attempt % 10 == 0)
+            log_event(w, "warn", "store_retry",
+                      kv("task_id", task_id, "error", err ? err->msg : "?", NULL));
+        rx_error_free(&err);
+        if (atomic_load(&w->forced))
+            return -1;
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void
+release_job(struct slot *s, struct queue **q, struct queue_job *job, const char *task_id,
+            bool count, const char *why)
+{
+    struct worker *w = s->w;
+    struct queue_cfg c = qcfg(w->cfg);
+    for (int attempt = 0; attempt < 30; attempt++) {
+        struct rx_error *err = NULL;
+        if (*q == NULL)
+            *q = queue_open(w->cfg->queue_url, &c, &err);
+        if (*q != NULL && (*q)->ops->release(*q, job, count, why, &err) == 0) {
+            log_event(w, "info", "job_requeued",
+                      kv("task_id", task_id, "reason", why, "counted", count ? "yes" : "no", NULL));
+            return;
+        }
+        rx_error_free(&err);
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, NULL);
+    }
+    /* The lease will return it once this worker is gone. */
+    log_event(w, "error", "requeue_failed", kv("task_id", task_id, NULL));
+}
+
+static void
+run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queue_job *qj)
+{
+    struct worker *w = s->w;
+    const struct worker_cfg *cfg = w->cfg;
+    cleanup_job_result struct job_result res;
+    job_result_init(&res);
+    struct rx_error *err = NULL;
+    char *bad_tid = NULL;
+    cleanup_job_spec struct job_spec *job = job_spec_parse(qj->payload, qj->len, &bad_tid, &err);
+    cleanup_free char *task_id = NULL;
+
+    if (job == NULL) {
+        if (bad_tid != NULL) {
+            task_id = bad_tid;
+        } else if (qj->default_task_id != NULL) {
+            task_id = xstrdup(qj->default_task_id);
+        } else {
+            /* No usable id at all: a fresh one, so the result is still stored. */
+            uuid_t u;
+            char us[37];
+            uuid_generate_random(u);
+            uuid_unparse_lower(u, us);
+            task_id = xasprintf("rejected-%s", us);
+        }
+        executor_result_from_error(&res, task_id, NULL, err);
+        rx_error_free(&err);
+        cleanup_json struct json_object *o = job_result_to_json(&res);
+        complete_with_retry(s, q, qj, task_id, rx_json_compact(o), false);
+        log_event(w, "info", "job_done",
+                  kv("task_id", task_id, "status", "rejected", "error", res.error, NULL));
+        return;
+    }
+    if (job->task_id_generated && qj->default_task_id != NULL) {
+        free(job->task_id);
+        job->task_id = xstrdup(qj->default_task_id);
+    }
+    task_id = xstrdup(job->task_id);
+
+    bool exists = false;
+    if ((*q)->ops->result_exists(*q, task_id, &exists, &err) < 0) {
+        rx_error_free(&err);
+    } else if (exists) {
+        complete_with_retry(s, q, qj, task_id, NULL, true);
+        log_event(w, "info", "job_skipped",
+                  kv("task_id", task_id, "reason", "a result already exists", NULL));
+        return;
+    }
+
+    if (*dc == NULL)
+        *dc = docker_client_new(NULL, s->cancel_pipe[0], &err);
+    if (*dc == NULL) {
+        char why[512];
+        snprintf(why, sizeof(why), "%s", err->msg);
+        rx_error_free(&err);
+        int streak = atomic_fetch_add(&w->infra_streak, 1) + 1;
+        log_event(w, "error", "engine_unavailable", kv("task_id", task_id, "error", why, NULL));
+        if (streak >= cfg->max_infra_errors)
+            snprintf(w->breaker_reason, sizeof(w->breaker_reason), "%s", why);
+        release_job(s, q, qj, task_id, true, why);
+        return;
+    }
+
+    struct rx_exec_opts opts;
+    rx_exec_opts_defaults(&opts);
+    opts.owner = w->owner;
+    opts.queue = w->queue_label;
+    log_event(w, "info", "job_start", kv("task_id", task_id, NULL));
+    executor_run(*dc, job, &opts, &res);
+
+    if (res.status == JOB_INFRA_ERROR) {
+        bool cancelled = pipe_readable(s->cancel_pipe[0]);
+        /* A fresh engine connection next time: the engine may have restarted. */
+        docker_client_free(*dc);
+        *dc = NULL;
+        if (cancelled) {
+            release_job(s, q, qj, task_id, false, "the worker was stopped");
+            return;
+        }
+        int streak = atomic_fetch_add(&w->infra_streak, 1) + 1;
+        log_event(w, "error", "job_infra_error",
+                  kv("task_id", task_id, "error", res.error, NULL));
+        if (streak >= cfg->max_infra_errors)
+            snprintf(w->breaker_reason, sizeof(w->breaker_reason), "%s",
+                     res.error ? res.error : "infrastructure error");
+        release_job(s, q, qj, task_id, true, res.error ? res.error : "infrastructure error");
+        return;
+    }
+    atomic_store(&w->infra_streak, 0);
+    cleanup_json struct json_object *o = job_result_to_json(&res);
+    complete_with_retry(s, q, qj, task_id, rx_json_compact(o), res.status == JOB_SUCCESS);
+    struct json_object *f = kv("task_id", task_id, "status", job_status_name(res.status), NULL);
+    json_object_object_add(f, "duration_ms", json_object_new_int64(res.duration_ms));
+    log_event(w, "info", "job_done", f);
+}
+
+static void *
+slot_main(void *arg)
+{
+    struct slot *s = arg;
+    struct worker *w = s->w;
+    const struct worker_cfg *cfg = w->cfg;
+    struct queue_cfg c = qcfg(cfg);
+    struct queue *q = NULL;
+    struct docker_client *dc = NULL;
+    int backoff_ms = 200;
+    while (!atomic_load(&w->stop_taking)) {
+        if (atomic_load(&w->infra_streak) >= cfg->max_infra_errors)
+            break;
+        /* A ticket for --max-jobs, taken before claiming. */
+        long long ticket = atomic_fetch_add(&w->taken, 1);
+        if (cfg->max_jobs > 0 && ticket >= cfg->max_jobs)
+            break;
+        struct rx_error *err = NULL;
+        if (q == NULL)
+            q = queue_open(cfg->queue_url, &c, &err);
+        struct queue_job *job = NULL;
+        if (q == NULL || q->ops->claim(q, CLAIM_WAIT_MS, &job, &err) < 0) {
+            atomic_fetch_sub(&w->taken, 1);
+            log_event(w, "warn", "queue_unavailable", kv("error", err ? err->msg : "?", NULL));
+            rx_error_free(&err);
+            if (q != NULL && strcmp(q->ops->kind, "redis") != 0) {
+                q->ops->close(q);
+                q = NULL;
+            }
+            struct timespec ts = {backoff_ms / 1000, (backoff_ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+            backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
+            continue;
+        }
+        backoff_ms = 200;
+        if (job == NULL) {
+            atomic_fetch_sub(&w->taken, 1);
+            continue;
+        }
+        atomic_fetch_add(&w->inflight, 1);
+        s->running = true;
+        run_one(s, &q, &dc, job);
+        atomic_fetch_add(&w->finished, 1);
+        s->running = false;
+        atomic_fetch_sub(&w->inflight, 1);
+        queue_job_free(job);
+        /* Drop a cancel that arrived after the job had ended anyway. */
+        char buf[16];
+        if (!atomic_load(&w->forced))
+            while (read(s->cancel_pipe[0], buf, sizeof(buf)) > 0) {
+            }
+    }
+    docker_client_free(dc);
+    if (q != NULL)
+        q->ops->close(q);
+    atomic_fetch_add(&w->slots_done, 1);
+    return NULL;
+}
+
+/* ---- the main thread: lease, reaper, sweeper, signals ------------------- */
+
+struct sweep_ctx {
+    struct worker *w;
+    struct queue *q;
+};
+
+static bool
+owner_is_dead(const char *owner, const char *queue, void *ud)
+{
+    struct sweep_ctx *c = ud;
+    /* Only workers of this very queue can be judged by its leases. */
+    if (queue == NULL || strcmp(queue, c->w->queue_label) != 0)
+        return false;
+    if (strncmp(owner, OWNER_PREFIX, strlen(OWNER_PREFIX)) != 0)
+        return false;
+    bool alive = true;
+    struct rx_error *err = NULL;
+    if (c->q->ops->worker_alive(c->q, owner + strlen(OWNER_PREFIX), &alive, &err) < 0) {
+        rx_error_free(&err);
+        return false; /* unknown: leave it to the deadline */
+    }
+    return !alive;
+}
+
+static void
+sweep(struct worker *w, struct queue *q, struct docker_client **dc)
+{
+    struct rx_error *err = NULL;
+    if (*dc == NULL)
+        *dc = docker_client_new(NULL, -1, &err);
+    if (*dc == NULL) {
+        rx_error_free(&err);
+        return;
+    }
+    struct sweep_ctx c = {.w = w, .q = q};
+    int removed = 0;
+    if (executor_sweep(*dc, w->owner, owner_is_dead, &c, &removed, &err) < 0) {
+        log_event(w, "warn", "sweep_failed", kv("error", err->msg, NULL));
+        rx_error_free(&err);
+        docker_client_free(*dc);
+        *dc = NULL;
+        return;
+    }
+    if (removed > 0) {
+        struct json_object *f = json_object_new_object();
+        json_object_object_add(f, "removed", json_object_new_int(removed));
+        log_event(w, "info", "container_swept", f);
+    }
+}
+
+static void
+housekeeping(struct worker *w, struct queue **q)
+{
+    const struct worker_cfg *cfg = w->cfg;
+    struct queue_cfg c = qcfg(cfg);
+    struct rx_error *err = NULL;
+    if (*q == NULL)
+        *q = queue_open(cfg->queue_url, &c, &err);
+    if (*q == NULL || (*q)->ops->heartbeat(*q, atomic_load(&w->inflight), cfg->concurrency,
+                                           &err) < 0) {
+        log_event(w, "warn", "heartbeat_failed", kv("error", err ? err->msg : "?", NULL));
+        rx_error_free(&err);
+        return;
+    }
+    int n = 0;
+    if ((*q)->ops->reap(*q, &n, &err) < 0) {
+        rx_error_free(&err);
+    } else if (n > 0) {
+        struct json_object *f = json_object_new_object();
+        json_object_object_add(f, "jobs", json_object_new_int(n));
+        log_event(w, "info", "lease_reaped", f);
+    }
+}
+
+static void
+force_cancel(struct worker *w)
+{
+    if (atomic_exchange(&w->forced, 1))
+        return;
+    for (int i = 0; i < w->cfg->concurrency; i++) {
+        ssize_t r RX_UNUSED = write(w->slots[i].cancel_pipe[1], "x", 1);
+    }
+}
+
+int
+worker_run(const struct worker_cfg *cfg)
+{
+    struct worker w = {.cfg = cfg};
+    pthread_mutex_init(&w.log_lock, NULL);
+    w.owner = xasprintf(OWNER_PREFIX "%s", cfg->worker_id);
+    struct queue_cfg c = qcfg(cfg);
+    w.queue_label = queue_label(cfg->queue_url, &c);
+
+    struct rx_error *err = NULL;
+    struct queue *q = queue_open(cfg->queue_url, &c, &err);
+    if (q == NULL) {
+        int code = err->kind == RX_ERR_REJECTED ? WORKER_EXIT_USAGE : WORKER_EXIT_QUEUE;
+        log_event(&w, "error", "queue_unavailable", kv("error", err->msg, NULL));
+        rx_error_free(&err);
+        free(w.owner);
+        free(w.queue_label);
+        return code;
+    }
+
+    /* Signals go to the main thread only, through a signalfd. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+
+    struct json_object *f = kv("queue", cfg->queue_url, NULL);
+    json_object_object_add(f, "concurrency", json_object_new_int(cfg->concurrency));
+    log_event(&w, "info", "start", f);
+
+    struct docker_client *sweeper = NULL;
+    housekeeping(&w, &q);
+    sweep(&w, q, &sweeper);
+
+    w.slots = xcalloc((size_t)cfg->concurrency, sizeof(struct slot));
+    for (int i = 0; i < cfg->concurrency; i++) {
+        struct slot *s = &w.slots[i];
+        s->w = &w;
+        s->index = i;
+        if (pipe2(s->cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+            rx_oom();
+        pthread_create(&s->thread, NULL, slot_main, s);
+    }
+
+    long long started = rx_now_ms();
+    long long next_beat = started + cfg->heartbeat_ms;
+    long long next_sweep = started + SWEEP_EVERY_MS;
+    long long grace_deadline = -1;
+    const char *reason = NULL;
+    int exit_code = WORKER_EXIT_OK;
+    while (atomic_load(&w.slots_done) < cfg->concurrency) {
+        struct pollfd p = {.fd = sfd, .events = POLLIN};
+        poll(&p, 1, 250);
+        struct signalfd_siginfo si;
+        if (sfd >= 0 && read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+            if (!atomic_load(&w.stop_taking)) {
+                reason = strsignal((int)si.ssi_signo);
+                atomic_store(&w.stop_taking, 1);
+                grace_deadline = rx_now_ms() + cfg->grace_ms;
+                log_event(&w, "info", "stopping",
+                          kv("reason", reason, "running_jobs_get", "the grace period", NULL));
+            } else {
+                force_cancel(&w); /* a second signal: no more waiting */
+            }
+        }
+        long long now = rx_now_ms();
+        if (cfg->max_runtime_ms > 0 && now - started >= cfg->max_runtime_ms &&
+            !atomic_load(&w.stop_taking)) {
+            reason = "max-runtime reached";
+            atomic_store(&w.stop_taking, 1);
+            log_event(&w, "info", "stopping", kv("reason", reason, NULL));
+        }
+        if (atomic_load(&w.infra_streak) >= cfg->max_infra_errors && exit_code == WORKER_EXIT_OK) {
+            exit_code = WORKER_EXIT_BREAKER;
+            reason = "infrastructure-error breaker";
+            atomic_store(&w.stop_taking, 1);
+            struct json_object *bf = kv("last_error", w.breaker_reason, NULL);
+            json_object_object_add(bf, "consecutive_infra_errors",
+                                   json_object_new_int(atomic_load(&w.infra_streak)));
+            log_event(&w, "error", "breaker_tripped", bf);
+            force_cancel(&w); /* jobs in flight go back to the queue */
+        }
+        if (grace_deadline >= 0 && now >= grace_deadline)
+            force_cancel(&w);
+        if (now >= next_beat) {
+            housekeeping(&w, &q);
+            next_beat = now + cfg->heartbeat_ms;
+        }
+        if (now >= next_sweep) {
+            sweep(&w, q, &sweeper);
+            next_sweep = now + SWEEP_EVERY_MS;
+        }
+    }
+    for (int i = 0; i < cfg->concurrency; i++) {
+        pthread_join(w.slots[i].thread, NULL);
+        close(w.slots[i].cancel_pipe[0]);
+        close(w.slots[i].cancel_pipe[1]);
+    }
+    if (q != NULL) {
+        q->ops->unregister(q);
+        q->ops->close(q);
+    }
+    docker_client_free(sweeper);
+    struct json_object *sf = kv("reason", reason ? reason : "max-jobs reached", NULL);
+    json_object_object_add(sf, "jobs", json_object_new_int64(atomic_load(&w.finished)));
+    json_object_object_add(sf, "exit_code", json_object_new_int(exit_code));
+    if (exit_code == WORKER_EXIT_BREAKER)
+        json_object_object_add(sf, "last_error", json_object_new_string(w.breaker_reason));
+    log_event(&w, exit_code ? "error" : "info", "stop", sf);
+    if (exit_code == WORKER_EXIT_BREAKER)
+        fprintf(stderr, "ralph-worker: stopped after %d consecutive infrastructure errors: %s\n",
+                atomic_load(&w.infra_streak), w.breaker_reason);
+    if (sfd >= 0)
+        close(sfd);
+    free(w.slots);
+    free(w.owner);
+    free(w.queue_label);
+    pthread_mutex_destroy(&w.log_lock);
+    return exit_code;
+}
+
+int
+worker_status(const struct worker_cfg *cfg)
+{
+    struct queue_cfg c = qcfg(cfg);
+    struct rx_error *err = NULL;
+    struct queue *q = queue_open(cfg->queue_url, &c, &err);
+    if (q == NULL) {
+        fprintf(stderr, "ralph-worker: %s\n", err->msg);
+        int code = err->kind == RX_ERR_REJECTED ? WORKER_EXIT_USAGE : WORKER_EXIT_QUEUE;
+        rx_error_free(&err);
+        return code;
+    }
+    struct json_object *o = NULL;
+    int r = q->ops->status(q, &o, &err);
+    q->ops->close(q);
+    if (r < 0) {
+        fprintf(stderr, "ralph-worker: status: %s\n", err->msg);
+        rx_error_free(&err);
+        return WORKER_EXIT_QUEUE;
+    }
+    printf("%s\n", rx_json_compact(o));
+    json_object_put(o);
+    return 0;
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* The worker: N slots, each a thread with its own queue connection and
+ * engine client, taking a job only when free; the main thread keeps the
+ * lease, reaps dead workers' jobs, sweeps orphan containers and handles
+ * signals and circuit breakers. */
+#ifndef WORKER_H
+#define WORKER_H
+
+#include "executor/rx_error.h"
+
+#define WORKER_MAX_CONCURRENCY 64
+
+struct worker_cfg {
+    char *queue_url;
+    int concurrency;
+    char *worker_id;
+    char *prefix;
+    long long lease_ms;
+    long long heartbeat_ms;
+    int max_attempts;
+    long long result_ttl_s;
+    long long max_jobs;       /* 0: no limit */
+    long long max_runtime_ms; /* 0: no limit */
+    int max_infra_errors;
+    long long grace_ms;
+};
+
+/* Exit codes of ralph-worker. */
+enum {
+    WORKER_EXIT_OK = 0,
+    WORKER_EXIT_USAGE = 2,
+    WORKER_EXIT_BREAKER = 3,
+    WORKER_EXIT_QUEUE = 125,
+};
+
+void worker_cfg_defaults(struct worker_cfg *cfg);
+void worker_cfg_free(struct worker_cfg *cfg);
+/* Apply a JSON config object (keys are the long option names). */
+int worker_cfg_from_json(struct worker_cfg *cfg, const char *path, struct rx_error **err);
+/* Set one option by its long name from a string value. */
+int worker_cfg_set(struct worker_cfg *cfg, const char *name, const char *value,
+                   struct rx_error **err);
+/* Check the whole configuration (heartbeat < lease, ...). */
+int worker_cfg_check(struct worker_cfg *cfg, struct rx_error **err);
+
+/* Run until stopped; returns the process exit code. */
+int worker_run(const struct worker_cfg *cfg);
+/* Print the queue's status as JSON; returns the exit code. */
+int worker_status(const struct worker_cfg *cfg);
+
+#endif
