@@ -69,7 +69,7 @@ $(LIB): $(LIB_OBJS)
 $(BUILD)/executor/main.o $(BUILD)/worker/main.o: override CFLAGS += -DRALPH_VERSION='"$(VERSION)"'
 
 $(BUILD)/ralph-worker: $(BUILD)/worker/main.o $(WORKER_OBJS) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lhiredis -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis) -lpthread
 
 $(BUILD)/ralph-exec: $(BUILD)/executor/main.o $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

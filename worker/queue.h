@@ -46,6 +46,9 @@ struct queue_ops {
     int (*heartbeat)(struct queue *q, int inflight, int concurrency, struct rx_error **err);
     /* Return the jobs of workers whose lease expired; *n gets how many. */
     int (*reap)(struct queue *q, int *n, struct rx_error **err);
+    /* At start: put back the jobs an earlier run under this same worker id
+     * had claimed (counted as failed attempts); *n gets how many. */
+    int (*recover)(struct queue *q, int *n, struct rx_error **err);
     /* Is worker_id a live worker of this queue? */
     int (*worker_alive)(struct queue *q, const char *worker_id, bool *alive, struct rx_error **err);
     /* {"queued", "processing": {worker: inflight}, "done", "failed", "dead"} */

@@ -357,6 +357,30 @@ dir_reap(struct queue *q, int *n, struct rx_error **err)
 }
 
 static int
+dir_recover(struct queue *q, int *n, struct rx_error **err)
+{
+    struct queue_dir *d = (struct queue_dir *)q;
+    cleanup_free char *cdir = xasprintf("%s/claimed", d->root);
+    cleanup_free char *mine = xasprintf("%s@", d->worker_id);
+    *n = 0;
+    DIR *dh = opendir(cdir);
+    if (dh == NULL)
+        return rx_error_set(err, errno, "spool: open %s: %s", cdir, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(dh)) != NULL) {
+        if (strncmp(e->d_name, mine, strlen(mine)) != 0)
+            continue;
+        cleanup_free char *path = xasprintf("%s/%s", cdir, e->d_name);
+        struct rx_error *e2 = NULL;
+        if (requeue_file(d, path, true, "the worker running it was restarted", &e2) >= 0)
+            (*n)++;
+        rx_error_free(&e2);
+    }
+    closedir(dh);
+    return 0;
+}
+
+static int
 count_json(const char *dir, const char *skip_suffix)
 {
     DIR *dh = opendir(dir);
@@ -471,6 +495,7 @@ static const struct queue_ops dir_ops = {
     .release = dir_release,
     .heartbeat = dir_heartbeat,
     .reap = dir_reap,
+    .recover = dir_recover,
     .worker_alive = dir_worker_alive,
     .status = dir_status,
     .unregister = dir_unregister,

@@ -58,10 +58,10 @@ static const char release_lua[] =
     "return 0\n";
 
 /* KEYS: lease, processing, jobs, attempts, dead, stats, workers.  ARGV:
- * max attempts, reason, worker id.  -1 if the worker is alive, else the
- * number of jobs moved back (or dead-lettered). */
+ * max attempts, reason, worker id, force.  -1 if the worker is alive (and
+ * force is not "1"), else the number of jobs moved back (or dead-lettered). */
 static const char reap_lua[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end\n"
+    "if ARGV[4] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end\n"
     "local n = 0\n"
     "while true do\n"
     "  local item = redis.call('RPOP', KEYS[2])\n"
@@ -144,7 +144,7 @@ cmd(struct queue_redis *r, struct rx_error **err, int argc, const char **argv, c
 static redisReply *
 cmds(struct queue_redis *r, struct rx_error **err, int argc, const char **argv)
 {
-    size_t lens[16];
+    size_t lens[24];
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
     return cmd(r, err, argc, argv, lens);
@@ -297,9 +297,9 @@ redis_reap(struct queue *q, int *n, struct rx_error **err)
         cleanup_free char *proc = xasprintf("%s:processing:%s", r->prefix, wid);
         const char *a2[] = {"EVAL", reap_lua, "7", lease, proc, r->k_jobs, r->k_attempts,
                             r->k_dead, r->k_stats, r->k_workers, maxa,
-                            "the worker running it stopped heartbeating", wid};
+                            "the worker running it stopped heartbeating", wid, "0"};
         struct rx_error *e2 = NULL;
-        redisReply *r2 = cmds(r, &e2, 13, a2);
+        redisReply *r2 = cmds(r, &e2, 14, a2);
         if (r2 == NULL) {
             freeReplyObject(rep);
             if (err)
@@ -312,6 +312,23 @@ redis_reap(struct queue *q, int *n, struct rx_error **err)
             *n += (int)r2->integer;
         freeReplyObject(r2);
     }
+    freeReplyObject(rep);
+    return 0;
+}
+
+static int
+redis_recover(struct queue *q, int *n, struct rx_error **err)
+{
+    struct queue_redis *r = (struct queue_redis *)q;
+    char maxa[16];
+    snprintf(maxa, sizeof(maxa), "%d", r->max_attempts);
+    const char *argv[] = {"EVAL", reap_lua, "7", r->k_lease, r->k_proc, r->k_jobs, r->k_attempts,
+                          r->k_dead, r->k_stats, r->k_workers, maxa,
+                          "the worker running it was restarted", r->worker_id, "1"};
+    redisReply *rep = cmds(r, err, 14, argv);
+    if (rep == NULL)
+        return -1;
+    *n = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0 ? (int)rep->integer : 0;
     freeReplyObject(rep);
     return 0;
 }
@@ -431,6 +448,7 @@ static const struct queue_ops redis_ops = {
     .release = redis_release,
     .heartbeat = redis_heartbeat,
     .reap = redis_reap,
+    .recover = redis_recover,
     .worker_alive = redis_worker_alive,
     .status = redis_status,
     .unregister = redis_unregister,

@@ -320,12 +320,15 @@ slot_main(void *arg)
 struct sweep_ctx {
     struct worker *w;
     struct queue *q;
+    bool startup; /* before any slot runs: containers under our own name are leftovers */
 };
 
 static bool
 owner_is_dead(const char *owner, const char *queue, void *ud)
 {
     struct sweep_ctx *c = ud;
+    if (c->startup && strcmp(owner, c->w->owner) == 0)
+        return true;
     /* Only workers of this very queue can be judged by its leases. */
     if (queue == NULL || strcmp(queue, c->w->queue_label) != 0)
         return false;
@@ -341,7 +344,7 @@ owner_is_dead(const char *owner, const char *queue, void *ud)
 }
 
 static void
-sweep(struct worker *w, struct queue *q, struct docker_client **dc)
+sweep(struct worker *w, struct queue *q, struct docker_client **dc, bool startup)
 {
     struct rx_error *err = NULL;
     if (*dc == NULL)
@@ -350,9 +353,9 @@ sweep(struct worker *w, struct queue *q, struct docker_client **dc)
         rx_error_free(&err);
         return;
     }
-    struct sweep_ctx c = {.w = w, .q = q};
+    struct sweep_ctx c = {.w = w, .q = q, .startup = startup};
     int removed = 0;
-    if (executor_sweep(*dc, w->owner, owner_is_dead, &c, &removed, &err) < 0) {
+    if (executor_sweep(*dc, startup ? NULL : w->owner, owner_is_dead, &c, &removed, &err) < 0) {
         log_event(w, "warn", "sweep_failed", kv("error", err->msg, NULL));
         rx_error_free(&err);
         docker_client_free(*dc);
@@ -434,9 +437,18 @@ worker_run(const struct worker_cfg *cfg)
     json_object_object_add(f, "concurrency", json_object_new_int(cfg->concurrency));
     log_event(&w, "info", "start", f);
 
+    int recovered = 0;
+    if (q->ops->recover(q, &recovered, &err) < 0) {
+        log_event(&w, "warn", "recover_failed", kv("error", err->msg, NULL));
+        rx_error_free(&err);
+    } else if (recovered > 0) {
+        struct json_object *rf = json_object_new_object();
+        json_object_object_add(rf, "jobs", json_object_new_int(recovered));
+        log_event(&w, "info", "jobs_recovered", rf);
+    }
     struct docker_client *sweeper = NULL;
     housekeeping(&w, &q);
-    sweep(&w, q, &sweeper);
+    sweep(&w, q, &sweeper, true);
 
     w.slots = xcalloc((size_t)cfg->concurrency, sizeof(struct slot));
     for (int i = 0; i < cfg->concurrency; i++) {
@@ -493,7 +505,7 @@ worker_run(const struct worker_cfg *cfg)
             next_beat = now + cfg->heartbeat_ms;
         }
         if (now >= next_sweep) {
-            sweep(&w, q, &sweeper);
+            sweep(&w, q, &sweeper, false);
             next_sweep = now + SWEEP_EVERY_MS;
         }
     }
