@@ -17,7 +17,11 @@ WARN      := -Wall -Wextra -Wformat=2 -Wshadow -Wvla -Wimplicit-fallthrough \
 HARDEN    := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
-ifneq ($(SANITIZE),)
+ifneq ($(FUZZ),)
+BUILD     ?= build/fuzz
+override CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+override LDFLAGS += -fsanitize=address,undefined
+else ifneq ($(SANITIZE),)
 BUILD     ?= build/san
 override CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 override LDFLAGS += -fsanitize=$(SANITIZE)
@@ -49,7 +53,8 @@ WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check check-san test demo images deps engine setup integration clean help
+.PHONY: all check check-san test demo images deps engine setup integration clean help fuzz \
+        fuzz-bins
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -109,6 +114,28 @@ test: setup check-san
 integration: all
 	RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec \
 	  prove --timer --exec '' tests/integration/*.bats
+
+# ---- fuzzing (libFuzzer, clang): each target for FUZZ_SECONDS ------------------
+FUZZ_TARGETS := job_spec demux tar engine_json
+FUZZ_SECONDS ?= 30
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
+
+$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz:
+	@scripts/ensure-deps.sh clang libclang-rt-14-dev
+	@$(MAKE) --no-print-directory FUZZ=1 CC=clang fuzz-bins
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$t; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 \
+	    -print_final_stats=1 build/fuzz/corpus/$$t tests/fuzz/corpus/$$t 2>&1 \
+	    | grep -E '^(stat::number_of_executed_units|stat::new_units_added|==|SUMMARY)|ERROR' \
+	    || exit 1; \
+	done
 
 demo: setup
 	@echo "+ $(BUILD)/ralph-exec examples/demo.json"

@@ -6,6 +6,9 @@
 
 #include "executor/rx_util.h"
 
+static int vset(struct rx_error **err, enum rx_error_kind kind, int code, const char *fmt,
+                va_list ap) __attribute__((format(printf, 4, 0)));
+
 static int
 vset(struct rx_error **err, enum rx_error_kind kind, int code, const char *fmt, va_list ap)
 {
