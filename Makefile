@@ -42,8 +42,10 @@ LIB_SRCS  := executor/rx_util.c executor/rx_error.c executor/rx_buf.c executor/r
              executor/job_spec.c executor/job_result.c executor/sandbox_policy.c \
              executor/docker_http.c executor/docker_client.c executor/docker_container.c \
              executor/docker_archive.c executor/docker_attach.c executor/docker_demux.c \
-             executor/tar_stream.c executor/executor.c
-LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/executor/harness_blob.o
+             executor/tar_stream.c executor/executor.c executor/rx_policy.c executor/rx_audit.c \
+             executor/doctor.c
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/executor/harness_blob.o \
+             $(BUILD)/executor/seccomp_blob.o
 LIB       := $(BUILD)/libexecutor.a
 
 WORKER_SRCS := worker/worker.c worker/worker_config.c worker/queue.c worker/queue_dir.c \
@@ -67,6 +69,10 @@ $(BUILD)/%.o: %.c
 $(BUILD)/executor/harness_blob.o: executor/harness_blob.S executor/harness.py
 	@mkdir -p $(@D)
 	$(CC) -c -o $@ executor/harness_blob.S
+
+$(BUILD)/executor/seccomp_blob.o: executor/seccomp_blob.S images/seccomp-strict.json
+	@mkdir -p $(@D)
+	$(CC) -c -o $@ executor/seccomp_blob.S
 
 $(LIB): $(LIB_OBJS)
 	$(AR) rcs $@ $^

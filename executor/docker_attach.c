@@ -51,7 +51,7 @@ read_headers(int fd, struct rx_buf *b, size_t *hdr_end, struct rx_error **err)
 {
     long long deadline = rx_now_ms() + 30000;
     for (;;) {
-        char *end = b->data ? strstr(b->data, "\r\n\r\n") : NULL;
+        char *end = b->data ? memmem(b->data, b->len, "\r\n\r\n", 4) : NULL;
         if (end != NULL) {
             *hdr_end = (size_t)(end - b->data) + 4;
             return 0;

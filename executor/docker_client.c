@@ -161,3 +161,22 @@ docker_client_free(struct docker_client *dc)
     docker_http_free(dc->http);
     free(dc);
 }
+
+struct json_object *
+docker_client_get_json(struct docker_client *dc, const char *path, struct rx_error **err)
+{
+    struct docker_req req = {.method = "GET", .path = path, .timeout_ms = 30000};
+    struct docker_resp resp;
+    if (docker_http_do(dc->http, &req, &resp, err) < 0) {
+        docker_resp_free(&resp);
+        return NULL;
+    }
+    if (resp.status != 200 || resp.truncated) {
+        docker_resp_error(&resp, err, path);
+        docker_resp_free(&resp);
+        return NULL;
+    }
+    struct json_object *o = rx_json_parse(resp.body.data, resp.body.len, path, err);
+    docker_resp_free(&resp);
+    return o;
+}

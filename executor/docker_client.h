@@ -44,6 +44,11 @@ struct docker_client *docker_client_new(const char *docker_host, int cancel_fd,
                                         struct rx_error **err);
 void docker_client_free(struct docker_client *dc);
 
+/* GET a versioned path and parse the JSON reply (capped at 4 MiB).  A reply
+ * other than 200 is an error carrying the engine's message and status. */
+struct json_object *docker_client_get_json(struct docker_client *dc, const char *path,
+                                           struct rx_error **err);
+
 static inline void
 docker_client_freep(struct docker_client **dc)
 {

@@ -31,19 +31,32 @@ call(struct docker_client *dc, const char *method, const char *path, struct json
         .content_type = body ? "application/json" : (strcmp(method, "POST") == 0 ? "application/json" : NULL),
         .body = b,
         .body_len = b ? strlen(b) : 0,
-        .resp_cap = 1u << 20,
+        .resp_cap = 16u << 20, /* inspect echoes the job's argv and env */
         .timeout_ms = timeout_ms,
         .cancellable = cancellable,
     };
     return docker_http_do(dc->http, &req, resp, err);
 }
 
+/* The create reply never came (or made no sense): the engine may still have
+ * made the container, so remove it by name. */
+static void
+remove_by_name(struct docker_client *dc, const char *name)
+{
+    if (name != NULL)
+        docker_container_remove(dc, name, NULL);
+}
+
 char *
-docker_container_create(struct docker_client *dc, struct json_object *body, struct rx_error **err)
+docker_container_create(struct docker_client *dc, const char *name, struct json_object *body,
+                        struct rx_error **err)
 {
     struct docker_resp resp;
-    if (call(dc, "POST", "/containers/create", body, 60000, false, &resp, err) < 0) {
+    cleanup_free char *path =
+        name ? xasprintf("/containers/create?name=%s", name) : xstrdup("/containers/create");
+    if (call(dc, "POST", path, body, 60000, false, &resp, err) < 0) {
         docker_resp_free(&resp);
+        remove_by_name(dc, name);
         return NULL;
     }
     if (resp.status != 201) {
@@ -54,21 +67,28 @@ docker_container_create(struct docker_client *dc, struct json_object *body, stru
     cleanup_json struct json_object *o =
         rx_json_parse(resp.body.data, resp.body.len, "engine reply to create", err);
     docker_resp_free(&resp);
-    if (o == NULL)
+    if (o == NULL) {
+        remove_by_name(dc, name);
         return NULL;
+    }
     const char *id = rx_json_get_str(o, "Id");
-    if (id == NULL || !valid_id(id))
+    if (id == NULL || !valid_id(id)) {
+        remove_by_name(dc, name);
         return rx_error_set(err, EPROTO, "create container: engine reply has no valid Id"), NULL;
+    }
     char *cid = xstrdup(id);
     struct json_object *w = rx_json_get(o, "Warnings");
     if (w != NULL && json_object_is_type(w, json_type_array) &&
         json_object_array_length(w) > 0) {
         const char *first = json_object_get_string(json_object_array_get_idx(w, 0));
+        struct rx_error *rerr = NULL;
+        docker_container_remove(dc, cid, &rerr);
         rx_error_set(err, EPERM,
                      "create container: the engine could not apply every limit, so the job was "
-                     "not run: %.500s",
-                     first ? first : "(empty warning)");
-        docker_container_remove(dc, cid, NULL);
+                     "not run: %.500s%s%s",
+                     first ? first : "(empty warning)",
+                     rerr ? "; and removing it failed: " : "", rerr ? rerr->msg : "");
+        rx_error_free(&rerr);
         free(cid);
         return NULL;
     }
@@ -145,7 +165,11 @@ docker_container_inspect(struct docker_client *dc, const char *id, struct rx_err
         docker_resp_free(&resp);
         return NULL;
     }
-    if (resp.status != 200 || resp.truncated) {
+    if (resp.truncated) {
+        docker_resp_free(&resp);
+        return rx_error_set(err, EFBIG, "inspect container: reply larger than 16 MiB"), NULL;
+    }
+    if (resp.status != 200) {
         docker_resp_error(&resp, err, "inspect container");
         docker_resp_free(&resp);
         return NULL;

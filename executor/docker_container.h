@@ -8,12 +8,14 @@
 
 #include "executor/docker_client.h"
 
-/* POST /containers/create with a body built by sandbox_policy.  Any engine
+/* POST /containers/create?name=NAME with a body built by sandbox_policy.
+ * The name (unique per run) lets a container be found and removed when the
+ * engine made it but its reply was lost.  Any engine
  * warning (a limit it could not apply) is an error: the container is
  * removed and NULL returned, so no job runs weaker than asked.  Returns the
  * new id (caller frees) or NULL with *err set. */
-char *docker_container_create(struct docker_client *dc, struct json_object *body,
-                              struct rx_error **err);
+char *docker_container_create(struct docker_client *dc, const char *name,
+                              struct json_object *body, struct rx_error **err);
 /* POST /start; "already running" (304) counts as success. */
 int docker_container_start(struct docker_client *dc, const char *id, struct rx_error **err);
 /* POST /wait?condition=COND with a timeout (cancellable).  *status_code gets

@@ -5,9 +5,12 @@
 #include "executor/docker_attach.h"
 #include "executor/docker_container.h"
 #include "executor/rx_json.h"
+#include "executor/rx_policy.h"
 #include "executor/rx_util.h"
 #include "executor/sandbox_policy.h"
 #include "executor/tar_stream.h"
+
+#include <uuid/uuid.h>
 
 #define INPUT_TAR_CAP (64u << 20)
 #define ERROR_FILE_CAP (64u << 10)
@@ -75,8 +78,20 @@ fetch_file(struct docker_client *dc, const char *id, const char *rel, size_t cap
     long long size = -1, mode = -1;
     /* Room for the tar headers and padding around the file itself. */
     if (docker_archive_get(dc, id, path, cap + (64u << 10), &tar, &truncated, &size, &mode,
-                           err) < 0)
+                           err) < 0) {
+        /* The job shaped its own workspace: a path through a file or a
+         * symlink loop is its doing, not the engine's. */
+        if ((*err)->http_status >= 400 && (*err)->http_status != 404) {
+            int st = (*err)->http_status;
+            rx_error_free(err);
+            rx_error_set(err, EINVAL,
+                         "output file %s could not be read from the workspace (engine status %d: "
+                         "a path component is not a directory, or a symbolic link loop)",
+                         rel, st);
+            (*err)->kind = RX_ERR_OUTPUT;
+        }
         return -1;
+    }
     const char *base = NULL;
     basename_of(rel, &base);
     const char *what = NULL;
@@ -192,6 +207,16 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
         .tmp_bytes = opts->tmp_bytes,
         .shm_bytes = opts->shm_bytes,
     };
+    cleanup_json struct json_object *profile = NULL;
+    if (opts->seccomp_strict) {
+        profile = rx_json_parse(rx_seccomp_strict, (size_t)(rx_seccomp_strict_end - rx_seccomp_strict),
+                                "seccomp-strict.json", NULL);
+        so.seccomp = profile ? rx_json_compact(profile) : NULL;
+        if (so.seccomp == NULL) {
+            job_result_fail(res, JOB_INFRA_ERROR, "the built-in strict seccomp profile is invalid");
+            goto fail;
+        }
+    }
     res->limits = sandbox_policy_limits(job, &so);
     json_object_object_add(res->limits, "stdout_bytes", json_object_new_int64((int64_t)opts->stdout_cap));
     json_object_object_add(res->limits, "stderr_bytes", json_object_new_int64((int64_t)opts->stderr_cap));
@@ -205,11 +230,29 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     t = rx_now_ms();
     {
         cleanup_json struct json_object *body = sandbox_policy_create_body(job, &so);
-        id = docker_container_create(dc, body, &err);
+        uuid_t u;
+        char us[37];
+        uuid_generate_random(u);
+        uuid_unparse_lower(u, us);
+        char name[48];
+        snprintf(name, sizeof(name), "ralph-%s", us);
+        id = docker_container_create(dc, name, body, &err);
     }
     res->timings.create_ms = rx_now_ms() - t;
     if (id == NULL) {
-        if (err->http_status == 404 && strcasestr(err->msg, "no such image") != NULL) {
+        if (err->http_status == 400 && strstr(err->msg, "nknown runtime") != NULL) {
+            job_result_fail(res, JOB_INFRA_ERROR,
+                            "the engine has no gVisor runtime \"runsc\": install Debian's runsc "
+                            "package and register it in /etc/docker/daemon.json as {\"runtimes\": "
+                            "{\"runsc\": {\"path\": \"/usr/bin/runsc\", \"runtimeArgs\": "
+                            "[\"--network=none\"]}}}, then reload dockerd (kill -HUP)");
+            rx_error_free(&err);
+        } else if (err->http_status == 400 && (strstr(err->msg, "Range of CPUs") != NULL ||
+                                               strstr(err->msg, "Minimum memory") != NULL)) {
+            /* A limit this host cannot give: the job asked for it. */
+            err->kind = RX_ERR_REJECTED;
+            rx_error_prefix(&err, "`%s`", strstr(err->msg, "CPUs") ? "cpu_limit" : "memory_limit");
+        } else if (err->http_status == 404 && strcasestr(err->msg, "no such image") != NULL) {
             job_result_fail(res, JOB_INFRA_ERROR,
                             "image \"%s\" is not on the engine (ralph-exec never pulls): build "
                             "it with `make images`, or load it with `docker pull`/`docker load`",
@@ -283,6 +326,9 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
         if (ins == NULL)
             goto fail;
         struct json_object *state = rx_json_get(ins, "State");
+        const char *image_id = rx_json_get_str(ins, "Image");
+        if (image_id != NULL)
+            res->image_id = xstrdup(image_id);
         struct json_object *oom = rx_json_get(state, "OOMKilled");
         struct json_object *ec = rx_json_get(state, "ExitCode");
         res->timings.inspect_ms = rx_now_ms() - t;
@@ -343,6 +389,7 @@ fail_inspected:
 fail:
     if (cancelled) {
         rx_error_free(&err);
+        res->cancelled = true;
         job_result_fail(res, JOB_INFRA_ERROR,
                         "interrupted before the job finished; its container was removed");
     } else if (err != NULL) {

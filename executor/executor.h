@@ -22,6 +22,7 @@ struct rx_exec_opts {
     const char *queue; /* ralph.queue label (workers), or NULL */
     long long tmp_bytes;
     long long shm_bytes;
+    bool seccomp_strict; /* send the strict profile (images/seccomp-strict.json) */
 };
 
 void rx_exec_opts_defaults(struct rx_exec_opts *o);

@@ -54,6 +54,7 @@ job_result_free(struct job_result *r)
     rx_buf_free(&r->out[1]);
     free(r->image);
     free(r->container_id);
+    free(r->image_id);
     free(r->engine_version);
     free(r->api_version);
     if (r->limits)
@@ -99,7 +100,9 @@ job_result_to_json(const struct job_result *r)
     json_object_object_add(o, "exit_code",
                            r->has_exit_code ? json_object_new_int(r->exit_code) : NULL);
     json_object_object_add(o, "output", r->output ? json_object_get(r->output) : NULL);
-    add_opt_str(o, "error", r->error);
+    /* Messages may quote the job (exception text, names) cut at a byte cap. */
+    json_object_object_add(o, "error",
+                           r->error ? rx_json_string_from_bytes(r->error, strlen(r->error)) : NULL);
     for (int i = 0; i < 2; i++) {
         const char *name = i == 0 ? "stdout" : "stderr";
         char k[32];
@@ -113,6 +116,7 @@ job_result_to_json(const struct job_result *r)
     }
     json_object_object_add(o, "duration_ms", json_object_new_int64(r->duration_ms));
     add_opt_str(o, "image", r->image);
+    add_opt_str(o, "image_id", r->image_id);
     add_opt_str(o, "container_id", r->container_id);
     if (r->engine_version != NULL) {
         struct json_object *e = json_object_new_object();
@@ -137,6 +141,8 @@ job_result_to_json(const struct job_result *r)
         json_object_object_add(t, tv[i].k, json_object_new_int64(tv[i].v));
     json_object_object_add(o, "timings_ms", t);
     if (r->removal_error != NULL)
-        add_opt_str(o, "removal_error", r->removal_error);
+        json_object_object_add(o, "removal_error",
+                               rx_json_string_from_bytes(r->removal_error,
+                                                         strlen(r->removal_error)));
     return o;
 }

@@ -35,12 +35,13 @@ struct job_result {
     long long duration_ms;
     char *image;
     char *container_id;
+    char *image_id;      /* the image's digest as the engine resolved it */
     char *engine_version;
     char *api_version;
     struct json_object *limits; /* owned */
     struct job_timings timings;
     char *removal_error; /* the container could not be confirmed removed */
-    int signal;          /* the signal that interrupted us, 0 if none */
+    bool cancelled;      /* stopped through the cancel fd before the job finished */
 };
 
 void job_result_init(struct job_result *r);

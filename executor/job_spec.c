@@ -290,6 +290,12 @@ f_command(struct job_spec *job, struct json_object *v, struct rx_error **err)
 }
 
 static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
 f_files(struct job_spec *job, struct json_object *v, struct rx_error **err)
 {
     if (!json_object_is_type(v, json_type_object))
@@ -314,6 +320,43 @@ f_files(struct job_spec *job, struct json_object *v, struct rx_error **err)
         f->content = xmalloc(f->len + 1);
         memcpy(f->content, json_object_get_string(val), f->len + 1);
     }
+    /* The directories the paths imply are entries too: bound them, and the
+     * depth, so a small job cannot make a huge tree. */
+    size_t nd = 0, cap = 0;
+    char **dirs = NULL;
+    for (size_t i = 0; i < job->n_files; i++) {
+        const char *p = job->files[i].path;
+        size_t depth = 0;
+        for (const char *s = strchr(p, '/'); s != NULL; s = strchr(s + 1, '/')) {
+            if (++depth > JOB_SPEC_MAX_DEPTH) {
+                for (size_t k = 0; k < nd; k++)
+                    free(dirs[k]);
+                free(dirs);
+                return rx_error_reject(err, "`files`: path \"%.100s\" is more than %d "
+                                            "directories deep",
+                                       p, JOB_SPEC_MAX_DEPTH);
+            }
+            if (nd == cap) {
+                cap = cap ? cap * 2 : 64;
+                dirs = xrealloc(dirs, cap * sizeof(char *));
+            }
+            dirs[nd++] = xstrndup(p, (size_t)(s - p));
+        }
+    }
+    size_t distinct = 0;
+    if (nd > 0) {
+        qsort(dirs, nd, sizeof(char *), cmp_str);
+        distinct = 1;
+        for (size_t k = 1; k < nd; k++)
+            if (strcmp(dirs[k], dirs[k - 1]) != 0)
+                distinct++;
+    }
+    for (size_t k = 0; k < nd; k++)
+        free(dirs[k]);
+    free(dirs);
+    if (distinct > JOB_SPEC_MAX_FILES)
+        return rx_error_reject(err, "`files` implies %zu directories, more than the %d allowed",
+                               distinct, JOB_SPEC_MAX_FILES);
     /* One path must not be a directory prefix of another ("a" and "a/b"). */
     for (size_t i = 0; i < job->n_files; i++) {
         for (size_t j = 0; j < job->n_files; j++) {
@@ -452,6 +495,19 @@ f_output_path(struct job_spec *job, struct json_object *v, struct rx_error **err
 }
 
 static int
+f_sandbox(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    const char *s;
+    if (get_plain_string(v, "sandbox", 16, &s, NULL, err) < 0)
+        return -1;
+    if (strcmp(s, "runc") != 0 && strcmp(s, "gvisor") != 0)
+        return rx_error_reject(err, "`sandbox` must be \"runc\" or \"gvisor\", not \"%.20s\"", s);
+    free(job->sandbox);
+    job->sandbox = xstrdup(s);
+    return 0;
+}
+
+static int
 f_requirements(struct job_spec *job RX_UNUSED, struct json_object *v RX_UNUSED,
                struct rx_error **err)
 {
@@ -479,7 +535,17 @@ static const struct field {
     {"env", f_env},
     {"output_path", f_output_path},
     {"requirements", f_requirements},
+    {"sandbox", f_sandbox},
 };
+
+bool
+job_spec_has(const struct job_spec *job, const char *field)
+{
+    for (size_t i = 0; i < RX_ARRAY_SIZE(fields); i++)
+        if (strcmp(fields[i].name, field) == 0)
+            return (job->set & (1u << i)) != 0;
+    return false;
+}
 
 /* ---- the whole document ---------------------------------------------- */
 
@@ -505,6 +571,7 @@ job_spec_free(struct job_spec *job)
         free(job->env[i]);
     free(job->env);
     free(job->output_path);
+    free(job->sandbox);
     free(job);
 }
 
@@ -526,14 +593,14 @@ job_spec_from_json(struct json_object *doc, struct rx_error **err)
 
     json_object_object_foreach(doc, key, val)
     {
-        const struct field *f = NULL;
-        for (size_t i = 0; i < RX_ARRAY_SIZE(fields); i++)
-            if (strcmp(fields[i].name, key) == 0)
-                f = &fields[i];
-        if (f == NULL)
+        size_t i = 0;
+        while (i < RX_ARRAY_SIZE(fields) && strcmp(fields[i].name, key) != 0)
+            i++;
+        if (i == RX_ARRAY_SIZE(fields))
             return rx_error_reject(err, "unknown field `%.100s`", key), NULL;
-        if (f->fn(job, val, err) < 0)
+        if (fields[i].fn(job, val, err) < 0)
             return NULL;
+        job->set |= 1u << i;
     }
 
     bool has_code = job->code != NULL, has_cmd = job->command != NULL;
@@ -569,34 +636,6 @@ job_spec_from_json(struct json_object *doc, struct rx_error **err)
         job->task_id_generated = true;
     }
     return steal_pointer(&job);
-}
-
-/* json-c keeps object keys as C strings, so a key "a\u0000b" would silently
- * become "a".  Find such keys in the raw text before parsing: a string token
- * followed by ':' is a key. */
-static bool
-has_nul_key(const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '"')
-            continue;
-        bool nul = false;
-        size_t j = i + 1;
-        for (; j < n && p[j] != '"'; j++) {
-            if (p[j] == '\\' && j + 1 < n) {
-                if (p[j + 1] == 'u' && j + 5 < n && strncmp(p + j + 2, "0000", 4) == 0)
-                    nul = true;
-                j++;
-            }
-        }
-        size_t k = j + 1;
-        while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\n' || p[k] == '\r'))
-            k++;
-        if (nul && k < n && p[k] == ':')
-            return true;
-        i = j;
-    }
-    return false;
 }
 
 /* The top-level field whose value holds byte `off` of a job document (for
@@ -638,12 +677,11 @@ job_spec_parse(const char *data, size_t len, char **task_id_out, struct rx_error
         return rx_error_reject(err, "the job is %zu bytes, more than the %u allowed", len,
                                JOB_SPEC_MAX_FILE_BYTES),
                NULL;
-    if (has_nul_key(data, len))
-        return rx_error_reject(err, "a field name or path in the job contains a NUL byte"), NULL;
     cleanup_json struct json_object *doc = rx_json_parse(data, len, "job", err);
     if (doc == NULL) {
         (*err)->kind = RX_ERR_REJECTED;
-        const char *at = strstr((*err)->msg, "at byte ");
+        const char *at = strstr((*err)->msg, "JSON at byte ");
+        at = at ? at + 5 : NULL;
         if ((*err)->code == ERANGE && at != NULL) {
             cleanup_free char *field = field_at(data, len, strtoull(at + 8, NULL, 10));
             if (field != NULL)

@@ -17,6 +17,7 @@
 #define JOB_SPEC_MAX_STDIN_BYTES (8u << 20)
 #define JOB_SPEC_MAX_FILES 1000
 #define JOB_SPEC_MAX_PATH 1024
+#define JOB_SPEC_MAX_DEPTH 32 /* directories above a file in `files` */
 #define JOB_SPEC_MAX_ARGS 1024
 #define JOB_SPEC_MAX_ARG_BYTES (128u << 10)
 #define JOB_SPEC_MAX_ARGV_BYTES (1u << 20)
@@ -75,7 +76,12 @@ struct job_spec {
     char **env; /* "KEY=VALUE", NULL-terminated */
     size_t n_env;
     char *output_path; /* relative to JOB_WORKSPACE */
+    char *sandbox;     /* "runc" or "gvisor"; NULL: the operator's default */
+    unsigned set;      /* which fields the job gave (see job_spec_has) */
 };
+
+/* Did the job document give this field (rather than take the default)? */
+bool job_spec_has(const struct job_spec *job, const char *field);
 
 /* Validate a parsed job document.  Returns a new job_spec, or NULL with *err
  * set (kind RX_ERR_REJECTED) naming the field. */

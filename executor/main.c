@@ -7,10 +7,13 @@
 #include <fcntl.h>
 
 #include "executor/docker_client.h"
+#include "executor/doctor.h"
 #include "executor/executor.h"
 #include "executor/job_result.h"
 #include "executor/job_spec.h"
+#include "executor/rx_audit.h"
 #include "executor/rx_json.h"
+#include "executor/rx_policy.h"
 #include "executor/rx_util.h"
 
 #ifndef RALPH_VERSION
@@ -20,12 +23,15 @@
 static const char usage_text[] =
     "Usage: ralph-exec [OPTIONS] JOB.json\n"
     "       ralph-exec [OPTIONS] -            (job on standard input)\n"
+    "       ralph-exec doctor [--json] [--policy FILE]\n"
     "\n"
     "Run one job in a fresh, hardened, throw-away container through the Docker\n"
     "Engine API and print its result as one JSON object on standard output.\n"
     "\n"
     "Options:\n"
     "  -q, --quiet        no human summary on standard error\n"
+    "      --policy FILE  operator policy (default /etc/ralph-exec/policy.json if it exists)\n"
+    "      --audit FILE   append one JSON line per job to FILE (default: the policy's audit_log)\n"
     "      --owner ID     value of the ralph.owner label (default ralph-exec/HOST/PID)\n"
     "  -h, --help         show this help and exit\n"
     "  -V, --version      show the version and exit\n"
@@ -33,7 +39,8 @@ static const char usage_text[] =
     "Exit status:\n"
     "  0    success          the job ran and its output is valid\n"
     "  1    error            the job failed (nonzero exit, or calculate raised)\n"
-    "  2    rejected         the job file is invalid (or bad command-line usage)\n"
+    "  2    rejected         the job file is invalid or exceeds the policy (or bad usage,\n"
+    "                       or an invalid --policy file)\n"
     "  3    timeout          the job ran past its timeout and was killed\n"
     "  4    oom              the job ran out of memory\n"
     "  5    result_invalid   the output file is missing, not JSON, too big, or not a file\n"
@@ -57,6 +64,11 @@ on_signal(int sig)
     errno = saved;
 }
 
+/* Every signal whose default would kill us without a word: each instead
+ * stops the job, removes its container and still prints a result. */
+static const int stop_signals[] = {SIGINT,  SIGTERM, SIGHUP,    SIGQUIT, SIGUSR1, SIGUSR2,
+                                   SIGALRM, SIGXCPU, SIGVTALRM, SIGPROF, SIGXFSZ};
+
 static int
 install_signals(void)
 {
@@ -64,17 +76,25 @@ install_signals(void)
         return -1;
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    for (size_t i = 0; i < RX_ARRAY_SIZE(stop_signals); i++)
+        sigaction(stop_signals[i], &sa, NULL);
     struct sigaction ign = {.sa_handler = SIG_IGN};
     sigaction(SIGPIPE, &ign, NULL);
     return 0;
 }
 
+static const char *audit_path;
+
 static void
-print_result(const struct job_result *res, bool quiet)
+print_result(const struct job_result *res, bool quiet, const char *sandbox)
 {
+    if (audit_path != NULL) {
+        struct rx_error *aerr = NULL;
+        if (rx_audit_append(audit_path, res, sandbox, &aerr) < 0) {
+            fprintf(stderr, "ralph-exec: warning: %s\n", aerr->msg);
+            rx_error_free(&aerr);
+        }
+    }
     cleanup_json struct json_object *o = job_result_to_json(res);
     const char *s = rx_json_compact(o);
     fputs(s, stdout);
@@ -98,20 +118,45 @@ main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"quiet", no_argument, NULL, 'q'},  {"owner", required_argument, NULL, 'O'},
+        {"policy", required_argument, NULL, 'P'}, {"audit", required_argument, NULL, 'A'},
+        {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},   {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    bool quiet = false;
-    const char *owner_opt = NULL;
+    /* First of all, so no signal can end us before it is handled. */
+    if (install_signals() < 0) {
+        perror("ralph-exec: pipe");
+        return 125;
+    }
+    bool quiet = false, json_out = false;
+    const char *owner_opt = NULL, *policy_path = NULL, *audit_opt = NULL;
+    bool doctor = argc > 1 && strcmp(argv[1], "doctor") == 0;
+    if (doctor) {
+        argv++;
+        argc--;
+    }
     int c;
     while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'q': quiet = true; break;
         case 'O': owner_opt = optarg; break;
+        case 'P': policy_path = optarg; break;
+        case 'A': audit_opt = optarg; break;
+        case 'J': json_out = true; break;
         case 'h': fputs(usage_text, stdout); return 0;
         case 'V': printf("ralph-exec %s\n", RALPH_VERSION); return 0;
         default: fputs("Try 'ralph-exec --help'.\n", stderr); return 2;
         }
+    }
+    if (doctor) {
+        if (optind != argc) {
+            fputs("ralph-exec: doctor takes no arguments\n", stderr);
+            return 2;
+        }
+        curl_global_init(CURL_GLOBAL_NOTHING);
+        int r = rx_doctor(policy_path, json_out);
+        curl_global_cleanup();
+        return r;
     }
     if (optind != argc - 1) {
         fputs("ralph-exec: expected exactly one job file (or - for stdin)\n"
@@ -119,13 +164,29 @@ main(int argc, char **argv)
               stderr);
         return 2;
     }
-    if (install_signals() < 0) {
-        perror("ralph-exec: pipe");
-        return 125;
-    }
     if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK) {
         fputs("ralph-exec: curl_global_init failed\n", stderr);
         return 125;
+    }
+
+    /* The operator's policy: any problem with it stops us before any job. */
+    struct rx_policy policy;
+    struct rx_error *perr = NULL;
+    if (rx_policy_load(policy_path, &policy, &perr) < 0) {
+        fprintf(stderr, "ralph-exec: %s\n", perr->msg);
+        rx_error_free(&perr);
+        rx_policy_free(&policy);
+        return 2;
+    }
+    audit_path = audit_opt ? audit_opt : policy.audit_log;
+    if (audit_path != NULL) {
+        int afd = open(audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (afd < 0) {
+            fprintf(stderr, "ralph-exec: audit log %s: %s\n", audit_path, strerror(errno));
+            rx_policy_free(&policy);
+            return 2;
+        }
+        close(afd);
     }
 
     char host[256] = "localhost";
@@ -138,9 +199,18 @@ main(int argc, char **argv)
     cleanup_error struct rx_error *err = NULL;
     cleanup_free char *bad_task_id = NULL;
     cleanup_job_spec struct job_spec *job = job_spec_load(argv[optind], &bad_task_id, &err);
+    struct rx_exec_opts opts;
+    rx_exec_opts_defaults(&opts);
+    opts.owner = owner;
+    if (job != NULL && rx_policy_apply(&policy, job, &opts, &err) < 0) {
+        free(bad_task_id);
+        bad_task_id = xstrdup(job->task_id);
+        job_spec_free(steal_pointer(&job));
+    }
+    rx_policy_free(&policy);
     if (job == NULL) {
         executor_result_from_error(&res, bad_task_id, NULL, err);
-        print_result(&res, quiet);
+        print_result(&res, quiet, NULL);
         curl_global_cleanup();
         return job_status_exit_code(res.status);
     }
@@ -148,24 +218,21 @@ main(int argc, char **argv)
     cleanup_docker_client struct docker_client *dc = docker_client_new(NULL, sig_pipe[0], &err);
     if (dc == NULL) {
         executor_result_from_error(&res, job->task_id, job->image, err);
-        print_result(&res, quiet);
+        print_result(&res, quiet, job->sandbox);
         curl_global_cleanup();
         return job_status_exit_code(res.status);
     }
 
-    struct rx_exec_opts opts;
-    rx_exec_opts_defaults(&opts);
-    opts.owner = owner;
     executor_run(dc, job, &opts, &res);
-    if (got_signal && res.status == JOB_INFRA_ERROR) {
+    if (got_signal && res.cancelled) {
         free(res.error);
         res.error = xasprintf("interrupted by signal %d (%s) before the job finished; its "
                               "container was removed",
                               (int)got_signal, strsignal(got_signal));
         res.status = JOB_INFRA_ERROR;
     }
-    print_result(&res, quiet);
-    int code = got_signal && res.status == JOB_INFRA_ERROR ? 128 + got_signal
+    print_result(&res, quiet, job->sandbox);
+    int code = got_signal && res.cancelled ? 128 + got_signal
                                                            : job_status_exit_code(res.status);
     docker_client_free(steal_pointer(&dc));
     curl_global_cleanup();

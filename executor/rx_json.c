@@ -6,44 +6,102 @@
 #include "executor/rx_buf.h"
 #include "executor/rx_util.h"
 
-/* json-c saturates integers beyond 64 bits without a word (2**70 would read
- * as 18446744073709551615).  Find such integers in the raw text: returns
- * the byte offset of the first one, or -1.  Strings are skipped. */
-static long long
-find_big_integer(const char *p, size_t n)
+static size_t utf8_seq(const unsigned char *p, size_t n);
+
+/* json-c is lenient where JSON is not, and lossy: it accepts NaN, Infinity
+ * and "1." even in strict mode and prints them back as is; it takes
+ * overlong and surrogate UTF-8; it cuts keys at "\u0000"; and it saturates
+ * integers beyond 64 bits (2**70 would read as 18446744073709551615).  This
+ * pass over the raw text refuses all of that before json-c sees it.  Returns
+ * 0, or -1 with *off and *why set. */
+static int
+check_text(const char *p, size_t n, size_t *off, const char **why)
 {
     static const char umax[] = "18446744073709551615"; /* UINT64_MAX */
     static const char nmax[] = "9223372036854775808";  /* -INT64_MIN */
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)p[i];
         if (c == '"') {
-            for (i++; i < n && p[i] != '"'; i++)
-                if (p[i] == '\\')
+            size_t start = i;
+            bool nul = false;
+            for (i++; i < n && p[i] != '"'; i++) {
+                unsigned char d = (unsigned char)p[i];
+                if (d == '\\') {
+                    if (i + 5 < n && p[i + 1] == 'u' && memcmp(p + i + 2, "0000", 4) == 0)
+                        nul = true;
                     i++;
+                } else if (d >= 0x80) {
+                    size_t k = utf8_seq((const unsigned char *)p + i, n - i);
+                    if (k == 0)
+                        return *off = i, *why = "invalid UTF-8 (overlong, surrogate or out of range)", -1;
+                    i += k - 1;
+                }
+            }
+            size_t k = i + 1;
+            while (k < n && strchr(" \t\r\n", p[k]) != NULL)
+                k++;
+            if (nul && k < n && p[k] == ':')
+                return *off = start, *why = "a key contains a NUL character (\\u0000)", -1;
+            i++;
             continue;
         }
-        if (c != '-' && (c < '0' || c > '9'))
+        if (c == '-' || (c >= '0' && c <= '9')) {
+            /* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+            size_t start = i;
+            bool neg = c == '-';
+            if (neg)
+                i++;
+            size_t d0 = i;
+            while (i < n && p[i] >= '0' && p[i] <= '9')
+                i++;
+            size_t nd = i - d0;
+            if (nd == 0 || (nd > 1 && p[d0] == '0'))
+                return *off = start, *why = "a number that is not JSON", -1;
+            bool integer = true;
+            if (i < n && p[i] == '.') {
+                integer = false;
+                size_t f0 = ++i;
+                while (i < n && p[i] >= '0' && p[i] <= '9')
+                    i++;
+                if (i == f0)
+                    return *off = start, *why = "a number that is not JSON (\"1.\")", -1;
+            }
+            if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+                integer = false;
+                i++;
+                if (i < n && (p[i] == '+' || p[i] == '-'))
+                    i++;
+                size_t e0 = i;
+                while (i < n && p[i] >= '0' && p[i] <= '9')
+                    i++;
+                if (i == e0)
+                    return *off = start, *why = "a number that is not JSON", -1;
+            }
+            if (integer) {
+                const char *lim = neg ? nmax : umax;
+                size_t ll = strlen(lim);
+                if (nd > ll || (nd == ll && memcmp(p + d0, lim, ll) > 0))
+                    return *off = start,
+                           *why = "an integer that does not fit in 64 bits (send big numbers as "
+                                  "strings)",
+                           -1;
+            }
             continue;
-        size_t start = i;
-        bool neg = c == '-';
-        if (neg)
-            i++;
-        size_t d0 = i;
-        while (i < n && p[i] >= '0' && p[i] <= '9')
-            i++;
-        size_t nd = i - d0;
-        bool integer = !(i < n && (p[i] == '.' || p[i] == 'e' || p[i] == 'E'));
-        while (i < n && strchr("0123456789.eE+-", p[i]) != NULL)
-            i++;
-        i--; /* the loop's i++ moves past the number */
-        if (!integer)
+        }
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+            size_t w0 = i;
+            while (i < n && ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')))
+                i++;
+            size_t wl = i - w0;
+            if (!((wl == 4 && (memcmp(p + w0, "true", 4) == 0 || memcmp(p + w0, "null", 4) == 0)) ||
+                  (wl == 5 && memcmp(p + w0, "false", 5) == 0)))
+                return *off = w0, *why = "a word that is not JSON (NaN and Infinity are not)", -1;
             continue;
-        const char *lim = neg ? nmax : umax;
-        size_t ll = strlen(lim);
-        if (nd > ll || (nd == ll && memcmp(p + d0, lim, ll) > 0))
-            return (long long)start;
+        }
+        i++;
     }
-    return -1;
+    return 0;
 }
 
 struct json_object *
@@ -77,13 +135,11 @@ rx_json_parse(const char *data, size_t len, const char *what, struct rx_error **
             return NULL;
         }
     }
-    long long big = find_big_integer(data, len);
-    if (big >= 0) {
+    size_t bad_off = 0;
+    const char *why = NULL;
+    if (check_text(data, len, &bad_off, &why) < 0) {
         json_object_put(o);
-        rx_error_set(err, ERANGE,
-                     "%s: the integer at byte %lld does not fit in 64 bits (send big numbers as "
-                     "strings)",
-                     what, big);
+        rx_error_set(err, ERANGE, "%s: not valid JSON at byte %zu: %s", what, bad_off, why);
         return NULL;
     }
     return o;

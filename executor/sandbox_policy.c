@@ -46,6 +46,12 @@ env_has(const struct job_spec *job, const char *key)
     return false;
 }
 
+const char *
+sandbox_policy_runtime(const char *sandbox)
+{
+    return sandbox != NULL && strcmp(sandbox, "gvisor") == 0 ? "runsc" : NULL;
+}
+
 struct json_object *
 sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts *opts)
 {
@@ -98,13 +104,22 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
     add_bool(h, "ReadonlyRootfs", true);
     const char *capdrop[] = {"ALL"};
     json_object_object_add(h, "CapDrop", strv(capdrop, 1));
-    const char *secopt[] = {"no-new-privileges"};
-    json_object_object_add(h, "SecurityOpt", strv(secopt, 1));
+    struct json_object *secopt = json_object_new_array();
+    json_object_array_add(secopt, json_object_new_string("no-new-privileges"));
+    if (opts->seccomp != NULL) {
+        /* The engine takes the profile's text, never a path (it reads no files). */
+        cleanup_free char *sc = xasprintf("seccomp=%s", opts->seccomp);
+        json_object_array_add(secopt, json_object_new_string(sc));
+    }
+    json_object_object_add(h, "SecurityOpt", secopt);
+    const char *runtime = sandbox_policy_runtime(job->sandbox);
+    if (runtime != NULL)
+        add_str(h, "Runtime", runtime);
     add_str(h, "NetworkMode", "none");
     add_int(h, "Memory", job->memory_bytes);
     add_int(h, "MemorySwap", job->memory_bytes); /* equal: no swap */
     add_int(h, "NanoCpus", job->nano_cpus);
-    add_int(h, "PidsLimit", job->pids_limit);
+    add_int(h, "PidsLimit", job->pids_limit + (runtime ? SANDBOX_GVISOR_PIDS_EXTRA : 0));
     struct json_object *ul = json_object_new_array();
     json_object_array_add(ul, ulimit("nofile", SANDBOX_NOFILE));
     json_object_array_add(ul, ulimit("fsize", job->file_size_bytes));
@@ -162,5 +177,7 @@ sandbox_policy_limits(const struct job_spec *job, const struct sandbox_opts *opt
     add_str(l, "network", "none");
     add_str(l, "user", "65534:65534");
     add_bool(l, "read_only_rootfs", true);
+    add_str(l, "sandbox", job->sandbox ? job->sandbox : "runc");
+    add_str(l, "seccomp", opts->seccomp ? "strict" : "default");
     return l;
 }

@@ -22,7 +22,15 @@ struct sandbox_opts {
     long long deadline_s;   /* ralph.deadline label: wall-clock epoch seconds */
     long long tmp_bytes;    /* size of the /tmp tmpfs */
     long long shm_bytes;    /* size of /dev/shm */
+    const char *seccomp;    /* a compact seccomp profile to send inline, or NULL (engine default) */
 };
+
+/* gVisor's own processes (sentry, gofer, ptrace stubs) count in the
+ * container's pids cgroup: this much is added so the job keeps what it asked. */
+#define SANDBOX_GVISOR_PIDS_EXTRA 64
+
+/* The engine runtime for a sandbox name ("gvisor" -> "runsc"), NULL for runc. */
+const char *sandbox_policy_runtime(const char *sandbox);
 
 /* The POST /containers/create body for job.  Returns a new object. */
 struct json_object *sandbox_policy_create_body(const struct job_spec *job,

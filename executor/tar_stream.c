@@ -77,7 +77,11 @@ tar_build(const struct tar_entry_in *entries, size_t n, uid_t uid, gid_t gid, st
     cleanup_archive_write struct archive *a = archive_write_new();
     if (a == NULL)
         rx_oom();
+    /* Names are UTF-8 already (job.json is): hdrcharset=BINARY writes them
+     * as they are instead of converting from the process locale, which
+     * fails for any non-ASCII name in the C locale. */
     if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+        archive_write_set_format_option(a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
         archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
         archive_write_open2(a, out, NULL, on_write, NULL, NULL) != ARCHIVE_OK)
         return rx_error_set(err, EIO, "input tar: %s", archive_error_string(a));
@@ -180,7 +184,11 @@ tar_read_single_file(const void *tar, size_t tar_len, const char *name, size_t c
         return out_err(err, "output file %s: %s", name, "archive entry has no name");
     /* The entry must name the file itself: its last component is `name`,
      * with no ".." and no absolute path (Docker sends "output.json"). */
-    if (ename[0] == '/' || strstr(ename, "..") != NULL)
+    bool dotdot = false;
+    for (const char *c = ename; *c; c = strchr(c, '/') ? strchr(c, '/') + 1 : c + strlen(c))
+        if (c[0] == '.' && c[1] == '.' && (c[2] == '/' || c[2] == '\0'))
+            dotdot = true;
+    if (ename[0] == '/' || dotdot)
         return out_err(err, "output file %s: archive entry has a hostile name \"%.100s\"", name,
                        ename);
     /* "output.json/" is a directory entry: compare without trailing slashes,

@@ -37,6 +37,8 @@ static const char usage_text[] =
     "  --max-infra-errors N     stop (exit 3) after N consecutive infrastructure errors (default 5)\n"
     "  --grace S                on SIGTERM/SIGINT, let running jobs finish for S seconds\n"
     "                           (default 30), then kill them and put them back on the queue\n"
+    "  --policy FILE            operator policy (default /etc/ralph-exec/policy.json if present)\n"
+    "  --audit FILE             append one JSON line per job (default: the policy's audit_log)\n"
     "  -h, --help               this help\n"
     "  -V, --version            the version\n"
     "\n"
@@ -50,7 +52,7 @@ main(int argc, char **argv)
     static const char *const names[] = {
         "queue",       "concurrency", "worker-id",        "prefix", "lease",
         "heartbeat",   "max-attempts", "result-ttl",      "max-jobs", "max-runtime",
-        "max-infra-errors", "grace",
+        "max-infra-errors", "grace", "policy", "audit",
     };
     struct option longopts[RX_ARRAY_SIZE(names) + 4];
     size_t k = 0;

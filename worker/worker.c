@@ -16,7 +16,9 @@
 #include "executor/executor.h"
 #include "executor/job_result.h"
 #include "executor/job_spec.h"
+#include "executor/rx_audit.h"
 #include "executor/rx_json.h"
+#include "executor/rx_policy.h"
 #include "executor/rx_util.h"
 #include "worker/queue.h"
 
@@ -46,6 +48,8 @@ struct worker {
     atomic_int infra_streak;    /* consecutive infrastructure errors */
     atomic_int slots_done;
     pthread_mutex_t log_lock;
+    struct rx_policy policy; /* read-only once the slots run */
+    const char *audit_path;
     char breaker_reason[1024];
     struct slot *slots;
 };
@@ -161,6 +165,18 @@ release_job(struct slot *s, struct queue **q, struct queue_job *job, const char 
 }
 
 static void
+audit(struct worker *w, const struct job_result *res, const char *sandbox)
+{
+    if (w->audit_path == NULL)
+        return;
+    struct rx_error *err = NULL;
+    if (rx_audit_append(w->audit_path, res, sandbox, &err) < 0) {
+        log_event(w, "error", "audit_failed", kv("error", err->msg, NULL));
+        rx_error_free(&err);
+    }
+}
+
+static void
 run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queue_job *qj)
 {
     struct worker *w = s->w;
@@ -171,6 +187,14 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
     char *bad_tid = NULL;
     cleanup_job_spec struct job_spec *job = job_spec_parse(qj->payload, qj->len, &bad_tid, &err);
     cleanup_free char *task_id = NULL;
+    struct rx_exec_opts opts;
+    rx_exec_opts_defaults(&opts);
+    opts.owner = w->owner;
+    opts.queue = w->queue_label;
+    if (job != NULL && rx_policy_apply(&w->policy, job, &opts, &err) < 0) {
+        bad_tid = xstrdup(job->task_id);
+        job_spec_free(steal_pointer(&job));
+    }
 
     if (job == NULL) {
         if (bad_tid != NULL) {
@@ -187,6 +211,7 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
         }
         executor_result_from_error(&res, task_id, NULL, err);
         rx_error_free(&err);
+        audit(w, &res, NULL);
         cleanup_json struct json_object *o = job_result_to_json(&res);
         complete_with_retry(s, q, qj, task_id, rx_json_compact(o), false);
         log_event(w, "info", "job_done",
@@ -223,12 +248,9 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
         return;
     }
 
-    struct rx_exec_opts opts;
-    rx_exec_opts_defaults(&opts);
-    opts.owner = w->owner;
-    opts.queue = w->queue_label;
     log_event(w, "info", "job_start", kv("task_id", task_id, NULL));
     executor_run(*dc, job, &opts, &res);
+    audit(w, &res, job->sandbox);
 
     if (res.status == JOB_INFRA_ERROR) {
         bool cancelled = pipe_readable(s->cancel_pipe[0]);
@@ -413,8 +435,30 @@ worker_run(const struct worker_cfg *cfg)
     w.queue_label = queue_label(cfg->queue_url, &c);
 
     struct rx_error *err = NULL;
+    if (rx_policy_load(cfg->policy_path, &w.policy, &err) < 0) {
+        log_event(&w, "error", "bad_policy", kv("error", err->msg, NULL));
+        fprintf(stderr, "ralph-worker: %s\n", err->msg);
+        rx_error_free(&err);
+        rx_policy_free(&w.policy);
+        free(w.owner);
+        free(w.queue_label);
+        return WORKER_EXIT_USAGE;
+    }
+    w.audit_path = cfg->audit_path ? cfg->audit_path : w.policy.audit_log;
+    if (w.audit_path != NULL) {
+        int afd = open(w.audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (afd < 0) {
+            fprintf(stderr, "ralph-worker: audit log %s: %s\n", w.audit_path, strerror(errno));
+            rx_policy_free(&w.policy);
+            free(w.owner);
+            free(w.queue_label);
+            return WORKER_EXIT_USAGE;
+        }
+        close(afd);
+    }
     struct queue *q = queue_open(cfg->queue_url, &c, &err);
     if (q == NULL) {
+        rx_policy_free(&w.policy);
         int code = err->kind == RX_ERR_REJECTED ? WORKER_EXIT_USAGE : WORKER_EXIT_QUEUE;
         log_event(&w, "error", "queue_unavailable", kv("error", err->msg, NULL));
         rx_error_free(&err);
@@ -531,6 +575,7 @@ worker_run(const struct worker_cfg *cfg)
     if (sfd >= 0)
         close(sfd);
     free(w.slots);
+    rx_policy_free(&w.policy);
     free(w.owner);
     free(w.queue_label);
     pthread_mutex_destroy(&w.log_lock);

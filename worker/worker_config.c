@@ -29,6 +29,8 @@ static const struct opt {
     {"max-runtime", OPT_SECONDS, offsetof(struct worker_cfg, max_runtime_ms), 1, 315360000},
     {"max-infra-errors", OPT_INT, offsetof(struct worker_cfg, max_infra_errors), 1, 1000000},
     {"grace", OPT_SECONDS, offsetof(struct worker_cfg, grace_ms), 0, 86400},
+    {"policy", OPT_STR, offsetof(struct worker_cfg, policy_path), 0, 0},
+    {"audit", OPT_STR, offsetof(struct worker_cfg, audit_path), 0, 0},
 };
 
 void
@@ -51,6 +53,8 @@ worker_cfg_free(struct worker_cfg *cfg)
     free(cfg->queue_url);
     free(cfg->worker_id);
     free(cfg->prefix);
+    free(cfg->policy_path);
+    free(cfg->audit_path);
 }
 
 static bool

@@ -243,13 +243,14 @@ create_shape(void)
     struct sandbox_opts so = {.owner = "test-owner", .deadline_s = 123, .tmp_bytes = 1 << 20,
                               .shm_bytes = 1 << 20};
     struct json_object *body = sandbox_policy_create_body(job, &so);
-    char *id = dc ? docker_container_create(dc, body, &err) : NULL;
+    char *id = dc ? docker_container_create(dc, "ralph-test", body, &err) : NULL;
     waitpid(pid, NULL, 0);
     ok(id == NULL && err && strstr(err->msg, "swap limit"),
        "a create warning fails the job instead of running it unbounded");
     rx_error_free(&err);
     cleanup_free char *log = read_log();
-    like(log, "POST /v1.41/containers/create HTTP/1.1", "create is versioned");
+    like(log, "POST /v1.41/containers/create?name=ralph-test HTTP/1.1",
+         "create is versioned and names the container");
     like(log, "Content-Type: application/json", "create has an explicit Content-Type");
     like(log, "\"ReadonlyRootfs\":true", "body: read-only rootfs");
     like(log, "\"CapDrop\":[\"ALL\"]", "body: all capabilities dropped");

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+#include "executor/rx_policy.h"
+
+#include <math.h>
+#include <sys/stat.h>
+
+#include "executor/executor.h"
+#include "executor/rx_buf.h"
+#include "executor/rx_json.h"
+#include "executor/rx_util.h"
+
+void
+rx_policy_free(struct rx_policy *p)
+{
+    for (size_t i = 0; i < p->n_images; i++)
+        free(p->allowed_images[i]);
+    free(p->allowed_images);
+    for (size_t i = 0; i < p->n_sandboxes; i++)
+        free(p->allowed_sandboxes[i]);
+    free(p->allowed_sandboxes);
+    free(p->default_sandbox);
+    free(p->audit_log);
+    free(p->source);
+    memset(p, 0, sizeof(*p));
+}
+
+static int
+bad(struct rx_error **err, const char *src, const char *key, const char *what)
+{
+    return rx_error_reject(err, "policy %s: `%s` %s", src, key, what);
+}
+
+static int
+strlist(struct json_object *v, const char *src, const char *key, char ***out, size_t *n,
+        struct rx_error **err)
+{
+    if (!json_object_is_type(v, json_type_array))
+        return bad(err, src, key, "must be an array of strings");
+    size_t len = json_object_array_length(v);
+    *out = xcalloc(len + 1, sizeof(char *));
+    for (size_t i = 0; i < len; i++) {
+        struct json_object *e = json_object_array_get_idx(v, i);
+        if (!json_object_is_type(e, json_type_string) || json_object_get_string_len(e) == 0)
+            return bad(err, src, key, "must hold only non-empty strings");
+        (*out)[i] = xstrdup(json_object_get_string(e));
+        *n = i + 1;
+    }
+    return 0;
+}
+
+static int
+positive(struct json_object *v, const char *src, const char *key, double *out,
+         struct rx_error **err)
+{
+    if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+        return bad(err, src, key, "must be a number");
+    double d = json_object_get_double(v);
+    if (!isfinite(d) || d <= 0)
+        return bad(err, src, key, "must be more than 0");
+    *out = d;
+    return 0;
+}
+
+static int
+bytes(struct json_object *v, const char *src, const char *key, long long *out,
+      struct rx_error **err)
+{
+    if (json_object_is_type(v, json_type_string)) {
+        if (job_spec_parse_size(json_object_get_string(v), out) < 0 || *out <= 0)
+            return bad(err, src, key, "is not a size (bytes, or like \"256m\")");
+        return 0;
+    }
+    double d;
+    if (positive(v, src, key, &d, err) < 0)
+        return -1;
+    *out = (long long)d;
+    return 0;
+}
+
+static bool
+valid_sandbox(const char *s)
+{
+    return strcmp(s, "runc") == 0 || strcmp(s, "gvisor") == 0;
+}
+
+static int
+parse_policy(struct json_object *o, struct rx_policy *p, struct rx_error **err)
+{
+    const char *src = p->source;
+    if (!json_object_is_type(o, json_type_object))
+        return rx_error_reject(err, "policy %s: must be a JSON object", src);
+    json_object_object_foreach(o, key, v)
+    {
+        double d;
+        long long b;
+        if (strcmp(key, "allowed_images") == 0) {
+            if (strlist(v, src, key, &p->allowed_images, &p->n_images, err) < 0)
+                return -1;
+        } else if (strcmp(key, "max_timeout") == 0) {
+            if (positive(v, src, key, &d, err) < 0)
+                return -1;
+            p->max_timeout_ms = (long long)llround(d * 1000);
+        } else if (strcmp(key, "max_memory_limit") == 0) {
+            if (bytes(v, src, key, &p->max_memory_bytes, err) < 0)
+                return -1;
+        } else if (strcmp(key, "max_cpu_limit") == 0) {
+            if (positive(v, src, key, &d, err) < 0)
+                return -1;
+            p->max_nano_cpus = (long long)llround(d * 1e9);
+        } else if (strcmp(key, "max_pids_limit") == 0) {
+            if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 4)
+                return bad(err, src, key, "must be an integer of at least 4");
+            p->max_pids = json_object_get_int64(v);
+        } else if (strcmp(key, "max_output_bytes") == 0 || strcmp(key, "max_log_bytes") == 0) {
+            if (bytes(v, src, key, &b, err) < 0)
+                return -1;
+            if (b > (1ll << 30))
+                return bad(err, src, key, "must be at most 1 GiB");
+            *(key[4] == 'o' ? &p->max_output_bytes : &p->max_log_bytes) = (size_t)b;
+        } else if (strcmp(key, "allowed_sandboxes") == 0) {
+            if (strlist(v, src, key, &p->allowed_sandboxes, &p->n_sandboxes, err) < 0)
+                return -1;
+            for (size_t i = 0; i < p->n_sandboxes; i++)
+                if (!valid_sandbox(p->allowed_sandboxes[i]))
+                    return bad(err, src, key, "may hold only \"runc\" and \"gvisor\"");
+        } else if (strcmp(key, "default_sandbox") == 0) {
+            if (!json_object_is_type(v, json_type_string) ||
+                !valid_sandbox(json_object_get_string(v)))
+                return bad(err, src, key, "must be \"runc\" or \"gvisor\"");
+            free(p->default_sandbox);
+            p->default_sandbox = xstrdup(json_object_get_string(v));
+        } else if (strcmp(key, "seccomp") == 0) {
+            const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+                                                                     : "";
+            if (strcmp(s, "default") != 0 && strcmp(s, "strict") != 0)
+                return bad(err, src, key, "must be \"default\" or \"strict\"");
+            p->seccomp_strict = strcmp(s, "strict") == 0;
+        } else if (strcmp(key, "audit_log") == 0) {
+            if (!json_object_is_type(v, json_type_string) || json_object_get_string(v)[0] != '/')
+                return bad(err, src, key, "must be an absolute path");
+            free(p->audit_log);
+            p->audit_log = xstrdup(json_object_get_string(v));
+        } else {
+            return rx_error_reject(err, "policy %s: unknown key `%.100s`", src, key);
+        }
+    }
+    bool default_allowed = p->allowed_sandboxes == NULL;
+    for (size_t i = 0; i < p->n_sandboxes; i++)
+        if (strcmp(p->allowed_sandboxes[i], p->default_sandbox) == 0)
+            default_allowed = true;
+    if (!default_allowed)
+        return rx_error_reject(err, "policy %s: default_sandbox \"%s\" is not in allowed_sandboxes",
+                               src, p->default_sandbox);
+    return 0;
+}
+
+int
+rx_policy_load(const char *path, struct rx_policy *p, struct rx_error **err)
+{
+    memset(p, 0, sizeof(*p));
+    p->default_sandbox = xstrdup("runc");
+    struct stat st;
+    if (path == NULL) {
+        if (stat(RX_POLICY_DEFAULT_PATH, &st) < 0 && errno == ENOENT) {
+            p->source = xstrdup("built-in defaults");
+            return 0;
+        }
+        path = RX_POLICY_DEFAULT_PATH;
+    }
+    p->source = xstrdup(path);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return rx_error_reject(err, "policy %s: %s", path, strerror(errno));
+    struct rx_buf b;
+    rx_buf_init(&b, 1u << 20);
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (rx_buf_append(&b, chunk, n) < 0)
+            break;
+    fclose(f);
+    if (b.overflow) {
+        rx_buf_free(&b);
+        return rx_error_reject(err, "policy %s: larger than 1 MiB", path);
+    }
+    struct json_object *o = rx_json_parse(b.data ? b.data : "", b.len, path, err);
+    rx_buf_free(&b);
+    if (o == NULL) {
+        (*err)->kind = RX_ERR_REJECTED;
+        return rx_error_prefix(err, "policy");
+    }
+    int r = parse_policy(o, p, err);
+    json_object_put(o);
+    return r;
+}
+
+static bool
+image_allowed(const struct rx_policy *p, const char *image)
+{
+    if (p->allowed_images == NULL)
+        return true;
+    for (size_t i = 0; i < p->n_images; i++) {
+        const char *a = p->allowed_images[i];
+        size_t l = strlen(a);
+        if (l > 0 && a[l - 1] == '*' ? strncmp(image, a, l - 1) == 0 : strcmp(image, a) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* One numeric limit: reject if the job asked for more, lower the default. */
+static int
+limit(const struct job_spec *job, const char *field, long long *value, long long max,
+      const char *pkey, const char *unit, double scale, struct rx_error **err)
+{
+    if (max <= 0 || *value <= max)
+        return 0;
+    if (job_spec_has(job, field))
+        return rx_error_reject(err, "`%s` %g %s is more than the policy allows (%s %g %s)", field,
+                               *value / scale, unit, pkey, max / scale, unit);
+    *value = max;
+    return 0;
+}
+
+int
+rx_policy_apply(const struct rx_policy *p, struct job_spec *job, struct rx_exec_opts *opts,
+                struct rx_error **err)
+{
+    if (!image_allowed(p, job->image))
+        return rx_error_reject(err, "`runtime` \"%s\" is not an image the policy allows "
+                                    "(allowed_images)",
+                               job->image);
+    if (limit(job, "timeout", &job->timeout_ms, p->max_timeout_ms, "max_timeout", "s", 1000,
+              err) < 0 ||
+        limit(job, "memory_limit", &job->memory_bytes, p->max_memory_bytes, "max_memory_limit",
+              "bytes", 1, err) < 0 ||
+        limit(job, "cpu_limit", &job->nano_cpus, p->max_nano_cpus, "max_cpu_limit", "cores", 1e9,
+              err) < 0 ||
+        limit(job, "pids_limit", &job->pids_limit, p->max_pids, "max_pids_limit", "processes", 1,
+              err) < 0)
+        return -1;
+    if (job->sandbox == NULL)
+        job->sandbox = xstrdup(p->default_sandbox ? p->default_sandbox : "runc");
+    if (p->allowed_sandboxes != NULL) {
+        bool ok = false;
+        for (size_t i = 0; i < p->n_sandboxes; i++)
+            ok = ok || strcmp(p->allowed_sandboxes[i], job->sandbox) == 0;
+        if (!ok)
+            return rx_error_reject(err, "`sandbox` \"%s\" is not allowed by the policy "
+                                        "(allowed_sandboxes)",
+                                   job->sandbox);
+    }
+    if (opts != NULL) {
+        if (p->max_output_bytes > 0)
+            opts->output_cap = p->max_output_bytes;
+        if (p->max_log_bytes > 0)
+            opts->stdout_cap = opts->stderr_cap = p->max_log_bytes;
+        opts->seccomp_strict = p->seccomp_strict;
+    }
+    return 0;
+}
