@@ -119,13 +119,18 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
     add_int(h, "Memory", job->memory_bytes);
     add_int(h, "MemorySwap", job->memory_bytes); /* equal: no swap */
     add_int(h, "NanoCpus", job->nano_cpus);
-    add_int(h, "PidsLimit", job->pids_limit + (runtime ? SANDBOX_GVISOR_PIDS_EXTRA : 0));
+    add_int(h, "PidsLimit", runtime ? job->pids_limit * SANDBOX_GVISOR_PIDS_PER_TASK +
+                                          SANDBOX_GVISOR_PIDS_BASE
+                                    : job->pids_limit);
     struct json_object *ul = json_object_new_array();
     json_object_array_add(ul, ulimit("nofile", SANDBOX_NOFILE));
     json_object_array_add(ul, ulimit("fsize", job->file_size_bytes));
     json_object_array_add(ul, ulimit("core", 0));
-    /* No nproc: it counts per uid across every container of uid 65534 on the
-     * host, so one job could starve the others; PidsLimit bounds each job. */
+    /* No nproc under runc: it counts per uid across every container of uid
+     * 65534 on the host, so one job could starve the others; PidsLimit bounds
+     * each job.  Under gVisor nproc is the job's bound (see sandbox_policy.h). */
+    if (runtime != NULL)
+        json_object_array_add(ul, ulimit("nproc", job->pids_limit));
     json_object_object_add(h, "Ulimits", ul);
     struct json_object *tmpfs = json_object_new_object();
     char tmpopt[96];

@@ -25,9 +25,16 @@ struct sandbox_opts {
     const char *seccomp;    /* a compact seccomp profile to send inline, or NULL (engine default) */
 };
 
-/* gVisor's own processes (sentry, gofer, ptrace stubs) count in the
- * container's pids cgroup: this much is added so the job keeps what it asked. */
-#define SANDBOX_GVISOR_PIDS_EXTRA 64
+/* Under gVisor (ptrace platform) every process of the job has host-side stub
+ * processes and the sentry has its own threads, all in the container's pids
+ * cgroup: a job at its limit would exhaust the cgroup first and the whole
+ * sandbox would die (exit 2) instead of the job seeing EAGAIN.  So the job's
+ * limit is enforced inside gVisor, by its own kernel, as RLIMIT_NPROC (per
+ * sandbox there, not per host uid), and the host cgroup gets this much room
+ * per allowed process, plus a base for the sentry: still a bound, never the
+ * one a job meets first.  Measured on runsc 2022-12 (bookworm). */
+#define SANDBOX_GVISOR_PIDS_PER_TASK 8
+#define SANDBOX_GVISOR_PIDS_BASE 256
 
 /* The engine runtime for a sandbox name ("gvisor" -> "runsc"), NULL for runc. */
 const char *sandbox_policy_runtime(const char *sandbox);

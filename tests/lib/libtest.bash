@@ -145,7 +145,8 @@ rx_job_jq() {
     jq -nc "$@" >"$JOB" || fail "rx_job_jq: jq could not build the job: $*"
 }
 
-# rx_run [VAR=value...] JOBFILE: run ralph-exec on it.  Sets RX_OUT (stdout,
+# rx_run [VAR=value...] JOBFILE: run ralph-exec on it (with the options in
+# the array RX_ARGS, if set).  Sets RX_OUT (stdout,
 # which must be one JSON object on one line), RX_ERR, RX_RC and RX_MS (wall
 # time).  Fails only when the result is not one JSON object; the exit code
 # is for the test to judge.
@@ -165,7 +166,8 @@ rx_run() {
     # A safety net only: a hung ralph-exec gets SIGTERM (it then removes its
     # container) instead of hanging the tier.
     env ${envs[@]+"${envs[@]}"} timeout -k 10 "${RX_RUN_TIMEOUT:-120}" \
-        "$RALPH_EXEC" "$job" >"$out" 2>"$err" </dev/null 3>&- || RX_RC=$?
+        "$RALPH_EXEC" ${RX_ARGS[@]+"${RX_ARGS[@]}"} "$job" >"$out" 2>"$err" </dev/null 3>&- ||
+        RX_RC=$?
     t1=$(date +%s%N)
     RX_MS=$(((t1 - t0) / 1000000))
     RX_OUT=$(cat "$out")
