@@ -106,7 +106,10 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
     json_object_object_add(h, "CapDrop", strv(capdrop, 1));
     struct json_object *secopt = json_object_new_array();
     json_object_array_add(secopt, json_object_new_string("no-new-privileges"));
-    if (opts->seccomp != NULL) {
+    /* runsc (registered without --oci-seccomp) applies no profile inside the
+     * sandbox: the job's calls meet gVisor's kernel, whose sentry runs under
+     * its own filters.  So none is sent, and the limits say so. */
+    if (opts->seccomp != NULL && sandbox_policy_runtime(job->sandbox) == NULL) {
         /* The engine takes the profile's text, never a path (it reads no files). */
         cleanup_free char *sc = xasprintf("seccomp=%s", opts->seccomp);
         json_object_array_add(secopt, json_object_new_string(sc));
@@ -183,6 +186,8 @@ sandbox_policy_limits(const struct job_spec *job, const struct sandbox_opts *opt
     add_str(l, "user", "65534:65534");
     add_bool(l, "read_only_rootfs", true);
     add_str(l, "sandbox", job->sandbox ? job->sandbox : "runc");
-    add_str(l, "seccomp", opts->seccomp ? "strict" : "default");
+    add_str(l, "seccomp", sandbox_policy_runtime(job->sandbox) ? "gvisor-sentry"
+                          : opts->seccomp                   ? "strict"
+                                                            : "default");
     return l;
 }
