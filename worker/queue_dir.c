@@ -189,6 +189,17 @@ dir_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_err
             }
             int attempts;
             char *stem = parse_name(e->d_name, &attempts);
+            struct stat st;
+            if (lstat(dst, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+                /* A directory or device is no job: set it aside, keep going.  If
+                 * even that fails it stays claimed: a restart under this id
+                 * recovers it, nothing else touches it. */
+                cleanup_free char *dead = xasprintf("%s/dead/%s", d->root, e->d_name);
+                int r RX_UNUSED = rename(dst, dead);
+                free(dst);
+                free(stem);
+                continue;
+            }
             closedir(dh); /* e is gone after this */
             struct queue_job *j = xcalloc(1, sizeof(*j));
             j->handle = dst;
