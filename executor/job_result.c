@@ -146,3 +146,67 @@ job_result_to_json(const struct job_result *r)
                                                          strlen(r->removal_error)));
     return o;
 }
+
+/* Print bytes with everything but printable text, newline and tab escaped
+ * (UTF-8 sequences are kept only when valid). */
+static void
+print_safe(FILE *f, const char *p, size_t n)
+{
+    struct json_object *s = rx_json_string_from_bytes(p, n); /* valid UTF-8 now */
+    const unsigned char *u = (const unsigned char *)json_object_get_string(s);
+    size_t len = (size_t)json_object_get_string_len(s);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = u[i];
+        if (c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f))
+            fputc(c, f);
+        else
+            fprintf(f, "\\x%02x", c);
+    }
+    json_object_put(s);
+}
+
+void
+job_result_print_text(const struct job_result *r, FILE *f, size_t max_stream)
+{
+    fputs("task:     ", f);
+    print_safe(f, r->task_id ? r->task_id : "(none)", strlen(r->task_id ? r->task_id : "(none)"));
+    fprintf(f, "\nstatus:   %s", job_status_name(r->status));
+    if (r->has_exit_code)
+        fprintf(f, " (exit code %d)", r->exit_code);
+    fprintf(f, " in %lld ms\n", r->duration_ms);
+    if (r->image != NULL) {
+        fputs("image:    ", f);
+        print_safe(f, r->image, strlen(r->image));
+        fputc('\n', f);
+    }
+    if (r->error != NULL) {
+        fputs("error:    ", f);
+        print_safe(f, r->error, strlen(r->error));
+        fputc('\n', f);
+    }
+    if (r->output != NULL) {
+        const char *o = json_object_to_json_string_ext(r->output, JSON_C_TO_STRING_PLAIN);
+        size_t ol = strlen(o);
+        fputs("output:   ", f);
+        print_safe(f, o, ol < 2000 ? ol : 2000);
+        fputs(ol > 2000 ? " ...\n" : "\n", f);
+    }
+    for (int i = 0; i < 2; i++) {
+        const struct rx_buf *b = &r->out[i];
+        fprintf(f, "--- %s: %zu bytes%s ---\n", i ? "stderr" : "stdout", b->total,
+                b->overflow ? " (truncated)" : "");
+        size_t n = b->len < max_stream ? b->len : max_stream;
+        if (n > 0) {
+            print_safe(f, b->data, n);
+            if (b->data[n - 1] != '\n')
+                fputc('\n', f);
+            if (n < b->len)
+                fprintf(f, "... (%zu more bytes in the JSON result)\n", b->len - n);
+        }
+    }
+    if (r->removal_error != NULL) {
+        fputs("warning:  ", f);
+        print_safe(f, r->removal_error, strlen(r->removal_error));
+        fputc('\n', f);
+    }
+}

@@ -4,6 +4,7 @@
 #define JOB_RESULT_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <json-c/json.h>
 
 #include "executor/rx_buf.h"
@@ -56,6 +57,11 @@ const char *job_status_name(enum job_status st);
 /* The process exit code for a status: 0 success, 1 error, 2 rejected,
  * 3 timeout, 4 oom, 5 result_invalid, 125 infra_error. */
 int job_status_exit_code(enum job_status st);
+
+/* A readable summary for logs and terminals.  The job's own bytes are
+ * shown with control characters escaped (\xHH), so a hostile job cannot
+ * drive the reader's terminal; each stream is shown up to max_stream bytes. */
+void job_result_print_text(const struct job_result *r, FILE *f, size_t max_stream);
 
 /* The result object (new reference). */
 struct json_object *job_result_to_json(const struct job_result *r);

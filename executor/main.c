@@ -32,6 +32,8 @@ static const char usage_text[] =
     "  -q, --quiet        no human summary on standard error\n"
     "      --policy FILE  operator policy (default /etc/ralph-exec/policy.json if it exists)\n"
     "      --audit FILE   append one JSON line per job to FILE (default: the policy's audit_log)\n"
+    "      --format F     what goes to standard output: json (default) or text (for logs)\n"
+    "  -o, --output FILE  also write the result JSON to FILE (e.g. a CI artifact)\n"
     "      --owner ID     value of the ralph.owner label (default ralph-exec/HOST/PID)\n"
     "  -h, --help         show this help and exit\n"
     "  -V, --version      show the version and exit\n"
@@ -84,6 +86,24 @@ install_signals(void)
 }
 
 static const char *audit_path;
+static const char *output_path;
+static bool text_format;
+
+/* Write the result JSON to path, atomically (temp file, then rename). */
+static void
+write_output_file(const char *json)
+{
+    cleanup_free char *tmp = xasprintf("%s.tmp.%d", output_path, (int)getpid());
+    FILE *f = fopen(tmp, "we");
+    bool ok = f != NULL && fputs(json, f) >= 0 && fputc('\n', f) != EOF;
+    if (f != NULL && fclose(f) != 0)
+        ok = false;
+    if (!ok || rename(tmp, output_path) < 0) {
+        fprintf(stderr, "ralph-exec: warning: cannot write %s: %s\n", output_path,
+                strerror(errno));
+        unlink(tmp);
+    }
+}
 
 static void
 print_result(const struct job_result *res, bool quiet, const char *sandbox)
@@ -97,8 +117,14 @@ print_result(const struct job_result *res, bool quiet, const char *sandbox)
     }
     cleanup_json struct json_object *o = job_result_to_json(res);
     const char *s = rx_json_compact(o);
-    fputs(s, stdout);
-    fputc('\n', stdout);
+    if (output_path != NULL)
+        write_output_file(s);
+    if (text_format) {
+        job_result_print_text(res, stdout, 64u << 10);
+    } else {
+        fputs(s, stdout);
+        fputc('\n', stdout);
+    }
     fflush(stdout);
     if (!quiet && isatty(STDERR_FILENO)) {
         fprintf(stderr, "ralph-exec: %s %s in %lld ms", res->task_id ? res->task_id : "(no id)",
@@ -119,7 +145,8 @@ main(int argc, char **argv)
     static const struct option longopts[] = {
         {"quiet", no_argument, NULL, 'q'},  {"owner", required_argument, NULL, 'O'},
         {"policy", required_argument, NULL, 'P'}, {"audit", required_argument, NULL, 'A'},
-        {"json", no_argument, NULL, 'J'},
+        {"json", no_argument, NULL, 'J'}, {"format", required_argument, NULL, 'F'},
+        {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},   {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
@@ -136,13 +163,21 @@ main(int argc, char **argv)
         argc--;
     }
     int c;
-    while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "qhVo:", longopts, NULL)) != -1) {
         switch (c) {
         case 'q': quiet = true; break;
         case 'O': owner_opt = optarg; break;
         case 'P': policy_path = optarg; break;
         case 'A': audit_opt = optarg; break;
         case 'J': json_out = true; break;
+        case 'o': output_path = optarg; break;
+        case 'F':
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+                fprintf(stderr, "ralph-exec: --format must be json or text, not '%s'\n", optarg);
+                return 2;
+            }
+            text_format = strcmp(optarg, "text") == 0;
+            break;
         case 'h': fputs(usage_text, stdout); return 0;
         case 'V': printf("ralph-exec %s\n", RALPH_VERSION); return 0;
         default: fputs("Try 'ralph-exec --help'.\n", stderr); return 2;
