@@ -116,6 +116,14 @@ rx_json_parse(const char *data, size_t len, const char *what, struct rx_error **
     struct json_object *o = json_tokener_parse_ex(tok, data, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t off = json_tokener_get_parse_end(tok);
+    if (o == NULL && jerr == json_tokener_continue && len > 0) {
+        /* A bare number ("42") is only known to be complete at a delimiter:
+         * all the input was read, so nothing can trail it. */
+        o = json_tokener_parse_ex(tok, " ", 1);
+        jerr = json_tokener_get_error(tok);
+        off = len;
+    }
+
     if (o == NULL || jerr != json_tokener_success) {
         if (jerr == json_tokener_continue)
             rx_error_set(err, EINVAL, "%s: not valid JSON: unexpected end of input", what);

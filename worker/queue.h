@@ -39,7 +39,8 @@ struct queue_ops {
     int (*complete)(struct queue *q, struct queue_job *job, const char *task_id,
                     const char *result_json, bool success, struct rx_error **err);
     /* Put a claimed job back.  count_attempt: this counts as a failed
-     * attempt (after max_attempts the job is dead-lettered with `why`). */
+     * attempt (after max_attempts the job is dead-lettered with `why`).
+     * Returns 0 when requeued, 1 when dead-lettered, -1 on error. */
     int (*release)(struct queue *q, struct queue_job *job, bool count_attempt, const char *why,
                    struct rx_error **err);
     /* Keep this worker's lease alive; inflight and concurrency are for status. */

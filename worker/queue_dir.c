@@ -291,7 +291,7 @@ static int
 dir_release(struct queue *q, struct queue_job *job, bool count, const char *why,
             struct rx_error **err)
 {
-    return requeue_file((struct queue_dir *)q, job->handle, count, why, err) < 0 ? -1 : 0;
+    return requeue_file((struct queue_dir *)q, job->handle, count, why, err);
 }
 
 static int

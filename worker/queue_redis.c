@@ -246,8 +246,9 @@ redis_release(struct queue *q, struct queue_job *job, bool count, const char *wh
     redisReply *rep = cmd(r, err, 12, argv, lens);
     if (rep == NULL)
         return -1;
+    int dead = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
     freeReplyObject(rep);
-    return 0;
+    return dead ? 1 : 0;
 }
 
 static int

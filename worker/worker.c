@@ -151,7 +151,13 @@ release_job(struct slot *s, struct queue **q, struct queue_job *job, const char 
         struct rx_error *err = NULL;
         if (*q == NULL)
             *q = queue_open(w->cfg->queue_url, &c, &err);
-        if (*q != NULL && (*q)->ops->release(*q, job, count, why, &err) == 0) {
+        int r = *q != NULL ? (*q)->ops->release(*q, job, count, why, &err) : -1;
+        if (r == 1) {
+            log_event(w, "error", "job_dead",
+                      kv("task_id", task_id, "reason", why, NULL));
+            return;
+        }
+        if (r == 0) {
             log_event(w, "info", "job_requeued",
                       kv("task_id", task_id, "reason", why, "counted", count ? "yes" : "no", NULL));
             return;
@@ -173,6 +179,18 @@ audit(struct worker *w, const struct job_result *res, const char *sandbox)
     if (rx_audit_append(w->audit_path, res, sandbox, &err) < 0) {
         log_event(w, "error", "audit_failed", kv("error", err->msg, NULL));
         rx_error_free(&err);
+    }
+}
+
+/* After an infrastructure error, wait a little (longer as they repeat) so a
+ * broken engine does not spin the queue; cut short when stopping. */
+static void
+backoff(struct worker *w, int streak)
+{
+    int ms = streak < 5 ? streak * 200 : 1000;
+    for (int waited = 0; waited < ms && !atomic_load(&w->stop_taking); waited += 50) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
     }
 }
 
@@ -244,7 +262,9 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
         log_event(w, "error", "engine_unavailable", kv("task_id", task_id, "error", why, NULL));
         if (streak >= cfg->max_infra_errors)
             snprintf(w->breaker_reason, sizeof(w->breaker_reason), "%s", why);
-        release_job(s, q, qj, task_id, true, why);
+        /* Not the job's fault: it goes back without using up an attempt. */
+        release_job(s, q, qj, task_id, false, why);
+        backoff(w, streak);
         return;
     }
 
@@ -267,7 +287,16 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
         if (streak >= cfg->max_infra_errors)
             snprintf(w->breaker_reason, sizeof(w->breaker_reason), "%s",
                      res.error ? res.error : "infrastructure error");
-        release_job(s, q, qj, task_id, true, res.error ? res.error : "infrastructure error");
+        /* An attempt counts only when the engine still answers (a missing
+         * image, say): an engine that went away is not the job's doing. */
+        struct rx_error *perr = NULL;
+        struct docker_client *probe = docker_client_new(NULL, -1, &perr);
+        bool engine_up = probe != NULL;
+        docker_client_free(probe);
+        rx_error_free(&perr);
+        release_job(s, q, qj, task_id, engine_up,
+                    res.error ? res.error : "infrastructure error");
+        backoff(w, streak);
         return;
     }
     atomic_store(&w->infra_streak, 0);
@@ -316,6 +345,15 @@ slot_main(void *arg)
         if (job == NULL) {
             atomic_fetch_sub(&w->taken, 1);
             continue;
+        }
+        if (atomic_load(&w->stop_taking)) {
+            /* Stopping began while we waited for this job: hand it back. */
+            atomic_fetch_sub(&w->taken, 1);
+            struct rx_error *rerr = NULL;
+            if (q->ops->release(q, job, false, "the worker is stopping", &rerr) < 0)
+                rx_error_free(&rerr);
+            queue_job_free(job);
+            break;
         }
         atomic_fetch_add(&w->inflight, 1);
         s->running = true;
@@ -481,6 +519,20 @@ worker_run(const struct worker_cfg *cfg)
     json_object_object_add(f, "concurrency", json_object_new_int(cfg->concurrency));
     log_event(&w, "info", "start", f);
 
+    bool taken = false;
+    if (q->ops->worker_alive(q, cfg->worker_id, &taken, &err) < 0) {
+        rx_error_free(&err);
+    } else if (taken) {
+        fprintf(stderr, "ralph-worker: worker id %s is in use by a live worker (its lease is "
+                        "fresh): choose another --worker-id, or wait for the lease to expire\n",
+                cfg->worker_id);
+        log_event(&w, "error", "worker_id_in_use", NULL);
+        q->ops->close(q);
+        rx_policy_free(&w.policy);
+        free(w.owner);
+        free(w.queue_label);
+        return WORKER_EXIT_USAGE;
+    }
     int recovered = 0;
     if (q->ops->recover(q, &recovered, &err) < 0) {
         log_event(&w, "warn", "recover_failed", kv("error", err->msg, NULL));

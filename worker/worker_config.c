@@ -40,7 +40,7 @@ worker_cfg_defaults(struct worker_cfg *cfg)
     cfg->concurrency = 2;
     cfg->prefix = xstrdup("ralph");
     cfg->lease_ms = 30000;
-    cfg->heartbeat_ms = 10000;
+    cfg->heartbeat_ms = 0; /* unset: a third of the lease, at most 10 s */
     cfg->max_attempts = 3;
     cfg->result_ttl_s = 86400;
     cfg->max_infra_errors = 5;
@@ -156,6 +156,9 @@ worker_cfg_check(struct worker_cfg *cfg, struct rx_error **err)
 {
     if (cfg->queue_url == NULL)
         return rx_error_reject(err, "--queue is required (dir:PATH or redis://HOST:PORT[/DB])");
+    if (cfg->heartbeat_ms == 0)
+        cfg->heartbeat_ms = cfg->lease_ms / 3 < 10000 ? (cfg->lease_ms / 3 ? cfg->lease_ms / 3 : 1)
+                                                      : 10000;
     if (cfg->heartbeat_ms >= cfg->lease_ms)
         return rx_error_reject(err, "--heartbeat (%lld s) must be shorter than --lease (%lld s)",
                                cfg->heartbeat_ms / 1000, cfg->lease_ms / 1000);
