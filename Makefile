@@ -112,9 +112,12 @@ check-san:
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined check
 
 # Every tier, engine strictly required: a missing engine fails, never skips.
+# The executor and attack tiers run a second time with every job under gVisor.
 test: setup check-san
 	RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec \
 	  prove --timer --exec '' $(UNIT_BINS) tests/integration/*.bats
+	RALPH_TEST_STRICT=1 RALPH_TEST_SANDBOX=gvisor RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec \
+	  prove --timer --exec '' tests/integration/0[1-9]_*.bats tests/integration/11_attacks.bats
 
 # Only the real-engine tier (assumes `make setup` has run).
 integration: all

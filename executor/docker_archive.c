@@ -65,6 +65,47 @@ b64decode(const char *s, size_t *outlen)
     return out;
 }
 
+/* Size and mode from an X-Docker-Container-Path-Stat value (-1 if absent). */
+static void
+parse_stat(const char *value, long long *size, long long *mode)
+{
+    *size = -1;
+    *mode = -1;
+    if (value == NULL)
+        return;
+    size_t jl = 0;
+    cleanup_free char *js = b64decode(value, &jl);
+    cleanup_json struct json_object *st = js ? rx_json_parse(js, jl, "path stat", NULL) : NULL;
+    struct json_object *sz = rx_json_get(st, "size"), *md = rx_json_get(st, "mode");
+    if (sz != NULL && json_object_is_type(sz, json_type_int))
+        *size = json_object_get_int64(sz);
+    if (md != NULL && json_object_is_type(md, json_type_int))
+        *mode = json_object_get_int64(md);
+}
+
+int
+docker_archive_stat(struct docker_client *dc, const char *id, const char *path,
+                    long long *stat_size, long long *stat_mode, struct rx_error **err)
+{
+    cleanup_free char *qpath = docker_http_escape(path);
+    cleanup_free char *url = xasprintf("/containers/%s/archive?path=%s", id, qpath);
+    struct docker_req req = {.method = "HEAD", .path = url, .resp_cap = 64 << 10,
+                             .timeout_ms = 60000,
+                             .want_header = "X-Docker-Container-Path-Stat"};
+    struct docker_resp resp;
+    if (docker_http_do(dc->http, &req, &resp, err) < 0) {
+        docker_resp_free(&resp);
+        return -1;
+    }
+    int r = 0;
+    if (resp.status != 200)
+        r = docker_resp_error(&resp, err, "stat in the workspace");
+    else
+        parse_stat(resp.header_value, stat_size, stat_mode);
+    docker_resp_free(&resp);
+    return r;
+}
+
 int
 docker_archive_get(struct docker_client *dc, const char *id, const char *path, size_t cap,
                    struct rx_buf *tar, bool *truncated, long long *stat_size,
@@ -88,16 +129,7 @@ docker_archive_get(struct docker_client *dc, const char *id, const char *path, s
         docker_resp_free(&resp);
         return -1;
     }
-    if (resp.header_value != NULL) {
-        size_t jl = 0;
-        cleanup_free char *js = b64decode(resp.header_value, &jl);
-        cleanup_json struct json_object *st = js ? rx_json_parse(js, jl, "path stat", NULL) : NULL;
-        struct json_object *sz = rx_json_get(st, "size"), *md = rx_json_get(st, "mode");
-        if (sz != NULL && json_object_is_type(sz, json_type_int))
-            *stat_size = json_object_get_int64(sz);
-        if (md != NULL && json_object_is_type(md, json_type_int))
-            *stat_mode = json_object_get_int64(md);
-    }
+    parse_stat(resp.header_value, stat_size, stat_mode);
     *truncated = resp.truncated;
     rx_buf_free(tar);
     *tar = resp.body;

@@ -20,6 +20,12 @@ int docker_archive_get(struct docker_client *dc, const char *id, const char *pat
                        struct rx_buf *tar, bool *truncated, long long *stat_size,
                        long long *stat_mode, struct rx_error **err);
 
+/* HEAD the archive of `path`: its size and Go FileMode from the stat header
+ * (symbolic links are not followed for the last component).  A missing
+ * path returns -1 with code ENOENT and http_status 404. */
+int docker_archive_stat(struct docker_client *dc, const char *id, const char *path,
+                        long long *stat_size, long long *stat_mode, struct rx_error **err);
+
 /* Go os.FileMode type bits, as the stat header reports them. */
 #define GO_MODE_DIR (1ll << 31)
 #define GO_MODE_SYMLINK (1ll << 27)

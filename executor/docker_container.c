@@ -187,7 +187,8 @@ docker_container_remove(struct docker_client *dc, const char *id, struct rx_erro
     for (int attempt = 0; attempt < 20; attempt++) {
         struct docker_resp resp;
         struct rx_error *e = NULL;
-        int r = call(dc, "DELETE", path, NULL, 60000, false, &resp, &e);
+        /* A job can leave millions of files: removing them can take minutes. */
+        int r = call(dc, "DELETE", path, NULL, 300000, false, &resp, &e);
         if (r < 0) {
             docker_resp_free(&resp);
             if (err != NULL) {

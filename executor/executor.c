@@ -71,6 +71,23 @@ static int
 fetch_file(struct docker_client *dc, const char *id, const char *rel, size_t cap, char **content,
            size_t *len, struct rx_error **err)
 {
+    /* The engine follows symbolic links in the parent directories (within
+     * the container's files, reading as root): a job linking out -> /etc
+     * with output_path out/x would hand back /etc/x.  The container has
+     * stopped, so nothing changes between these checks and the read. */
+    for (const char *s = strchr(rel, '/'); s != NULL; s = strchr(s + 1, '/')) {
+        cleanup_free char *parent = xasprintf("%s/%.*s", JOB_WORKSPACE, (int)(s - rel), rel);
+        long long psize = -1, pmode = -1;
+        if (docker_archive_stat(dc, id, parent, &psize, &pmode, err) < 0)
+            return -1; /* 404: the output is missing */
+        if (pmode < 0 || (pmode & GO_MODE_SYMLINK) || !(pmode & GO_MODE_DIR)) {
+            rx_error_set(err, EINVAL, "output file %s: %s is %s", rel, parent + strlen(JOB_WORKSPACE) + 1,
+                         pmode >= 0 && (pmode & GO_MODE_SYMLINK) ? "a symbolic link"
+                                                                 : "not a directory");
+            (*err)->kind = RX_ERR_OUTPUT;
+            return -1;
+        }
+    }
     cleanup_free char *path = xasprintf("%s/%s", JOB_WORKSPACE, rel);
     cleanup_buf struct rx_buf tar;
     rx_buf_init(&tar, 0);
@@ -104,8 +121,10 @@ fetch_file(struct docker_client *dc, const char *id, const char *rel, size_t cap
             what = "a FIFO";
         else if (mode & (GO_MODE_DEVICE | GO_MODE_CHARDEV))
             what = "a device";
-        else if (mode & (GO_MODE_SOCKET | GO_MODE_IRREGULAR))
-            what = "not a regular file";
+        else if (mode & GO_MODE_SOCKET)
+            what = "a socket";
+        else if (mode & GO_MODE_IRREGULAR)
+            what = "an irregular file";
     }
     if (what != NULL) {
         rx_error_set(err, EINVAL, "output file %s is %s, not a regular file", rel, what);

@@ -519,10 +519,18 @@ worker_run(const struct worker_cfg *cfg)
     json_object_object_add(f, "concurrency", json_object_new_int(cfg->concurrency));
     log_event(&w, "info", "start", f);
 
+    /* A lease under our id is either a crashed run of ours (it expires
+     * within the lease) or a live worker (it never does): wait up to twice
+     * the lease to tell which. */
     bool taken = false;
-    if (q->ops->worker_alive(q, cfg->worker_id, &taken, &err) < 0) {
-        rx_error_free(&err);
-    } else if (taken) {
+    long long wait_until = rx_now_ms() + 2 * cfg->lease_ms + 1000;
+    while (q->ops->worker_alive(q, cfg->worker_id, &taken, &err) == 0 && taken &&
+           rx_now_ms() < wait_until) {
+        struct timespec ts = {0, 250 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    rx_error_free(&err);
+    if (taken) {
         fprintf(stderr, "ralph-worker: worker id %s is in use by a live worker (its lease is "
                         "fresh): choose another --worker-id, or wait for the lease to expire\n",
                 cfg->worker_id);

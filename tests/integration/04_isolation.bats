@@ -90,6 +90,10 @@ def calculate(inputs):
     r["groups"] = os.getgroups()
     for k in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs"]:
         r[k] = status_field(k)
+    # The same flag asked of the kernel (prctl PR_GET_NO_NEW_PRIVS), which
+    # also answers where /proc/self/status has no NoNewPrivs line (gVisor).
+    import ctypes
+    r["nnp_prctl"] = ctypes.CDLL(None).prctl(39, 0, 0, 0, 0)
     with open("/proc/self/mounts") as f:
         r["tmp_opts"] = [l.split()[3] for l in f if l.split()[1] == "/tmp"]
     return r
@@ -98,22 +102,57 @@ PY
     rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code, timeout: 20}'
     rx_run "$JOB"
     rx_expect success 0
-    rx_check '.output.writes | ."/" == "EROFS" and ."/etc" == "EROFS" and ."/home" == "EROFS"
-              and ."/var" == "EROFS" and ."/usr" == "EROFS"' 'writes outside fail with EROFS'
+    local sandbox
+    sandbox=$(rx_get '.limits.sandbox // "runc"')
+    if [[ $sandbox == gvisor ]]; then
+        # gVisor's kernel checks the directory's permissions before the
+        # mount's read-only flag when a file is created, so uid 65534 gets
+        # EACCES in these root-owned directories where Linux says EROFS.
+        # That the root is read-only is still asserted by mkdir_root below
+        # (EROFS under gVisor too) and by 09's ReadonlyRootfs.
+        rx_check '.output.writes | all(."/", ."/etc", ."/home", ."/var", ."/usr"; . == "EROFS" or . == "EACCES")' \
+            'writes outside fail (gVisor: EROFS or EACCES)'
+    else
+        rx_check '.output.writes | ."/" == "EROFS" and ."/etc" == "EROFS" and ."/home" == "EROFS"
+                  and ."/var" == "EROFS" and ."/usr" == "EROFS"' 'writes outside fail with EROFS'
+    fi
     rx_check '.output.mkdir_root == "EROFS"' 'mkdir on / fails with EROFS'
     rx_check '.output.writes | ."/workspace" == "ok" and ."/tmp" == "ok"' \
         '/workspace and /tmp are writable'
     rx_check '.output.exec_tmp == "EACCES"' 'a binary copied to /tmp cannot be executed'
     rx_check '.output.exec_workspace == 0' '(the same binary runs from the workspace)'
-    rx_check '.output.tmp_opts | length == 1 and (.[0] | split(",") | index("noexec") and index("nosuid") and index("nodev"))' \
-        '/tmp is mounted noexec,nosuid,nodev'
+    if [[ $sandbox == gvisor ]]; then
+        # runsc (2022-12) mounts the tmpfs with noexec only: its mount table
+        # shows "rw,noexec,size=..." and nodev is indeed not enforced (a
+        # device node made on /tmp inside a gVisor user namespace opens).
+        # noexec is enforced (exec_tmp above).  nosuid is moot here (no
+        # setuid files, no_new_privs); the missing nodev reaches only
+        # gVisor's own emulated devices, never the host's.  Reported with
+        # 11_attacks.bats.
+        rx_check '.output.tmp_opts | length == 1 and (.[0] | split(",") | index("noexec"))' \
+            '/tmp is mounted noexec (gVisor)'
+    else
+        rx_check '.output.tmp_opts | length == 1 and (.[0] | split(",") | index("noexec") and index("nosuid") and index("nodev"))' \
+            '/tmp is mounted noexec,nosuid,nodev'
+    fi
     rx_check '.output.uid == 65534 and .output.gid == 65534 and .output.euid == 65534' 'uid/gid 65534'
     rx_check '.output.groups == [] or .output.groups == [65534]' 'no supplementary groups'
     rx_check '.output.CapEff == "0000000000000000"' 'CapEff is 0'
-    rx_check '.output.CapPrm == "0000000000000000" and .output.CapInh == "0000000000000000"
-              and .output.CapAmb == "0000000000000000"' 'no permitted/inheritable/ambient caps'
     rx_check '.output.CapBnd == "0000000000000000"' 'the bounding set is empty (CapDrop ALL)'
-    rx_check '.output.NoNewPrivs == "1"' 'NoNewPrivs is 1'
+    rx_check '.output.nnp_prctl == 1' 'no_new_privs is set (prctl PR_GET_NO_NEW_PRIVS)'
+    if [[ $sandbox == gvisor ]]; then
+        # gVisor's /proc/self/status has no CapAmb and no NoNewPrivs lines.
+        # No ambient capability can exist (ambient is a subset of permitted
+        # and inheritable, both 0 here); no_new_privs is checked by prctl.
+        rx_check '.output.CapPrm == "0000000000000000" and .output.CapInh == "0000000000000000"
+                  and (.output.CapAmb == null or .output.CapAmb == "0000000000000000")' \
+            'no permitted/inheritable/ambient caps'
+        rx_check '.output.NoNewPrivs == null or .output.NoNewPrivs == "1"' 'NoNewPrivs is 1 (when shown)'
+    else
+        rx_check '.output.CapPrm == "0000000000000000" and .output.CapInh == "0000000000000000"
+                  and .output.CapAmb == "0000000000000000"' 'no permitted/inheritable/ambient caps'
+        rx_check '.output.NoNewPrivs == "1"' 'NoNewPrivs is 1'
+    fi
     assert_no_container "$tid"
 }
 

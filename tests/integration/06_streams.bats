@@ -9,6 +9,10 @@ setup() { require_engine; }
 teardown() { rx_teardown; }
 
 @test "streams: 5 MB stdout and 3 MB stderr are capped at 1 MiB each and counted" {
+    # Under gVisor (runsc 2022-12) one write over 64 KiB to the stdout pipe
+    # comes back short and Python drops the rest: the bytes are lost in the
+    # runtime before ralph-exec could read them, so the cap cannot be seen.
+    [[ ${RALPH_TEST_SANDBOX:-} != gvisor ]] || skip "runsc loses single writes over 64 KiB"
     local tid
     tid=$(rx_tid flood)
     rx_job_jq --arg id "$tid" '{task_id: $id, timeout: 60, command: ["python3", "-c",
@@ -54,6 +58,10 @@ teardown() { rx_teardown; }
 }
 
 @test "streams: exactly 1 MiB on stdout is kept whole and not marked truncated" {
+    # Under gVisor (runsc 2022-12) one write over 64 KiB to the stdout pipe
+    # comes back short and Python drops the rest: the bytes are lost in the
+    # runtime before ralph-exec could read them, so the cap cannot be seen.
+    [[ ${RALPH_TEST_SANDBOX:-} != gvisor ]] || skip "runsc loses single writes over 64 KiB"
     local tid
     tid=$(rx_tid exact1m)
     rx_job_jq --arg id "$tid" '{task_id: $id, command: ["python3", "-c",

@@ -71,14 +71,14 @@ LEASE=(--lease 3 --heartbeat 1)
     tag=$(rx_tid bulk)
     local -a jobs=()
     for ((i = 1; i <= n; i++)); do
-        jobs+=("{\"task_id\":\"$tag-$i\",\"command\":[\"true\"],\"timeout\":30}")
+        jobs+=("{\"task_id\":\"$tag-$i\",\"command\":[\"true\"],\"timeout\":120}")
     done
     wk_push "${jobs[@]}"
     assert_equal "$(rcli LLEN ralph:jobs)" "$n" "queued jobs"
     t0=$SECONDS
     wk_start a --queue "$WK_Q" --concurrency 4 "${LEASE[@]}"
     wk_start b --queue "$WK_Q" --concurrency 4 "${LEASE[@]}"
-    wk_until 240 "$n task ids on ralph:done" bash -c "(( \$(redis-cli -p $WK_REDIS_PORT LLEN ralph:done) >= $n ))" ||
+    wk_until 240 "$n task ids on ralph:done" wk_llen_at_least ralph:done $n ||
         { wk_dump a b; return 1; }
     echo "# $n jobs in $((SECONDS - t0)) s" >&3
     wk_signal_and_wait a TERM 30
@@ -128,17 +128,36 @@ LEASE=(--lease 3 --heartbeat 1)
     wk_has_event w stop '.exit_code == 0 and .jobs == 5' || { wk_dump w; fail "stop event"; }
 }
 
+@test "redis: --max-runtime: stops taking jobs after the time, finishes the running one, exits 0" {
+    local t1 t2
+    t1=$(rx_tid maxrt-run)
+    t2=$(rx_tid maxrt-q)
+    wk_push "$(jq -nc --arg id "$t1" '{task_id: $id, command: ["sleep", "4"], timeout: 30}')" \
+        "$(jq -nc --arg id "$t2" '{task_id: $id, command: ["true"]}')"
+    wk_start w --queue "$WK_Q" --concurrency 1 --max-runtime 2 "${LEASE[@]}"
+    wk_expect_exit w 0 30
+    RX_OUT=$(wk_result "$t1")
+    rx_check '.status == "success"' 'the running job finished'
+    assert_equal "$(wk_result "$t2")" "" "result of the queued job"
+    assert_equal "$(rcli LLEN ralph:jobs)" 1 "jobs still queued"
+    wk_has_event w stop '.reason == "max-runtime reached" and .exit_code == 0' ||
+        { wk_dump w; fail "no stop event for max-runtime"; }
+}
+
 @test "redis: SIGTERM drains: the running job finishes, no new job is taken, exit 0" {
     local t1 t2 t3
     t1=$(rx_tid drain-run)
     t2=$(rx_tid drain-q1)
     t3=$(rx_tid drain-q2)
-    wk_push "$(jq -nc --arg id "$t1" '{task_id: $id, command: ["sleep", "3"], timeout: 10}')"
+    wk_push "$(jq -nc --arg id "$t1" '{task_id: $id, command: ["sleep", "3"], timeout: 30}')"
     wk_start w --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
-    wk_wait_event w job_start 30 ".task_id == \"$t1\""
-    rx_wait_running "$t1" 30 >/dev/null
+    wk_wait_event w job_start 60 ".task_id == \"$t1\""
+    rx_wait_running "$t1" 60 >/dev/null
     wk_push "$(jq -nc --arg id "$t2" '{task_id: $id, command: ["true"]}')" \
         "$(jq -nc --arg id "$t3" '{task_id: $id, command: ["true"]}')"
+    # status: the job in flight, from the heartbeat (every second).
+    wk_until 5 "status shows 1 job in flight on the worker" \
+        wk_status_is "$WK_Q" ".processing[\"${WK_ID[w]}\"] == 1 and .queued == 2"
     kill -TERM "${WK_PID[w]}"
     wk_expect_exit w 0 30
     RX_OUT=$(wk_result "$t1")
@@ -153,23 +172,26 @@ LEASE=(--lease 3 --heartbeat 1)
 }
 
 @test "redis: after SIGTERM an idle slot takes no job pushed during the drain" {
-    # Slot 1 runs a 3 s job; slot 2 is idle, waiting for a job.  A job pushed
-    # right after the worker logged `stopping` must stay on the queue.
-    local t1 t2
+    # Slot 1 runs a 3 s job; slot 2 is idle, blocked waiting for a job.  A job
+    # pushed just after SIGTERM (the worker handles it at once, through a
+    # signalfd; redis-cli takes milliseconds to connect) must stay queued.
+    local t1 t2 late
     t1=$(rx_tid drain2-run)
     t2=$(rx_tid drain2-late)
-    wk_push "$(jq -nc --arg id "$t1" '{task_id: $id, command: ["sleep", "3"], timeout: 10}')"
+    late=$(jq -nc --arg id "$t2" '{task_id: $id, command: ["true"]}')
+    wk_push "$(jq -nc --arg id "$t1" '{task_id: $id, command: ["sleep", "3"], timeout: 30}')"
     wk_start w --queue "$WK_Q" --concurrency 2 "${LEASE[@]}"
-    wk_wait_event w job_start 30 ".task_id == \"$t1\""
+    wk_wait_event w job_start 60 ".task_id == \"$t1\""
+    sleep 0.5 # slot 2 is in its wait for a job
     kill -TERM "${WK_PID[w]}"
-    wk_wait_event w stopping 10
-    wk_push "$(jq -nc --arg id "$t2" '{task_id: $id, command: ["true"]}')"
+    wk_push "$late"
     wk_expect_exit w 0 30
+    wk_has_event w stopping || { wk_dump w; fail "no stopping event"; }
     RX_OUT=$(wk_result "$t1")
     rx_check '.status == "success"' 'the running job finished'
     if [[ -n $(wk_result "$t2") ]] || wk_has_event w job_start ".task_id == \"$t2\""; then
         wk_dump w
-        fail "FAILED: the worker took and ran $t2, pushed after it logged 'stopping' (SIGTERM must stop taking jobs)"
+        fail "FAILED: the worker took and ran $t2, pushed after SIGTERM (after it logged 'stopping'): a stopping worker must take no new job"
     fi
     assert_equal "$(rcli LRANGE ralph:jobs 0 -1 | jq -r .task_id)" "$t2" "the late job is still queued"
 }
@@ -180,8 +202,8 @@ LEASE=(--lease 3 --heartbeat 1)
     job=$(jq -nc --arg id "$tid" '{task_id: $id, command: ["sleep", "30"], timeout: 60}')
     wk_push "$job"
     wk_start w --queue "$WK_Q" --concurrency 1 --grace 1 "${LEASE[@]}"
-    wk_wait_event w job_start 30 ".task_id == \"$tid\""
-    cid=$(rx_wait_running "$tid" 30)
+    wk_wait_event w job_start 60 ".task_id == \"$tid\""
+    cid=$(rx_wait_running "$tid" 60)
     kill -TERM "${WK_PID[w]}"
     wk_expect_exit w 0 20
     assert_equal "$(wk_result "$tid")" "" "result of the killed job"

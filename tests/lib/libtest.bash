@@ -14,6 +14,11 @@
 #                       instead of skipping them (make integration, make test)
 #   DOCKER_HOST         unix:///path/to/docker.sock (default /var/run/docker.sock)
 #   RALPH_TEST_IMAGE    the sandbox image (default ralph-sandbox:python)
+#   RALPH_TEST_SANDBOX  gvisor: every job of rx_run and rx_run_bg runs under
+#                       gVisor unless the job names its own `sandbox`: the run
+#                       gets `--policy FILE` with {"default_sandbox": "gvisor"}
+#                       (see rx_sandbox_args for how a test's own --policy is
+#                       merged).  Unset, empty or runc: nothing is added.
 #
 # Running one job:
 #   rx_job_jq --arg id "$tid" '{task_id: $id, command: ["true"]}'   # -> $JOB
@@ -145,8 +150,65 @@ rx_job_jq() {
     jq -nc "$@" >"$JOB" || fail "rx_job_jq: jq could not build the job: $*"
 }
 
+# ---- RALPH_TEST_SANDBOX ----------------------------------------------------
+
+# rx_sandbox_args [ARGS...]: print, NUL-separated, the ralph-exec options to
+# use instead of ARGS (a test's RX_ARGS) so that the job's default sandbox is
+# RALPH_TEST_SANDBOX.  Without RALPH_TEST_SANDBOX=gvisor, ARGS come back as
+# they are.  With it:
+#   - no --policy in ARGS: `--policy FILE` is appended, FILE holding
+#     {"default_sandbox": "gvisor"} (built-in defaults otherwise);
+#   - --policy P (or --policy=P) in ARGS: P is replaced by a copy with
+#     default_sandbox set to "gvisor", every other key kept, so the test's
+#     limits still apply.  The test's policy wins when it cannot take the
+#     default (it is the policy under test): when it is not a JSON object
+#     (an invalid policy a test feeds on purpose), when it already sets
+#     default_sandbox, or when its allowed_sandboxes leave gvisor out.  Such
+#     a run stays on the test's own terms (runc by default).
+# A job that names `sandbox` itself is never changed: the job's field wins
+# over any default.  Tests that call "$RALPH_EXEC" directly (doctor, the
+# policy-file checks of 10_*) are not affected.  The switch is meant for
+# 01-09 and 11: 10_* asserts runc-only facts (the strict seccomp profile is
+# sent to runc only, the audit line's runtime) and fails under it.
+rx_sandbox_args() {
+    local -a sb_in=("$@") sb_out=()
+    if [[ ${RALPH_TEST_SANDBOX:-} != gvisor ]]; then
+        ((${#sb_in[@]})) && printf '%s\0' "${sb_in[@]}"
+        return 0
+    fi
+    local i a pol merged seen=0
+    for ((i = 0; i < ${#sb_in[@]}; i++)); do
+        a=${sb_in[i]}
+        if [[ $a == --policy && $((i + 1)) -lt ${#sb_in[@]} ]]; then
+            pol=${sb_in[i + 1]}
+            i=$((i + 1))
+        elif [[ $a == --policy=* ]]; then
+            pol=${a#--policy=}
+        else
+            sb_out+=("$a")
+            continue
+        fi
+        seen=1
+        merged=$(mktemp "$BATS_TEST_TMPDIR/policy.sandbox.XXXXXX") || return 1
+        if jq -e 'type == "object" and (has("default_sandbox") | not)
+                  and ((.allowed_sandboxes // ["gvisor"]) | type == "array" and index("gvisor") != null)' \
+            "$pol" >/dev/null 2>&1 &&
+            jq '. + {default_sandbox: "gvisor"}' "$pol" >"$merged" 2>/dev/null; then
+            sb_out+=(--policy "$merged")
+        else
+            sb_out+=(--policy "$pol")
+        fi
+    done
+    if ((!seen)); then
+        merged=$BATS_TEST_TMPDIR/policy.sandbox.json
+        [[ -f $merged ]] || printf '{"default_sandbox": "gvisor"}\n' >"$merged"
+        sb_out+=(--policy "$merged")
+    fi
+    printf '%s\0' "${sb_out[@]}"
+}
+
 # rx_run [VAR=value...] JOBFILE: run ralph-exec on it (with the options in
-# the array RX_ARGS, if set).  Sets RX_OUT (stdout,
+# the array RX_ARGS, if set, and RALPH_TEST_SANDBOX's policy).  Sets RX_OUT (stdout,
 # which must be one JSON object on one line), RX_ERR, RX_RC and RX_MS (wall
 # time).  Fails only when the result is not one JSON object; the exit code
 # is for the test to judge.
@@ -161,12 +223,14 @@ rx_run() {
     tid=$(jq -r '.task_id? // empty' "$job" 2>/dev/null) || tid=
     [[ -n $tid ]] && RX_TASK_IDS+=("$tid")
     local t0 t1
+    local -a args=()
+    mapfile -d '' -t args < <(rx_sandbox_args ${RX_ARGS[@]+"${RX_ARGS[@]}"})
     t0=$(date +%s%N)
     RX_RC=0
     # A safety net only: a hung ralph-exec gets SIGTERM (it then removes its
     # container) instead of hanging the tier.
     env ${envs[@]+"${envs[@]}"} timeout -k 10 "${RX_RUN_TIMEOUT:-120}" \
-        "$RALPH_EXEC" ${RX_ARGS[@]+"${RX_ARGS[@]}"} "$job" >"$out" 2>"$err" </dev/null 3>&- ||
+        "$RALPH_EXEC" ${args[@]+"${args[@]}"} "$job" >"$out" 2>"$err" </dev/null 3>&- ||
         RX_RC=$?
     t1=$(date +%s%N)
     RX_MS=$(((t1 - t0) / 1000000))
@@ -309,14 +373,16 @@ rx_wait_pid() {
 }
 
 # Start ralph-exec on JOBFILE in the background; sets RX_BG_PID and the
-# files RX_BG_OUT / RX_BG_ERR.
+# files RX_BG_OUT / RX_BG_ERR.  (RX_ARGS is not used; RALPH_TEST_SANDBOX is.)
 rx_run_bg() {
     local job=$1 tid
+    local -a args=()
+    mapfile -d '' -t args < <(rx_sandbox_args)
     RX_BG_OUT=$BATS_TEST_TMPDIR/bg.$RX_N.out
     RX_BG_ERR=$BATS_TEST_TMPDIR/bg.$RX_N.err
     tid=$(jq -r '.task_id? // empty' "$job")
     [[ -n $tid ]] && RX_TASK_IDS+=("$tid")
-    "$RALPH_EXEC" "$job" >"$RX_BG_OUT" 2>"$RX_BG_ERR" </dev/null 3>&- &
+    "$RALPH_EXEC" ${args[@]+"${args[@]}"} "$job" >"$RX_BG_OUT" 2>"$RX_BG_ERR" </dev/null 3>&- &
     RX_BG_PID=$!
     RX_BG_PIDS+=("$RX_BG_PID")
 }

@@ -22,15 +22,19 @@
 #   wk_push JSON...               LPUSH ralph:jobs JSON...
 #   wk_result TID                 GET ralph:result:TID
 #   wk_done_count                 LLEN ralph:done
+#   wk_llen_at_least KEY N        (for wk_until) LLEN KEY >= N
 #   wk_redis_restart              SHUTDOWN, then the same port and directory again
 #
 # Spool queues:
 #   $WK_SPOOL                     a fresh spool directory for the test
 #   wk_spool_job DIR NAME JSON    write incoming/.NAME.tmp, then mv to incoming/NAME.json
+#   wk_ls DIR, wk_count DIR       its files (not dot-files), their number
+#   wk_count_at_least DIR N       (for wk_until)
 #
 # Workers (each started in the background, its stderr - JSON log lines - to a
 # file; all of them are stopped in teardown):
 #   wk_start NAME [VAR=value...] ARGS...   -> WK_PID[NAME], WK_LOG[NAME], WK_ID[NAME]
+#                                 (WK_FIXED_ID=ID wk_start ...: that worker id)
 #   wk_wait_event NAME EVENT [SECS] [JQ_CONDITION]
 #   wk_events NAME EVENT [JQ_CONDITION]    the matching log lines
 #   wk_wait_exit NAME [SECS]               -> WK_RC
@@ -88,6 +92,18 @@ wk_until() {
     fail "FAILED: not within $secs s: $what"
 }
 
+# Is PID a live process (a zombie is not: an exited daemon may stay a zombie
+# for a while until init reaps it)?
+wk_pid_alive() {
+    local st
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $st && ${st%% *} != [ZX] ]]
+}
+
+wk_pid_gone() {
+    ! wk_pid_alive "$1"
+}
+
 # ---- redis ------------------------------------------------------------------
 
 rcli() {
@@ -98,6 +114,7 @@ wk_redis_pid() {
     local pid
     pid=$(cat "$WK_REDIS_DIR/redis.pid" 2>/dev/null) || return 1
     [[ -n $pid && $(cat "/proc/$pid/comm" 2>/dev/null) == redis-server* ]] || return 1
+    wk_pid_alive "$pid" || return 1
     echo "$pid"
 }
 
@@ -142,8 +159,7 @@ wk_redis_stop() {
     local pid
     pid=$(wk_redis_pid) || return 0
     redis-cli -p "$WK_REDIS_PORT" SHUTDOWN >/dev/null 2>&1 || true
-    if ! wk_until 10 "redis-server $pid exits after SHUTDOWN" \
-        bash -c "! kill -0 $pid" 2>/dev/null; then
+    if ! wk_until 10 "redis-server $pid exits after SHUTDOWN" wk_pid_gone "$pid" 2>/dev/null; then
         kill -KILL "$pid" 2>/dev/null || true
         fail "redis-server $pid ignored SHUTDOWN (killed)"
         return 1
@@ -164,6 +180,12 @@ wk_result() {
 
 wk_done_count() {
     rcli LLEN ralph:done
+}
+
+# For wk_until: the list KEY has at least N items.
+wk_llen_at_least() {
+    local n
+    n=$(rcli LLEN "$1") && ((n >= $2))
 }
 
 # Every key holding an in-flight job list, one a line.
@@ -198,6 +220,11 @@ wk_count() {
     wk_ls "$1" | grep -c . || true
 }
 
+# For wk_until: DIR holds at least N files.
+wk_count_at_least() {
+    (($(wk_count "$1") >= $2))
+}
+
 # ---- workers ----------------------------------------------------------------
 
 # wk_start NAME [VAR=value...] ARGS...: start ralph-worker --worker-id ID
@@ -210,7 +237,7 @@ wk_start() {
         envs+=("$1")
         shift
     done
-    id="$name-$BATS_TEST_NUMBER-$$-$RANDOM"
+    id=${WK_FIXED_ID:-$name-$BATS_TEST_NUMBER-$$-$RANDOM}
     WK_ID[$name]=$id
     WK_LOG[$name]=$BATS_TEST_TMPDIR/worker-$name.log
     env ${envs[@]+"${envs[@]}"} "$RALPH_WORKER" --worker-id "$id" "$@" \
@@ -249,24 +276,35 @@ wk_dump() {
     done
 }
 
-# wk_wait_event NAME EVENT [SECS] [JQ_CONDITION]
+# wk_wait_event NAME EVENT [SECS] [JQ_CONDITION]: fails after SECS, or at
+# once when the worker has exited without logging it.
 wk_wait_event() {
-    local name=$1 event=$2 secs=${3:-30} cond=${4:-true}
-    if ! wk_until "$secs" "worker $name logs event $event ($cond)" \
-        wk_has_event "$name" "$event" "$cond"; then
-        wk_dump "$name"
-        return 1
-    fi
+    local name=$1 event=$2 secs=${3:-30} cond=${4:-true} end alive
+    end=$((SECONDS + secs))
+    while :; do
+        alive=0
+        wk_alive "$name" && alive=1
+        wk_has_event "$name" "$event" "$cond" && return 0
+        if ((alive == 0)); then
+            wk_dump "$name"
+            fail "FAILED: worker $name exited without logging event $event ($cond)"
+            return 1
+        fi
+        ((SECONDS >= end)) && break
+        sleep 0.2
+    done
+    wk_dump "$name"
+    fail "FAILED: not within $secs s: worker $name logs event $event ($cond)"
 }
 
 wk_alive() {
-    kill -0 "${WK_PID[$1]}" 2>/dev/null
+    wk_pid_alive "${WK_PID[$1]}"
 }
 
 # wk_wait_exit NAME [SECS]: wait for the worker to exit; WK_RC gets its code.
 wk_wait_exit() {
     local name=$1 secs=${2:-30}
-    if ! wk_until "$secs" "worker $name exits" bash -c "! kill -0 ${WK_PID[$name]}"; then
+    if ! wk_until "$secs" "worker $name exits" wk_pid_gone "${WK_PID[$name]}"; then
         wk_dump "$name"
         return 1
     fi
@@ -298,10 +336,21 @@ wk_container_exists() {
     docker inspect "$1" >/dev/null 2>&1
 }
 
+wk_container_gone() {
+    ! wk_container_exists "$1"
+}
+
+# wk_status_is QUEUE JQ_CONDITION: `ralph-worker status` satisfies it.
+wk_status_is() {
+    "$RALPH_WORKER" status --queue "$1" | jq -e "$2" >/dev/null
+}
+
 # ---- setup and teardown -----------------------------------------------------
 
 wk_setup_file() {
     wk_require || return 1
+    # Not strict and something is missing: every test skips (in setup).
+    [[ $RX_ENGINE_STATE == ok && $WK_STATE == ok ]] || return 0
     WK_REDIS_DIR=$(realpath -m "$BATS_FILE_TMPDIR/redis")
     export WK_REDIS_DIR
     : >"$BATS_FILE_TMPDIR/workers"
@@ -314,6 +363,7 @@ wk_setup() {
         wk_redis_start "$WK_REDIS_PORT" || return 1
     fi
     [[ $(rcli FLUSHALL) == OK ]] || fail "redis FLUSHALL failed"
+    # shellcheck disable=SC2034 # used by the tests
     WK_SPOOL=$BATS_TEST_TMPDIR/spool
 }
 
@@ -321,17 +371,21 @@ wk_setup() {
 # jobs are cancelled and their containers removed), then SIGKILL.
 wk_kill() {
     local pid=$1
-    kill -0 "$pid" 2>/dev/null || return 0
+    wk_pid_alive "$pid" || return 0
     kill -TERM "$pid" 2>/dev/null
     sleep 0.3
     kill -TERM "$pid" 2>/dev/null
-    wk_until 15 "worker $pid exits after two SIGTERMs" bash -c "! kill -0 $pid" 2>/dev/null && return 0
+    wk_until 15 "worker $pid exits after two SIGTERMs" wk_pid_gone "$pid" 2>/dev/null && return 0
     kill -KILL "$pid" 2>/dev/null
     return 1
 }
 
 wk_teardown() {
     local name ids bad=0 killed=0
+    if [[ -n ${WK_PROXY_PID:-} ]]; then
+        kill -KILL -- "-$WK_PROXY_PID" 2>/dev/null || true
+        wait "$WK_PROXY_PID" 2>/dev/null || true
+    fi
     for name in ${WK_NAMES[@]+"${WK_NAMES[@]}"}; do
         if wk_alive "$name"; then
             echo "note: worker $name was still running at teardown: stopped" >&2
@@ -363,7 +417,12 @@ wk_teardown_file() {
             wk_kill "$pid" || true
             bad=1
         fi
-    done <"$BATS_FILE_TMPDIR/workers"
+    done < <(cat "$BATS_FILE_TMPDIR/workers" 2>/dev/null)
+    # Engine proxies (process groups) of this file.
+    while read -r pid rest; do
+        [[ -n $pid && $(cat "/proc/$pid/comm" 2>/dev/null) == perl ]] &&
+            kill -KILL -- "-$pid" 2>/dev/null
+    done < <(cat "$BATS_FILE_TMPDIR/proxies" 2>/dev/null)
     if [[ -n ${WK_REDIS_DIR:-} ]]; then
         wk_redis_stop || bad=1
         if pid=$(wk_redis_pid); then
@@ -373,6 +432,7 @@ wk_teardown_file() {
     fi
     # No container of any task may remain (a running ralph-exec may still be
     # removing its own: a short bounded wait).
+    # shellcheck disable=SC2016 # expanded by that bash
     if ! wk_until 15 "no container labelled ralph.task_id remains" \
         bash -c '[[ -z $(docker ps -aq --filter label=ralph.task_id) ]]' 2>/dev/null; then
         docker ps -a --filter label=ralph.task_id \
@@ -383,9 +443,77 @@ wk_teardown_file() {
             ids=$(docker ps -aq --filter "label=ralph.owner=ralph-worker/$id")
             # shellcheck disable=SC2086
             [[ -n $ids ]] && docker rm -fv $ids >/dev/null 2>&1
-        done <"$BATS_FILE_TMPDIR/workers"
+        done < <(cat "$BATS_FILE_TMPDIR/workers" 2>/dev/null)
         fail "FAILED: containers labelled ralph.task_id were left behind (above)"
         bad=1
     fi
     return $bad
+}
+
+# ---- an engine that can die: a proxy to the real engine socket ---------------
+#
+# wk_engine_proxy_start SOCK: listen on SOCK and forward every connection to
+# the real engine (perl, one process per connection, in its own process
+# group); WK_PROXY_PID is the group.  wk_engine_proxy_stop kills the whole
+# group (existing connections break, as when dockerd dies) and removes SOCK.
+
+# shellcheck disable=SC2016 # perl, not shell
+WK_PROXY_PL='
+use strict; use warnings;
+use IO::Socket::UNIX; use IO::Select; use Socket;
+my ($path, $target) = @ARGV;
+unlink $path;
+my $srv = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $path, Listen => 128)
+    or die "proxy: listen $path: $!\n";
+$SIG{CHLD} = "IGNORE";
+while (1) {
+    my $c = $srv->accept or next;
+    my $pid = fork;
+    if (!defined $pid) { close $c; next; }
+    if ($pid) { close $c; next; }
+    close $srv;
+    my $u = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $target) or exit 1;
+    my %peer = ("$c" => $u, "$u" => $c);
+    my $sel = IO::Select->new($c, $u);
+    my ($buf, $eofs) = ("", 0);
+    while ($eofs < 2) {
+        for my $fh ($sel->can_read) {
+            my $n = sysread($fh, $buf, 65536);
+            exit 0 unless defined $n;
+            my $to = $peer{"$fh"};
+            if ($n == 0) { $eofs++; $sel->remove($fh); shutdown($to, 1); next; }
+            my $off = 0;
+            while ($off < $n) {
+                my $w = syswrite($to, $buf, $n - $off, $off);
+                exit 0 unless defined $w;
+                $off += $w;
+            }
+        }
+    }
+    exit 0;
+}
+'
+
+wk_engine_proxy_up() {
+    [[ $(curl -s --max-time 2 --unix-socket "$1" http://localhost/_ping 2>/dev/null) == OK ]]
+}
+
+wk_engine_proxy_start() {
+    local sock=$1 real
+    real=$(rx_socket) || { fail "DOCKER_HOST is not unix://"; return 1; }
+    setsid perl -e "$WK_PROXY_PL" "$sock" "$real" </dev/null >/dev/null \
+        2>"$BATS_TEST_TMPDIR/proxy.err" 3>&- &
+    WK_PROXY_PID=$!
+    echo "$WK_PROXY_PID proxy" >>"$BATS_FILE_TMPDIR/proxies"
+    wk_until 10 "the engine proxy answers on $sock" wk_engine_proxy_up "$sock" ||
+        { cat "$BATS_TEST_TMPDIR/proxy.err" >&2; return 1; }
+}
+
+wk_engine_proxy_stop() {
+    [[ -n ${WK_PROXY_PID:-} ]] || return 0
+    # setsid made it a group leader: its group is its pid.
+    kill -KILL -- "-$WK_PROXY_PID" 2>/dev/null || true
+    wait "$WK_PROXY_PID" 2>/dev/null || true
+    rm -f "$1"
+    WK_PROXY_PID=
 }
