@@ -181,3 +181,16 @@ policy() {
     [[ $out == *"FAIL  engine socket"*"no socket at /nonexistent/docker.sock"*remedy:* ]] ||
         fail "no clear failure and remedy in:" "$out"
 }
+
+@test "doctor: a socket the user may not open is told apart from a missing one" {
+    command -v setpriv >/dev/null || fail "setpriv (util-linux) is needed"
+    [[ $(id -u) == 0 ]] || skip "needs root to drop to uid 65534"
+    local sock out rc=0
+    sock=$(rx_socket)
+    [[ $(stat -c %a "$sock") != *6 && $(stat -c %a "$sock") != *7 ]] ||
+        skip "the engine socket is world-writable here"
+    out=$(setpriv --reuid 65534 --regid 65534 --clear-groups "$RALPH_EXEC" doctor 2>&1) || rc=$?
+    [[ $rc == 1 ]] || fail "want exit 1, got $rc: $out"
+    [[ $out == *"FAIL  engine socket"*"permission denied on $sock"*remedy:* ]] ||
+        fail "no permission-denied failure with a remedy in:" "$out"
+}

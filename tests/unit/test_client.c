@@ -10,6 +10,7 @@
 
 #include "executor/docker_client.h"
 #include "executor/docker_container.h"
+#include "executor/executor.h"
 #include "executor/job_spec.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
@@ -269,6 +270,43 @@ create_shape(void)
     free(r2);
 }
 
+/* An engine without runsc: a gVisor job fails as infra_error saying how to
+ * install and register it (no engine here needs to lack it for real). */
+static void
+no_gvisor(void)
+{
+    struct rx_error *err = NULL;
+    char *r0 = reply(200, "{\"Version\":\"20.10.24\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}");
+    char *r1 = reply(400, "{\"message\":\"Unknown runtime specified runsc\"}");
+    const char *reps[] = {r0, r1};
+    pid_t pid = fake_daemon(reps, 2);
+    char host[160];
+    snprintf(host, sizeof(host), "unix://%s", sock_path);
+    struct docker_client *dc = docker_client_new(host, -1, &err);
+    const char *j = "{\"task_id\":\"g1\",\"sandbox\":\"gvisor\",\"command\":[\"true\"]}";
+    struct job_spec *job = job_spec_parse(j, strlen(j), NULL, &err);
+    struct rx_exec_opts opts;
+    rx_exec_opts_defaults(&opts);
+    struct job_result res;
+    job_result_init(&res);
+    if (dc != NULL && job != NULL)
+        executor_run(dc, job, &opts, &res);
+    waitpid(pid, NULL, 0);
+    ok(res.status == JOB_INFRA_ERROR && res.error && strstr(res.error, "install") &&
+           strstr(res.error, "runsc") && strstr(res.error, "daemon.json") &&
+           strstr(res.error, "--network=none"),
+       "no runsc: infra_error saying how to install and register it");
+    if (res.error)
+        diag("  %s", res.error);
+    cleanup_free char *log = read_log();
+    like(log, "\"Runtime\":\"runsc\"", "a gvisor job asks the engine for runsc");
+    job_result_free(&res);
+    job_spec_free(job);
+    docker_client_free(dc);
+    free(r0);
+    free(r1);
+}
+
 int
 main(void)
 {
@@ -281,6 +319,7 @@ main(void)
     pure();
     negotiation();
     create_shape();
+    no_gvisor();
     unlink(sock_path);
     unlink(log_path);
     rmdir(dir);
