@@ -8,28 +8,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20}
 EXEC=${RALPH_EXEC:-build/ralph-exec}
-IMAGE=ralph-sandbox:python
 JOB=examples/demo.json
-PY='import numpy as np, json
-v = np.array([1, 2, 3, 4, 5, 6], dtype=float)
-print(json.dumps({"mean": float(v.mean()), "std": float(v.std()), "n": int(v.size)}))'
-
-docker_run() {
-    docker run --rm --read-only --cap-drop ALL --security-opt no-new-privileges \
-        --network none --user 65534:65534 --memory 128m --memory-swap 128m --cpus 1 \
-        --pids-limit 64 --ulimit nofile=1024:1024 --ulimit fsize=67108864:67108864 \
-        --ulimit core=0:0 --tmpfs /tmp:rw,noexec,nosuid,nodev,size=64m --ipc private \
-        --shm-size 16m --init --log-driver none -v /workspace --workdir /workspace \
-        "$IMAGE" python3 -c "$PY" >/dev/null
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 ralph() { "$EXEC" -q "$JOB" >/dev/null; }
 
 ms() { date +%s%N; }
 declare -a A B
 # Warm both paths once (image layers, page cache).
-docker_run; ralph
+docker_one; ralph
 for ((i = 0; i < N; i++)); do
-    t0=$(ms); docker_run; t1=$(ms); ralph; t2=$(ms)
+    t0=$(ms); docker_one; t1=$(ms); ralph; t2=$(ms)
     A+=($(((t1 - t0) / 1000000))); B+=($(((t2 - t1) / 1000000)))
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }

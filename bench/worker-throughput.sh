@@ -8,23 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-40}
 WORKER=${RALPH_WORKER:-build/ralph-worker}
-IMAGE=ralph-sandbox:python
-PY='import numpy as np, json
-v = np.array([1, 2, 3, 4, 5, 6], dtype=float)
-print(json.dumps({"mean": float(v.mean()), "std": float(v.std()), "n": int(v.size)}))'
-export IMAGE PY
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-
-docker_one() {
-    docker run --rm --read-only --cap-drop ALL --security-opt no-new-privileges \
-        --network none --user 65534:65534 --memory 128m --memory-swap 128m --cpus 1 \
-        --pids-limit 64 --ulimit nofile=1024:1024 --ulimit fsize=67108864:67108864 \
-        --ulimit core=0:0 --tmpfs /tmp:rw,noexec,nosuid,nodev,size=64m --ipc private \
-        --shm-size 16m --init --log-driver none -v /workspace --workdir /workspace \
-        "$IMAGE" python3 -c "$PY" >/dev/null
-}
-export -f docker_one
 ms() { date +%s%N | cut -c1-13; }
 
 printf '%-12s %14s %14s %8s\n' concurrency "docker run/s" "worker/s" ratio

@@ -65,5 +65,7 @@ rx_steal_pointer(void *pp)
 long long rx_now_ms(void);
 /* Seconds since the epoch (wall clock), for labels humans read. */
 long long rx_wall_s(void);
+/* Now as UTC ISO 8601 with milliseconds ("2026-11-22T01:02:03.456Z"). */
+void rx_iso8601_now(char out[32]);
 
 #endif

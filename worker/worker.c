@@ -60,13 +60,8 @@ static void
 log_event(struct worker *w, const char *level, const char *event, struct json_object *fields)
 {
     struct json_object *o = json_object_new_object();
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[64];
-    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    char when[32];
+    rx_iso8601_now(when);
     json_object_object_add(o, "ts", json_object_new_string(when));
     json_object_object_add(o, "level", json_object_new_string(level));
     json_object_object_add(o, "event", json_object_new_string(event));
