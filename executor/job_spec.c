@@ -99,8 +99,8 @@ job_spec_check_path(const char *p, size_t len, const char **why)
     return 0;
 }
 
-static bool
-valid_task_id(const char *s, size_t len)
+bool
+job_spec_valid_task_id(const char *s, size_t len)
 {
     if (len == 0 || len > JOB_SPEC_MAX_TASK_ID || !isalnum((unsigned char)s[0]))
         return false;
@@ -222,7 +222,7 @@ f_task_id(struct job_spec *job, struct json_object *v, struct rx_error **err)
     size_t n;
     if (get_plain_string(v, "task_id", JOB_SPEC_MAX_TASK_ID, &s, &n, err) < 0)
         return -1;
-    if (!valid_task_id(s, n))
+    if (!job_spec_valid_task_id(s, n))
         return rx_error_reject(err, "`task_id` must be 1-128 characters of letters, digits, "
                                     "'.', '_', '-' or ':', starting with a letter or digit");
     job->task_id = xstrdup(s);
@@ -692,7 +692,7 @@ job_spec_parse(const char *data, size_t len, char **task_id_out, struct rx_error
     struct job_spec *job = job_spec_from_json(doc, err);
     if (job == NULL && task_id_out != NULL) {
         const char *t = rx_json_get_str(doc, "task_id");
-        if (t != NULL && valid_task_id(t, strlen(t)))
+        if (t != NULL && job_spec_valid_task_id(t, strlen(t)))
             *task_id_out = xstrdup(t);
     }
     return job;
@@ -715,21 +715,12 @@ job_spec_load(const char *path, char **task_id_out, struct rx_error **err)
         return rx_error_reject(err, "job file %s is a directory", path), NULL;
     cleanup_buf struct rx_buf b;
     rx_buf_init(&b, JOB_SPEC_MAX_FILE_BYTES);
-    char chunk[65536];
-    for (;;) {
-        ssize_t r = read(fd, chunk, sizeof(chunk));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return rx_error_reject(err, "cannot read job file %s: %s", path, strerror(errno)),
-                   NULL;
-        if (r == 0)
-            break;
-        if (rx_buf_append(&b, chunk, (size_t)r) < 0)
-            return rx_error_reject(err, "job file %s is more than %u bytes", path,
-                                   JOB_SPEC_MAX_FILE_BYTES),
-                   NULL;
-    }
+    if (rx_buf_read_fd(&b, fd) < 0)
+        return rx_error_reject(err, "cannot read job file %s: %s", path, strerror(errno)), NULL;
+    if (b.overflow)
+        return rx_error_reject(err, "job file %s is more than %u bytes", path,
+                               JOB_SPEC_MAX_FILE_BYTES),
+               NULL;
     struct job_spec *job = job_spec_parse(b.data ? b.data : "", b.len, task_id_out, err);
     if (job == NULL)
         rx_error_prefix(err, "%s", strcmp(path, "-") == 0 ? "job on stdin" : path);

@@ -56,6 +56,21 @@ rx_buf_free(struct rx_buf *b)
     b->overflow = false;
 }
 
+int
+rx_buf_read_fd(struct rx_buf *b, int fd)
+{
+    char chunk[65536];
+    for (;;) {
+        ssize_t r = read(fd, chunk, sizeof(chunk));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0 || rx_buf_append(b, chunk, (size_t)r) < 0)
+            return 0;
+    }
+}
+
 char *
 rx_buf_steal(struct rx_buf *b, size_t *len)
 {

@@ -23,6 +23,9 @@ void rx_buf_init(struct rx_buf *b, size_t cap);
 int rx_buf_append(struct rx_buf *b, const void *p, size_t n);
 void rx_buf_reset(struct rx_buf *b);
 void rx_buf_free(struct rx_buf *b);
+/* Read fd to its end into b.  Returns 0, or -1 with errno set on a read
+ * error.  Stops early (returning 0, b->overflow set) at the cap. */
+int rx_buf_read_fd(struct rx_buf *b, int fd);
 /* Give the bytes away (caller frees); leaves the buffer empty. */
 char *rx_buf_steal(struct rx_buf *b, size_t *len);
 

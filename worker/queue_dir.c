@@ -129,17 +129,6 @@ parse_name(const char *file, int *attempts)
     return stem;
 }
 
-static bool
-valid_task_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > JOB_SPEC_MAX_TASK_ID || !isalnum((unsigned char)s[0]))
-        return false;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && !strchr("._-:", *s))
-            return false;
-    return true;
-}
 
 static int
 read_file(const char *path, size_t cap, char **out, size_t *len, struct rx_error **err)
@@ -149,16 +138,7 @@ read_file(const char *path, size_t cap, char **out, size_t *len, struct rx_error
         return rx_error_set(err, errno, "spool: open %s: %s", path, strerror(errno));
     struct rx_buf b;
     rx_buf_init(&b, cap);
-    char chunk[65536];
-    for (;;) {
-        ssize_t r = read(fd, chunk, sizeof(chunk));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        if (rx_buf_append(&b, chunk, (size_t)r) < 0)
-            break; /* over the cap: the job parser rejects it by size */
-    }
+    rx_buf_read_fd(&b, fd); /* over the cap, the job parser rejects it by size */
     close(fd);
     *len = b.total > b.len ? b.total : b.len;
     *out = rx_buf_steal(&b, NULL);
@@ -203,7 +183,7 @@ dir_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_err
             closedir(dh); /* e is gone after this */
             struct queue_job *j = xcalloc(1, sizeof(*j));
             j->handle = dst;
-            if (valid_task_id(stem))
+            if (job_spec_valid_task_id(stem, strlen(stem)))
                 j->default_task_id = stem;
             else
                 free(stem);
