@@ -27,6 +27,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 readonly HERE ROOT
 readonly BASE_IMAGE=${BASE_IMAGE:-ralph-base:bookworm}
 readonly SANDBOX_IMAGE=${SANDBOX_IMAGE:-ralph-sandbox:python}
+readonly WORKER_IMAGE=${WORKER_IMAGE-ralph-worker:latest}
 readonly FORCE=${FORCE:-0}
 readonly SUITE=bookworm
 readonly DOCKERFILE=$ROOT/Dockerfile.sandbox
@@ -230,3 +231,19 @@ read -r numpy_version uid gid cwd <<<"$out"
 
 size=$("$DOCKER" image inspect --format '{{.Size}}' "$SANDBOX_IMAGE")
 log "ok: $SANDBOX_IMAGE ($((size / 1000000)) MB, numpy $numpy_version, uid $uid) in $(since "$start")"
+
+# The worker's own image (Dockerfile.worker), from the repository as context
+# (.dockerignore keeps it to the sources). WORKER_IMAGE= skips it.
+if [[ -n $WORKER_IMAGE ]]; then
+    t0=$(now)
+    version=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+    if ! "$DOCKER" build --build-arg "BASE=$BASE_IMAGE" --build-arg "VERSION=$version" \
+        -t "$WORKER_IMAGE" -f "$ROOT/Dockerfile.worker" "$ROOT" >"$TMP/worker.log" 2>&1; then
+        tail -n 40 "$TMP/worker.log" >&2
+        die "docker build of $WORKER_IMAGE failed"
+    fi
+    out=$("$DOCKER" run --rm --network none "$WORKER_IMAGE" --version 2>&1) \
+        || die "smoke test of $WORKER_IMAGE failed: $out"
+    size=$("$DOCKER" image inspect --format '{{.Size}}' "$WORKER_IMAGE")
+    log "ok: $WORKER_IMAGE ($((size / 1000000)) MB, $out) in $(since "$t0")"
+fi
