@@ -57,14 +57,6 @@ build_input(const struct job_spec *job, struct rx_buf *tar, struct rx_error **er
     return r;
 }
 
-static bool
-basename_of(const char *rel, const char **base)
-{
-    const char *s = strrchr(rel, '/');
-    *base = s ? s + 1 : rel;
-    return true;
-}
-
 /* Copy one file out of the stopped container, with every check: it must be a
  * single regular file of at most cap bytes.  ENOENT when it does not exist. */
 static int
@@ -109,8 +101,8 @@ fetch_file(struct docker_client *dc, const char *id, const char *rel, size_t cap
         }
         return -1;
     }
-    const char *base = NULL;
-    basename_of(rel, &base);
+    const char *slash = strrchr(rel, '/');
+    const char *base = slash ? slash + 1 : rel;
     const char *what = NULL;
     if (mode >= 0) {
         if (mode & GO_MODE_DIR)
@@ -392,7 +384,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
             res->exit_code = 0;
             res->has_exit_code = true;
             if (collect_output(dc, id, job, opts, res, &missing, &err) < 0)
-                goto fail_inspected;
+                goto fail;
             if (missing && job->kind == JOB_CODE)
                 job_result_fail(res, JOB_RESULT_INVALID,
                                 "the job exited 0 but wrote no output file %s",
@@ -404,7 +396,6 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     }
     goto done;
 
-fail_inspected:
 fail:
     if (cancelled) {
         rx_error_free(&err);

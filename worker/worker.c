@@ -33,7 +33,6 @@ struct slot {
     int index;
     pthread_t thread;
     int cancel_pipe[2]; /* written by main to kill the running job */
-    bool running;
 };
 
 struct worker {
@@ -351,10 +350,8 @@ slot_main(void *arg)
             break;
         }
         atomic_fetch_add(&w->inflight, 1);
-        s->running = true;
         run_one(s, &q, &dc, job);
         atomic_fetch_add(&w->finished, 1);
-        s->running = false;
         atomic_fetch_sub(&w->inflight, 1);
         queue_job_free(job);
         /* Drop a cancel that arrived after the job had ended anyway. */
