@@ -60,6 +60,12 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
     add_str(b, "Hostname", "sandbox");
     add_str(b, "User", "65534:65534");
     add_str(b, "WorkingDir", JOB_WORKSPACE);
+    /* No network at all, and no network stack set up for it either: with
+     * NetworkDisabled the engine skips its network sandbox (on Engine 20.10
+     * a re-exec of dockerd, ~160 ms of every start) and the runtime gives the
+     * container a fresh, empty network namespace with only loopback.
+     * NetworkMode stays "none" for engines that ignore this field. */
+    add_bool(b, "NetworkDisabled", true);
     /* Clear any ENTRYPOINT of the image: the job's argv is run as given. */
     json_object_object_add(b, "Entrypoint", json_object_new_array());
 
