@@ -31,7 +31,7 @@ def calculate(inputs):
     finally:
         s.close()
     return {"ifaces": ifaces, "routes": routes, "routes6": routes6, "connect_errno": err,
-            "ECONNREFUSED": errno.ECONNREFUSED}
+            "ECONNREFUSED": errno.ECONNREFUSED, "netns": os.readlink("/proc/self/ns/net")}
 PY
 )
     rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code, timeout: 20}'
@@ -43,6 +43,8 @@ PY
     rx_check '.output.connect_errno == .output.ECONNREFUSED and .output.connect_errno == 111' \
         'connect to a closed loopback port is refused'
     rx_check '.limits.network == "none"'
+    rx_check --arg host "$(readlink /proc/self/ns/net)" '.output.netns | startswith("net:[") and . != $host' \
+        'a network namespace of its own, not the host'"'"'s'
     assert_no_container "$tid"
 }
 
