@@ -411,12 +411,9 @@ done:
     rx_error_free(&err);
     docker_attach_close(att);
     if (id != NULL) {
-        t = rx_now_ms();
-        if (docker_container_remove(dc, id, &err) < 0) {
-            res->removal_error = xstrdup(err->msg);
+        res->remove_pending = true;
+        if (!opts->defer_remove && executor_remove(dc, res, &err) < 0)
             rx_error_free(&err);
-        }
-        res->timings.remove_ms = rx_now_ms() - t;
     }
     res->out[0] = demux.out[0];
     res->out[1] = demux.out[1];
@@ -424,6 +421,22 @@ done:
     rx_buf_init(&demux.out[1], 0);
     docker_demux_free(&demux);
     res->duration_ms = rx_now_ms() - res->started_ms;
+}
+
+int
+executor_remove(struct docker_client *dc, struct job_result *res, struct rx_error **err)
+{
+    if (!res->remove_pending || res->container_id == NULL)
+        return 0;
+    long long t = rx_now_ms();
+    int r = docker_container_remove(dc, res->container_id, err);
+    res->timings.remove_ms = rx_now_ms() - t;
+    res->remove_pending = false;
+    if (r < 0) {
+        free(res->removal_error);
+        res->removal_error = xstrdup((*err)->msg);
+    }
+    return r;
 }
 
 void

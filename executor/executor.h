@@ -23,6 +23,7 @@ struct rx_exec_opts {
     long long tmp_bytes;
     long long shm_bytes;
     bool seccomp_strict; /* send the strict profile (images/seccomp-strict.json) */
+    bool defer_remove;   /* leave the container for executor_remove() (see below) */
 };
 
 void rx_exec_opts_defaults(struct rx_exec_opts *o);
@@ -34,6 +35,13 @@ void rx_exec_opts_defaults(struct rx_exec_opts *o);
  * after removing the container. */
 void executor_run(struct docker_client *dc, const struct job_spec *job,
                   const struct rx_exec_opts *opts, struct job_result *res);
+
+/* With opts->defer_remove, executor_run() leaves the stopped container in
+ * place (res->remove_pending) so that a worker can hand the result on
+ * first; it must then call this, on every path, with the same client.
+ * Removes the container and its volume, sets res->removal_error on failure
+ * (also returned as -1 with *err set).  A no-op when nothing is pending. */
+int executor_remove(struct docker_client *dc, struct job_result *res, struct rx_error **err);
 
 /* Fill res for a job that never reached the engine (rejected, or no engine):
  * status from err, the task id if known. */

@@ -137,8 +137,12 @@ job_result_to_json(const struct job_result *r)
         {"run", r->timings.run_ms},       {"inspect", r->timings.inspect_ms},
         {"output", r->timings.output_ms}, {"remove", r->timings.remove_ms},
     };
-    for (size_t i = 0; i < RX_ARRAY_SIZE(tv); i++)
+    for (size_t i = 0; i < RX_ARRAY_SIZE(tv); i++) {
+        /* A removal still to come has no time yet. */
+        if (r->remove_pending && strcmp(tv[i].k, "remove") == 0)
+            continue;
         json_object_object_add(t, tv[i].k, json_object_new_int64(tv[i].v));
+    }
     json_object_object_add(o, "timings_ms", t);
     if (r->removal_error != NULL)
         json_object_object_add(o, "removal_error",

@@ -43,6 +43,7 @@ struct job_result {
     struct job_timings timings;
     char *removal_error; /* the container could not be confirmed removed */
     bool cancelled;      /* stopped through the cancel fd before the job finished */
+    bool remove_pending; /* container_id still exists: executor_remove() must run */
 };
 
 void job_result_init(struct job_result *r);

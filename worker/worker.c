@@ -188,6 +188,19 @@ backoff(struct worker *w, int streak)
     }
 }
 
+/* The deferred removal of a finished job's container. */
+static void
+remove_container(struct worker *w, struct docker_client *dc, struct job_result *res)
+{
+    struct rx_error *err = NULL;
+    if (executor_remove(dc, res, &err) < 0) {
+        log_event(w, "error", "container_not_removed",
+                  kv("task_id", res->task_id, "container", res->container_id, "error", err->msg,
+                     NULL));
+        rx_error_free(&err);
+    }
+}
+
 static void
 run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queue_job *qj)
 {
@@ -263,10 +276,15 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
     }
 
     log_event(w, "info", "job_start", kv("task_id", task_id, NULL));
+    /* The container is removed after the result is handed on: the removal
+     * (~40 ms) is off the path from claim to stored result.  A worker that
+     * dies in between leaves it to the sweep (deadline and owner labels). */
+    opts.defer_remove = true;
     executor_run(*dc, job, &opts, &res);
     audit(w, &res, job->sandbox);
 
     if (res.status == JOB_INFRA_ERROR) {
+        remove_container(w, *dc, &res);
         bool cancelled = pipe_readable(s->cancel_pipe[0]);
         /* A fresh engine connection next time: the engine may have restarted. */
         docker_client_free(*dc);
@@ -296,6 +314,7 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
     atomic_store(&w->infra_streak, 0);
     cleanup_json struct json_object *o = job_result_to_json(&res);
     complete_with_retry(s, q, qj, task_id, rx_json_compact(o), res.status == JOB_SUCCESS);
+    remove_container(w, *dc, &res);
     struct json_object *f = kv("task_id", task_id, "status", job_status_name(res.status), NULL);
     json_object_object_add(f, "duration_ms", json_object_new_int64(res.duration_ms));
     log_event(w, "info", "job_done", f);
