@@ -3,6 +3,9 @@
 
 #include "executor/rx_util.h"
 
+#include <ctype.h>
+#include <uuid/uuid.h>
+
 struct queue *
 queue_open(const char *url, const struct queue_cfg *cfg, struct rx_error **err)
 {
@@ -25,6 +28,27 @@ queue_label(const char *url, const struct queue_cfg *cfg)
         return s;
     }
     return xasprintf("%s#%s", url, cfg->prefix ? cfg->prefix : "ralph");
+}
+
+char *
+queue_identity_new(void)
+{
+    uuid_t u;
+    char s[37];
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, s);
+    return xstrdup(s);
+}
+
+bool
+queue_identity_valid(const char *id, size_t len)
+{
+    if (len != 36)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!(isxdigit((unsigned char)id[i]) || id[i] == '-'))
+            return false;
+    return true;
 }
 
 void

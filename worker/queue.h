@@ -54,6 +54,11 @@ struct queue_ops {
     int (*worker_alive)(struct queue *q, const char *worker_id, bool *alive, struct rx_error **err);
     /* {"queued", "processing": {worker: inflight}, "done", "failed", "dead"} */
     int (*status)(struct queue *q, struct json_object **out, struct rx_error **err);
+    /* The queue's own id: made at random by the first worker and stored in
+     * the queue (the spool's queue-id file, Redis key P:queue-id), so that
+     * two queues reached at the same address (one compose file, two
+     * projects) are told apart in container labels.  Caller frees. */
+    int (*identity)(struct queue *q, char **id, struct rx_error **err);
     /* Clean exit: drop this worker's lease and registration. */
     void (*unregister)(struct queue *q);
     void (*close)(struct queue *q);
@@ -70,6 +75,9 @@ struct queue *queue_open(const char *url, const struct queue_cfg *cfg, struct rx
 /* A stable name for the queue, for the ralph.queue label (caller frees). */
 char *queue_label(const char *url, const struct queue_cfg *cfg);
 void queue_job_free(struct queue_job *job);
+/* A fresh random queue id (caller frees), and the check of one read back. */
+char *queue_identity_new(void);
+bool queue_identity_valid(const char *id, size_t len);
 
 struct queue *queue_dir_open(const char *path, const struct queue_cfg *cfg, struct rx_error **err);
 struct queue *queue_redis_open(const char *url, const struct queue_cfg *cfg,

@@ -478,6 +478,41 @@ dir_status(struct queue *q, struct json_object **out, struct rx_error **err RX_U
     return 0;
 }
 
+static int
+dir_identity(struct queue *q, char **id, struct rx_error **err)
+{
+    struct queue_dir *d = (struct queue_dir *)q;
+    cleanup_free char *path = xasprintf("%s/queue-id", d->root);
+    if (access(path, F_OK) < 0) {
+        /* Written whole under a private name, then linked into place: the
+         * first worker's id wins and nobody reads a half-written one. */
+        cleanup_free char *tmp = xasprintf("%s/.queue-id.%s", d->root, d->worker_id);
+        cleanup_free char *fresh = queue_identity_new();
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+            return rx_error_set(err, errno, "spool: create %s: %s", tmp, strerror(errno));
+        bool ok = write(fd, fresh, strlen(fresh)) == (ssize_t)strlen(fresh) && fsync(fd) == 0;
+        close(fd);
+        if (ok && link(tmp, path) < 0 && errno != EEXIST)
+            ok = false;
+        int saved = errno;
+        unlink(tmp);
+        if (!ok)
+            return rx_error_set(err, saved, "spool: create %s: %s", path, strerror(saved));
+    }
+    char *data = NULL;
+    size_t len = 0;
+    if (read_file(path, 64, &data, &len, err) < 0)
+        return -1;
+    if (!queue_identity_valid(data, len)) {
+        free(data);
+        return rx_error_set(err, EPROTO, "spool: %s is not a queue id (delete it to make a new one)",
+                            path);
+    }
+    *id = data;
+    return 0;
+}
+
 static void
 dir_unregister(struct queue *q)
 {
@@ -508,6 +543,7 @@ static const struct queue_ops dir_ops = {
     .recover = dir_recover,
     .worker_alive = dir_worker_alive,
     .status = dir_status,
+    .identity = dir_identity,
     .unregister = dir_unregister,
     .close = dir_close,
 };

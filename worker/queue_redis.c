@@ -405,6 +405,31 @@ redis_status(struct queue *q, struct json_object **out, struct rx_error **err)
     return 0;
 }
 
+static int
+redis_identity(struct queue *q, char **id, struct rx_error **err)
+{
+    struct queue_redis *r = (struct queue_redis *)q;
+    cleanup_free char *key = xasprintf("%s:queue-id", r->prefix);
+    cleanup_free char *fresh = queue_identity_new();
+    const char *set[] = {"SET", key, fresh, "NX"};
+    redisReply *rep = cmds(r, err, 4, set);
+    if (rep == NULL)
+        return -1;
+    freeReplyObject(rep);
+    const char *get[] = {"GET", key};
+    rep = cmds(r, err, 2, get);
+    if (rep == NULL)
+        return -1;
+    if (rep->type != REDIS_REPLY_STRING || !queue_identity_valid(rep->str, rep->len)) {
+        freeReplyObject(rep);
+        return rx_error_set(err, EPROTO, "redis key %s: not a queue id (delete it to make a new one)",
+                            key);
+    }
+    *id = xstrndup(rep->str, rep->len);
+    freeReplyObject(rep);
+    return 0;
+}
+
 static void
 redis_unregister(struct queue *q)
 {
@@ -452,6 +477,7 @@ static const struct queue_ops redis_ops = {
     .recover = redis_recover,
     .worker_alive = redis_worker_alive,
     .status = redis_status,
+    .identity = redis_identity,
     .unregister = redis_unregister,
     .close = redis_close,
 };

@@ -515,6 +515,22 @@ worker_run(const struct worker_cfg *cfg)
         free(w.queue_label);
         return code;
     }
+    /* The sweep judges containers labelled with this queue by its leases:
+     * the label must name this queue and no other one at the same address. */
+    char *qid = NULL;
+    if (q->ops->identity(q, &qid, &err) < 0) {
+        rx_policy_free(&w.policy);
+        log_event(&w, "error", "queue_unavailable", kv("error", err->msg, NULL));
+        rx_error_free(&err);
+        q->ops->close(q);
+        free(w.owner);
+        free(w.queue_label);
+        return WORKER_EXIT_QUEUE;
+    }
+    char *label = xasprintf("%s@%s", w.queue_label, qid);
+    free(w.queue_label);
+    free(qid);
+    w.queue_label = label;
 
     /* Signals go to the main thread only, through a signalfd. */
     sigset_t set;

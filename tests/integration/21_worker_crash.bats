@@ -172,3 +172,34 @@ lease_gone() {
     wk_alive a2 && wk_signal_and_wait a2 TERM 30
     assert_equal "$(rcli LLEN ralph:jobs)$(wk_processing_total)" 00 "ralph:jobs and processing"
 }
+
+@test "redis: a worker of another queue at the same address does not sweep this queue's running job" {
+    # Two queues can be reached under one URL (two compose projects, each
+    # with its own redis at redis:6379; or a redis replaced by an empty
+    # one).  A worker judges containers by the leases in its own queue, so
+    # it must recognise only its own queue's containers.
+    local tid tid2 cid
+    tid=$(rx_tid otherq)
+    wk_push "{\"task_id\":\"$tid\",\"command\":[\"sleep\",\"30\"],\"timeout\":60}"
+    wk_start a --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
+    wk_wait_event a job_start 60 ".task_id == \"$tid\""
+    cid=$(rx_wait_running "$tid" 60)
+    # The same address now serves another, empty queue.
+    wk_redis_stop
+    rm -f "$WK_REDIS_DIR"/*.aof "$WK_REDIS_DIR"/appendonlydir/* 2>/dev/null || true
+    rm -rf "$WK_REDIS_DIR/appendonlydir"
+    wk_redis_start "$WK_REDIS_PORT"
+    assert_equal "$(rcli DBSIZE)" 0 "keys in the new, empty queue"
+    tid2=$(rx_tid otherq2)
+    wk_push "{\"task_id\":\"$tid2\",\"command\":[\"true\"],\"timeout\":30}"
+    wk_start b --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
+    # b sweeps before it takes its first job: once that job is done, the sweep was.
+    wk_wait_event b job_done 60 ".task_id == \"$tid2\""
+    if ! wk_has_event b start; then wk_dump b; fail "b logged no start"; fi
+    wk_container_exists "$cid" || { wk_dump a b; fail "FAILED: b removed the running job $cid of the other queue"; }
+    [[ $(docker inspect -f '{{.State.Running}}' "$cid") == true ]] ||
+        { wk_dump a b; fail "FAILED: the other queue's job $cid is no longer running"; }
+    ! wk_has_event b container_swept || { wk_dump b; fail "FAILED: b swept a container"; }
+    wk_signal_and_wait b TERM 30
+    wk_kill "${WK_PID[a]}"
+}
