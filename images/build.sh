@@ -2,6 +2,7 @@
 # images/build.sh: build the images ralph-exec runs jobs in (make images).
 #
 #   [BASE_IMAGE=ralph-base:bookworm] [SANDBOX_IMAGE=ralph-sandbox:python] \
+#   [WORKER_IMAGE=ralph-worker:latest] [REDIS_IMAGE=ralph-redis:latest] \
 #   [FORCE=1] images/build.sh
 #
 # 1. Base image: when BASE_IMAGE is not on the engine (or FORCE=1), build a
@@ -10,6 +11,9 @@
 # 2. Sandbox image: docker build Dockerfile.sandbox FROM the base, with the
 #    near-empty images/sandbox/ as build context. Unchanged -> layer cache hit.
 # 3. Smoke test: run the sandbox image once, hardened, without network.
+# 4. Worker image (Dockerfile.worker, the repository as context) and the
+#    compose fleet's Redis image (images/Dockerfile.redis, images/redis/ as
+#    context), each smoke-tested; WORKER_IMAGE= or REDIS_IMAGE= skips one.
 #
 # Needs a running engine (scripts/ensure-engine.sh) and, for the base image,
 # root and mmdebstrap (scripts/ensure-deps.sh). DOCKER=path overrides the
@@ -20,7 +24,7 @@ readonly PROG=${0##*/}
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-(($# == 0)) || die "takes no arguments (environment: BASE_IMAGE, SANDBOX_IMAGE, FORCE=1)"
+(($# == 0)) || die "takes no arguments (environment: BASE_IMAGE, SANDBOX_IMAGE, WORKER_IMAGE, REDIS_IMAGE, FORCE=1)"
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -28,6 +32,7 @@ readonly HERE ROOT
 readonly BASE_IMAGE=${BASE_IMAGE:-ralph-base:bookworm}
 readonly SANDBOX_IMAGE=${SANDBOX_IMAGE:-ralph-sandbox:python}
 readonly WORKER_IMAGE=${WORKER_IMAGE-ralph-worker:latest}
+readonly REDIS_IMAGE=${REDIS_IMAGE-ralph-redis:latest}
 readonly FORCE=${FORCE:-0}
 readonly SUITE=bookworm
 readonly DOCKERFILE=$ROOT/Dockerfile.sandbox
@@ -246,4 +251,37 @@ if [[ -n $WORKER_IMAGE ]]; then
         || die "smoke test of $WORKER_IMAGE failed: $out"
     size=$("$DOCKER" image inspect --format '{{.Size}}' "$WORKER_IMAGE")
     log "ok: $WORKER_IMAGE ($((size / 1000000)) MB, $out) in $(since "$t0")"
+fi
+
+# The compose fleet's Redis (images/Dockerfile.redis, images/redis/ as
+# context). REDIS_IMAGE= skips it. The smoke test starts the server as the
+# image runs it (its user, its configuration, no network) and pings it.
+if [[ -n $REDIS_IMAGE ]]; then
+    t0=$(now)
+    old_id=$("$DOCKER" image inspect --format '{{.Id}}' "$REDIS_IMAGE" 2>/dev/null || true)
+    if ! "$DOCKER" build --build-arg "BASE=$BASE_IMAGE" -t "$REDIS_IMAGE" \
+        -f "$HERE/Dockerfile.redis" "$HERE/redis" >"$TMP/redis.log" 2>&1; then
+        tail -n 40 "$TMP/redis.log" >&2
+        die "docker build of $REDIS_IMAGE failed"
+    fi
+    new_id=$("$DOCKER" image inspect --format '{{.Id}}' "$REDIS_IMAGE")
+    if [[ $new_id != "$old_id" && -n $old_id ]]; then
+        # The image it replaced (untagged now) is garbage.
+        "$DOCKER" image prune -f --filter label=io.ralph-exec.image=redis >/dev/null 2>&1 || true
+    fi
+    # shellcheck disable=SC2016 # expanded by the container's sh
+    out=$("$DOCKER" run --rm --network none --read-only --cap-drop ALL \
+        --security-opt no-new-privileges "$REDIS_IMAGE" sh -c '
+            redis-server /etc/redis/ralph.conf >/dev/null & i=0
+            until [ "$(redis-cli PING 2>/dev/null)" = PONG ]; do
+                i=$((i + 1)); [ $i -lt 50 ] || { echo "no PONG in 5 s"; exit 1; }; sleep 0.1
+            done
+            echo "$(redis-server --version | sed "s/.* v=\([^ ]*\).*/\1/") $(id -u) $(redis-cli CONFIG GET appendonly | tail -n 1)"
+            redis-cli SHUTDOWN NOSAVE >/dev/null 2>&1; wait' 2>&1) \
+        || die "smoke test of $REDIS_IMAGE failed: $out"
+    read -r redis_version uid aof <<<"$out"
+    [[ $uid =~ ^[0-9]+$ && $uid != 0 && $aof == yes ]] \
+        || die "smoke test of $REDIS_IMAGE: expected a non-root uid and appendonly yes, got '$out'"
+    size=$("$DOCKER" image inspect --format '{{.Size}}' "$REDIS_IMAGE")
+    log "ok: $REDIS_IMAGE ($((size / 1000000)) MB, redis $redis_version, uid $uid) in $(since "$t0")"
 fi
