@@ -7,12 +7,11 @@
 # OUTPUT_PATH (relative to /workspace).  When anything raises, it writes
 # .ralph/error.json ({"type", "message", "traceback"}), prints the traceback
 # to stderr and exits 1.
-import io
+# Only what every job needs is imported up front: tokenize (margins) and
+# traceback (failures) are loaded when used, off the common path.
 import json
 import os
 import sys
-import tokenize
-import traceback
 import types
 
 WORKSPACE = "/workspace"
@@ -98,6 +97,8 @@ def main():
         text = json.dumps(result, allow_nan=False, ensure_ascii=False)
         write_atomic(output_path, text)
     except Exception as exc:  # noqa: BLE001 - every failure is reported
+        import traceback
+
         tb = traceback.format_exc()
         sys.stderr.write(tb)
         sys.stderr.flush()

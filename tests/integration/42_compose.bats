@@ -205,7 +205,12 @@ stats_job() {
     # A job container, seen from the engine: no network, no mount of the
     # socket (nor any bind mount), labelled with this fleet's queue.
     [[ -n $JOB_C ]] || fail "no job container of the fleet was seen running"
-    jq -e --arg q "redis://redis:6379#$PREFIX" '.[0] | .HostConfig.NetworkMode == "none"
+    # (The label names the queue by address and by the id its first worker
+    # stored in it, so fleets at the same address never sweep each other.)
+    local qid
+    qid=$(rcli_c GET "$PREFIX:queue-id")
+    [[ $qid =~ ^[0-9a-f-]{36}$ ]] || fail "no queue id at $PREFIX:queue-id: '$qid'"
+    jq -e --arg q "redis://redis:6379#$PREFIX@$qid" '.[0] | .HostConfig.NetworkMode == "none"
         and ([.Mounts[] | select(.Type == "bind")] == []) and ((.HostConfig.Binds // []) == [])
         and (.Config.Labels["ralph.queue"] == $q)' <<<"$JOB_C" >/dev/null ||
         fail "a job container is not sealed: $(jq -c '.[0] | {NetworkMode: .HostConfig.NetworkMode, Mounts, Binds: .HostConfig.Binds, queue: .Config.Labels["ralph.queue"]}' <<<"$JOB_C")"
