@@ -24,7 +24,7 @@ struct sandbox_opts {
     long long tmp_bytes;    /* size of the /tmp tmpfs */
     long long shm_bytes;    /* size of /dev/shm */
     const char *seccomp;    /* a compact seccomp profile to send inline, or NULL (engine default) */
-    bool podman;            /* the engine is Podman's compat API (see sandbox_policy_engine_check) */
+    bool podman;            /* Podman's compat API (see sandbox_policy_engine_check) */
 };
 
 /* Podman mounts its own writable tmpfs on /run and /var/tmp of a read-only
