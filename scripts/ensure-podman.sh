@@ -58,7 +58,11 @@ start_service() {
     # Its own storage, so that no other Podman user on the machine shares
     # (or prunes) its images and containers; cgroupfs because nothing here
     # runs systemd; the file events backend for the same reason.
-    # setsid: its own session, so it outlives this script.
+    # setsid: its own session, so it outlives this script.  From $STATE:
+    # conmon 2.1.6 under podman 4.3.1 writes its "oom" marker into the
+    # service's working directory (so Podman never reports OOMKilled, see
+    # docker_container_oom), which must not be wherever this ran from.
+    cd "$STATE"
     setsid nohup podman --root "$STATE/$driver" --runroot "$RUNROOT-$driver" \
         --storage-driver "$driver" --cgroup-manager cgroupfs --events-backend file \
         system service --time=0 "unix://$SOCK" >>"$LOGFILE" 2>&1 </dev/null 9>&- &
