@@ -3,7 +3,7 @@
 #
 #   make            build build/ralph-exec
 #   make demo       set up everything on a fresh machine and run examples/demo.json
-#   make test       set up everything and run every test tier (unit + real engine)
+#   make test       set up everything, run every tier (unit; real engine: Docker, gVisor, Podman)
 #   make check      unit tests only (no engine needed)
 #   make images     build the sandbox image offline (mmdebstrap + docker import)
 #   make SANITIZE=address,undefined check   the same under sanitizers
@@ -55,8 +55,8 @@ WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check check-san test demo images deps engine setup integration clean help fuzz \
-        fuzz-bins
+.PHONY: all check check-san test demo images deps engine setup podman integration \
+        integration-podman clean help fuzz fuzz-bins
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -102,6 +102,12 @@ images: engine
 setup: images
 	@$(MAKE) --no-print-directory all $(UNIT_BINS)
 
+# Podman's Docker-compatible API on its own socket, with the sandbox image
+# copied from Docker (the executor tier runs against it a third time).
+PODMAN_HOST := unix:///run/ralph-podman/podman.sock
+podman: images
+	@scripts/ensure-podman.sh
+
 # ---- tests ------------------------------------------------------------------
 # Unit tier: no engine needed.
 check: all $(UNIT_BINS)
@@ -112,12 +118,19 @@ check-san:
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined check
 
 # Every tier, engine strictly required: a missing engine fails, never skips.
-# The executor and attack tiers run a second time with every job under gVisor.
-test: setup check-san
+# The executor and attack tiers run a second time with every job under gVisor,
+# and the executor tier a third time against Podman (then its cleanup check).
+test: setup check-san podman
 	RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec \
 	  prove --timer --exec '' $(UNIT_BINS) tests/integration/*.bats
 	RALPH_TEST_STRICT=1 RALPH_TEST_SANDBOX=gvisor RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec \
 	  prove --timer --exec '' tests/integration/0[1-9]_*.bats tests/integration/11_attacks.bats
+	@$(MAKE) --no-print-directory integration-podman
+
+# Only the executor tier against Podman (assumes `make setup podman` has run).
+integration-podman: all
+	RALPH_TEST_STRICT=1 DOCKER_HOST=$(PODMAN_HOST) RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec \
+	  prove --timer --exec '' tests/integration/0[1-9]_*.bats tests/integration/zz_cleanup.bats
 
 # Only the real-engine tier (assumes `make setup` has run).
 integration: all

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "executor/docker_container.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
 
@@ -112,6 +113,9 @@ handshake(struct docker_attach *a, struct docker_client *dc, const char *id, boo
         rx_buf_init(&resp.body, 4096);
         rx_buf_append(&resp.body, b.data + hdr_end, b.len - hdr_end);
         docker_resp_error(&resp, err, "attach to container");
+        /* Podman prepares (creates) the container at attach: its start
+         * errors come back here. */
+        docker_container_podman_hint(dc, err);
         docker_resp_free(&resp);
         return -1;
     }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "executor/docker_container.h"
 
+#include <signal.h>
 #include <time.h>
 
 #include "executor/rx_json.h"
@@ -47,6 +48,22 @@ remove_by_name(struct docker_client *dc, const char *name)
         docker_container_remove(dc, name, NULL);
 }
 
+void
+docker_container_podman_hint(const struct docker_client *dc, struct rx_error **err)
+{
+    if (!dc->podman || err == NULL || *err == NULL)
+        return;
+    if (strstr((*err)->msg, "container-init binary not found") != NULL ||
+        strstr((*err)->msg, "catatonit") != NULL)
+        rx_error_prefix(err, "Podman runs jobs with an init process (Init: true) and needs "
+                             "catatonit for it: install it on the engine's host "
+                             "(apt-get install catatonit)");
+    else if (strstr((*err)->msg, "error setting rlimit") != NULL)
+        rx_error_prefix(err, "the Podman service's own hard limits are below the job's ulimits "
+                             "(nofile %d, nproc %d): start `podman system service` with at "
+                             "least those (ulimit -Hn, ulimit -Hu)", 1024, 32768);
+}
+
 char *
 docker_container_create(struct docker_client *dc, const char *name, struct json_object *body,
                         struct rx_error **err)
@@ -61,6 +78,7 @@ docker_container_create(struct docker_client *dc, const char *name, struct json_
     }
     if (resp.status != 201) {
         docker_resp_error(&resp, err, "create container");
+        docker_container_podman_hint(dc, err);
         docker_resp_free(&resp);
         return NULL;
     }
@@ -101,8 +119,10 @@ docker_container_start(struct docker_client *dc, const char *id, struct rx_error
     cleanup_free char *path = xasprintf("/containers/%s/start", id);
     struct docker_resp resp;
     int r = call(dc, "POST", path, NULL, 60000, false, &resp, err);
-    if (r == 0 && resp.status != 204 && resp.status != 304)
+    if (r == 0 && resp.status != 204 && resp.status != 304) {
         r = docker_resp_error(&resp, err, "start container");
+        docker_container_podman_hint(dc, err);
+    }
     docker_resp_free(&resp);
     return r;
 }
@@ -178,6 +198,23 @@ docker_container_inspect(struct docker_client *dc, const char *id, struct rx_err
         rx_json_parse(resp.body.data, resp.body.len, "engine reply to inspect", err);
     docker_resp_free(&resp);
     return o;
+}
+
+bool
+docker_container_oom(const struct docker_client *dc, struct json_object *state, bool we_killed,
+                     bool *inferred)
+{
+    *inferred = false;
+    struct json_object *oom = rx_json_get(state, "OOMKilled");
+    if (oom != NULL && json_object_get_boolean(oom))
+        return true;
+    struct json_object *ec = rx_json_get(state, "ExitCode");
+    if (dc->podman && !we_killed && ec != NULL && json_object_is_type(ec, json_type_int) &&
+        json_object_get_int(ec) == 128 + SIGKILL) {
+        *inferred = true;
+        return true;
+    }
+    return false;
 }
 
 int

@@ -27,6 +27,20 @@ int docker_container_kill(struct docker_client *dc, const char *id, struct rx_er
 /* GET /json; returns a new reference or NULL. */
 struct json_object *docker_container_inspect(struct docker_client *dc, const char *id,
                                              struct rx_error **err);
+/* On Podman, put the remedy in front of an engine error that has a known
+ * one (catatonit missing for Init, the service's hard rlimits too low);
+ * the engine's text is kept.  Nothing for Docker or other errors. */
+void docker_container_podman_hint(const struct docker_client *dc, struct rx_error **err);
+
+/* Whether the job ran out of memory, from inspect's State.  Docker sets
+ * OOMKilled.  Podman 4.3.1 with Debian's conmon 2.1.6 never does: conmon
+ * writes its "oom" marker into the service's working directory, where Podman
+ * does not look (seen 2026-11).  So on Podman a main process killed by SIGKILL
+ * (exit 137, and we_killed false: not our timeout kill) is taken as the
+ * memory limit's kill, *inferred set: the only other senders of SIGKILL are
+ * the job itself and the host's operator. */
+bool docker_container_oom(const struct docker_client *dc, struct json_object *state,
+                          bool we_killed, bool *inferred);
 /* DELETE ?force=1&v=1, retrying while a removal is already in progress;
  * a container that is already gone counts as removed.  Not cancellable. */
 int docker_container_remove(struct docker_client *dc, const char *id, struct rx_error **err);

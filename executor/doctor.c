@@ -143,11 +143,26 @@ rx_doctor(const char *policy_path, bool json)
         check(&r, "runtime runc", true, runc, "reinstall the engine (docker.io ships runc)",
               "%s", runc ? "available" : "missing");
         bool need_gvisor = strcmp(policy.default_sandbox, "gvisor") == 0;
-        check(&r, "runtime runsc (gVisor)", need_gvisor, runsc,
-              "apt-get install runsc; add {\"runtimes\": {\"runsc\": {\"path\": "
-              "\"/usr/bin/runsc\", \"runtimeArgs\": [\"--network=none\"]}}} to "
-              "/etc/docker/daemon.json; kill -HUP dockerd (scripts/ensure-engine.sh does this)",
-              "%s", runsc ? "available" : "not registered with the engine");
+        if (dc->podman) {
+            /* ralph-exec refuses gVisor and its own seccomp profile on
+             * Podman (sandbox_policy_engine_check): a policy that makes
+             * them the default fails every job there. */
+            check(&r, "runtime runsc (gVisor)", need_gvisor, !need_gvisor,
+                  "use a Docker engine for gVisor, or set default_sandbox to runc", "%s",
+                  "not used on Podman: gVisor jobs are refused there");
+            check(&r, "policy on Podman", true, !policy.seccomp_strict,
+                  "use a Docker engine, or drop \"seccomp\": \"strict\" from the policy", "%s",
+                  policy.seccomp_strict
+                      ? "seccomp strict cannot be given to Podman: every job would be refused"
+                      : "nothing in it that Podman cannot honour");
+        } else {
+            check(&r, "runtime runsc (gVisor)", need_gvisor, runsc,
+                  "apt-get install runsc; add {\"runtimes\": {\"runsc\": {\"path\": "
+                  "\"/usr/bin/runsc\", \"runtimeArgs\": [\"--network=none\"]}}} to "
+                  "/etc/docker/daemon.json; kill -HUP dockerd (scripts/ensure-engine.sh does "
+                  "this)",
+                  "%s", runsc ? "available" : "not registered with the engine");
+        }
         json_object_put(info);
     }
 

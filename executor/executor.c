@@ -211,12 +211,14 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     res->image = xstrdup(job->image);
     res->engine_version = xstrdup(dc->engine_version);
     res->api_version = xstrdup(dc->api_version);
+    res->engine_kind = dc->podman ? "podman" : "docker";
     struct sandbox_opts so = {
         .owner = opts->owner,
         .queue = opts->queue,
         .deadline_s = rx_wall_s() + (job->timeout_ms + 999) / 1000 + 300,
         .tmp_bytes = opts->tmp_bytes,
         .shm_bytes = opts->shm_bytes,
+        .podman = dc->podman,
     };
     cleanup_json struct json_object *profile = NULL;
     if (opts->seccomp_strict) {
@@ -232,6 +234,8 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     json_object_object_add(res->limits, "stdout_bytes", json_object_new_int64((int64_t)opts->stdout_cap));
     json_object_object_add(res->limits, "stderr_bytes", json_object_new_int64((int64_t)opts->stderr_cap));
     json_object_object_add(res->limits, "output_bytes", json_object_new_int64((int64_t)opts->output_cap));
+    if (sandbox_policy_engine_check(job, &so, &err) < 0)
+        goto fail;
 
     /* Build the input before creating anything, so an oversized job costs
      * the engine nothing. */
@@ -340,7 +344,6 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
         const char *image_id = rx_json_get_str(ins, "Image");
         if (image_id != NULL)
             res->image_id = xstrdup(image_id);
-        struct json_object *oom = rx_json_get(state, "OOMKilled");
         struct json_object *ec = rx_json_get(state, "ExitCode");
         res->timings.inspect_ms = rx_now_ms() - t;
         if (ec == NULL || !json_object_is_type(ec, json_type_int)) {
@@ -348,7 +351,8 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
             goto fail;
         }
         int exit_code = json_object_get_int(ec);
-        bool oom_killed = oom != NULL && json_object_get_boolean(oom);
+        bool oom_inferred = false;
+        bool oom_killed = docker_container_oom(dc, state, timed_out, &oom_inferred);
 
         t = rx_now_ms();
         bool missing = false;
@@ -361,8 +365,12 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
             res->has_exit_code = true;
             job_result_fail(res, JOB_OOM,
                             "ran out of memory: the kernel killed a process at the %lld-byte "
-                            "limit",
-                            job->memory_bytes);
+                            "limit%s",
+                            job->memory_bytes,
+                            oom_inferred ? " (inferred from exit 137: Podman does not report "
+                                           "OOM kills, and a SIGKILL sent by the job itself "
+                                           "looks the same)"
+                                         : "");
         } else if (exit_code != 0) {
             res->exit_code = exit_code;
             res->has_exit_code = true;

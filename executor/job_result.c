@@ -120,6 +120,7 @@ job_result_to_json(const struct job_result *r)
     add_opt_str(o, "container_id", r->container_id);
     if (r->engine_version != NULL) {
         struct json_object *e = json_object_new_object();
+        add_opt_str(e, "kind", r->engine_kind);
         add_opt_str(e, "version", r->engine_version);
         add_opt_str(e, "api_version", r->api_version);
         json_object_object_add(o, "engine", e);

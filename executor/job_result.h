@@ -39,6 +39,7 @@ struct job_result {
     char *image_id;      /* the image's digest as the engine resolved it */
     char *engine_version;
     char *api_version;
+    const char *engine_kind; /* static: "docker" or "podman"; NULL when unknown */
     struct json_object *limits; /* owned */
     struct job_timings timings;
     char *removal_error; /* the container could not be confirmed removed */

@@ -140,12 +140,20 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
      * each job.  Under gVisor nproc is the job's bound (see sandbox_policy.h). */
     if (runtime != NULL)
         json_object_array_add(ul, ulimit("nproc", job->pids_limit));
+    else if (opts->podman)
+        json_object_array_add(ul, ulimit("nproc", SANDBOX_PODMAN_NPROC));
     json_object_object_add(h, "Ulimits", ul);
     struct json_object *tmpfs = json_object_new_object();
     char tmpopt[96];
     snprintf(tmpopt, sizeof(tmpopt), "rw,noexec,nosuid,nodev,size=%lld,mode=1777",
              opts->tmp_bytes);
     add_str(tmpfs, "/tmp", tmpopt);
+    if (opts->podman) {
+        snprintf(tmpopt, sizeof(tmpopt), "ro,noexec,nosuid,nodev,size=%lld",
+                 SANDBOX_PODMAN_RO_TMPFS_BYTES);
+        add_str(tmpfs, "/run", tmpopt);
+        add_str(tmpfs, "/var/tmp", tmpopt);
+    }
     json_object_object_add(h, "Tmpfs", tmpfs);
     add_str(h, "IpcMode", "private");
     add_int(h, "ShmSize", opts->shm_bytes);
@@ -196,4 +204,26 @@ sandbox_policy_limits(const struct job_spec *job, const struct sandbox_opts *opt
                           : opts->seccomp                   ? "strict"
                                                             : "default");
     return l;
+}
+
+int
+sandbox_policy_engine_check(const struct job_spec *job, const struct sandbox_opts *opts,
+                            struct rx_error **err)
+{
+    if (!opts->podman)
+        return 0;
+    if (sandbox_policy_runtime(job->sandbox) != NULL)
+        return rx_error_set(err, ENOTSUP,
+                            "sandbox \"gvisor\" is not available on Podman: ralph-exec runs "
+                            "gVisor jobs only on Docker, where the runsc runtime is registered "
+                            "and tested; use sandbox \"runc\" (or a policy whose default_sandbox "
+                            "is runc) on Podman, or a Docker engine for gVisor");
+    if (opts->seccomp != NULL)
+        return rx_error_set(err, ENOTSUP,
+                            "the policy asks for the strict seccomp profile, which Podman (4.3) "
+                            "cannot take: its Docker-compatible API reads an inline profile as a "
+                            "file path on the engine's host; the job was not run rather than run "
+                            "under Podman's default profile; use a Docker engine, or a policy "
+                            "without \"seccomp\": \"strict\"");
+    return 0;
 }

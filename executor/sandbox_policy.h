@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "executor/job_spec.h"
+#include "executor/rx_error.h"
 
 #define SANDBOX_UID 65534
 #define SANDBOX_GID 65534
@@ -23,7 +24,25 @@ struct sandbox_opts {
     long long tmp_bytes;    /* size of the /tmp tmpfs */
     long long shm_bytes;    /* size of /dev/shm */
     const char *seccomp;    /* a compact seccomp profile to send inline, or NULL (engine default) */
+    bool podman;            /* Podman's compat API (see sandbox_policy_engine_check) */
 };
+
+/* Podman mounts its own writable tmpfs on /run and /var/tmp of a read-only
+ * rootfs (4.3: "ReadWriteTmpFS", not switchable through the compat API).
+ * ralph-exec declares them itself instead, read-only (the image's content is
+ * copied up first, as Podman does), so that read-only means read-only except
+ * /workspace and /tmp, as on Docker. */
+#define SANDBOX_PODMAN_RO_TMPFS_BYTES (1ll << 20)
+
+/* Podman (4.3) raises an nproc the request leaves unset to 1048576, above
+ * the hard limit its service usually has, and runc cannot raise it without
+ * CAP_SYS_RESOURCE: start fails ("error setting rlimit type 6").  Its "-1"
+ * (the service's own limit) is a CLI feature; through the compat API it
+ * becomes unlimited and fails the same way.  So a number is sent: the
+ * largest pids_limit a job may have, which the service's own hard limit
+ * (32768 for a root service on bookworm) must allow.  Like any nproc it
+ * counts uid 65534's processes host-wide; PidsLimit bounds each job. */
+#define SANDBOX_PODMAN_NPROC 32768
 
 /* Under gVisor (ptrace platform) every process of the job has host-side stub
  * processes and the sentry has its own threads, all in the container's pids
@@ -38,6 +57,15 @@ struct sandbox_opts {
 
 /* The engine runtime for a sandbox name ("gvisor" -> "runsc"), NULL for runc. */
 const char *sandbox_policy_runtime(const char *sandbox);
+
+/* What the engine cannot honour for this job, refused before any engine
+ * call: 0 when the job can run, or -1 with *err set (an RX_ERR_INFRA error
+ * naming what and why).  On Podman (4.3): a seccomp profile of our own (its
+ * compat API reads an inline profile as a path on the engine's host) and
+ * gVisor (not registered with Podman here; nothing proves the profile and
+ * limits would hold). */
+int sandbox_policy_engine_check(const struct job_spec *job, const struct sandbox_opts *opts,
+                                struct rx_error **err);
 
 /* The POST /containers/create body for job.  Returns a new object. */
 struct json_object *sandbox_policy_create_body(const struct job_spec *job,

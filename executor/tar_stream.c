@@ -200,7 +200,12 @@ tar_read_single_file(const void *tar, size_t tar_len, const char *name, size_t c
     while (base > ename && base[-1] != '/')
         base--;
     if ((size_t)(ename + el - base) != strlen(name) || strncmp(base, name, strlen(name)) != 0)
-        return out_err(err, "output file %s: archive holds \"%.100s\" instead", name, ename);
+        /* Podman (4.3) follows a symbolic link it is asked for (within the
+         * volume) and names the entry after the target. */
+        return out_err(err,
+                       "output file %s: archive holds \"%.100s\" instead (the engine followed "
+                       "a symbolic link)",
+                       name, ename);
     if (archive_entry_hardlink(e) != NULL)
         return out_err(err, "output file %s: %s", name, "is a hard link");
     mode_t t = archive_entry_filetype(e);

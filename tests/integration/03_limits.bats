@@ -109,3 +109,44 @@ PY
     rx_check 'has("removal_error") | not' 'the container was removed'
     assert_no_container "$tid2"
 }
+
+@test "limits: the job's own cgroup carries cpu, memory (no swap) and pids limits" {
+    # Podman's create never warns (Warnings is always []), so a limit it
+    # dropped would go unnoticed: read them where the kernel applies them.
+    [[ ${RALPH_TEST_SANDBOX:-} == gvisor ]] && skip "gVisor's kernel shows its own cgroup files"
+    local tid code
+    tid=$(rx_tid cgroup)
+    code=$(cat <<'PY'
+import os
+
+def rd(p):
+    try:
+        with open(p) as f:
+            return f.read().split()
+    except OSError:
+        return None
+
+def calculate(inputs):
+    c = "/sys/fs/cgroup"
+    if os.path.exists(c + "/cpu/cpu.cfs_quota_us"):           # cgroup v1
+        q, p = rd(c + "/cpu/cpu.cfs_quota_us")[0], rd(c + "/cpu/cpu.cfs_period_us")[0]
+        memsw = rd(c + "/memory/memory.memsw.limit_in_bytes")
+        return {"cpu": int(q) / int(p), "mem": int(rd(c + "/memory/memory.limit_in_bytes")[0]),
+                "swap_free": None if memsw is None else int(memsw[0]) - int(rd(c + "/memory/memory.limit_in_bytes")[0]),
+                "pids": rd(c + "/pids/pids.max")[0]}
+    q, p = rd(c + "/cpu.max")                                  # cgroup v2
+    swap = rd(c + "/memory.swap.max")
+    return {"cpu": int(q) / int(p), "mem": int(rd(c + "/memory.max")[0]),
+            "swap_free": None if swap is None else int(swap[0]), "pids": rd(c + "/pids.max")[0]}
+PY
+)
+    rx_job_jq --arg id "$tid" --arg code "$code" \
+        '{task_id: $id, code: $code, cpu_limit: 0.5, memory_limit: "96m", pids_limit: 20}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output.cpu == 0.5' 'CPU quota = 0.5 CPU'
+    rx_check '.output.mem == 100663296' 'memory limit = 96 MiB'
+    rx_check '.output.swap_free == 0 or .output.swap_free == null' 'no swap beyond the memory limit'
+    rx_check '.output.pids == "20"' 'pids.max = pids_limit'
+    assert_no_container "$tid"
+}

@@ -71,7 +71,8 @@ def status_field(name):
 
 def calculate(inputs):
     r = {"writes": {d: try_write(os.path.join(d, "ralph-probe")) for d in
-                    ["/", "/etc", "/home", "/var", "/usr", "/workspace", "/tmp"]}}
+                    ["/", "/etc", "/home", "/var", "/usr", "/run", "/var/tmp",
+                     "/workspace", "/tmp"]}}
     try:
         os.mkdir("/ralph-probe-dir")
         r["mkdir_root"] = "ok"
@@ -90,7 +91,7 @@ def calculate(inputs):
     r["exec_workspace"] = subprocess.run(["/workspace/true"]).returncode
     r["uid"], r["gid"], r["euid"] = os.getuid(), os.getgid(), os.geteuid()
     r["groups"] = os.getgroups()
-    for k in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs"]:
+    for k in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp"]:
         r[k] = status_field(k)
     # The same flag asked of the kernel (prctl PR_GET_NO_NEW_PRIVS), which
     # also answers where /proc/self/status has no NoNewPrivs line (gVisor).
@@ -112,11 +113,17 @@ PY
         # EACCES in these root-owned directories where Linux says EROFS.
         # That the root is read-only is still asserted by mkdir_root below
         # (EROFS under gVisor too) and by 09's ReadonlyRootfs.
-        rx_check '.output.writes | all(."/", ."/etc", ."/home", ."/var", ."/usr"; . == "EROFS" or . == "EACCES")' \
+        rx_check '.output.writes | all(."/", ."/etc", ."/home", ."/var", ."/usr", ."/run", ."/var/tmp"; . == "EROFS" or . == "EACCES")' \
             'writes outside fail (gVisor: EROFS or EACCES)'
     else
+        # /run and /var/tmp too: Podman mounts writable tmpfs there on a
+        # read-only rootfs unless ralph-exec declares them read-only.
         rx_check '.output.writes | ."/" == "EROFS" and ."/etc" == "EROFS" and ."/home" == "EROFS"
-                  and ."/var" == "EROFS" and ."/usr" == "EROFS"' 'writes outside fail with EROFS'
+                  and ."/var" == "EROFS" and ."/usr" == "EROFS" and ."/run" == "EROFS"
+                  and ."/var/tmp" == "EROFS"' 'writes outside fail with EROFS'
+        # The engine's default seccomp profile (Docker's or Podman's) is on
+        # the job: mode 2, filtering.
+        rx_check '.output.Seccomp == "2"' 'a seccomp filter is applied (Seccomp: 2)'
     fi
     rx_check '.output.mkdir_root == "EROFS"' 'mkdir on / fails with EROFS'
     rx_check '.output.writes | ."/workspace" == "ok" and ."/tmp" == "ok"' \

@@ -71,3 +71,40 @@ teardown() { rx_teardown; }
     ((RX_MS < 5000)) || fail "refusing took $RX_MS ms: did it try to connect?"
     assert_no_container "$tid"
 }
+
+@test "engine: the result names the engine's kind, as the engine describes itself" {
+    local tid
+    tid=$(rx_tid kind)
+    rx_job_jq --arg id "$tid" '{task_id: $id, command: ["true"]}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check --arg k "$(rx_engine_kind)" '.engine.kind == $k' 'engine.kind matches /version'
+    assert_no_container "$tid"
+}
+
+@test "podman: the strict seccomp policy is refused, not run under Podman's default profile" {
+    rx_on_podman || skip "Podman only (Docker takes the inline profile: 30_seccomp_strict.bats)"
+    local tid pol=$BATS_TEST_TMPDIR/strict.json
+    tid=$(rx_tid pm-strict)
+    printf '{"seccomp": "strict"}\n' >"$pol"
+    rx_job_jq --arg id "$tid" '{task_id: $id, command: ["true"]}'
+    RX_ARGS=(--policy "$pol")
+    rx_run "$JOB"
+    rx_expect infra_error 125
+    rx_check '.error | test("seccomp") and test("Podman")' 'the error says why'
+    rx_check '.container_id == null' 'nothing was created'
+    rx_check '.limits.seccomp == "strict"' 'the limits show what was asked'
+    assert_no_container "$tid"
+}
+
+@test "podman: a gVisor job is refused, not run under runc" {
+    rx_on_podman || skip "Podman only (Docker runs gVisor jobs)"
+    local tid
+    tid=$(rx_tid pm-gvisor)
+    rx_job_jq --arg id "$tid" '{task_id: $id, sandbox: "gvisor", command: ["true"]}'
+    rx_run "$JOB"
+    rx_expect infra_error 125
+    rx_check '.error | test("gvisor") and test("Podman")' 'the error says why'
+    rx_check '.container_id == null' 'nothing was created'
+    assert_no_container "$tid"
+}

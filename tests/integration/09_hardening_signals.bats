@@ -59,14 +59,27 @@ interrupt() {
 
     ins_check '.State.Running == true' 'running'
     ins_check '.HostConfig.ReadonlyRootfs == true' 'read-only root filesystem'
-    ins_check '.HostConfig.CapDrop == ["ALL"]' 'CapDrop ALL'
+    local podman=0
+    rx_on_podman && podman=1
+    if ((podman)); then
+        # Podman echoes CapDrop ALL as the list of its default caps, and
+        # says which capabilities the process really has.
+        ins_check '(.EffectiveCaps // []) == [] and (.BoundingCaps // []) == []' \
+            'no effective or bounding capability (Podman)'
+    else
+        ins_check '.HostConfig.CapDrop == ["ALL"]' 'CapDrop ALL'
+    fi
     ins_check '(.HostConfig.CapAdd // []) == []' 'no capability added'
     ins_check '.HostConfig.SecurityOpt | index("no-new-privileges")' 'no-new-privileges'
     ins_check '.HostConfig.Privileged == false' 'not privileged'
     ins_check '.HostConfig.NetworkMode == "none"' 'network none'
-    ins_check '.Config.NetworkDisabled == true' 'network disabled (no network sandbox at all)'
-    ins_check '(.NetworkSettings.Networks // {}) | keys == []' 'attached to no network'
-    ins_check '(.NetworkSettings.SandboxKey // "") == ""' 'no network sandbox of the engine'
+    if ((podman)); then
+        ins_check '(.NetworkSettings.Networks // {}) == {}' 'attached to no network (Podman)'
+    else
+        ins_check '.Config.NetworkDisabled == true' 'network disabled (no network sandbox at all)'
+        ins_check '(.NetworkSettings.Networks // {}) | keys == []' 'attached to no network'
+        ins_check '(.NetworkSettings.SandboxKey // "") == ""' 'no network sandbox of the engine'
+    fi
     ins_check '.Config.User == "65534:65534"' 'user 65534:65534'
     ins_check '.HostConfig.Memory == 100663296' 'Memory = 96m'
     ins_check '.HostConfig.MemorySwap == .HostConfig.Memory' 'MemorySwap = Memory (no swap)'
@@ -79,7 +92,7 @@ interrupt() {
         # at its limit meets EAGAIN instead of killing its sandbox.
         ins_check '.HostConfig.PidsLimit > 20 and .HostConfig.PidsLimit <= 1024' \
             'PidsLimit (gVisor: a host bound above the job limit)'
-        ins_check '.HostConfig.Ulimits | map(select(.Name == "nproc"))[0] | .Soft == 20 and .Hard == 20' \
+        ins_check '.HostConfig.Ulimits | map(.Name |= (ascii_downcase | ltrimstr("rlimit_"))) | map(select(.Name == "nproc"))[0] | .Soft == 20 and .Hard == 20' \
             'ulimit nproc = pids_limit (gVisor)'
     else
         ins_check '.HostConfig.PidsLimit == 20' 'PidsLimit'
@@ -87,24 +100,51 @@ interrupt() {
     if [[ ${RALPH_TEST_SANDBOX:-} == gvisor ]]; then
         ins_check '.HostConfig.Runtime == "runsc"' 'RALPH_TEST_SANDBOX=gvisor: runtime runsc'
     fi
-    ins_check '.HostConfig.Ulimits | map(select(.Name == "nofile"))[0] | .Soft > 0 and .Hard == .Soft' 'ulimit nofile'
-    ins_check '.HostConfig.Ulimits | map(select(.Name == "fsize"))[0] | .Soft == 8388608 and .Hard == 8388608' 'ulimit fsize = file_size_limit'
-    ins_check '.HostConfig.Ulimits | map(select(.Name == "core"))[0] | .Soft == 0 and .Hard == 0' 'ulimit core 0'
+    ins_check '.HostConfig.Ulimits | map(.Name |= (ascii_downcase | ltrimstr("rlimit_"))) | map(select(.Name == "nofile"))[0] | .Soft > 0 and .Hard == .Soft' 'ulimit nofile'
+    ins_check '.HostConfig.Ulimits | map(.Name |= (ascii_downcase | ltrimstr("rlimit_"))) | map(select(.Name == "fsize"))[0] | .Soft == 8388608 and .Hard == 8388608' 'ulimit fsize = file_size_limit'
+    ins_check '.HostConfig.Ulimits | map(.Name |= (ascii_downcase | ltrimstr("rlimit_"))) | map(select(.Name == "core"))[0] | .Soft == 0 and .Hard == 0' 'ulimit core 0'
     ins_check '.HostConfig.Tmpfs["/tmp"] | split(",") | index("noexec") and index("nosuid") and index("nodev") and any(.[]; test("^size=[0-9]+[kmg]?$"))' \
         'tmpfs /tmp noexec,nosuid,nodev with a size'
-    ins_check '.HostConfig.Tmpfs | keys == ["/tmp"]' 'no other tmpfs'
-    ins_check '.HostConfig.IpcMode == "private"' 'private IPC'
+    if ((podman)); then
+        # ralph-exec declares /run and /var/tmp read-only itself, or Podman
+        # would mount writable tmpfs there (04 writes to them: EROFS).
+        ins_check '.HostConfig.Tmpfs | keys == ["/run", "/tmp", "/var/tmp"]' 'no other tmpfs (Podman)'
+        ins_check '[.HostConfig.Tmpfs["/run", "/var/tmp"] | split(",") | index("ro") and index("noexec")] == [true, true]' \
+            '/run and /var/tmp read-only (Podman)'
+        # Podman echoes IpcMode "shareable" whatever was asked and PidMode
+        # "private": the namespaces themselves are checked instead.
+        local cpid
+        cpid=$(jq -r '.State.Pid' <<<"$INSPECT")
+        for ns in ipc pid net; do
+            if [[ $(readlink "/proc/$cpid/ns/$ns") == "$(readlink /proc/self/ns/$ns)" || -z $(readlink "/proc/$cpid/ns/$ns") ]]; then
+                INS_FAILED+=("own $ns namespace (Podman): the job's is not its own")
+            fi
+        done
+    else
+        ins_check '.HostConfig.Tmpfs | keys == ["/tmp"]' 'no other tmpfs'
+        ins_check '.HostConfig.IpcMode == "private"' 'private IPC'
+        ins_check '.HostConfig.PidMode == ""' 'own pid namespace'
+    fi
     ins_check '.HostConfig.ShmSize > 0 and .HostConfig.ShmSize <= 67108864' 'a bounded /dev/shm'
-    ins_check '.HostConfig.PidMode == ""' 'own pid namespace'
     ins_check '.HostConfig.Init == true' 'init process'
     ins_check '.HostConfig.AutoRemove == false' 'AutoRemove false (ralph-exec removes it)'
-    ins_check '(.HostConfig.Binds // []) == []' 'no bind mounts'
+    if ((podman)); then
+        # Podman lists the anonymous volume among Binds: nothing else may be.
+        ins_check '(.HostConfig.Binds // []) | map(select(test("^[0-9a-f]{64}:/workspace:") | not)) == []' \
+            'no bind mounts but the workspace volume (Podman)'
+    else
+        ins_check '(.HostConfig.Binds // []) == []' 'no bind mounts'
+    fi
     ins_check '(.HostConfig.Devices // []) == []' 'no devices'
     ins_check '.Mounts | length == 1' 'exactly one mount'
     ins_check '.Mounts[0] | .Type == "volume" and .Destination == "/workspace" and .RW == true and (.Name | test("^[0-9a-f]{64}$"))' \
         'an anonymous volume at /workspace'
-    ins_check '.HostConfig.Mounts | length == 1 and (.[0].Source // "") == "" and .[0].Target == "/workspace"' \
-        'the mount was asked for without a source'
+    if ((!podman)); then
+        # (Podman does not echo HostConfig.Mounts; the anonymous name above
+        # shows the volume was made for this container.)
+        ins_check '.HostConfig.Mounts | length == 1 and (.[0].Source // "") == "" and .[0].Target == "/workspace"' \
+            'the mount was asked for without a source'
+    fi
     ins_check '.HostConfig.LogConfig.Type == "none"' 'no log driver'
     ins_check '.HostConfig.RestartPolicy.Name == "no" or .HostConfig.RestartPolicy.Name == ""' 'no restart'
     ins_check '.Config.Labels["ralph.task_id"] == $tid' 'label ralph.task_id'

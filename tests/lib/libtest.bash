@@ -78,6 +78,27 @@ rx_socket() {
     esac
 }
 
+# The engine's kind, "podman" or "docker" (Podman names itself in
+# /version's Components, as ralph-exec's own detection reads it).
+rx_engine_kind() {
+    if [[ -z ${RX_ENGINE_KIND:-} ]]; then
+        local sock
+        sock=$(rx_socket) || return 1
+        if curl -s --max-time 5 --unix-socket "$sock" http://localhost/version 2>/dev/null |
+            jq -e '[.Components[]?.Name // empty] | any(test("podman"; "i"))' >/dev/null; then
+            RX_ENGINE_KIND=podman
+        else
+            RX_ENGINE_KIND=docker
+        fi
+        export RX_ENGINE_KIND
+    fi
+    echo "$RX_ENGINE_KIND"
+}
+
+rx_on_podman() {
+    [[ $(rx_engine_kind) == podman ]]
+}
+
 # What stops this tier from running here (empty: nothing).
 rx_engine_problem() {
     local t sock pong code

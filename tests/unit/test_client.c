@@ -307,6 +307,128 @@ no_gvisor(void)
     free(r1);
 }
 
+#define PODMAN_VERSION                                                                          \
+    "{\"Version\":\"4.3.1\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.24\","               \
+    "\"Components\":[{\"Name\":\"Podman Engine\"}]}"
+
+/* The ulimit named name in a create body's HostConfig, or NULL. */
+static struct json_object *
+find_ulimit(struct json_object *body, const char *name)
+{
+    struct json_object *ul = rx_json_get(rx_json_get(body, "HostConfig"), "Ulimits");
+    for (size_t i = 0; ul && i < json_object_array_length(ul); i++) {
+        struct json_object *u = json_object_array_get_idx(ul, i);
+        const char *n = rx_json_get_str(u, "Name");
+        if (n && strcmp(n, name) == 0)
+            return u;
+    }
+    return NULL;
+}
+
+/* What changes on Podman: the create body, the refusals, the OOM reading and
+ * the remedies put in front of its errors. */
+static void
+podman_shapes(void)
+{
+    struct rx_error *err = NULL;
+    struct job_spec *job = job_spec_parse(JOB_T1, strlen(JOB_T1), NULL, &err);
+    struct sandbox_opts so = {.owner = "o", .deadline_s = 1, .tmp_bytes = 1 << 20,
+                              .shm_bytes = 1 << 20};
+
+    /* Docker: no nproc (per-uid, host-wide) and no tmpfs but /tmp. */
+    struct json_object *body = sandbox_policy_create_body(job, &so);
+    struct json_object *tmpfs = rx_json_get(rx_json_get(body, "HostConfig"), "Tmpfs");
+    ok(find_ulimit(body, "nproc") == NULL, "Docker: no nproc ulimit");
+    ok(tmpfs && json_object_object_length(tmpfs) == 1, "Docker: /tmp is the only tmpfs");
+    ok(sandbox_policy_engine_check(job, &so, &err) == 0, "Docker: the job may run");
+    json_object_put(body);
+
+    so.podman = true;
+    body = sandbox_policy_create_body(job, &so);
+    struct json_object *np = find_ulimit(body, "nproc");
+    ok(np && json_object_get_int64(rx_json_get(np, "Soft")) == SANDBOX_PODMAN_NPROC &&
+           json_object_get_int64(rx_json_get(np, "Hard")) == SANDBOX_PODMAN_NPROC,
+       "Podman: an explicit nproc (Soft = Hard = %d), so start does not fail",
+       SANDBOX_PODMAN_NPROC);
+    ok(find_ulimit(body, "nofile") != NULL, "Podman: an explicit nofile");
+    tmpfs = rx_json_get(rx_json_get(body, "HostConfig"), "Tmpfs");
+    const char *run = rx_json_get_str(tmpfs, "/run"), *vtmp = rx_json_get_str(tmpfs, "/var/tmp");
+    ok(run && strncmp(run, "ro,", 3) == 0 && strstr(run, "noexec"),
+       "Podman: /run declared read-only (not Podman's writable tmpfs)");
+    ok(vtmp && strncmp(vtmp, "ro,", 3) == 0, "Podman: /var/tmp declared read-only");
+    ok(strncmp(rx_json_get_str(tmpfs, "/tmp"), "rw,", 3) == 0, "Podman: /tmp stays writable");
+    ok(sandbox_policy_engine_check(job, &so, &err) == 0, "Podman: a runc job may run");
+    json_object_put(body);
+
+    so.seccomp = "{\"defaultAction\":\"SCMP_ACT_ERRNO\"}";
+    ok(sandbox_policy_engine_check(job, &so, &err) < 0 && err &&
+           strstr(err->msg, "seccomp") && strstr(err->msg, "Podman") &&
+           err->kind == RX_ERR_INFRA,
+       "Podman: the strict seccomp profile is refused as an infra error");
+    rx_error_free(&err);
+    so.seccomp = NULL;
+    const char *gj = "{\"task_id\":\"g\",\"sandbox\":\"gvisor\",\"command\":[\"true\"]}";
+    struct job_spec *gjob = job_spec_parse(gj, strlen(gj), NULL, &err);
+    ok(gjob && sandbox_policy_engine_check(gjob, &so, &err) < 0 && err &&
+           strstr(err->msg, "gvisor"),
+       "Podman: a gVisor job is refused");
+    rx_error_free(&err);
+    job_spec_free(gjob);
+    job_spec_free(job);
+
+    /* OOM: Docker's flag, or on Podman an unexplained SIGKILL. */
+    struct docker_client fake = {.podman = false};
+    bool inferred = true;
+    cleanup_json struct json_object *st137 =
+        json_tokener_parse("{\"OOMKilled\":false,\"ExitCode\":137}");
+    cleanup_json struct json_object *stoom =
+        json_tokener_parse("{\"OOMKilled\":true,\"ExitCode\":5}");
+    cleanup_json struct json_object *st1 =
+        json_tokener_parse("{\"OOMKilled\":false,\"ExitCode\":1}");
+    ok(!docker_container_oom(&fake, st137, false, &inferred) && !inferred,
+       "Docker: exit 137 without OOMKilled is not an OOM");
+    ok(docker_container_oom(&fake, stoom, false, &inferred) && !inferred,
+       "Docker: OOMKilled is an OOM");
+    fake.podman = true;
+    ok(docker_container_oom(&fake, st137, false, &inferred) && inferred,
+       "Podman: exit 137 we did not cause is taken as an OOM, marked inferred");
+    ok(!docker_container_oom(&fake, st137, true, &inferred),
+       "Podman: exit 137 after our timeout kill is not an OOM");
+    ok(!docker_container_oom(&fake, st1, false, &inferred), "Podman: exit 1 is not an OOM");
+
+    /* A missing catatonit: the remedy comes first, the engine's text stays. */
+    char *r0 = reply(200, PODMAN_VERSION);
+    char *r1 = reply(500, "{\"cause\":\"no such file or directory\",\"message\":\"container-init "
+                          "binary not found on the host: stat /usr/libexec/podman/catatonit: no "
+                          "such file or directory\",\"response\":500}");
+    const char *reps[] = {r0, r1};
+    pid_t pid = fake_daemon(reps, 2);
+    char host[160];
+    snprintf(host, sizeof(host), "unix://%s", sock_path);
+    struct docker_client *dc = docker_client_new(host, -1, &err);
+    job = job_spec_parse(JOB_T1, strlen(JOB_T1), NULL, &err);
+    so.podman = true;
+    body = sandbox_policy_create_body(job, &so);
+    char *id = dc ? docker_container_create(dc, "ralph-pm", body, &err) : NULL;
+    waitpid(pid, NULL, 0);
+    ok(id == NULL && err && strstr(err->msg, "apt-get install catatonit") &&
+           strstr(err->msg, "container-init binary not found"),
+       "Podman without catatonit: the error says to install it, and keeps Podman's text");
+    if (err)
+        diag("  %s", err->msg);
+    rx_error_free(&err);
+    cleanup_free char *log = read_log();
+    like(log, "\"Name\":\"nproc\",\"Soft\":32768,\"Hard\":32768",
+         "the request to Podman carries the nproc ulimit");
+    like(log, "\"/run\":\"ro,noexec,nosuid,nodev,size=1048576\"",
+         "the request to Podman declares /run read-only");
+    json_object_put(body);
+    job_spec_free(job);
+    docker_client_free(dc);
+    free(r0);
+    free(r1);
+}
+
 int
 main(void)
 {
@@ -320,6 +442,7 @@ main(void)
     negotiation();
     create_shape();
     no_gvisor();
+    podman_shapes();
     unlink(sock_path);
     unlink(log_path);
     rmdir(dir);
