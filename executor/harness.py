@@ -24,6 +24,9 @@ def strip_margin(source):
     """Remove a margin that every code line shares (code pasted from an
     indented context), leaving the lines inside multi-line strings exactly
     as they are.  Returns None when there is no such margin."""
+    import io
+    import tokenize
+
     in_string = set()
     try:
         for tok in tokenize.generate_tokens(io.StringIO(source).readline):
