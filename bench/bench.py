@@ -35,7 +35,7 @@ ralph-bench.run, or a task id with this run's prefix) and every volume those
 containers mounted is gone; any left fails the run.
 
 Environment (defaults in brackets):
-  BENCH_LATENCY_RUNS [30]  BENCH_JOBS [100]  BENCH_JOBS_C1 [50]  BENCH_BATCHES [2]
+  BENCH_LATENCY_RUNS [30]  BENCH_JOBS [100]  BENCH_JOBS_C1 [30]  BENCH_BATCHES [2]
   BENCH_CONCURRENCY ["1 2 4 8"]
   BENCH_SWEEP ["docker-run worker-spool worker-redis"]  (add ralph-exec, docker-py)
   BENCH_LATENCY_TOOLS [all five]  BENCH_QUICK=1 (4 runs, 8 jobs, c=1 and 8)
@@ -98,7 +98,7 @@ class Config:
         self.quick = quick
         self.latency_runs = env_int("BENCH_LATENCY_RUNS", 4 if quick else 30)
         self.jobs = env_int("BENCH_JOBS", 8 if quick else 100)
-        self.jobs_c1 = env_int("BENCH_JOBS_C1", 8 if quick else 50)
+        self.jobs_c1 = env_int("BENCH_JOBS_C1", 8 if quick else 30)
         self.batches = env_int("BENCH_BATCHES", 2)
         conc = env_list("BENCH_CONCURRENCY", ["1", "8"] if quick else ["1", "2", "4", "8"])
         try:
@@ -545,8 +545,9 @@ class Bench:
             w["redis"].close()
         if code != 0:
             raise BenchError("%s exited %s after SIGTERM; log: %s" % (w["id"], code, w["log"]))
-        return {"vmhwm_kib": hwm, "ru_maxrss_kib": ru.ru_maxrss if ru else None,
-                "cpu_s_lifetime": (ru.ru_utime + ru.ru_stime) if ru else None}
+        # (not ru_maxrss: Linux carries it over exec, so it would be the forked
+        # Python's size whenever that is larger)
+        return {"vmhwm_kib": hwm, "cpu_s_lifetime": (ru.ru_utime + ru.ru_stime) if ru else None}
 
     def worker_alive(self, w):
         if w["proc"].poll() is not None:
@@ -924,6 +925,9 @@ class Bench:
             P()
             P("Throughput, jobs/s (%d jobs per point, %d at concurrency 1, in %d interleaved batches)"
               % (cfg.jobs, cfg.jobs_c1, cfg.batches))
+            skipped = [t for t in ALL_TOOLS if t not in cfg.sweep]
+            if skipped:
+                P("(not swept in this run: %s; BENCH_SWEEP adds them)" % ", ".join(skipped))
             cs = cfg.concurrency
             P("%-32s" % "concurrency" + "".join("%8d" % c for c in cs) + "%8s %6s %13s" % ("best", "ratio", "client CPU/job"))
             for t in cfg.sweep:
