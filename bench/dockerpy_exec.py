@@ -120,13 +120,17 @@ def run_job(client, job, harness, labels):
     try:
         container.put_archive(WORKSPACE, input_tar(job, harness))
         stream = container.attach(stdout=True, stderr=True, stream=True, demux=True)
-        container.start()
         stdout, stderr = bytearray(), bytearray()
-        for out, err in stream:
-            if out and len(stdout) < MAX_STREAM:
-                stdout += out[: MAX_STREAM - len(stdout)]
-            if err and len(stderr) < MAX_STREAM:
-                stderr += err[: MAX_STREAM - len(stderr)]
+
+        def drain():  # while wait() keeps the deadline
+            for out, err in stream:
+                if out and len(stdout) < MAX_STREAM:
+                    stdout.extend(out[: MAX_STREAM - len(stdout)])
+                if err and len(stderr) < MAX_STREAM:
+                    stderr.extend(err[: MAX_STREAM - len(stderr)])
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        container.start()
         status = "success"
         try:
             waited = container.wait(timeout=timeout)
@@ -134,6 +138,7 @@ def run_job(client, job, harness, labels):
         except Exception:  # requests' ReadTimeout: past the deadline
             container.kill()
             exit_code, status = None, "timeout"
+        reader.join(5)
         output = None
         if status == "success":
             if exit_code != 0:
