@@ -480,13 +480,15 @@ class Bench:
             while time.monotonic() < deadline and p.poll() is None:
                 try:
                     r = Redis(port, timeout=2)
-                    if r("PING") == "PONG":
-                        r.close()
+                    info = r("INFO", "server").decode()
+                    r.close()
+                    if "process_id:%d\r\n" % p.pid in info:  # ours, not a server that took the port
                         self.redis_proc, self.redis_port = p, port
                         log("redis-server %d on 127.0.0.1:%d" % (p.pid, port))
                         return
-                except OSError:
-                    time.sleep(0.05)
+                except (OSError, BenchError):
+                    pass
+                time.sleep(0.05)
             self.stop_proc(p)  # port taken meanwhile, or it failed: try another
         raise BenchError("could not start redis-server (log: %s/log)" % d)
 
