@@ -6,7 +6,7 @@
 #   make test       set up everything and run every test tier (unit + real engine)
 #   make check      unit tests only (no engine needed)
 #   make images     build the sandbox image offline (mmdebstrap + docker import)
-#   make bench      ralph-exec and ralph-worker against docker run --rm and docker-py (~8.5 min)
+#   make bench      ralph-exec and ralph-worker against docker run --rm and docker-py (~9 min)
 #   make SANITIZE=address,undefined check   the same under sanitizers
 
 PKGS      := libcurl json-c libarchive uuid
