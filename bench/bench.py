@@ -853,6 +853,7 @@ class Bench:
             "run_id": self.run_id, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
             "engine": self.engine, "cpus": os.cpu_count(), "load_before": load0, "load_after": os.getloadavg(),
             "image": self.cfg.image, "image_id": self.image_id, "git": self.git_describe(),
+            "docker_run_argv": self.docker_argv[:-1] + ["<the job's code and calculate(inputs)>"],
             "seconds": {"latency_phase": round(t1 - t0, 1), "throughput_phase": round(t2 - t1, 1),
                         "total": round(time.time() - started, 1)}})
 
@@ -871,8 +872,11 @@ class Bench:
             log("interrupted: removed %d containers and %d volumes of this run" % (len(cs), len(vs)))
 
     def git_describe(self):
-        p = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
-                           capture_output=True, text=True)
+        try:
+            p = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                               capture_output=True, text=True)
+        except OSError:
+            return None
         return p.stdout.strip() or None
 
     def cleanup(self, interrupted=False):
