@@ -6,6 +6,7 @@
 #   make test       set up everything, run every tier (unit; real engine: Docker, gVisor, Podman)
 #   make check      unit tests only (no engine needed)
 #   make images     build the sandbox image offline (mmdebstrap + docker import)
+#   make bench      ralph-exec and ralph-worker against docker run --rm and docker-py (~9 min)
 #   make SANITIZE=address,undefined check   the same under sanitizers
 
 PKGS      := libcurl json-c libarchive uuid
@@ -56,7 +57,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-san test demo images deps engine setup podman integration \
-        integration-podman clean help fuzz fuzz-bins
+        integration-podman clean help fuzz fuzz-bins bench
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -159,6 +160,14 @@ fuzz:
 	    || exit 1; \
 	done
 
+# ---- benchmark: one run, every tool, table on stdout, JSON in build/bench/ -----
+# Counts: BENCH_LATENCY_RUNS, BENCH_JOBS, BENCH_JOBS_C1, BENCH_CONCURRENCY,
+# BENCH_SWEEP, BENCH_QUICK=1 (see bench/bench.py).  Debian's python3 on
+# purpose: python3-docker is installed for it.
+bench: setup
+	@scripts/ensure-deps.sh python3-docker
+	/usr/bin/python3 bench/bench.py
+
 demo: setup
 	@echo "+ $(BUILD)/ralph-exec examples/demo.json"
 	@$(BUILD)/ralph-exec examples/demo.json | jq .
@@ -167,6 +176,6 @@ clean:
 	rm -rf build
 
 help:
-	@sed -n '2,10p' Makefile
+	@sed -n '2,11p' Makefile
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
