@@ -18,9 +18,8 @@ noisy: the figures are medians of interleaved runs).
   worker-redis   ralph-worker --queue redis://, concurrency 1: from LPUSH to
                  the task id popped from ralph:done (result stored)
 Phase 2, throughput at each of BENCH_CONCURRENCY: BENCH_JOBS jobs per tool
-and concurrency (BENCH_JOBS_C1 at concurrency 1: there jobs/s is one over
-the per-job time phase 1 already measures, and 100 sequential jobs per tool
-would not fit the 10-minute budget), in BENCH_BATCHES batches interleaved
+and concurrency (BENCH_JOBS_C1 at concurrency 1, by default the same), in
+BENCH_BATCHES batches interleaved
 between the tools of BENCH_SWEEP; jobs/s = jobs / summed batch time (from
 the first enqueue or spawn to the last result). docker-run and ralph-exec are driven by
 `xargs -P`, docker-py by a thread pool in one process, the workers are
@@ -35,7 +34,7 @@ ralph-bench.run, or a task id with this run's prefix) and every volume those
 containers mounted is gone; any left fails the run.
 
 Environment (defaults in brackets):
-  BENCH_LATENCY_RUNS [30]  BENCH_JOBS [100]  BENCH_JOBS_C1 [30]  BENCH_BATCHES [2]
+  BENCH_LATENCY_RUNS [30]  BENCH_JOBS [100]  BENCH_JOBS_C1 [100]  BENCH_BATCHES [2]
   BENCH_CONCURRENCY ["1 2 4 8"]
   BENCH_SWEEP ["docker-run worker-spool worker-redis"]  (add ralph-exec, docker-py)
   BENCH_LATENCY_TOOLS [all five]  BENCH_QUICK=1 (4 runs, 8 jobs, c=1 and 8)
@@ -98,7 +97,7 @@ class Config:
         self.quick = quick
         self.latency_runs = env_int("BENCH_LATENCY_RUNS", 4 if quick else 30)
         self.jobs = env_int("BENCH_JOBS", 8 if quick else 100)
-        self.jobs_c1 = env_int("BENCH_JOBS_C1", 8 if quick else 30)
+        self.jobs_c1 = env_int("BENCH_JOBS_C1", 8 if quick else 100)
         self.batches = env_int("BENCH_BATCHES", 2)
         conc = env_list("BENCH_CONCURRENCY", ["1", "8"] if quick else ["1", "2", "4", "8"])
         try:
