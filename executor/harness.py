@@ -7,11 +7,12 @@
 # OUTPUT_PATH (relative to /workspace).  When anything raises, it writes
 # .ralph/error.json ({"type", "message", "traceback"}), prints the traceback
 # to stderr and exits 1.
-# Only what every job needs is imported up front: tokenize (margins) and
-# traceback (failures) are loaded when used, off the common path.
+import io
 import json
 import os
 import sys
+import tokenize
+import traceback
 import types
 
 WORKSPACE = "/workspace"
@@ -24,9 +25,6 @@ def strip_margin(source):
     """Remove a margin that every code line shares (code pasted from an
     indented context), leaving the lines inside multi-line strings exactly
     as they are.  Returns None when there is no such margin."""
-    import io
-    import tokenize
-
     in_string = set()
     try:
         for tok in tokenize.generate_tokens(io.StringIO(source).readline):
@@ -100,8 +98,6 @@ def main():
         text = json.dumps(result, allow_nan=False, ensure_ascii=False)
         write_atomic(output_path, text)
     except Exception as exc:  # noqa: BLE001 - every failure is reported
-        import traceback
-
         tb = traceback.format_exc()
         sys.stderr.write(tb)
         sys.stderr.flush()

@@ -67,6 +67,24 @@ PY
     assert_no_container "$tid"
 }
 
+@test "code job: the job's own traceback.py and tokenize.py do not replace the harness's modules" {
+    # Files in /workspace are importable by the job's code; the harness must
+    # not pick them up itself (it reports failures with traceback and strips
+    # margins with tokenize).
+    local tid code
+    tid=$(rx_tid shadow)
+    code=$'    def calculate(inputs):\n        raise ValueError("boom")\n'
+    rx_job_jq --arg id "$tid" --arg code "$code" \
+        '{task_id: $id, code: $code, files: {"traceback.py": "raise SystemExit(42)\n",
+          "tokenize.py": "raise SystemExit(43)\n", "linecache.py": "raise SystemExit(44)\n"}}'
+    rx_run "$JOB"
+    rx_expect error 1
+    rx_check '.error | test("calculate raised ValueError: boom")' \
+        'the margin was stripped and the exception reported by the harness'
+    rx_check '.stderr | test("ValueError: boom")' 'the traceback is on stderr'
+    assert_no_container "$tid"
+}
+
 @test "code job: whole code indented by 4 spaces is accepted" {
     local tid code
     tid=$(rx_tid indent4)
