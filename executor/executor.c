@@ -478,9 +478,13 @@ executor_sweep(struct docker_client *dc, const char *self,
         const char *owner = rx_json_get_str(labels, "ralph.owner");
         const char *queue = rx_json_get_str(labels, "ralph.queue");
         const char *deadline = rx_json_get_str(labels, "ralph.deadline");
-        if (id == NULL || owner == NULL || (self != NULL && strcmp(owner, self) == 0))
+        if (id == NULL || owner == NULL)
             continue;
+        /* Past its deadline (the job's timeout + 300 s) a container is a
+         * leftover whoever made it, self included: one whose removal failed. */
         bool expired = deadline != NULL && strtoll(deadline, NULL, 10) < now;
+        if (!expired && self != NULL && strcmp(owner, self) == 0)
+            continue;
         if (!expired && (is_dead == NULL || !is_dead(owner, queue, ud)))
             continue;
         if (docker_container_remove(dc, id, NULL) == 0)

@@ -50,7 +50,7 @@ void executor_result_from_error(struct job_result *res, const char *task_id, con
 
 /* Remove the containers labelled ralph.owner whose deadline (ralph.deadline)
  * has passed, or which is_dead(owner, queue label, ud) says belong to a
- * worker that is gone.  Never touches containers of `self`.  *removed gets
+ * worker that is gone.  Containers of `self` only once past their deadline.  *removed gets
  * how many were removed. */
 int executor_sweep(struct docker_client *dc, const char *self,
                    bool (*is_dead)(const char *owner, const char *queue, void *ud), void *ud,

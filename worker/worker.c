@@ -281,10 +281,10 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
      * dies in between leaves it to the sweep (deadline and owner labels). */
     opts.defer_remove = true;
     executor_run(*dc, job, &opts, &res);
-    audit(w, &res, job->sandbox);
 
     if (res.status == JOB_INFRA_ERROR) {
         remove_container(w, *dc, &res);
+        audit(w, &res, job->sandbox);
         bool cancelled = pipe_readable(s->cancel_pipe[0]);
         /* A fresh engine connection next time: the engine may have restarted. */
         docker_client_free(*dc);
@@ -315,6 +315,7 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
     cleanup_json struct json_object *o = job_result_to_json(&res);
     complete_with_retry(s, q, qj, task_id, rx_json_compact(o), res.status == JOB_SUCCESS);
     remove_container(w, *dc, &res);
+    audit(w, &res, job->sandbox); /* with the removal's outcome */
     struct json_object *f = kv("task_id", task_id, "status", job_status_name(res.status), NULL);
     json_object_object_add(f, "duration_ms", json_object_new_int64(res.duration_ms));
     log_event(w, "info", "job_done", f);
@@ -398,8 +399,10 @@ static bool
 owner_is_dead(const char *owner, const char *queue, void *ud)
 {
     struct sweep_ctx *c = ud;
+    /* At start, containers under our own name are an earlier run's, if
+     * they are of this queue (another queue may have a worker of that id). */
     if (c->startup && strcmp(owner, c->w->owner) == 0)
-        return true;
+        return queue != NULL && strcmp(queue, c->w->queue_label) == 0;
     /* Only workers of this very queue can be judged by its leases. */
     if (queue == NULL || strcmp(queue, c->w->queue_label) != 0)
         return false;
