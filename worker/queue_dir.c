@@ -28,7 +28,7 @@ struct queue_dir {
     char *worker_id;
     long long lease_ms;
     int max_attempts;
-    int inotify_fd; /* wakes claim when a job lands in incoming/; -1: poll */
+    int inotify_fd; /* wakes claim when a job lands in incoming/; -1: poll; -2: not yet */
 };
 
 static const char *const subdirs[] = {"incoming", "claimed", "results", "dead", "workers"};
@@ -155,6 +155,16 @@ dir_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_err
     cleanup_free char *in = xasprintf("%s/incoming", d->root);
     long long deadline = rx_now_ms() + timeout_ms;
     *out = NULL;
+    if (d->inotify_fd == -2) {
+        /* One inotify instance per slot (fs.inotify.max_user_instances is
+         * per uid, 128 by default); without one, claim polls every 100 ms. */
+        d->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (d->inotify_fd >= 0 &&
+            inotify_add_watch(d->inotify_fd, in, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+            close(d->inotify_fd);
+            d->inotify_fd = -1;
+        }
+    }
     for (;;) {
         DIR *dh = opendir(in);
         if (dh == NULL)
@@ -478,39 +488,63 @@ dir_status(struct queue *q, struct json_object **out, struct rx_error **err RX_U
     return 0;
 }
 
+/* Read the spool's queue-id: a regular file (never a FIFO or a device: a
+ * worker must not hang at start on a planted one) of one id, newline allowed. */
+static int
+read_queue_id(const char *path, char **id, struct rx_error **err)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return rx_error_set(err, errno, "spool: open %s: %s", path, strerror(errno));
+    struct stat st;
+    char buf[64];
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (off_t)sizeof(buf))
+        n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    if (n < 0 || !queue_identity_valid(buf, (size_t)n))
+        return rx_error_set(err, EPROTO,
+                            "spool: %s is not a queue id (a regular file holding one; delete it "
+                            "to make a new one)",
+                            path);
+    *id = xstrndup(buf, (size_t)n);
+    return 0;
+}
+
 static int
 dir_identity(struct queue *q, char **id, struct rx_error **err)
 {
     struct queue_dir *d = (struct queue_dir *)q;
     cleanup_free char *path = xasprintf("%s/queue-id", d->root);
     if (access(path, F_OK) < 0) {
-        /* Written whole under a private name, then linked into place: the
-         * first worker's id wins and nobody reads a half-written one. */
-        cleanup_free char *tmp = xasprintf("%s/.queue-id.%s", d->root, d->worker_id);
+        /* Written whole under a fresh private name, then linked into place:
+         * the first worker's id wins and nobody reads a half-written one. */
         cleanup_free char *fresh = queue_identity_new();
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        cleanup_free char *tmp = xasprintf("%s/.queue-id.%s", d->root, fresh);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0)
             return rx_error_set(err, errno, "spool: create %s: %s", tmp, strerror(errno));
-        bool ok = write(fd, fresh, strlen(fresh)) == (ssize_t)strlen(fresh) && fsync(fd) == 0;
-        close(fd);
-        if (ok && link(tmp, path) < 0 && errno != EEXIST)
-            ok = false;
+        size_t len = strlen(fresh);
+        errno = EIO;
+        bool ok = write(fd, fresh, len) == (ssize_t)len && fsync(fd) == 0;
         int saved = errno;
+        close(fd);
+        if (ok && link(tmp, path) < 0 && errno != EEXIST) {
+            ok = false;
+            saved = errno;
+        }
         unlink(tmp);
         if (!ok)
             return rx_error_set(err, saved, "spool: create %s: %s", path, strerror(saved));
+        int dfd = open(d->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
     }
-    char *data = NULL;
-    size_t len = 0;
-    if (read_file(path, 64, &data, &len, err) < 0)
-        return -1;
-    if (!queue_identity_valid(data, len)) {
-        free(data);
-        return rx_error_set(err, EPROTO, "spool: %s is not a queue id (delete it to make a new one)",
-                            path);
-    }
-    *id = data;
-    return 0;
+    return read_queue_id(path, id, err);
 }
 
 static void
@@ -574,15 +608,6 @@ queue_dir_open(const char *path, const struct queue_cfg *cfg, struct rx_error **
     d->worker_id = xstrdup(cfg->worker_id);
     d->lease_ms = cfg->lease_ms;
     d->max_attempts = cfg->max_attempts;
-    /* Without inotify (a file system or limit that refuses it) claim polls
-     * every 100 ms instead. */
-    d->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (d->inotify_fd >= 0) {
-        cleanup_free char *in = xasprintf("%s/incoming", root);
-        if (inotify_add_watch(d->inotify_fd, in, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
-            close(d->inotify_fd);
-            d->inotify_fd = -1;
-        }
-    }
+    d->inotify_fd = -2; /* made by the first claim: only slots need one */
     return &d->base;
 }
