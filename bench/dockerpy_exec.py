@@ -114,6 +114,9 @@ def run_job(client, job, harness, labels):
         hostname="sandbox",
         environment=["HOME=/tmp", "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1"],
         labels=labels,
+        # As ralph-exec sends it (no network sandbox is built); docker-py has
+        # the keyword, the docker CLI has no flag for it.
+        network_disabled=True,
         host_config=host_config,
     )
     container = client.containers.get(resp["Id"])

@@ -76,8 +76,18 @@ start_service() {
     ping_ok && return 0
     log "podman system service ($driver) did not answer on $SOCK; last lines of $LOGFILE:"
     tail -n 15 "$LOGFILE" >&2 || true
+    # Gone before the next try (or the caller's exit): TERM, then KILL.
     kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
     return 1
+}
+
+# A service already serving $SOCK that is merely slow to answer: wait for it
+# rather than starting a second one beside it on the same storage.
+running_service() {
+    pgrep -f "system service --time=0 unix://$SOCK\$" 2>/dev/null | head -n 1
 }
 
 # image_id SOCKET: the sandbox image's ID on the engine at SOCKET (empty when absent).
@@ -91,6 +101,12 @@ if ((EUID == 0)) && command -v flock >/dev/null 2>&1; then
     flock -w 300 9 || die "timed out waiting for $LOCKFILE"
 fi
 
+if ! ping_ok && old=$(running_service) && [[ -n $old ]]; then
+    log "podman service $old on $SOCK is slow to answer; waiting for it"
+    deadline=$((SECONDS + START_TIMEOUT))
+    until ping_ok || ((SECONDS >= deadline)); do sleep 0.5; done
+    ping_ok || die "podman service $old on $SOCK does not answer /_ping (stop it, then rerun)"
+fi
 if ! ping_ok; then
     ((EUID == 0)) || die "nothing answers on $SOCK; run this script as root to start podman"
     if ! start_service "$DRIVER"; then
