@@ -133,12 +133,20 @@ parse_name(const char *file, int *attempts)
 }
 
 
+/* Read a spool file, at most cap bytes kept (*len is its whole length).
+ * Only a regular file: a FIFO or device planted in the spool must not block
+ * a worker, so the open does not wait and anything else is refused. */
 static int
 read_file(const char *path, size_t cap, char **out, size_t *len, struct rx_error **err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return rx_error_set(err, errno, "spool: open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return rx_error_set(err, EINVAL, "spool: %s is not a regular file", path);
+    }
     struct rx_buf b;
     rx_buf_init(&b, cap);
     rx_buf_read_fd(&b, fd); /* over the cap, the job parser rejects it by size */
@@ -488,63 +496,36 @@ dir_status(struct queue *q, struct json_object **out, struct rx_error **err RX_U
     return 0;
 }
 
-/* Read the spool's queue-id: a regular file (never a FIFO or a device: a
- * worker must not hang at start on a planted one) of one id, newline allowed. */
-static int
-read_queue_id(const char *path, char **id, struct rx_error **err)
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return rx_error_set(err, errno, "spool: open %s: %s", path, strerror(errno));
-    struct stat st;
-    char buf[64];
-    ssize_t n = -1;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (off_t)sizeof(buf))
-        n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    if (n < 0 || !queue_identity_valid(buf, (size_t)n))
-        return rx_error_set(err, EPROTO,
-                            "spool: %s is not a queue id (a regular file holding one; delete it "
-                            "to make a new one)",
-                            path);
-    *id = xstrndup(buf, (size_t)n);
-    return 0;
-}
-
 static int
 dir_identity(struct queue *q, char **id, struct rx_error **err)
 {
     struct queue_dir *d = (struct queue_dir *)q;
     cleanup_free char *path = xasprintf("%s/queue-id", d->root);
     if (access(path, F_OK) < 0) {
-        /* Written whole under a fresh private name, then linked into place:
-         * the first worker's id wins and nobody reads a half-written one. */
+        /* Linked into place whole: the first worker's id wins and nobody
+         * reads a half-written one. */
         cleanup_free char *fresh = queue_identity_new();
-        cleanup_free char *tmp = xasprintf("%s/.queue-id.%s", d->root, fresh);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0)
-            return rx_error_set(err, errno, "spool: create %s: %s", tmp, strerror(errno));
-        size_t len = strlen(fresh);
-        errno = EIO;
-        bool ok = write(fd, fresh, len) == (ssize_t)len && fsync(fd) == 0;
-        int saved = errno;
-        close(fd);
-        if (ok && link(tmp, path) < 0 && errno != EEXIST) {
-            ok = false;
-            saved = errno;
-        }
-        unlink(tmp);
-        if (!ok)
-            return rx_error_set(err, saved, "spool: create %s: %s", path, strerror(saved));
-        int dfd = open(d->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
+        if (write_atomic(d->root, "queue-id", fresh, strlen(fresh), true, NULL, err) < 0)
+            return -1;
     }
-    return read_queue_id(path, id, err);
+    char *data = NULL;
+    size_t len = 0;
+    if (read_file(path, 64, &data, &len, err) < 0)
+        return -1;
+    /* One id, a newline allowed (len is the whole file, data its first 64 bytes). */
+    if (len <= 64)
+        while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+            len--;
+    if (len > 64 || !queue_identity_valid(data, len)) {
+        free(data);
+        return rx_error_set(err, EPROTO,
+                            "spool: %s is not a queue id (a regular file holding one; delete it "
+                            "to make a new one)",
+                            path);
+    }
+    data[len] = '\0';
+    *id = data;
+    return 0;
 }
 
 static void
