@@ -3,7 +3,6 @@
 
 #include "executor/rx_util.h"
 
-#include <ctype.h>
 #include <uuid/uuid.h>
 
 struct queue *
@@ -43,12 +42,13 @@ queue_identity_new(void)
 bool
 queue_identity_valid(const char *id, size_t len)
 {
+    char s[37];
+    uuid_t u;
     if (len != 36)
         return false;
-    for (size_t i = 0; i < len; i++)
-        if (!(isxdigit((unsigned char)id[i]) || id[i] == '-'))
-            return false;
-    return true;
+    memcpy(s, id, 36);
+    s[36] = '\0';
+    return uuid_parse(s, u) == 0;
 }
 
 void
