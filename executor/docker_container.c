@@ -6,6 +6,7 @@
 
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
+#include "executor/sandbox_policy.h"
 
 /* Container ids come from the engine, but are still checked before they go
  * into a URL path. */
@@ -61,7 +62,8 @@ docker_container_podman_hint(const struct docker_client *dc, struct rx_error **e
     else if (strstr((*err)->msg, "error setting rlimit") != NULL)
         rx_error_prefix(err, "the Podman service's own hard limits are below the job's ulimits "
                              "(nofile %d, nproc %d): start `podman system service` with at "
-                             "least those (ulimit -Hn, ulimit -Hu)", 1024, 32768);
+                             "least those (ulimit -Hn, ulimit -Hu)",
+                             SANDBOX_NOFILE, SANDBOX_PODMAN_NPROC);
 }
 
 char *
