@@ -485,50 +485,37 @@ worker_run(const struct worker_cfg *cfg)
     w.owner = xasprintf(OWNER_PREFIX "%s", cfg->worker_id);
     struct queue_cfg c = qcfg(cfg);
     w.queue_label = queue_label(cfg->queue_url, &c);
+    int exit_code = WORKER_EXIT_OK;
+    struct queue *q = NULL;
+    int sfd = -1;
 
     struct rx_error *err = NULL;
     if (rx_policy_load(cfg->policy_path, &w.policy, &err) < 0) {
         log_event(&w, "error", "bad_policy", kv("error", err->msg, NULL));
         fprintf(stderr, "ralph-worker: %s\n", err->msg);
         rx_error_free(&err);
-        rx_policy_free(&w.policy);
-        free(w.owner);
-        free(w.queue_label);
-        return WORKER_EXIT_USAGE;
+        exit_code = WORKER_EXIT_USAGE;
+        goto out;
     }
     w.audit_path = cfg->audit_path ? cfg->audit_path : w.policy.audit_log;
     if (w.audit_path != NULL) {
         int afd = open(w.audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
         if (afd < 0) {
             fprintf(stderr, "ralph-worker: audit log %s: %s\n", w.audit_path, strerror(errno));
-            rx_policy_free(&w.policy);
-            free(w.owner);
-            free(w.queue_label);
-            return WORKER_EXIT_USAGE;
+            exit_code = WORKER_EXIT_USAGE;
+            goto out;
         }
         close(afd);
     }
-    struct queue *q = queue_open(cfg->queue_url, &c, &err);
-    if (q == NULL) {
-        rx_policy_free(&w.policy);
-        int code = err->kind == RX_ERR_REJECTED ? WORKER_EXIT_USAGE : WORKER_EXIT_QUEUE;
-        log_event(&w, "error", "queue_unavailable", kv("error", err->msg, NULL));
-        rx_error_free(&err);
-        free(w.owner);
-        free(w.queue_label);
-        return code;
-    }
+    q = queue_open(cfg->queue_url, &c, &err);
     /* The sweep judges containers labelled with this queue by its leases:
      * the label must name this queue and no other one at the same address. */
     char *qid = NULL;
-    if (q->ops->identity(q, &qid, &err) < 0) {
-        rx_policy_free(&w.policy);
+    if (q == NULL || q->ops->identity(q, &qid, &err) < 0) {
+        exit_code = err->kind == RX_ERR_REJECTED ? WORKER_EXIT_USAGE : WORKER_EXIT_QUEUE;
         log_event(&w, "error", "queue_unavailable", kv("error", err->msg, NULL));
         rx_error_free(&err);
-        q->ops->close(q);
-        free(w.owner);
-        free(w.queue_label);
-        return WORKER_EXIT_QUEUE;
+        goto out;
     }
     char *label = xasprintf("%s@%s", w.queue_label, qid);
     free(w.queue_label);
@@ -543,7 +530,7 @@ worker_run(const struct worker_cfg *cfg)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 
     struct json_object *f = kv("queue", cfg->queue_url, NULL);
     json_object_object_add(f, "concurrency", json_object_new_int(cfg->concurrency));
@@ -565,11 +552,8 @@ worker_run(const struct worker_cfg *cfg)
                         "fresh): choose another --worker-id, or wait for the lease to expire\n",
                 cfg->worker_id);
         log_event(&w, "error", "worker_id_in_use", NULL);
-        q->ops->close(q);
-        rx_policy_free(&w.policy);
-        free(w.owner);
-        free(w.queue_label);
-        return WORKER_EXIT_USAGE;
+        exit_code = WORKER_EXIT_USAGE;
+        goto out;
     }
     int recovered = 0;
     if (q->ops->recover(q, &recovered, &err) < 0) {
@@ -599,7 +583,6 @@ worker_run(const struct worker_cfg *cfg)
     long long next_sweep = started + SWEEP_EVERY_MS;
     long long grace_deadline = -1;
     const char *reason = NULL;
-    int exit_code = WORKER_EXIT_OK;
     while (atomic_load(&w.slots_done) < cfg->concurrency) {
         struct pollfd p = {.fd = sfd, .events = POLLIN};
         poll(&p, 1, 250);
@@ -648,10 +631,8 @@ worker_run(const struct worker_cfg *cfg)
         close(w.slots[i].cancel_pipe[0]);
         close(w.slots[i].cancel_pipe[1]);
     }
-    if (q != NULL) {
+    if (q != NULL)
         q->ops->unregister(q);
-        q->ops->close(q);
-    }
     docker_client_free(sweeper);
     struct json_object *sf = kv("reason", reason ? reason : "max-jobs reached", NULL);
     json_object_object_add(sf, "jobs", json_object_new_int64(atomic_load(&w.finished)));
@@ -662,6 +643,9 @@ worker_run(const struct worker_cfg *cfg)
     if (exit_code == WORKER_EXIT_BREAKER)
         fprintf(stderr, "ralph-worker: stopped after %d consecutive infrastructure errors: %s\n",
                 atomic_load(&w.infra_streak), w.breaker_reason);
+out:
+    if (q != NULL)
+        q->ops->close(q);
     if (sfd >= 0)
         close(sfd);
     free(w.slots);
