@@ -220,6 +220,40 @@ docker_container_oom(const struct docker_client *dc, struct json_object *state, 
 }
 
 int
+docker_container_oom_event(struct docker_client *dc, const char *id, long long since_unix,
+                           long grace_ms, struct rx_error **err)
+{
+    if (!valid_id(id))
+        return rx_error_set(err, EINVAL, "oom events: bad container id");
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long until_ns = (long long)now.tv_nsec + (grace_ms % 1000) * 1000000LL;
+    long long until_s = (long long)now.tv_sec + grace_ms / 1000 + until_ns / 1000000000LL;
+    cleanup_free char *filter = xasprintf(
+        "{\"type\":[\"container\"],\"event\":[\"oom\"],\"container\":[\"%s\"]}", id);
+    cleanup_free char *q = docker_http_escape(filter);
+    cleanup_free char *path = xasprintf("/events?since=%lld&until=%lld.%09lld&filters=%s",
+                                        since_unix, until_s, until_ns % 1000000000LL, q);
+    /* The engine streams matching events until `until`.  A one-byte cap cuts
+     * the transfer at the first byte of the first event: no need to wait the
+     * window out, nor to parse what a cap of one byte keeps. */
+    struct docker_resp resp;
+    struct docker_req req = {.method = "GET", .path = path, .resp_cap = 1,
+                             .timeout_ms = grace_ms + 10000, .cancellable = true};
+    if (docker_http_do(dc->http, &req, &resp, err) < 0) {
+        docker_resp_free(&resp);
+        return -1;
+    }
+    int r;
+    if (resp.status != 200)
+        r = docker_resp_error(&resp, err, "oom events");
+    else
+        r = resp.truncated || resp.body.len > 0;
+    docker_resp_free(&resp);
+    return r;
+}
+
+int
 docker_container_remove(struct docker_client *dc, const char *id, struct rx_error **err)
 {
     cleanup_free char *path = xasprintf("/containers/%s?force=1&v=1", id);

@@ -44,6 +44,63 @@ PY
     assert_no_container "$tid"
 }
 
+@test "oom: six OOM jobs at once are each reported oom, none as a plain error" {
+    # The engine's OOM notice races the exit: Docker 20.10 sets OOMKilled only
+    # when it comes first, and under gVisor it often comes after, or not at
+    # all when the job fills its memory as the sandbox starts.
+    local code i tid
+    local -a tids=() args=()
+    code='def calculate(inputs):
+    return len([b"\x01" * (8 << 20) for _ in range(128)])'
+    mapfile -d '' -t args < <(rx_sandbox_args)
+    for i in 1 2 3 4 5 6; do
+        tid=$(rx_tid oom-par$i)
+        tids+=("$tid")
+        RX_TASK_IDS+=("$tid")
+        jq -nc --arg id "$tid" --arg code "$code" \
+            '{task_id: $id, code: $code, memory_limit: "32m", timeout: 30}' \
+            >"$BATS_TEST_TMPDIR/par$i.json"
+        timeout -k 10 120 "$RALPH_EXEC" ${args[@]+"${args[@]}"} "$BATS_TEST_TMPDIR/par$i.json" \
+            >"$BATS_TEST_TMPDIR/par$i.out" 2>"$BATS_TEST_TMPDIR/par$i.err" </dev/null 3>&- &
+    done
+    local rc bad=0
+    for i in 1 2 3 4 5 6; do
+        rc=0
+        wait -n || rc=$?
+        ((rc == 4)) || bad=1
+    done
+    for i in 1 2 3 4 5 6; do
+        jq -e '.status == "oom" and .exit_code == 137 and (.error | test("memory"))' \
+            "$BATS_TEST_TMPDIR/par$i.out" >/dev/null || {
+            bad=1
+            echo "job $i: $(cat "$BATS_TEST_TMPDIR/par$i.out")"
+        }
+        assert_no_container "${tids[i - 1]}"
+    done
+    ((bad == 0)) || fail "an OOM job was not reported as oom (exit 4)"
+}
+
+@test "a job that SIGKILLs itself: an error (Docker, runc); an oom marked inferred elsewhere" {
+    local tid
+    tid=$(rx_tid selfkill)
+    rx_job_jq --arg id "$tid" '{task_id: $id, command: ["sh", "-c", "kill -9 $$"], timeout: 20}'
+    rx_run "$JOB"
+    if [[ $(rx_get '.engine.kind') == podman ]]; then
+        # Podman never reports OOM kills: an unexplained SIGKILL is a guess, said so.
+        rx_expect oom 4
+        rx_check '.error | test("inferred from exit 137: Podman")' 'the guess is said'
+    elif [[ $(rx_get '.limits.sandbox') == gvisor ]]; then
+        # No OOM notice and no way to tell the two apart: said as inferred.
+        rx_expect oom 4
+        rx_check '.error | test("inferred from exit 137: under gVisor")' 'the guess is said'
+    else
+        rx_expect error 1
+        rx_check '.exit_code == 137' 'exit 137'
+        rx_check '.error | test("killed by a signal")' 'error names the signal, not memory'
+    fi
+    assert_no_container "$tid"
+}
+
 @test "pids_limit: forking children stops with EAGAIN below the limit" {
     local tid code
     tid=$(rx_tid forks)

@@ -429,6 +429,46 @@ podman_shapes(void)
     free(r1);
 }
 
+/* The late OOM notice: the events query names the container and the "oom"
+ * event, and an event, no event and a refusal are told apart. */
+static void
+oom_event_shape(void)
+{
+    struct rx_error *err = NULL;
+    char *r0 = reply(200, "{\"Version\":\"20.10.24\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}");
+    char *r1 = reply(200, "{\"status\":\"oom\",\"id\":\"abc123\",\"Type\":\"container\","
+                          "\"Action\":\"oom\"}\n");
+    char *r2 = reply(200, "");
+    char *r3 = reply(400, "{\"message\":\"invalid filter\"}");
+    const char *reps[] = {r0, r1, r2, r3};
+    pid_t pid = fake_daemon(reps, 4);
+    char host[160];
+    snprintf(host, sizeof(host), "unix://%s", sock_path);
+    struct docker_client *dc = docker_client_new(host, -1, &err);
+    ok(dc != NULL, "client connects to the fake daemon");
+    ok(dc && docker_container_oom_event(dc, "abc123", 1795000000, 50, &err) == 1,
+       "an oom event in the window: 1");
+    ok(dc && docker_container_oom_event(dc, "abc123", 1795000000, 50, &err) == 0,
+       "the window passes with no event: 0");
+    ok(dc && docker_container_oom_event(dc, "abc123", 1795000000, 50, &err) < 0 && err &&
+           err->http_status == 400,
+       "the engine refuses the query: -1 with its status");
+    rx_error_free(&err);
+    ok(dc && docker_container_oom_event(dc, "../x", 1795000000, 50, &err) < 0 && err,
+       "a malformed container id never reaches a URL");
+    rx_error_free(&err);
+    waitpid(pid, NULL, 0);
+    cleanup_free char *log = read_log();
+    like(log, "GET /v1.41/events?since=1795000000&until=", "events: since the start, until a bound");
+    like(log, "%22event%22%3A%5B%22oom%22%5D", "events: only oom events");
+    like(log, "%22container%22%3A%5B%22abc123%22%5D", "events: only this container");
+    docker_client_free(dc);
+    free(r0);
+    free(r1);
+    free(r2);
+    free(r3);
+}
+
 int
 main(void)
 {
@@ -443,6 +483,7 @@ main(void)
     create_shape();
     no_gvisor();
     podman_shapes();
+    oom_event_shape();
     unlink(sock_path);
     unlink(log_path);
     rmdir(dir);
