@@ -33,16 +33,14 @@ rx_exec_opts_defaults(struct rx_exec_opts *o)
     o->shm_bytes = SANDBOX_SHM_BYTES;
 }
 
-/* Build the input tar: the harness, the code and the inputs for code jobs,
- * and the job's files, all owned by the job user. */
+/* Build the input tar: the code and the inputs for code jobs, and the job's
+ * files, all owned by the job user. */
 static int
 build_input(const struct job_spec *job, struct rx_buf *tar, struct rx_error **err)
 {
-    size_t n = job->n_files + 3, k = 0;
+    size_t n = job->n_files + 2, k = 0;
     struct tar_entry_in *e = xcalloc(n, sizeof(*e));
     if (job->kind == JOB_CODE) {
-        e[k++] = (struct tar_entry_in){JOB_RESERVED_DIR "/harness.py", rx_harness_py,
-                                       (size_t)(rx_harness_py_end - rx_harness_py), 0644};
         e[k++] = (struct tar_entry_in){JOB_RESERVED_DIR "/job.py", job->code, job->code_len,
                                        0644};
         e[k++] = (struct tar_entry_in){JOB_RESERVED_DIR "/inputs.json", job->inputs_json,
@@ -283,14 +281,20 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     }
     res->container_id = xstrdup(id);
 
-    t = rx_now_ms();
-    if (docker_archive_put(dc, id, JOB_WORKSPACE, tar.data, tar.len, &err) < 0)
-        goto fail;
-    rx_buf_free(&tar);
-    res->timings.input_ms = rx_now_ms() - t;
+    /* A code job's harness waits for its go-ahead, so its input is copied
+     * in after the start, while Python starts (on Engine 20.10 a copy re-
+     * executes dockerd: 60-90 ms).  A command runs at once: its input first. */
+    bool input_after_start = job->kind == JOB_CODE;
+    if (!input_after_start) {
+        t = rx_now_ms();
+        if (docker_archive_put(dc, id, JOB_WORKSPACE, tar.data, tar.len, &err) < 0)
+            goto fail;
+        rx_buf_free(&tar);
+        res->timings.input_ms = rx_now_ms() - t;
+    }
 
     t = rx_now_ms();
-    att = docker_attach_open(dc, id, job->stdin_data != NULL, &err);
+    att = docker_attach_open(dc, id, job->stdin_data != NULL || input_after_start, &err);
     if (att == NULL)
         goto fail;
     res->timings.attach_ms = rx_now_ms() - t;
@@ -303,11 +307,24 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     time_t start_wall = time(NULL);
     if (docker_container_start(dc, id, &err) < 0)
         goto fail;
+    res->timings.start_ms = rx_now_ms() - t;
+    if (input_after_start) {
+        t = rx_now_ms();
+        if (docker_archive_put(dc, id, JOB_WORKSPACE, tar.data, tar.len, &err) < 0) {
+            docker_container_kill(dc, id, NULL);
+            goto fail;
+        }
+        rx_buf_free(&tar);
+        res->timings.input_ms = rx_now_ms() - t;
+    }
+    /* The job's time starts when its input is complete. */
     long long run_start = rx_now_ms();
-    res->timings.start_ms = run_start - t;
     long long deadline = run_start + job->timeout_ms;
 
-    int pr = docker_attach_pump(att, job->stdin_data, job->stdin_len, &demux, deadline, &err);
+    int pr = input_after_start
+                 ? docker_attach_pump(att, SANDBOX_HARNESS_GO, strlen(SANDBOX_HARNESS_GO), &demux,
+                                      deadline, &err)
+                 : docker_attach_pump(att, job->stdin_data, job->stdin_len, &demux, deadline, &err);
     docker_attach_close(att);
     att = NULL;
     if (pr < 0) {

@@ -56,8 +56,4 @@ int executor_sweep(struct docker_client *dc, const char *self,
                    bool (*is_dead)(const char *owner, const char *queue, void *ud), void *ud,
                    int *removed, struct rx_error **err);
 
-/* The embedded harness (executor/harness.py). */
-extern const char rx_harness_py[];
-extern const char rx_harness_py_end[];
-
 #endif

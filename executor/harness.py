@@ -1,16 +1,24 @@
 # SPDX-License-Identifier: MIT
-# ralph-exec's Python harness.  Shipped into the job's workspace in the input
-# tar (never pasted into a string), run as:
-#   python3 -B /workspace/.ralph/harness.py OUTPUT_PATH
-# It loads .ralph/inputs.json, imports the user's code from .ralph/job.py,
+# ralph-exec's Python harness, run as:
+#   python3 -B -c HARNESS_SOURCE OUTPUT_PATH
+# (an argv element, never through a shell).  The container starts before the
+# job's input is in /workspace: the harness imports what it needs, then waits
+# for one byte on stdin, ralph-exec's word that the input is complete.  Then
+# it loads .ralph/inputs.json, imports the user's code from .ralph/job.py,
 # calls calculate(inputs) and writes the JSON of its return value to
 # OUTPUT_PATH (relative to /workspace).  When anything raises, it writes
 # .ralph/error.json ({"type", "message", "traceback"}), prints the traceback
 # to stderr and exits 1.
+import sys
+
+# With -c, sys.path[0] is the working directory, /workspace, where the job's
+# files are about to land: nothing of the harness is ever imported from there.
+if sys.path and sys.path[0] in ("", "/workspace"):
+    del sys.path[0]
+
 import io
 import json
 import os
-import sys
 import tokenize
 import traceback
 import types
@@ -81,7 +89,12 @@ def write_atomic(path, text):
 
 def main():
     if len(sys.argv) != 2:
-        print("usage: harness.py OUTPUT_PATH", file=sys.stderr)
+        print("usage: python3 -c HARNESS OUTPUT_PATH", file=sys.stderr)
+        return 2
+    go = os.read(0, 1)
+    if go != b"\n":
+        print("ralph-exec harness: the job's input never came (no go-ahead on stdin)",
+              file=sys.stderr)
         return 2
     output_path = os.path.join(WORKSPACE, sys.argv[1])
     os.chdir(WORKSPACE)

@@ -70,8 +70,11 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
     json_object_object_add(b, "Entrypoint", json_object_new_array());
 
     if (job->kind == JOB_CODE) {
-        const char *cmd[] = {"python3", "-B", SANDBOX_HARNESS_DIR "/harness.py",
-                             job->output_path};
+        /* The harness is started before the job's input is copied in (it
+         * waits for one byte on stdin), so it comes as an argument, not as a
+         * file: argv is passed as is, never through a shell. */
+        cleanup_free char *src = xstrndup(rx_harness_py, (size_t)(rx_harness_py_end - rx_harness_py));
+        const char *cmd[] = {"python3", "-B", "-c", src, job->output_path};
         json_object_object_add(b, "Cmd", strv(cmd, RX_ARRAY_SIZE(cmd)));
     } else {
         json_object_object_add(b, "Cmd", strv((const char *const *)job->command, job->n_command));
@@ -98,7 +101,8 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
         add_str(labels, "ralph.queue", opts->queue);
     json_object_object_add(b, "Labels", labels);
 
-    bool with_stdin = job->stdin_data != NULL;
+    /* Code jobs: the harness's go-ahead comes on stdin (sandbox_policy.h). */
+    bool with_stdin = job->stdin_data != NULL || job->kind == JOB_CODE;
     add_bool(b, "Tty", false);
     add_bool(b, "AttachStdout", true);
     add_bool(b, "AttachStderr", true);

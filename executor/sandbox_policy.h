@@ -15,7 +15,14 @@
 #define SANDBOX_NOFILE 1024
 #define SANDBOX_TMP_BYTES (64ll << 20)
 #define SANDBOX_SHM_BYTES (16ll << 20)
-#define SANDBOX_HARNESS_DIR JOB_WORKSPACE "/" JOB_RESERVED_DIR
+/* The go-ahead a code job's harness waits for on stdin: ralph-exec starts
+ * the container, copies the input in while Python starts, then sends it.
+ * The job's own code never runs before its input is complete. */
+#define SANDBOX_HARNESS_GO "\n"
+
+/* The embedded harness (executor/harness.py), run as `python3 -B -c`. */
+extern const char rx_harness_py[];
+extern const char rx_harness_py_end[];
 
 struct sandbox_opts {
     const char *owner;      /* ralph.owner label: who made the container */

@@ -85,6 +85,33 @@ PY
     assert_no_container "$tid"
 }
 
+@test "code job: its code starts only once its whole input is in (300 files, 6 MiB)" {
+    # The container starts before the input is copied in (the harness waits
+    # for ralph-exec's go-ahead): the job's module level must already see
+    # every file, whole, and its inputs; and its stdin is empty.
+    local tid code
+    tid=$(rx_tid whole-input)
+    code=$(cat <<'PY'
+import os, sys
+SEEN = sorted(f for f in os.listdir("d") if f.endswith(".txt"))
+SIZES = {os.path.getsize(os.path.join("d", f)) for f in SEEN}
+STDIN = sys.stdin.read()
+
+def calculate(inputs):
+    return {"files": len(SEEN), "sizes": sorted(SIZES), "n": inputs["n"], "stdin": STDIN}
+PY
+)
+    jq -nc --arg id "$tid" --arg code "$code" '
+        {task_id: $id, code: $code, inputs: {n: 300},
+         files: ([range(300)] | map({key: "d/f\(.).txt", value: ("x" * 20000)}) | from_entries)}' \
+        >"$BATS_TEST_TMPDIR/whole.json"
+    rx_run "$BATS_TEST_TMPDIR/whole.json"
+    rx_expect success 0
+    rx_check '.output == {"files": 300, "sizes": [20000], "n": 300, "stdin": ""}' \
+        'every file was whole when the code started, and stdin was empty'
+    assert_no_container "$tid"
+}
+
 @test "code job: whole code indented by 4 spaces is accepted" {
     local tid code
     tid=$(rx_tid indent4)

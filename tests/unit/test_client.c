@@ -469,6 +469,34 @@ oom_event_shape(void)
     free(r3);
 }
 
+/* A code job: the harness comes in argv (started before its input is copied
+ * in) and waits for its go-ahead on stdin, so stdin is open and closed once. */
+static void
+code_job_shape(void)
+{
+    struct rx_error *err = NULL;
+    const char *js = "{\"task_id\":\"c1\",\"code\":\"def calculate(i):\\n    return 1\\n\"}";
+    struct job_spec *job = job_spec_parse(js, strlen(js), NULL, &err);
+    ok(job != NULL, "a code job parses");
+    struct sandbox_opts so = {.owner = "o", .deadline_s = 1, .tmp_bytes = 1 << 20,
+                              .shm_bytes = 1 << 20};
+    cleanup_json struct json_object *body = job ? sandbox_policy_create_body(job, &so) : NULL;
+    struct json_object *cmd = rx_json_get(body, "Cmd");
+    size_t hl = (size_t)(rx_harness_py_end - rx_harness_py);
+    ok(cmd && json_object_array_length(cmd) == 5 &&
+           strcmp(json_object_get_string(json_object_array_get_idx(cmd, 0)), "python3") == 0 &&
+           strcmp(json_object_get_string(json_object_array_get_idx(cmd, 2)), "-c") == 0 &&
+           json_object_get_string_len(json_object_array_get_idx(cmd, 3)) == (int)hl &&
+           memcmp(json_object_get_string(json_object_array_get_idx(cmd, 3)), rx_harness_py, hl) == 0 &&
+           strcmp(json_object_get_string(json_object_array_get_idx(cmd, 4)), job->output_path) == 0,
+       "code job: Cmd is python3 -B -c HARNESS OUTPUT_PATH, the harness byte for byte");
+    ok(json_object_get_boolean(rx_json_get(body, "OpenStdin")) &&
+           json_object_get_boolean(rx_json_get(body, "StdinOnce")) &&
+           json_object_get_boolean(rx_json_get(body, "AttachStdin")),
+       "code job: stdin open for the go-ahead, closed after it");
+    job_spec_free(job);
+}
+
 int
 main(void)
 {
@@ -484,6 +512,7 @@ main(void)
     no_gvisor();
     podman_shapes();
     oom_event_shape();
+    code_job_shape();
     unlink(sock_path);
     unlink(log_path);
     rmdir(dir);
