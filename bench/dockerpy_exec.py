@@ -6,14 +6,20 @@ get_archive, remove -- with the hardening ralph-exec sends
 (executor/sandbox_policy.c), and the same harness and workspace layout, so the
 container does exactly the same work.
 
-Two deviations from the plain documented calls, both forced by the hardening:
+Three deviations from the plain documented calls, forced by the hardening and
+by the harness:
   * the log driver is "none" (the engine keeps no copy of a job's output), so
     container.logs() cannot read anything; the output is read from
     container.attach(stream=True), opened before start as `docker run` does;
   * docker-py 5.0.3 has no keyword for CgroupnsMode, so the container is made
     as containers.create() does internally -- api.create_host_config(),
     api.create_container(), containers.get() -- with that one key added.
-    Same requests, same order.
+    Same requests, same order;
+  * the harness (run as ralph-exec runs it: python3 -I -B -u -c HARNESS OUT)
+    waits for one byte on stdin before it reads its input, so the container
+    is created with stdin open and the byte is written after start.  The
+    input is still copied in before start, in the documented order (ralph-exec
+    copies it in after start, while Python starts).
 
   dockerpy_exec.py JOB.json                       one job, result JSON on stdout
   dockerpy_exec.py --count N --concurrency P JOB  N copies on a thread pool of
@@ -25,6 +31,7 @@ import argparse
 import io
 import json
 import os
+import socket
 import sys
 import tarfile
 import threading
@@ -51,9 +58,9 @@ def parse_size(v):
     return int(v)
 
 
-def input_tar(job, harness):
-    """The workspace's input, as ralph-exec lays it out: .ralph/harness.py,
-    .ralph/job.py, .ralph/inputs.json, owned by the job user."""
+def input_tar(job):
+    """The workspace's input, as ralph-exec lays it out: .ralph/job.py and
+    .ralph/inputs.json, owned by the job user."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         def add(name, data, mode=0o644, kind=tarfile.REGTYPE):
@@ -68,7 +75,6 @@ def input_tar(job, harness):
             else:
                 tar.addfile(info)
         add(".ralph", None, 0o755, tarfile.DIRTYPE)
-        add(".ralph/harness.py", harness)
         add(".ralph/job.py", job["code"].encode())
         add(".ralph/inputs.json", json.dumps(job.get("inputs")).encode())
     return buf.getvalue()
@@ -107,7 +113,8 @@ def run_job(client, job, harness, labels):
     host_config["CgroupnsMode"] = "private"  # no keyword for it in docker-py 5
     resp = api.create_container(
         job.get("runtime", "ralph-sandbox:python"),
-        command=["python3", "-B", WORKSPACE + "/.ralph/harness.py", out_path],
+        command=["python3", "-I", "-B", "-u", "-c", harness.decode(), out_path],
+        stdin_open=True,  # docker-py 5 has no keyword for StdinOnce
         entrypoint=[],
         user="65534:65534",
         working_dir=WORKSPACE,
@@ -121,8 +128,9 @@ def run_job(client, job, harness, labels):
     )
     container = client.containers.get(resp["Id"])
     try:
-        container.put_archive(WORKSPACE, input_tar(job, harness))
+        container.put_archive(WORKSPACE, input_tar(job))
         stream = container.attach(stdout=True, stderr=True, stream=True, demux=True)
+        go = client.api.attach_socket(container.id, params={"stdin": 1, "stream": 1})
         stdout, stderr = bytearray(), bytearray()
 
         def drain():  # while wait() keeps the deadline
@@ -134,6 +142,10 @@ def run_job(client, job, harness, labels):
         reader = threading.Thread(target=drain, daemon=True)
         reader.start()
         container.start()
+        raw = getattr(go, "_sock", go)
+        raw.sendall(b"\n")  # the harness's go-ahead
+        raw.shutdown(socket.SHUT_WR)
+        go.close()
         status = "success"
         try:
             waited = container.wait(timeout=timeout)

@@ -157,6 +157,30 @@ docker_attach_open(struct docker_client *dc, const char *id, bool with_stdin,
 }
 
 int
+docker_attach_send(struct docker_attach *a, const char *data, size_t len, struct rx_error **err)
+{
+    size_t sent = 0;
+    while (sent < len) {
+        ssize_t w = send(a->fd, data + sent, len - sent, MSG_NOSIGNAL);
+        if (w > 0) {
+            sent += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN) {
+            struct pollfd p = {.fd = a->fd, .events = POLLOUT};
+            if (poll(&p, 1, 5000) > 0)
+                continue;
+            errno = ETIMEDOUT;
+        }
+        return rx_error_set(err, errno ? errno : EIO, "attach: write to the job's stdin: %s",
+                            strerror(errno ? errno : EIO));
+    }
+    return 0;
+}
+
+int
 docker_attach_pump(struct docker_attach *a, const char *stdin_data, size_t stdin_len,
                    struct docker_demux *d, long long deadline_ms, struct rx_error **err)
 {

@@ -32,6 +32,10 @@ enum docker_attach_end {
  * docker_attach_end, or -1 with *err set. */
 int docker_attach_pump(struct docker_attach *a, const char *stdin_data, size_t stdin_len,
                        struct docker_demux *d, long long deadline_ms, struct rx_error **err);
+/* Write a few bytes to the job's stdin now, before the pump (a code job's
+ * go-ahead): all of them or -1 with *err set, never a silent short write. */
+int docker_attach_send(struct docker_attach *a, const char *data, size_t len,
+                       struct rx_error **err);
 void docker_attach_close(struct docker_attach *a);
 
 #endif

@@ -219,36 +219,73 @@ docker_container_oom(const struct docker_client *dc, struct json_object *state, 
     return false;
 }
 
+/* Seconds since the epoch of an engine timestamp ("2026-11-22T05:40:47.12Z",
+ * or with a +hh:mm offset); -1 when it is not one.  The events endpoint of
+ * Engine 20.10 takes only Unix time. */
+static long long
+rfc3339_seconds(const char *t)
+{
+    struct tm tm = {0};
+    int used = 0;
+    if (t == NULL || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                            &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6 || used != 19)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    const char *p = t + used;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            ;
+    long long off = 0;
+    int oh, om;
+    if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d", &oh, &om) == 2)
+        off = (*p == '+' ? 1 : -1) * (oh * 3600LL + om * 60LL);
+    else if (*p != 'Z')
+        return -1;
+    time_t s = timegm(&tm);
+    return s == (time_t)-1 ? -1 : (long long)s - off;
+}
+
 int
-docker_container_oom_event(struct docker_client *dc, const char *id, long long since_unix,
+docker_container_oom_event(struct docker_client *dc, const char *id, const char *since,
                            long grace_ms, struct rx_error **err)
 {
     if (!valid_id(id))
         return rx_error_set(err, EINVAL, "oom events: bad container id");
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    long long until_ns = (long long)now.tv_nsec + (grace_ms % 1000) * 1000000LL;
-    long long until_s = (long long)now.tv_sec + grace_ms / 1000 + until_ns / 1000000000LL;
-    cleanup_free char *filter = xasprintf(
-        "{\"type\":[\"container\"],\"event\":[\"oom\"],\"container\":[\"%s\"]}", id);
-    cleanup_free char *q = docker_http_escape(filter);
-    cleanup_free char *path = xasprintf("/events?since=%lld&until=%lld.%09lld&filters=%s",
-                                        since_unix, until_s, until_ns % 1000000000LL, q);
-    /* The engine streams matching events until `until`.  A one-byte cap cuts
-     * the transfer at the first byte of the first event: no need to wait the
-     * window out, nor to parse what a cap of one byte keeps. */
-    struct docker_resp resp;
-    struct docker_req req = {.method = "GET", .path = path, .resp_cap = 1,
-                             .timeout_ms = grace_ms + 10000, .cancellable = true};
-    if (docker_http_do(dc->http, &req, &resp, err) < 0) {
-        docker_resp_free(&resp);
-        return -1;
+    /* {"type":{"container":true},"event":{"oom":true},"container":{ID:true}} */
+    cleanup_json struct json_object *f = json_object_new_object();
+    const char *pairs[][2] = {{"type", "container"}, {"event", "oom"}, {"container", id}};
+    for (size_t i = 0; i < RX_ARRAY_SIZE(pairs); i++) {
+        struct json_object *set = json_object_new_object();
+        json_object_object_add(set, pairs[i][1], json_object_new_boolean(true));
+        json_object_object_add(f, pairs[i][0], set);
     }
+    cleanup_free char *q = docker_http_escape(rx_json_compact(f));
+    /* A second early: the timestamp's fraction is dropped.  No `until`: the
+     * host's clock need not agree with the engine's.  The stream stays
+     * open; the call's own timeout is the window. */
+    long long from = rfc3339_seconds(since);
+    cleanup_free char *path =
+        xasprintf("/events?since=%lld&filters=%s", from > 0 ? from - 1 : 0, q);
+    struct docker_resp resp;
+    struct docker_req req = {.method = "GET", .path = path, .resp_cap = 64u << 10,
+                             .timeout_ms = grace_ms > 0 ? grace_ms : 1, .first_byte_only = true};
+    struct rx_error *e = NULL;
     int r;
-    if (resp.status != 200)
+    if (docker_http_do(dc->http, &req, &resp, &e) < 0) {
+        /* The window passed with the stream open and silent. */
+        r = e->code == ETIMEDOUT && resp.status == 200 ? 0 : -1;
+        if (r < 0) {
+            *err = e;
+            e = NULL;
+            rx_error_prefix(err, "oom events");
+        }
+        rx_error_free(&e);
+    } else if (resp.status != 200) {
         r = docker_resp_error(&resp, err, "oom events");
-    else
+    } else {
         r = resp.truncated || resp.body.len > 0;
+    }
     docker_resp_free(&resp);
     return r;
 }

@@ -42,13 +42,15 @@ void docker_container_podman_hint(const struct docker_client *dc, struct rx_erro
 bool docker_container_oom(const struct docker_client *dc, struct json_object *state,
                           bool we_killed, bool *inferred);
 /* Whether the engine logged an "oom" event for this container since
- * since_unix (seconds), waiting up to grace_ms for one still on its way.
- * Docker 20.10 sets OOMKilled only when the shim's OOM event reaches the
- * daemon before the exit event; under gVisor it often comes 15-50 ms after
- * (seen 2026-11: 5-10% of OOM kills at two concurrent jobs), and a late
- * event never updates State.  Returns 1 at the first event, 0 when none
+ * `since` (an engine timestamp, RFC 3339 as in inspect's Created; NULL or
+ * malformed: all it keeps),
+ * waiting up to grace_ms for one still on its way.  Docker 20.10 sets
+ * OOMKilled only when the shim's OOM notice reaches the daemon before the
+ * exit; under gVisor it often comes 15-50 ms after (seen 2026-11: 5-10% of
+ * OOM kills at two concurrent jobs), and a late one never updates State.
+ * Bounded, so not cancellable.  Returns 1 at the first event, 0 when none
  * came in the window, -1 with *err set when the engine refused the query. */
-int docker_container_oom_event(struct docker_client *dc, const char *id, long long since_unix,
+int docker_container_oom_event(struct docker_client *dc, const char *id, const char *since,
                                long grace_ms, struct rx_error **err);
 /* DELETE ?force=1&v=1, retrying while a removal is already in progress;
  * a container that is already gone counts as removed.  Not cancellable. */

@@ -85,6 +85,14 @@ on_body(char *p, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
     size_t len = size * n;
+    if (x->req->first_byte_only && len > 0) {
+        long st = 0;
+        curl_easy_getinfo(x->dh->curl, CURLINFO_RESPONSE_CODE, &st);
+        if (st == 200) {
+            x->resp->truncated = true;
+            return 0;
+        }
+    }
     if (rx_buf_append(&x->resp->body, p, len) < 0) {
         x->resp->truncated = true;
         return 0; /* abort: the cap is the cap */

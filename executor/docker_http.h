@@ -28,6 +28,8 @@ struct docker_req {
     long timeout_ms;    /* 0: DOCKER_HTTP_DEFAULT_TIMEOUT_MS */
     bool cancellable;   /* abort when the cancel fd becomes readable */
     const char *want_header; /* a response header to keep, e.g. "X-Docker-Container-Path-Stat" */
+    bool first_byte_only; /* a 200's body ends the call at its first byte (resp->truncated set):
+                           * a stream watched for one event; other statuses are read whole */
 };
 
 struct docker_resp {

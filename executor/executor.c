@@ -17,8 +17,8 @@
 #define INPUT_TAR_CAP (64u << 20)
 #define ERROR_FILE_CAP (64u << 10)
 #define KILL_WAIT_MS 30000
-/* How long a SIGKILLed job's late "oom" event is waited for: seen 15-50 ms
- * after the exit under gVisor; only unexplained SIGKILLs pay it. */
+/* How long a late "oom" event is waited for: seen 15-50 ms after the exit
+ * under gVisor; only an exit 137 we did not cause pays it. */
 #define OOM_EVENT_GRACE_MS 1000
 
 void
@@ -304,7 +304,6 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
         goto fail;
     }
     t = rx_now_ms();
-    time_t start_wall = time(NULL);
     if (docker_container_start(dc, id, &err) < 0)
         goto fail;
     res->timings.start_ms = rx_now_ms() - t;
@@ -321,10 +320,13 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     long long run_start = rx_now_ms();
     long long deadline = run_start + job->timeout_ms;
 
-    int pr = input_after_start
-                 ? docker_attach_pump(att, SANDBOX_HARNESS_GO, strlen(SANDBOX_HARNESS_GO), &demux,
-                                      deadline, &err)
-                 : docker_attach_pump(att, job->stdin_data, job->stdin_len, &demux, deadline, &err);
+    /* The go-ahead, then stdin closes (StdinOnce): a lost one is ours. */
+    if (input_after_start &&
+        docker_attach_send(att, SANDBOX_HARNESS_GO, strlen(SANDBOX_HARNESS_GO), &err) < 0) {
+        docker_container_kill(dc, id, NULL);
+        goto fail;
+    }
+    int pr = docker_attach_pump(att, job->stdin_data, job->stdin_len, &demux, deadline, &err);
     docker_attach_close(att);
     att = NULL;
     if (pr < 0) {
@@ -383,15 +385,13 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
          * that (1-3% of OOM jobs at two at a time, seen 2026-11); so there an
          * unexplained SIGKILL is inferred, as on Podman. */
         const char *inferred_why = "Podman does not report OOM kills";
+        cleanup_free char *event_error = NULL;
         if (!oom_killed && !timed_out && !dc->podman && exit_code == 128 + SIGKILL) {
             struct rx_error *e = NULL;
-            int r = docker_container_oom_event(dc, id, (long long)start_wall - 1, OOM_EVENT_GRACE_MS,
-                                               &e);
-            if (r < 0 && e->kind == RX_ERR_CANCELLED) {
-                rx_error_free(&e);
-                cancelled = true;
-                goto fail;
-            }
+            int r = docker_container_oom_event(dc, id, rx_json_get_str(ins, "Created"),
+                                               OOM_EVENT_GRACE_MS, &e);
+            if (r < 0)
+                event_error = xasprintf("; the engine's event log could not tell: %s", e->msg);
             rx_error_free(&e);
             oom_killed = r > 0;
             if (!oom_killed && sandbox_policy_runtime(job->sandbox) != NULL) {
@@ -412,12 +412,13 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
             res->has_exit_code = true;
             job_result_fail(res, JOB_OOM,
                             "ran out of memory: the kernel killed a process at the %lld-byte "
-                            "limit%s%s%s",
+                            "limit%s%s%s%s",
                             job->memory_bytes,
                             oom_inferred ? " (inferred from exit 137: " : "",
                             oom_inferred ? inferred_why : "",
                             oom_inferred ? ", and a SIGKILL sent by the job itself looks the same)"
-                                         : "");
+                                         : "",
+                            event_error ? event_error : "");
         } else if (exit_code != 0) {
             res->exit_code = exit_code;
             res->has_exit_code = true;
@@ -426,11 +427,12 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
                 job_result_fail(res, JOB_ERROR, "%s", why);
                 free(why);
             } else {
-                job_result_fail(res, JOB_ERROR, "exited with code %d%s", exit_code,
+                job_result_fail(res, JOB_ERROR, "exited with code %d%s%s", exit_code,
                                 exit_code == 127   ? " (command not found)"
                                 : exit_code == 126 ? " (command not executable)"
                                 : exit_code > 128 && exit_code < 160 ? " (killed by a signal)"
-                                                                      : "");
+                                                                      : "",
+                                event_error ? event_error : "");
             }
             /* A failed command may still have left a useful output file. */
             if (job->kind == JOB_COMMAND && collect_output(dc, id, job, opts, res, &missing, &err) < 0)

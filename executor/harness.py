@@ -1,18 +1,21 @@
 # SPDX-License-Identifier: MIT
 # ralph-exec's Python harness, run as:
-#   python3 -B -c HARNESS_SOURCE OUTPUT_PATH
-# (an argv element, never through a shell).  The container starts before the
-# job's input is in /workspace: the harness imports what it needs, then waits
-# for one byte on stdin, ralph-exec's word that the input is complete.  Then
-# it loads .ralph/inputs.json, imports the user's code from .ralph/job.py,
+#   python3 -I -B -u -c HARNESS_SOURCE OUTPUT_PATH
+# (an argv element, never through a shell).  -I keeps everything the job
+# controls (PYTHON* variables, a user site) from running code at start-up;
+# the job's PYTHONPATH is applied after the go-ahead.  The container starts
+# before the job's input is in /workspace: the harness imports what it needs,
+# then waits for one byte on stdin, ralph-exec's word that the input is
+# complete.  Then it loads .ralph/inputs.json, imports the user's code from .ralph/job.py,
 # calls calculate(inputs) and writes the JSON of its return value to
 # OUTPUT_PATH (relative to /workspace).  When anything raises, it writes
 # .ralph/error.json ({"type", "message", "traceback"}), prints the traceback
 # to stderr and exits 1.
 import sys
 
-# With -c, sys.path[0] is the working directory, /workspace, where the job's
-# files are about to land: nothing of the harness is ever imported from there.
+# Should a Python put the working directory (/workspace, where the job's
+# files are about to land) on sys.path despite -I, take it off: nothing of
+# the harness is ever imported from there.
 if sys.path and sys.path[0] in ("", "/workspace"):
     del sys.path[0]
 
@@ -100,6 +103,9 @@ def main():
     os.chdir(WORKSPACE)
     if WORKSPACE not in sys.path:
         sys.path.insert(0, WORKSPACE)
+    # What PYTHONPATH would have done, now that the input is complete.
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[1:1] = [p for p in extra if p not in sys.path]
     try:
         with open(os.path.join(HERE, "inputs.json"), "r", encoding="utf-8") as f:
             inputs = json.load(f)

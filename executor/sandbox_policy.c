@@ -72,9 +72,14 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
     if (job->kind == JOB_CODE) {
         /* The harness is started before the job's input is copied in (it
          * waits for one byte on stdin), so it comes as an argument, not as a
-         * file: argv is passed as is, never through a shell. */
-        cleanup_free char *src = xstrndup(rx_harness_py, (size_t)(rx_harness_py_end - rx_harness_py));
-        const char *cmd[] = {"python3", "-B", "-c", src, job->output_path};
+         * file: argv is passed as is, never through a shell.  -I: nothing
+         * the job controls (PYTHON* variables such as PYTHONPATH, a user
+         * site under HOME) runs code before the go-ahead; the harness applies
+         * the job's PYTHONPATH after it.  -u and -B stand for the
+         * PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE that -I ignores. */
+        cleanup_free char *src =
+            xstrndup(rx_harness_py, (size_t)(rx_harness_py_end - rx_harness_py));
+        const char *cmd[] = {"python3", "-I", "-B", "-u", "-c", src, job->output_path};
         json_object_object_add(b, "Cmd", strv(cmd, RX_ARRAY_SIZE(cmd)));
     } else {
         json_object_object_add(b, "Cmd", strv((const char *const *)job->command, job->n_command));

@@ -112,6 +112,34 @@ PY
     assert_no_container "$tid"
 }
 
+@test "code job: start-up hooks the job supplies never run before its input is in; PYTHONPATH still works" {
+    # The harness starts before the input is copied in: a sitecustomize.py
+    # on PYTHONPATH or a .pth under HOME must not run then (python3 -I), and
+    # PYTHONPATH still reaches the job's code.  cpu_limit slows start-up so
+    # that the copy would finish first.
+    local tid code
+    tid=$(rx_tid startup-hooks)
+    code=$(cat <<'PY'
+import os, mymod
+
+def calculate(inputs):
+    return {"mymod": mymod.X, "hooks": sorted(f for f in os.listdir(".") if f.startswith("ran-"))}
+PY
+)
+    rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code, cpu_limit: 0.05,
+        timeout: 60, env: {PYTHONPATH: "/workspace:/workspace/lib", HOME: "/workspace"},
+        files: {"sitecustomize.py": "open(\"/workspace/ran-sitecustomize\", \"w\").close()\n",
+                "usercustomize.py": "open(\"/workspace/ran-usercustomize\", \"w\").close()\n",
+                ".local/lib/python3.11/site-packages/x.pth":
+                    "import os; open(\"/workspace/ran-pth\", \"w\").close()\n",
+                "lib/mymod.py": "X = 5\n"}}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output == {"mymod": 5, "hooks": []}' \
+        'no start-up hook of the job ran, and PYTHONPATH reached the code'
+    assert_no_container "$tid"
+}
+
 @test "code job: whole code indented by 4 spaces is accepted" {
     local tid code
     tid=$(rx_tid indent4)

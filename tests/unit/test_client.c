@@ -431,6 +431,8 @@ podman_shapes(void)
 
 /* The late OOM notice: the events query names the container and the "oom"
  * event, and an event, no event and a refusal are told apart. */
+#define CREATED "2026-11-22T05:50:00.123456789Z"
+
 static void
 oom_event_shape(void)
 {
@@ -446,22 +448,24 @@ oom_event_shape(void)
     snprintf(host, sizeof(host), "unix://%s", sock_path);
     struct docker_client *dc = docker_client_new(host, -1, &err);
     ok(dc != NULL, "client connects to the fake daemon");
-    ok(dc && docker_container_oom_event(dc, "abc123", 1795000000, 50, &err) == 1,
+    ok(dc && docker_container_oom_event(dc, "abc123", CREATED, 50, &err) == 1,
        "an oom event in the window: 1");
-    ok(dc && docker_container_oom_event(dc, "abc123", 1795000000, 50, &err) == 0,
+    ok(dc && docker_container_oom_event(dc, "abc123", CREATED, 50, &err) == 0,
        "the window passes with no event: 0");
-    ok(dc && docker_container_oom_event(dc, "abc123", 1795000000, 50, &err) < 0 && err &&
-           err->http_status == 400,
+    ok(dc && docker_container_oom_event(dc, "abc123", CREATED, 50, &err) < 0 && err &&
+           err->http_status == 400 && strstr(err->msg, "invalid filter"),
        "the engine refuses the query: -1 with its status");
     rx_error_free(&err);
-    ok(dc && docker_container_oom_event(dc, "../x", 1795000000, 50, &err) < 0 && err,
+    ok(dc && docker_container_oom_event(dc, "../x", NULL, 50, &err) < 0 && err,
        "a malformed container id never reaches a URL");
     rx_error_free(&err);
     waitpid(pid, NULL, 0);
     cleanup_free char *log = read_log();
-    like(log, "GET /v1.41/events?since=1795000000&until=", "events: since the start, until a bound");
-    like(log, "%22event%22%3A%5B%22oom%22%5D", "events: only oom events");
-    like(log, "%22container%22%3A%5B%22abc123%22%5D", "events: only this container");
+    like(log, "GET /v1.41/events?since=1795326599&filters=",
+         "events: since a second before the container's creation, in the engine's own time");
+    ok(strstr(log, "until=") == NULL, "events: no until from this host's clock");
+    like(log, "%22event%22%3A%7B%22oom%22%3Atrue%7D", "events: only oom events");
+    like(log, "%22container%22%3A%7B%22abc123%22%3Atrue%7D", "events: only this container");
     docker_client_free(dc);
     free(r0);
     free(r1);
@@ -470,7 +474,8 @@ oom_event_shape(void)
 }
 
 /* A code job: the harness comes in argv (started before its input is copied
- * in) and waits for its go-ahead on stdin, so stdin is open and closed once. */
+ * in, isolated from the job's PYTHON* variables) and waits for its go-ahead
+ * on stdin, so stdin is open and closed once. */
 static void
 code_job_shape(void)
 {
@@ -483,13 +488,16 @@ code_job_shape(void)
     cleanup_json struct json_object *body = job ? sandbox_policy_create_body(job, &so) : NULL;
     struct json_object *cmd = rx_json_get(body, "Cmd");
     size_t hl = (size_t)(rx_harness_py_end - rx_harness_py);
-    ok(cmd && json_object_array_length(cmd) == 5 &&
-           strcmp(json_object_get_string(json_object_array_get_idx(cmd, 0)), "python3") == 0 &&
-           strcmp(json_object_get_string(json_object_array_get_idx(cmd, 2)), "-c") == 0 &&
-           json_object_get_string_len(json_object_array_get_idx(cmd, 3)) == (int)hl &&
-           memcmp(json_object_get_string(json_object_array_get_idx(cmd, 3)), rx_harness_py, hl) == 0 &&
-           strcmp(json_object_get_string(json_object_array_get_idx(cmd, 4)), job->output_path) == 0,
-       "code job: Cmd is python3 -B -c HARNESS OUTPUT_PATH, the harness byte for byte");
+    const char *want[] = {"python3", "-I", "-B", "-u", "-c"};
+    bool same = cmd && json_object_array_length(cmd) == 7;
+    for (size_t i = 0; same && i < RX_ARRAY_SIZE(want); i++)
+        same = strcmp(json_object_get_string(json_object_array_get_idx(cmd, i)), want[i]) == 0;
+    struct json_object *src = same ? json_object_array_get_idx(cmd, 5) : NULL;
+    ok(same && json_object_get_string_len(src) == (int)hl &&
+           memcmp(json_object_get_string(src), rx_harness_py, hl) == 0 &&
+           strcmp(json_object_get_string(json_object_array_get_idx(cmd, 6)), job->output_path) == 0,
+       "code job: Cmd is python3 -I -B -u -c HARNESS OUTPUT_PATH, the harness byte for byte");
+    ok(hl < 65536, "the harness fits one argv element with room to spare (kernel limit 128 KiB)");
     ok(json_object_get_boolean(rx_json_get(body, "OpenStdin")) &&
            json_object_get_boolean(rx_json_get(body, "StdinOnce")) &&
            json_object_get_boolean(rx_json_get(body, "AttachStdin")),
