@@ -170,9 +170,11 @@ docker_attach_send(struct docker_attach *a, const char *data, size_t len, struct
             continue;
         if (w < 0 && errno == EAGAIN) {
             struct pollfd p = {.fd = a->fd, .events = POLLOUT};
-            if (poll(&p, 1, 5000) > 0)
+            int pr = poll(&p, 1, 5000);
+            if (pr > 0 || (pr < 0 && errno == EINTR))
                 continue;
-            errno = ETIMEDOUT;
+            if (pr == 0)
+                errno = ETIMEDOUT;
         }
         return rx_error_set(err, errno ? errno : EIO, "attach: write to the job's stdin: %s",
                             strerror(errno ? errno : EIO));

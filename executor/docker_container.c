@@ -275,7 +275,7 @@ docker_container_oom_event(struct docker_client *dc, const char *id, const char 
     if (docker_http_do(dc->http, &req, &resp, &e) < 0) {
         /* The window passed with the stream open and silent. */
         r = e->code == ETIMEDOUT && resp.status == 200 ? 0 : -1;
-        if (r < 0) {
+        if (r < 0 && err != NULL) {
             *err = e;
             e = NULL;
             rx_error_prefix(err, "oom events");

@@ -320,11 +320,16 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     long long run_start = rx_now_ms();
     long long deadline = run_start + job->timeout_ms;
 
-    /* The go-ahead, then stdin closes (StdinOnce): a lost one is ours. */
+    /* The go-ahead, then stdin closes (StdinOnce).  When it cannot be sent,
+     * the interpreter has most likely exited already (no python3 on PATH,
+     * too little memory to start) and the engine closed the stream: the
+     * exit code, inspected below, tells; a harness still waiting gets EOF
+     * and exits 2, saying so on stderr. */
+    bool go_lost = false;
     if (input_after_start &&
         docker_attach_send(att, SANDBOX_HARNESS_GO, strlen(SANDBOX_HARNESS_GO), &err) < 0) {
-        docker_container_kill(dc, id, NULL);
-        goto fail;
+        rx_error_free(&err);
+        go_lost = true;
     }
     int pr = docker_attach_pump(att, job->stdin_data, job->stdin_len, &demux, deadline, &err);
     docker_attach_close(att);
@@ -427,11 +432,12 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
                 job_result_fail(res, JOB_ERROR, "%s", why);
                 free(why);
             } else {
-                job_result_fail(res, JOB_ERROR, "exited with code %d%s%s", exit_code,
+                job_result_fail(res, JOB_ERROR, "exited with code %d%s%s%s", exit_code,
                                 exit_code == 127   ? " (command not found)"
                                 : exit_code == 126 ? " (command not executable)"
                                 : exit_code > 128 && exit_code < 160 ? " (killed by a signal)"
                                                                       : "",
+                                go_lost ? " before its input was copied in" : "",
                                 event_error ? event_error : "");
             }
             /* A failed command may still have left a useful output file. */

@@ -101,11 +101,21 @@ def main():
         return 2
     output_path = os.path.join(WORKSPACE, sys.argv[1])
     os.chdir(WORKSPACE)
-    if WORKSPACE not in sys.path:
-        sys.path.insert(0, WORKSPACE)
-    # What PYTHONPATH would have done, now that the input is complete.
-    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    sys.path[1:1] = [p for p in extra if p not in sys.path]
+    if not os.path.isfile(os.path.join(HERE, "job.py")):
+        print("ralph-exec harness: the job's input is not visible in /workspace after the "
+              "go-ahead (under gVisor, runsc must share mounts: --file-access-mounts=shared)",
+              file=sys.stderr)
+        return 2
+    # The path as `python3 .ralph/harness.py` with PYTHONPATH had it, now
+    # that the input is complete: the workspace, .ralph (so that processes
+    # started by spawn or forkserver can import the job's module), then
+    # PYTHONPATH, absolute, each once, ahead of the standard library.
+    front = [WORKSPACE, HERE]
+    for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        entry = os.path.abspath(entry) if entry else ""
+        if entry and entry not in front:
+            front.append(entry)
+    sys.path[:] = front + [p for p in sys.path if p not in front]
     try:
         with open(os.path.join(HERE, "inputs.json"), "r", encoding="utf-8") as f:
             inputs = json.load(f)

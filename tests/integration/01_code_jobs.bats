@@ -140,6 +140,46 @@ PY
     assert_no_container "$tid"
 }
 
+@test "code job: calculate's functions reach spawn and forkserver children (multiprocessing)" {
+    local tid code
+    tid=$(rx_tid spawn)
+    code=$(cat <<'PY'
+import multiprocessing as mp
+
+def square(x):
+    return x * x
+
+def calculate(inputs):
+    out = {}
+    for method in ("spawn", "forkserver"):
+        with mp.get_context(method).Pool(2) as pool:
+            out[method] = pool.map(square, inputs)
+    return out
+PY
+)
+    rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code, inputs: [1, 2, 3],
+        timeout: 60}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output == {"spawn": [1, 4, 9], "forkserver": [1, 4, 9]}' \
+        'children imported the job module by name'
+    assert_no_container "$tid"
+}
+
+@test "code job: an interpreter that cannot start is the job's error, not the engine's" {
+    # The container starts before the input is copied in: python3 missing from
+    # the job's PATH ends it before the go-ahead.  Its exit code decides.
+    local tid
+    tid=$(rx_tid nopython)
+    rx_job_jq --arg id "$tid" '{task_id: $id, code: "def calculate(i):\n    return 1\n",
+        env: {PATH: "/nonexistent"}}'
+    rx_run "$JOB"
+    rx_expect error 1
+    rx_check '.exit_code != null and .exit_code != 0' 'the exit code is reported'
+    rx_check '.error | test("exited with code")' 'the error is the exit, not an engine failure'
+    assert_no_container "$tid"
+}
+
 @test "code job: whole code indented by 4 spaces is accepted" {
     local tid code
     tid=$(rx_tid indent4)
