@@ -188,6 +188,18 @@ harness_error(struct docker_client *dc, const char *id)
     return xasprintf("calculate raised %.200s: %.4000s", type, msg);
 }
 
+/* Whether the engine says the container has stopped running (false when
+ * it cannot say). */
+static bool
+container_exited(struct docker_client *dc, const char *id)
+{
+    struct rx_error *e = NULL;
+    cleanup_json struct json_object *ins = docker_container_inspect(dc, id, &e);
+    rx_error_free(&e);
+    struct json_object *running = rx_json_get(rx_json_get(ins, "State"), "Running");
+    return running != NULL && !json_object_get_boolean(running);
+}
+
 /* Wait until the container is not running, at most timeout_ms. */
 static int
 wait_exit(struct docker_client *dc, const char *id, long long timeout_ms, int *code,
@@ -307,11 +319,19 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     if (docker_container_start(dc, id, &err) < 0)
         goto fail;
     res->timings.start_ms = rx_now_ms() - t;
+    bool go_lost = false;
     if (input_after_start) {
         t = rx_now_ms();
         if (docker_archive_put(dc, id, JOB_WORKSPACE, tar.data, tar.len, &err) < 0) {
-            docker_container_kill(dc, id, NULL);
-            goto fail;
+            /* Podman cannot copy into a container that has exited (it
+             * enters the container's mount namespace): an interpreter that
+             * could not start is the job's failure, its exit code below. */
+            if (!container_exited(dc, id)) {
+                docker_container_kill(dc, id, NULL);
+                goto fail;
+            }
+            rx_error_free(&err);
+            go_lost = true;
         }
         rx_buf_free(&tar);
         res->timings.input_ms = rx_now_ms() - t;
@@ -325,8 +345,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
      * too little memory to start) and the engine closed the stream: the
      * exit code, inspected below, tells; a harness still waiting gets EOF
      * and exits 2, saying so on stderr. */
-    bool go_lost = false;
-    if (input_after_start &&
+    if (input_after_start && !go_lost &&
         docker_attach_send(att, SANDBOX_HARNESS_GO, strlen(SANDBOX_HARNESS_GO), &err) < 0) {
         rx_error_free(&err);
         go_lost = true;
