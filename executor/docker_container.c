@@ -204,16 +204,16 @@ docker_container_inspect(struct docker_client *dc, const char *id, struct rx_err
 
 bool
 docker_container_oom(const struct docker_client *dc, struct json_object *state, bool we_killed,
-                     bool *inferred)
+                     const char **inferred_why)
 {
-    *inferred = false;
+    *inferred_why = NULL;
     struct json_object *oom = rx_json_get(state, "OOMKilled");
     if (oom != NULL && json_object_get_boolean(oom))
         return true;
     struct json_object *ec = rx_json_get(state, "ExitCode");
     if (dc->podman && !we_killed && ec != NULL && json_object_is_type(ec, json_type_int) &&
         json_object_get_int(ec) == 128 + SIGKILL) {
-        *inferred = true;
+        *inferred_why = "Podman does not report OOM kills";
         return true;
     }
     return false;

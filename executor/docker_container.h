@@ -37,10 +37,11 @@ void docker_container_podman_hint(const struct docker_client *dc, struct rx_erro
  * writes its "oom" marker into the service's working directory, where Podman
  * does not look (seen 2026-11).  So on Podman a main process killed by SIGKILL
  * (exit 137, and we_killed false: not our timeout kill) is taken as the
- * memory limit's kill, *inferred set: the only other senders of SIGKILL are
- * the job itself and the host's operator. */
+ * memory limit's kill, *inferred_why saying why it is a guess (NULL when
+ * the engine said so): the only other senders of SIGKILL are the job itself
+ * and the host's operator. */
 bool docker_container_oom(const struct docker_client *dc, struct json_object *state,
-                          bool we_killed, bool *inferred);
+                          bool we_killed, const char **inferred_why);
 /* Whether the engine logged an "oom" event for this container since
  * `since` (an engine timestamp, RFC 3339 as in inspect's Created; NULL or
  * malformed: all it keeps),

@@ -400,15 +400,14 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
             goto fail;
         }
         int exit_code = json_object_get_int(ec);
-        bool oom_inferred = false;
-        bool oom_killed = docker_container_oom(dc, state, timed_out, &oom_inferred);
+        const char *inferred_why = NULL;
+        bool oom_killed = docker_container_oom(dc, state, timed_out, &inferred_why);
         /* A SIGKILL we did not send: the engine's "oom" event may still be on
          * its way (see docker_container_oom_event).  Under gVisor the shim
          * can miss the kill altogether: it starts watching the cgroup only
          * once `runsc start` returns, and a job can fill its memory before
          * that (1-3% of OOM jobs at two at a time, seen 2026-11); so there an
          * unexplained SIGKILL is inferred, as on Podman. */
-        const char *inferred_why = "Podman does not report OOM kills";
         cleanup_free char *event_error = NULL;
         if (!oom_killed && !timed_out && !dc->podman && exit_code == 128 + SIGKILL) {
             struct rx_error *e = NULL;
@@ -419,7 +418,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
             rx_error_free(&e);
             oom_killed = r > 0;
             if (!oom_killed && sandbox_policy_runtime(job->sandbox) != NULL) {
-                oom_killed = oom_inferred = true;
+                oom_killed = true;
                 inferred_why = "under gVisor the engine misses OOM kills made as the sandbox "
                                "starts";
             }
@@ -438,9 +437,9 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
                             "ran out of memory: the kernel killed a process at the %lld-byte "
                             "limit%s%s%s%s",
                             job->memory_bytes,
-                            oom_inferred ? " (inferred from exit 137: " : "",
-                            oom_inferred ? inferred_why : "",
-                            oom_inferred ? ", and a SIGKILL sent by the job itself looks the same)"
+                            inferred_why ? " (inferred from exit 137: " : "",
+                            inferred_why ? inferred_why : "",
+                            inferred_why ? ", and a SIGKILL sent by the job itself looks the same)"
                                          : "",
                             event_error ? event_error : "");
         } else if (exit_code != 0) {
