@@ -6,9 +6,9 @@
 # the job's PYTHONPATH is applied after the go-ahead.  The container starts
 # before the job's input is in /workspace: the harness imports what it needs,
 # then waits for one byte on stdin, ralph-exec's word that the input is
-# complete.  Then it loads .ralph/inputs.json, imports the user's code from .ralph/job.py,
-# calls calculate(inputs) and writes the JSON of its return value to
-# OUTPUT_PATH (relative to /workspace).  When anything raises, it writes
+# complete.  Then it loads .ralph/inputs.json, imports the user's code from
+# .ralph/job.py, calls calculate(inputs) and writes the JSON of its return
+# value to OUTPUT_PATH (relative to /workspace).  When anything raises, it writes
 # .ralph/error.json ({"type", "message", "traceback"}), prints the traceback
 # to stderr and exits 1.
 import sys

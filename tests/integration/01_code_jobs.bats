@@ -101,11 +101,10 @@ def calculate(inputs):
     return {"files": len(SEEN), "sizes": sorted(SIZES), "n": inputs["n"], "stdin": STDIN}
 PY
 )
-    jq -nc --arg id "$tid" --arg code "$code" '
+    rx_job_jq --arg id "$tid" --arg code "$code" '
         {task_id: $id, code: $code, inputs: {n: 300},
-         files: ([range(300)] | map({key: "d/f\(.).txt", value: ("x" * 20000)}) | from_entries)}' \
-        >"$BATS_TEST_TMPDIR/whole.json"
-    rx_run "$BATS_TEST_TMPDIR/whole.json"
+         files: ([range(300)] | map({key: "d/f\(.).txt", value: ("x" * 20000)}) | from_entries)}'
+    rx_run "$JOB"
     rx_expect success 0
     rx_check '.output == {"files": 300, "sizes": [20000], "n": 300, "stdin": ""}' \
         'every file was whole when the code started, and stdin was empty'
