@@ -60,6 +60,20 @@ build_input(const struct job_spec *job, struct rx_buf *tar, struct rx_error **er
     return r;
 }
 
+/* The input of a code job without files, for the harness's stdin: the
+ * header line, the code, the inputs' JSON (sandbox_policy.h). */
+static void
+build_stdin_input(const struct job_spec *job, struct rx_buf *b)
+{
+    size_t inputs_len = strlen(job->inputs_json);
+    char head[64];
+    int hl = snprintf(head, sizeof(head), SANDBOX_HARNESS_INPUT, job->code_len, inputs_len);
+    rx_buf_init(b, INPUT_TAR_CAP); /* code <= 100 KiB, inputs <= 8 MiB */
+    rx_buf_append(b, head, (size_t)hl);
+    rx_buf_append(b, job->code, job->code_len);
+    rx_buf_append(b, job->inputs_json, inputs_len);
+}
+
 /* Copy one file out of the stopped container, with every check: it must be a
  * single regular file of at most cap bytes.  ENOENT when it does not exist. */
 static int
@@ -252,9 +266,20 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     if (sandbox_policy_engine_check(job, &so, &err) < 0)
         goto fail;
 
+    /* A code job's harness waits for its input or its go-ahead on stdin,
+     * so the container is started first (sandbox_policy.h).  Without files
+     * the input goes through stdin and nothing is copied: on Engine 20.10 a
+     * copy re-executes dockerd (60-90 ms).  With files it is copied in after
+     * the start, while Python starts.  A command runs at once: its input
+     * first. */
+    bool input_after_start = job->kind == JOB_CODE;
+    bool input_on_stdin = input_after_start && job->n_files == 0;
+
     /* Build the input before creating anything, so an oversized job costs
      * the engine nothing. */
-    if (build_input(job, &tar, &err) < 0)
+    if (input_on_stdin)
+        build_stdin_input(job, &tar);
+    else if (build_input(job, &tar, &err) < 0)
         goto fail;
 
     t = rx_now_ms();
@@ -293,10 +318,6 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     }
     res->container_id = xstrdup(id);
 
-    /* A code job's harness waits for its go-ahead, so its input is copied
-     * in after the start, while Python starts (on Engine 20.10 a copy re-
-     * executes dockerd: 60-90 ms).  A command runs at once: its input first. */
-    bool input_after_start = job->kind == JOB_CODE;
     if (!input_after_start) {
         t = rx_now_ms();
         if (docker_archive_put(dc, id, JOB_WORKSPACE, tar.data, tar.len, &err) < 0)
@@ -320,7 +341,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
         goto fail;
     res->timings.start_ms = rx_now_ms() - t;
     bool go_lost = false;
-    if (input_after_start) {
+    if (input_after_start && !input_on_stdin) {
         t = rx_now_ms();
         if (docker_archive_put(dc, id, JOB_WORKSPACE, tar.data, tar.len, &err) < 0) {
             /* Podman cannot copy into a container that has exited (it
@@ -345,12 +366,16 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
      * too little memory to start) and the engine closed the stream: the
      * exit code, inspected below, tells; a harness still waiting gets EOF
      * and exits 2, saying so on stderr. */
-    if (input_after_start && !go_lost &&
+    if (input_after_start && !input_on_stdin && !go_lost &&
         docker_attach_send(att, SANDBOX_HARNESS_GO, strlen(SANDBOX_HARNESS_GO), &err) < 0) {
         rx_error_free(&err);
         go_lost = true;
     }
-    int pr = docker_attach_pump(att, job->stdin_data, job->stdin_len, &demux, deadline, &err);
+    /* The input on stdin is sent by the pump, along with reading the
+     * output; an interpreter that exits first stops it (the exit code tells). */
+    int pr = input_on_stdin
+                 ? docker_attach_pump(att, tar.data, tar.len, &demux, deadline, &err)
+                 : docker_attach_pump(att, job->stdin_data, job->stdin_len, &demux, deadline, &err);
     docker_attach_close(att);
     att = NULL;
     if (pr < 0) {

@@ -5,8 +5,13 @@
 # controls (PYTHON* variables, a user site) from running code at start-up;
 # the job's PYTHONPATH is applied after the go-ahead.  The container starts
 # before the job's input is in /workspace: the harness imports what it needs,
-# then waits for one byte on stdin, ralph-exec's word that the input is
-# complete.  Then it loads .ralph/inputs.json, imports the user's code from
+# then waits on stdin for one of two things from ralph-exec:
+#   "\n": the input was copied into /workspace (PUT /archive) and is
+#        complete;
+#   "RALPH-INPUT CODE_LEN INPUTS_LEN\n" then that many bytes of code and of
+#        the inputs' JSON: the input itself (a job without files), which the
+#        harness writes to .ralph/job.py and .ralph/inputs.json.
+# Then it loads .ralph/inputs.json, imports the user's code from
 # .ralph/job.py, calls calculate(inputs) and writes the JSON of its return
 # value to OUTPUT_PATH (relative to /workspace).  When anything raises, it writes
 # .ralph/error.json ({"type", "message", "traceback"}), prints the traceback
@@ -90,14 +95,68 @@ def write_atomic(path, text):
     os.replace(tmp, path)
 
 
+def read_stdin(n):
+    """Exactly n bytes from stdin (unbuffered: nothing past them is read,
+    so the job's own reads start where the input ended); None at EOF."""
+    chunks = []
+    while n > 0:
+        chunk = os.read(0, min(n, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_header():
+    """The first line on stdin (at most 64 bytes), or None."""
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = os.read(0, 1)
+        if not byte or len(line) >= 64:
+            return None
+        line += byte
+    return line
+
+
+def receive_input():
+    """Wait for the go-ahead or the input itself (see the top); an error
+    message, or None when the input is in place."""
+    header = read_header()
+    if header is None:
+        return "the job's input never came (no go-ahead on stdin)"
+    # The engine gives the job's volume the owner of the image's /workspace.
+    if not os.access(WORKSPACE, os.W_OK):
+        return ("%s is not writable by the job's user (uid %d): the image must have "
+                "%s as a directory that user owns, as ralph-sandbox:python does"
+                % (WORKSPACE, os.getuid(), WORKSPACE))
+    if header == b"\n":
+        return None
+    fields = header.split()
+    if len(fields) != 3 or fields[0] != b"RALPH-INPUT" or not all(
+            f.isdigit() for f in fields[1:]):
+        return "unexpected input header on stdin: %r" % header[:64]
+    code = read_stdin(int(fields[1]))
+    inputs = read_stdin(int(fields[2])) if code is not None else None
+    if inputs is None:
+        return "the job's input was cut short on stdin"
+    try:
+        os.makedirs(HERE, 0o755, exist_ok=True)
+        for name, data in (("job.py", code), ("inputs.json", inputs)):
+            with open(os.path.join(HERE, name), "wb") as f:
+                f.write(data)
+    except OSError as exc:
+        return "cannot write the job's input into %s: %s" % (HERE, exc)
+    return None
+
+
 def main():
     if len(sys.argv) != 2:
         print("usage: python3 -c HARNESS OUTPUT_PATH", file=sys.stderr)
         return 2
-    go = os.read(0, 1)
-    if go != b"\n":
-        print("ralph-exec harness: the job's input never came (no go-ahead on stdin)",
-              file=sys.stderr)
+    problem = receive_input()
+    if problem is not None:
+        print("ralph-exec harness: " + problem, file=sys.stderr)
         return 2
     output_path = os.path.join(WORKSPACE, sys.argv[1])
     os.chdir(WORKSPACE)

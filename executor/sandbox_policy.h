@@ -15,12 +15,20 @@
 #define SANDBOX_NOFILE 1024
 #define SANDBOX_TMP_BYTES (64ll << 20)
 #define SANDBOX_SHM_BYTES (16ll << 20)
-/* The go-ahead a code job's harness waits for on stdin: ralph-exec starts
- * the container, copies the input in while Python starts, then sends it.
- * The job's own code never runs before its input is complete. */
+/* A code job's harness waits on stdin before it runs anything of the job's.
+ * Either the go-ahead: ralph-exec started the container, copied the input
+ * in (PUT /archive) while Python started, then sends it; or, for a code job
+ * without files, the input itself: the header line (SANDBOX_HARNESS_INPUT,
+ * the byte lengths of the code and of the inputs' JSON), then those bytes,
+ * which the harness writes to .ralph/job.py and .ralph/inputs.json as the
+ * copy would have.  No archive call then: on Engine 20.10 each one
+ * re-executes dockerd.  Either way the job's user must be able to write
+ * /workspace (the volume takes the owner of the image's directory; a copy
+ * cannot change it), which the harness checks first. */
 #define SANDBOX_HARNESS_GO "\n"
+#define SANDBOX_HARNESS_INPUT "RALPH-INPUT %zu %zu\n"
 
-/* The embedded harness (executor/harness.py), run as `python3 -B -c`. */
+/* The embedded harness (executor/harness.py), run as `python3 -I -B -u -c`. */
 extern const char rx_harness_py[];
 extern const char rx_harness_py_end[];
 

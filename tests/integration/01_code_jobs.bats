@@ -6,7 +6,26 @@ load ../lib/libtest
 
 setup_file() { require_engine; }
 setup() { require_engine; }
-teardown() { rx_teardown; }
+teardown() {
+    [[ -z ${TEST_IMAGES:-} ]] || docker rmi -f $TEST_IMAGES >/dev/null 2>&1 || true
+    rx_teardown
+}
+
+# The engine's actions on a container since T0 (Unix seconds), one a line.
+engine_actions() {
+    docker events --since "$2" --until "$(date +%s.%N)" --filter "container=$1" \
+        --format '{{.Action}}'
+}
+
+# build_image TAG DOCKERFILE-TEXT: a test image on top of the sandbox image.
+build_image() {
+    local ctx=$BATS_TEST_TMPDIR/ctx-$1
+    mkdir -p "$ctx"
+    printf '%s\n' "$2" >"$ctx/Dockerfile"
+    TEST_IMAGES+=" $1"
+    DOCKER_BUILDKIT=0 docker build -q -t "$1" "$ctx" >/dev/null 2>"$ctx/err" ||
+        fail "could not build the test image $1: $(cat "$ctx/err")"
+}
 
 @test "code job: numpy result comes back as output, status success, exit 0" {
     local tid code
@@ -109,6 +128,87 @@ PY
     rx_check '.output == {"files": 300, "sizes": [20000], "n": 300, "stdin": ""}' \
         'every file was whole when the code started, and stdin was empty'
     assert_no_container "$tid"
+}
+
+@test "code job: without files its input comes on stdin, nothing is copied in; the job sees it as before" {
+    # A code job without files skips the archive copy (a re-exec of
+    # dockerd on Engine 20.10): the harness gets the code and inputs on
+    # stdin and writes them to .ralph itself.  Large and non-ASCII inputs arrive
+    # exact, the job's stdin is empty, the files are the job user's.
+    local tid code t0 id
+    tid=$(rx_tid stdin-input)
+    code=$(cat <<'PY'
+import json, os, sys
+STDIN = sys.stdin.read()
+
+def calculate(inputs):
+    here = "/workspace/.ralph"
+    with open(os.path.join(here, "inputs.json"), encoding="utf-8") as f:
+        same = json.load(f) == inputs
+    owners = {os.stat(p).st_uid for p in ("/workspace", here, os.path.join(here, "job.py"))}
+    return {"text": inputs["text"], "big": len(inputs["big"]), "stdin": STDIN, "same": same,
+            "files": sorted(os.listdir(here)), "owners": sorted(owners), "file": __file__}
+PY
+)
+    rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code,
+        inputs: {text: "é€😀 \"quoted\"\n", big: ("xy" * 2000000)}}'
+    t0=$(date +%s)
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output == {"text": "é€😀 \"quoted\"\n", "big": 4000000, "stdin": "", "same": true,
+        "files": ["inputs.json", "job.py"], "owners": [65534], "file": "/workspace/.ralph/job.py"}' \
+        'the input came whole, as the files a copy would have made, owned by the job'
+    rx_check '.timings_ms.input == 0' 'no copy was timed'
+    id=$(rx_get .container_id)
+    if ! rx_on_podman; then
+        # Podman logs no archive events; Docker logs each copy.
+        run engine_actions "$id" "$t0"
+        [[ $output == *archive-path* ]] || fail "no archive-path event (output copy): $output"
+        [[ $output != *extract-to-dir* ]] || fail "the input was copied in: $output"
+        # A file to copy: the archive is used.
+        rx_job_jq --arg id "$tid-f" --arg code "$code" '{task_id: $id, code: $code,
+            inputs: {text: "t", big: ""}, files: {"a.txt": "a"}}'
+        rx_run "$JOB"
+        rx_expect success 0
+        rx_check '.output.files == ["inputs.json", "job.py"] and .output.owners == [65534]' \
+            'the copied input looks the same'
+        run engine_actions "$(rx_get .container_id)" "$t0"
+        [[ $output == *extract-to-dir* ]] || fail "the job's file was not copied in: $output"
+    fi
+    assert_no_container "$tid"
+    assert_no_container "$tid-f"
+}
+
+@test "code job: an image whose /workspace the job user cannot write fails saying so" {
+    # The engine gives the job's volume the owner of the image's /workspace
+    # (on Docker a copy cannot change it): with root's, no output could be
+    # written.  The harness says why before running anything.
+    local tid img
+    tid=$(rx_tid ws-image)
+    img=ralph-test-rootws-$$
+    build_image "$img" 'FROM ralph-sandbox:python
+USER root
+RUN chown 0:0 /workspace && chmod 0755 /workspace
+USER 65534:65534'
+    rx_job_jq --arg id "$tid" --arg img "$img" '{task_id: $id, runtime: $img,
+        code: "def calculate(i):\n    return i\n", inputs: 7}'
+    rx_run "$JOB"
+    rx_expect error 1
+    rx_check '.exit_code == 2 and (.stderr | test("/workspace is not writable by the job.s user \\(uid 65534\\)"))' \
+        'the harness says why (input on stdin)'
+    rx_job_jq --arg id "$tid-f" --arg img "$img" '{task_id: $id, runtime: $img,
+        code: "def calculate(i):\n    return i\n", inputs: 7, files: {"a.txt": "a"}}'
+    rx_run "$JOB"
+    if rx_on_podman; then
+        # Podman's copy gives the volume's root to the tar's owner as well.
+        rx_expect success 0
+    else
+        rx_expect error 1
+        rx_check '.exit_code == 2 and (.stderr | test("/workspace is not writable by the job.s user \\(uid 65534\\)"))' \
+            'the harness says why (input copied in)'
+    fi
+    assert_no_container "$tid"
+    assert_no_container "$tid-f"
 }
 
 @test "code job: start-up hooks the job supplies never run before its input is in; PYTHONPATH still works" {
