@@ -156,35 +156,11 @@ docker_attach_open(struct docker_client *dc, const char *id, bool with_stdin,
     return NULL;
 }
 
-int
-docker_attach_send(struct docker_attach *a, const char *data, size_t len, struct rx_error **err)
-{
-    size_t sent = 0;
-    while (sent < len) {
-        ssize_t w = send(a->fd, data + sent, len - sent, MSG_NOSIGNAL);
-        if (w > 0) {
-            sent += (size_t)w;
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && errno == EAGAIN) {
-            struct pollfd p = {.fd = a->fd, .events = POLLOUT};
-            int pr = poll(&p, 1, 5000);
-            if (pr > 0 || (pr < 0 && errno == EINTR))
-                continue;
-            if (pr == 0)
-                errno = ETIMEDOUT;
-        }
-        return rx_error_set(err, errno ? errno : EIO, "attach: write to the job's stdin: %s",
-                            strerror(errno ? errno : EIO));
-    }
-    return 0;
-}
-
-int
-docker_attach_pump(struct docker_attach *a, const char *stdin_data, size_t stdin_len,
-                   struct docker_demux *d, long long deadline_ms, struct rx_error **err)
+/* The pump; with feed, it returns DOCKER_ATTACH_SENT once stdin_data is
+ * all written, leaving stdin open (docker_attach_feed). */
+static int
+pump(struct docker_attach *a, const char *stdin_data, size_t stdin_len, struct docker_demux *d,
+     long long deadline_ms, bool feed, struct rx_error **err)
 {
     if (a->early_len > 0) {
         int r = docker_demux_feed(d, a->early, a->early_len, err);
@@ -196,6 +172,8 @@ docker_attach_pump(struct docker_attach *a, const char *stdin_data, size_t stdin
     }
     size_t sent = 0;
     bool wr_open = stdin_data != NULL;
+    if (feed && stdin_len == 0)
+        return DOCKER_ATTACH_SENT;
     if (!wr_open)
         shutdown(a->fd, SHUT_WR);
     char *chunk = xmalloc(65536);
@@ -232,8 +210,16 @@ docker_attach_pump(struct docker_attach *a, const char *stdin_data, size_t stdin
                 /* The job closed its stdin early: not our failure. */
                 wr_open = false;
                 shutdown(a->fd, SHUT_WR);
+                if (feed) {
+                    ret = DOCKER_ATTACH_STDIN_CLOSED;
+                    break;
+                }
             } else if (w > 0) {
                 sent += (size_t)w;
+            }
+            if (wr_open && sent == stdin_len && feed) {
+                ret = DOCKER_ATTACH_SENT;
+                break;
             }
             if (wr_open && sent == stdin_len) {
                 wr_open = false;
@@ -244,6 +230,13 @@ docker_attach_pump(struct docker_attach *a, const char *stdin_data, size_t stdin
             ssize_t r = recv(a->fd, chunk, 65536, 0);
             if (r < 0 && (errno == EAGAIN || errno == EINTR))
                 continue;
+            /* A stream closed with stdin bytes it never read (the job exited
+             * without reading it all) is reset, not ended: the same end;
+             * the exit code tells, and a lost engine fails wait. */
+            if (r < 0 && errno == ECONNRESET) {
+                ret = DOCKER_ATTACH_EOF;
+                break;
+            }
             if (r < 0) {
                 rx_error_set(err, errno, "attach: read: %s", strerror(errno));
                 break;
@@ -258,4 +251,18 @@ docker_attach_pump(struct docker_attach *a, const char *stdin_data, size_t stdin
     }
     free(chunk);
     return ret;
+}
+
+int
+docker_attach_pump(struct docker_attach *a, const char *stdin_data, size_t stdin_len,
+                   struct docker_demux *d, long long deadline_ms, struct rx_error **err)
+{
+    return pump(a, stdin_data, stdin_len, d, deadline_ms, false, err);
+}
+
+int
+docker_attach_feed(struct docker_attach *a, const char *data, size_t len, struct docker_demux *d,
+                   long long deadline_ms, struct rx_error **err)
+{
+    return pump(a, data, len, d, deadline_ms, true, err);
 }

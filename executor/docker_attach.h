@@ -22,8 +22,10 @@ struct docker_attach *docker_attach_open(struct docker_client *dc, const char *i
                                          struct rx_error **err);
 
 enum docker_attach_end {
-    DOCKER_ATTACH_EOF = 0,      /* the container closed its output */
-    DOCKER_ATTACH_DEADLINE = 1, /* deadline_ms (monotonic) passed first */
+    DOCKER_ATTACH_EOF = 0,          /* the container closed its output */
+    DOCKER_ATTACH_DEADLINE = 1,     /* deadline_ms (monotonic) passed first */
+    DOCKER_ATTACH_SENT = 2,         /* docker_attach_feed: all written */
+    DOCKER_ATTACH_STDIN_CLOSED = 3, /* docker_attach_feed: the stream refused stdin */
 };
 
 /* Move bytes until the stream ends or the deadline passes: write stdin_data
@@ -32,10 +34,14 @@ enum docker_attach_end {
  * docker_attach_end, or -1 with *err set. */
 int docker_attach_pump(struct docker_attach *a, const char *stdin_data, size_t stdin_len,
                        struct docker_demux *d, long long deadline_ms, struct rx_error **err);
-/* Write a few bytes to the job's stdin now, before the pump (a code job's
- * go-ahead): all of them or -1 with *err set, never a silent short write. */
-int docker_attach_send(struct docker_attach *a, const char *data, size_t len,
-                       struct rx_error **err);
+/* Write data to the job's stdin, demultiplexing its output into d the
+ * while, and leave stdin open (a code job's input or go-ahead, before the
+ * pump): DOCKER_ATTACH_SENT once all of it is written, or how the stream
+ * ended first (EOF: the container's output closed, an interpreter that
+ * exited; STDIN_CLOSED; DEADLINE), or -1 with *err set (RX_ERR_CANCELLED
+ * on cancellation).  Never a silent short write. */
+int docker_attach_feed(struct docker_attach *a, const char *data, size_t len, struct docker_demux *d,
+                       long long deadline_ms, struct rx_error **err);
 void docker_attach_close(struct docker_attach *a);
 
 #endif

@@ -17,6 +17,8 @@
 #define INPUT_TAR_CAP (64u << 20)
 #define ERROR_FILE_CAP (64u << 10)
 #define KILL_WAIT_MS 30000
+/* How long a started code job's interpreter may take to read its input. */
+#define INPUT_SEND_MS 30000
 /* How long a late "oom" event is waited for: seen 15-50 ms after the exit
  * under gVisor; only an exit 137 we did not cause pays it. */
 #define OOM_EVENT_GRACE_MS 1000
@@ -60,18 +62,26 @@ build_input(const struct job_spec *job, struct rx_buf *tar, struct rx_error **er
     return r;
 }
 
-/* The input of a code job without files, for the harness's stdin: the
- * header line, the code, the inputs' JSON (sandbox_policy.h). */
-static void
-build_stdin_input(const struct job_spec *job, struct rx_buf *b)
+/* Send a code job's input, or its go-ahead, to the harness's stdin (see
+ * sandbox_policy.h): the header line, the code, the inputs' JSON, straight
+ * from the job.  Returns as docker_attach_feed: DOCKER_ATTACH_SENT when all
+ * of it was written. */
+static int
+feed_harness(struct docker_attach *att, const struct job_spec *job, bool input_on_stdin,
+             struct docker_demux *d, long long deadline_ms, struct rx_error **err)
 {
+    if (!input_on_stdin)
+        return docker_attach_feed(att, SANDBOX_HARNESS_GO, strlen(SANDBOX_HARNESS_GO), d,
+                                  deadline_ms, err);
     size_t inputs_len = strlen(job->inputs_json);
     char head[64];
     int hl = snprintf(head, sizeof(head), SANDBOX_HARNESS_INPUT, job->code_len, inputs_len);
-    rx_buf_init(b, INPUT_TAR_CAP); /* code <= 100 KiB, inputs <= 8 MiB */
-    rx_buf_append(b, head, (size_t)hl);
-    rx_buf_append(b, job->code, job->code_len);
-    rx_buf_append(b, job->inputs_json, inputs_len);
+    const char *part[] = {head, job->code, job->inputs_json};
+    size_t len[] = {(size_t)hl, job->code_len, inputs_len};
+    int r = DOCKER_ATTACH_SENT;
+    for (size_t i = 0; i < RX_ARRAY_SIZE(part) && r == DOCKER_ATTACH_SENT; i++)
+        r = docker_attach_feed(att, part[i], len[i], d, deadline_ms, err);
+    return r;
 }
 
 /* Copy one file out of the stopped container, with every check: it must be a
@@ -277,9 +287,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
 
     /* Build the input before creating anything, so an oversized job costs
      * the engine nothing. */
-    if (input_on_stdin)
-        build_stdin_input(job, &tar);
-    else if (build_input(job, &tar, &err) < 0)
+    if (!input_on_stdin && build_input(job, &tar, &err) < 0)
         goto fail;
 
     t = rx_now_ms();
@@ -340,10 +348,16 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     if (docker_container_start(dc, id, &err) < 0)
         goto fail;
     res->timings.start_ms = rx_now_ms() - t;
-    bool go_lost = false;
-    if (input_after_start && !input_on_stdin) {
+    /* go_lost: the input or the go-ahead did not all reach the harness.
+     * Nothing of the job's has run then: its exit code tells why (no
+     * python3 on PATH, too little memory to start), except the harness's
+     * own SANDBOX_HARNESS_NO_INPUT, which means the stream was cut. */
+    bool go_lost = false, input_timed_out = false;
+    if (input_after_start) {
         t = rx_now_ms();
-        if (docker_archive_put(dc, id, JOB_WORKSPACE, tar.data, tar.len, &err) < 0) {
+        long long send_by = t + INPUT_SEND_MS;
+        if (!input_on_stdin &&
+            docker_archive_put(dc, id, JOB_WORKSPACE, tar.data, tar.len, &err) < 0) {
             /* Podman cannot copy into a container that has exited (it
              * enters the container's mount namespace): an interpreter that
              * could not start is the job's failure, its exit code below. */
@@ -355,27 +369,32 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
             go_lost = true;
         }
         rx_buf_free(&tar);
+        /* The input, or the go-ahead after the copy; then stdin closes
+         * (StdinOnce).  The harness's output is read meanwhile: an
+         * interpreter that exits before taking it all ends the stream. */
+        int fr = go_lost ? DOCKER_ATTACH_SENT
+                         : feed_harness(att, job, input_on_stdin, &demux, send_by, &err);
+        if (fr < 0) {
+            if (err->kind == RX_ERR_CANCELLED)
+                cancelled = true;
+            docker_container_kill(dc, id, NULL);
+            goto fail;
+        }
+        /* Started, yet its interpreter took no input for so long: too
+         * little CPU or memory to start (the job's limits). */
+        if (fr == DOCKER_ATTACH_DEADLINE) {
+            input_timed_out = timed_out = true;
+            docker_container_kill(dc, id, NULL);
+        }
+        if (fr != DOCKER_ATTACH_SENT)
+            go_lost = true;
         res->timings.input_ms = rx_now_ms() - t;
     }
     /* The job's time starts when its input is complete. */
     long long run_start = rx_now_ms();
-    long long deadline = run_start + job->timeout_ms;
+    long long deadline = run_start + (input_timed_out ? KILL_WAIT_MS : job->timeout_ms);
 
-    /* The go-ahead, then stdin closes (StdinOnce).  When it cannot be sent,
-     * the interpreter has most likely exited already (no python3 on PATH,
-     * too little memory to start) and the engine closed the stream: the
-     * exit code, inspected below, tells; a harness still waiting gets EOF
-     * and exits 2, saying so on stderr. */
-    if (input_after_start && !input_on_stdin && !go_lost &&
-        docker_attach_send(att, SANDBOX_HARNESS_GO, strlen(SANDBOX_HARNESS_GO), &err) < 0) {
-        rx_error_free(&err);
-        go_lost = true;
-    }
-    /* The input on stdin is sent by the pump, along with reading the
-     * output; an interpreter that exits first stops it (the exit code tells). */
-    int pr = input_on_stdin
-                 ? docker_attach_pump(att, tar.data, tar.len, &demux, deadline, &err)
-                 : docker_attach_pump(att, job->stdin_data, job->stdin_len, &demux, deadline, &err);
+    int pr = docker_attach_pump(att, job->stdin_data, job->stdin_len, &demux, deadline, &err);
     docker_attach_close(att);
     att = NULL;
     if (pr < 0) {
@@ -451,10 +470,24 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
 
         t = rx_now_ms();
         bool missing = false;
-        if (timed_out) {
+        if (input_timed_out) {
+            job_result_fail(res, JOB_TIMEOUT,
+                            "timed out before its code ran: the interpreter did not take its "
+                            "input within %d s of the start (too little CPU or memory to start "
+                            "Python?) and was killed",
+                            INPUT_SEND_MS / 1000);
+        } else if (timed_out) {
             job_result_fail(res, JOB_TIMEOUT, "timed out after %.3g s and was killed%s",
                             job->timeout_ms / 1000.0,
                             oom_killed ? " (a process had also run out of memory)" : "");
+        } else if (go_lost && exit_code == SANDBOX_HARNESS_NO_INPUT) {
+            /* The harness got EOF before all its input: the engine cut the
+             * stream (nothing of the job's had run). */
+            res->exit_code = exit_code;
+            res->has_exit_code = true;
+            job_result_fail(res, JOB_INFRA_ERROR,
+                            "the job's input was cut short on its way in (the engine closed "
+                            "the attach stream); nothing of the job ran");
         } else if (oom_killed) {
             res->exit_code = exit_code;
             res->has_exit_code = true;
@@ -480,7 +513,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
                                 : exit_code == 126 ? " (command not executable)"
                                 : exit_code > 128 && exit_code < 160 ? " (killed by a signal)"
                                                                       : "",
-                                go_lost ? " before its input was copied in" : "",
+                                go_lost ? " before it had all its input" : "",
                                 event_error ? event_error : "");
             }
             /* A failed command may still have left a useful output file. */

@@ -7,7 +7,7 @@
 # before the job's input is in /workspace: the harness imports what it needs,
 # then waits on stdin for one of two things from ralph-exec:
 #   "\n": the input was copied into /workspace (PUT /archive) and is
-#        complete;
+#        complete (a job with files);
 #   "RALPH-INPUT CODE_LEN INPUTS_LEN\n" then that many bytes of code and of
 #        the inputs' JSON: the input itself (a job without files), which the
 #        harness writes to .ralph/job.py and .ralph/inputs.json.
@@ -15,7 +15,8 @@
 # .ralph/job.py, calls calculate(inputs) and writes the JSON of its return
 # value to OUTPUT_PATH (relative to /workspace).  When anything raises, it writes
 # .ralph/error.json ({"type", "message", "traceback"}), prints the traceback
-# to stderr and exits 1.
+# to stderr and exits 1.  Before anything of the job's runs it exits 3 when
+# stdin ends before the input does, 2 when /workspace is not writable.
 import sys
 
 # Should a Python put the working directory (/workspace, where the job's
@@ -95,58 +96,76 @@ def write_atomic(path, text):
     os.replace(tmp, path)
 
 
+NO_INPUT = 3  # exit status: stdin ended before the input did (ralph-exec: infra_error)
+
+
 def read_stdin(n):
     """Exactly n bytes from stdin (unbuffered: nothing past them is read,
     so the job's own reads start where the input ended); None at EOF."""
-    chunks = []
-    while n > 0:
-        chunk = os.read(0, min(n, 1 << 20))
+    data = bytearray()
+    while len(data) < n:
+        chunk = os.read(0, min(n - len(data), 1 << 20))
         if not chunk:
             return None
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
+        data += chunk
+    return data
 
 
 def read_header():
-    """The first line on stdin (at most 64 bytes), or None."""
+    """The first line on stdin (at most 64 bytes: a longer one comes back
+    cut, without its newline), None at EOF."""
     line = b""
     while not line.endswith(b"\n"):
+        if len(line) >= 64:
+            return line
         byte = os.read(0, 1)
-        if not byte or len(line) >= 64:
+        if not byte:
             return None
         line += byte
     return line
 
 
+def write_new(path, data):
+    """Create path (not through a symbolic link) holding data."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with open(fd, "wb") as f:
+        f.write(data)
+
+
 def receive_input():
-    """Wait for the go-ahead or the input itself (see the top); an error
-    message, or None when the input is in place."""
-    header = read_header()
-    if header is None:
-        return "the job's input never came (no go-ahead on stdin)"
+    """Wait for the go-ahead or the input itself (see the top).  Returns
+    None when the input is in place, else (exit status, message)."""
+    try:
+        header = read_header()
+        if header == b"\n":
+            return None
+        if header is None:
+            return NO_INPUT, "the job's input never came (stdin ended before the go-ahead)"
+        fields = header.split()
+        if (not header.endswith(b"\n") or len(fields) != 3 or fields[0] != b"RALPH-INPUT"
+                or not all(f.isdigit() for f in fields[1:])):
+            return NO_INPUT, "unexpected input header on stdin: %r" % header[:64]
+        code = read_stdin(int(fields[1]))
+        inputs = read_stdin(int(fields[2])) if code is not None else None
+    except OSError as exc:
+        return NO_INPUT, "reading the job's input from stdin: %s" % exc
+    if inputs is None:
+        return NO_INPUT, "the job's input was cut short on stdin"
     # The engine gives the job's volume the owner of the image's /workspace.
     if not os.access(WORKSPACE, os.W_OK):
-        return ("%s is not writable by the job's user (uid %d): the image must have "
-                "%s as a directory that user owns, as ralph-sandbox:python does"
-                % (WORKSPACE, os.getuid(), WORKSPACE))
-    if header == b"\n":
-        return None
-    fields = header.split()
-    if len(fields) != 3 or fields[0] != b"RALPH-INPUT" or not all(
-            f.isdigit() for f in fields[1:]):
-        return "unexpected input header on stdin: %r" % header[:64]
-    code = read_stdin(int(fields[1]))
-    inputs = read_stdin(int(fields[2])) if code is not None else None
-    if inputs is None:
-        return "the job's input was cut short on stdin"
+        return 2, ("%s is not writable by the job's user (uid %d): the image must have "
+                   "%s as a directory that user owns, as ralph-sandbox:python does"
+                   % (WORKSPACE, os.getuid(), WORKSPACE))
     try:
-        os.makedirs(HERE, 0o755, exist_ok=True)
-        for name, data in (("job.py", code), ("inputs.json", inputs)):
-            with open(os.path.join(HERE, name), "wb") as f:
-                f.write(data)
+        try:
+            os.mkdir(HERE, 0o755)
+        except FileExistsError:
+            if not os.path.isdir(HERE) or os.path.islink(HERE):
+                raise
+        write_new(os.path.join(HERE, "job.py"), code)
+        write_new(os.path.join(HERE, "inputs.json"), inputs)
     except OSError as exc:
-        return "cannot write the job's input into %s: %s" % (HERE, exc)
+        return 2, "cannot write the job's input into %s: %s" % (HERE, exc)
     return None
 
 
@@ -156,8 +175,8 @@ def main():
         return 2
     problem = receive_input()
     if problem is not None:
-        print("ralph-exec harness: " + problem, file=sys.stderr)
-        return 2
+        print("ralph-exec harness: " + problem[1], file=sys.stderr)
+        return problem[0]
     output_path = os.path.join(WORKSPACE, sys.argv[1])
     os.chdir(WORKSPACE)
     if not os.path.isfile(os.path.join(HERE, "job.py")):

@@ -27,6 +27,8 @@
  * cannot change it), which the harness checks first. */
 #define SANDBOX_HARNESS_GO "\n"
 #define SANDBOX_HARNESS_INPUT "RALPH-INPUT %zu %zu\n"
+/* The harness's exit status when stdin ended before its input did. */
+#define SANDBOX_HARNESS_NO_INPUT 3
 
 /* The embedded harness (executor/harness.py), run as `python3 -I -B -u -c`. */
 extern const char rx_harness_py[];

@@ -82,6 +82,18 @@ PY
     assert_no_container "$tid"
 }
 
+@test "command job: a command that exits without reading its 8 MB of stdin: its exit code decides" {
+    local tid
+    tid=$(rx_tid unread-stdin)
+    rx_job_jq --arg id "$tid" '{task_id: $id, command: ["sh", "-c", "head -c 10 >/dev/null; exit 5"],
+        stdin: ("x" * 8388000)}'
+    rx_run "$JOB"
+    rx_expect error 1
+    rx_check '.exit_code == 5 and (.error | test("exited with code 5"))' \
+        'the job'"'"'s exit, not an engine error'
+    assert_no_container "$tid"
+}
+
 @test "command job: 7 MB of stdin while output flows back (no deadlock, nothing lost)" {
     local tid
     tid=$(rx_tid bigstdin)
