@@ -18,7 +18,7 @@
 #define ERROR_FILE_CAP (64u << 10)
 #define KILL_WAIT_MS 30000
 /* How long a started code job's interpreter may take to read its input. */
-#define INPUT_SEND_MS 30000
+#define INPUT_SEND_MS 30000 /* or the job's timeout, when longer */
 /* How long a late "oom" event is waited for: seen 15-50 ms after the exit
  * under gVisor; only an exit 137 we did not cause pays it. */
 #define OOM_EVENT_GRACE_MS 1000
@@ -279,11 +279,14 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     /* A code job's harness waits for its input or its go-ahead on stdin,
      * so the container is started first (sandbox_policy.h).  Without files
      * the input goes through stdin and nothing is copied: on Engine 20.10 a
-     * copy re-executes dockerd (60-90 ms).  With files it is copied in after
-     * the start, while Python starts.  A command runs at once: its input
-     * first. */
+     * copy re-executes dockerd (60-90 ms).  With files, or when the harness
+     * could not write the input under the job's file size limit, it is
+     * copied in after the start, while Python starts.  A command runs at
+     * once: its input first. */
     bool input_after_start = job->kind == JOB_CODE;
-    bool input_on_stdin = input_after_start && job->n_files == 0;
+    bool input_on_stdin = input_after_start && job->n_files == 0 &&
+                          (long long)job->code_len <= job->file_size_bytes &&
+                          (long long)strlen(job->inputs_json) <= job->file_size_bytes;
 
     /* Build the input before creating anything, so an oversized job costs
      * the engine nothing. */
@@ -350,12 +353,12 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     res->timings.start_ms = rx_now_ms() - t;
     /* go_lost: the input or the go-ahead did not all reach the harness.
      * Nothing of the job's has run then: its exit code tells why (no
-     * python3 on PATH, too little memory to start), except the harness's
-     * own SANDBOX_HARNESS_NO_INPUT, which means the stream was cut. */
+     * python3 on PATH, too little memory to start).  The job's to the
+     * end, as the image and its interpreter are: an exit status from inside
+     * the container never makes an infra_error. */
     bool go_lost = false, input_timed_out = false;
     if (input_after_start) {
         t = rx_now_ms();
-        long long send_by = t + INPUT_SEND_MS;
         if (!input_on_stdin &&
             docker_archive_put(dc, id, JOB_WORKSPACE, tar.data, tar.len, &err) < 0) {
             /* Podman cannot copy into a container that has exited (it
@@ -372,16 +375,19 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
         /* The input, or the go-ahead after the copy; then stdin closes
          * (StdinOnce).  The harness's output is read meanwhile: an
          * interpreter that exits before taking it all ends the stream. */
+        long long send_ms = job->timeout_ms > INPUT_SEND_MS ? job->timeout_ms : INPUT_SEND_MS;
         int fr = go_lost ? DOCKER_ATTACH_SENT
-                         : feed_harness(att, job, input_on_stdin, &demux, send_by, &err);
+                         : feed_harness(att, job, input_on_stdin, &demux, rx_now_ms() + send_ms,
+                                        &err);
         if (fr < 0) {
             if (err->kind == RX_ERR_CANCELLED)
                 cancelled = true;
             docker_container_kill(dc, id, NULL);
             goto fail;
         }
-        /* Started, yet its interpreter took no input for so long: too
-         * little CPU or memory to start (the job's limits). */
+        /* Started, yet its interpreter has not taken the input (beyond
+         * what the stream buffers) in the job's timeout or 30 s, whichever
+         * is longer: too little CPU or memory to start (the job's limits). */
         if (fr == DOCKER_ATTACH_DEADLINE) {
             input_timed_out = timed_out = true;
             docker_container_kill(dc, id, NULL);
@@ -473,21 +479,25 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
         if (input_timed_out) {
             job_result_fail(res, JOB_TIMEOUT,
                             "timed out before its code ran: the interpreter did not take its "
-                            "input within %d s of the start (too little CPU or memory to start "
-                            "Python?) and was killed",
-                            INPUT_SEND_MS / 1000);
+                            "input within %.3g s (too little CPU or memory to start Python?) "
+                            "and was killed",
+                            (job->timeout_ms > INPUT_SEND_MS ? job->timeout_ms : INPUT_SEND_MS) /
+                                1000.0);
         } else if (timed_out) {
             job_result_fail(res, JOB_TIMEOUT, "timed out after %.3g s and was killed%s",
                             job->timeout_ms / 1000.0,
                             oom_killed ? " (a process had also run out of memory)" : "");
         } else if (go_lost && exit_code == SANDBOX_HARNESS_NO_INPUT) {
-            /* The harness got EOF before all its input: the engine cut the
-             * stream (nothing of the job's had run). */
+            /* The harness, or whatever the image runs as python3, saw its
+             * stdin end early (a cut stream, or an interpreter that never
+             * read it): not provably the engine's, so not infra_error. */
             res->exit_code = exit_code;
             res->has_exit_code = true;
-            job_result_fail(res, JOB_INFRA_ERROR,
-                            "the job's input was cut short on its way in (the engine closed "
-                            "the attach stream); nothing of the job ran");
+            job_result_fail(res, JOB_ERROR,
+                            "exited with code %d before it had all its input: its stdin ended "
+                            "early (the engine's stream, or an interpreter that did not read "
+                            "it); nothing of the job's code ran",
+                            exit_code);
         } else if (oom_killed) {
             res->exit_code = exit_code;
             res->has_exit_code = true;

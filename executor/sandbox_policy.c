@@ -70,12 +70,13 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
     json_object_object_add(b, "Entrypoint", json_object_new_array());
 
     if (job->kind == JOB_CODE) {
-        /* The harness is started before the job's input is copied in (it
-         * waits for one byte on stdin), so it comes as an argument, not as a
-         * file: argv is passed as is, never through a shell.  -I: nothing
-         * the job controls (PYTHON* variables such as PYTHONPATH, a user
-         * site under HOME) runs code before the go-ahead; the harness applies
-         * the job's PYTHONPATH after it.  -u and -B stand for the
+        /* The harness is started before the job's input is in place (it
+         * waits on stdin for the input or a go-ahead, sandbox_policy.h), so
+         * it comes as an argument, not as a file: argv is passed as is,
+         * never through a shell.  -I: nothing the job controls (PYTHON*
+         * variables such as PYTHONPATH, a user site under HOME) runs code
+         * before its input is complete; the harness applies the job's
+         * PYTHONPATH after that.  -u and -B stand for the
          * PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE that -I ignores. */
         cleanup_free char *src =
             xstrndup(rx_harness_py, (size_t)(rx_harness_py_end - rx_harness_py));

@@ -23,11 +23,13 @@
  * which the harness writes to .ralph/job.py and .ralph/inputs.json as the
  * copy would have.  No archive call then: on Engine 20.10 each one
  * re-executes dockerd.  Either way the job's user must be able to write
- * /workspace (the volume takes the owner of the image's directory; a copy
- * cannot change it), which the harness checks first. */
+ * /workspace (the volume takes the owner of the image's directory; on
+ * Docker a copy cannot change it): on the stdin path the harness checks
+ * it once it has read its input, and says so. */
 #define SANDBOX_HARNESS_GO "\n"
 #define SANDBOX_HARNESS_INPUT "RALPH-INPUT %zu %zu\n"
-/* The harness's exit status when stdin ended before its input did. */
+/* The harness's exit status when stdin ended before its input did (the
+ * image's python3 could exit so too: it is reported as the job's error). */
 #define SANDBOX_HARNESS_NO_INPUT 3
 
 /* The embedded harness (executor/harness.py), run as `python3 -I -B -u -c`. */

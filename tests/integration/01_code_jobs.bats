@@ -6,26 +6,7 @@ load ../lib/libtest
 
 setup_file() { require_engine; }
 setup() { require_engine; }
-teardown() {
-    [[ -z ${TEST_IMAGES:-} ]] || docker rmi -f $TEST_IMAGES >/dev/null 2>&1 || true
-    rx_teardown
-}
-
-# The engine's actions on a container since T0 (Unix seconds), one a line.
-engine_actions() {
-    docker events --since "$2" --until "$(date +%s.%N)" --filter "container=$1" \
-        --format '{{.Action}}'
-}
-
-# build_image TAG DOCKERFILE-TEXT: a test image on top of the sandbox image.
-build_image() {
-    local ctx=$BATS_TEST_TMPDIR/ctx-$1
-    mkdir -p "$ctx"
-    printf '%s\n' "$2" >"$ctx/Dockerfile"
-    TEST_IMAGES+=" $1"
-    DOCKER_BUILDKIT=0 docker build -q -t "$1" "$ctx" >/dev/null 2>"$ctx/err" ||
-        fail "could not build the test image $1: $(cat "$ctx/err")"
-}
+teardown() { rx_teardown; }
 
 @test "code job: numpy result comes back as output, status success, exit 0" {
     local tid code
@@ -161,7 +142,7 @@ PY
     id=$(rx_get .container_id)
     if ! rx_on_podman; then
         # Podman logs no archive events; Docker logs each copy.
-        run engine_actions "$id" "$t0"
+        run rx_engine_actions "$id" "$t0"
         [[ $output == *archive-path* ]] || fail "no archive-path event (output copy): $output"
         [[ $output != *extract-to-dir* ]] || fail "the input was copied in: $output"
         # A file to copy: the archive is used.
@@ -171,7 +152,7 @@ PY
         rx_expect success 0
         rx_check '.output.files == ["inputs.json", "job.py"] and .output.owners == [65534]' \
             'the copied input looks the same'
-        run engine_actions "$(rx_get .container_id)" "$t0"
+        run rx_engine_actions "$(rx_get .container_id)" "$t0"
         [[ $output == *extract-to-dir* ]] || fail "the job's file was not copied in: $output"
     fi
     assert_no_container "$tid"
@@ -185,7 +166,7 @@ PY
     local tid img
     tid=$(rx_tid ws-image)
     img=ralph-test-rootws-$$
-    build_image "$img" 'FROM ralph-sandbox:python
+    rx_build_image "$img" 'FROM ralph-sandbox:python
 USER root
 RUN chown 0:0 /workspace && chmod 0755 /workspace
 USER 65534:65534'
@@ -196,6 +177,7 @@ USER 65534:65534'
     rx_expect error 1
     rx_check '.exit_code == 2 and (.stderr | test("/workspace is not writable by the job.s user \\(uid 65534\\)"))' \
         'the harness says why (input on stdin)'
+    rx_check '.error | test("before it had all its input") | not' 'after reading all its input'
     rx_job_jq --arg id "$tid-f" --arg img "$img" '{task_id: $id, runtime: $img,
         code: "def calculate(i):\n    return i\n", inputs: 7, files: {"a.txt": "a"}}'
     rx_run "$JOB"

@@ -408,6 +408,31 @@ rx_run_bg() {
     RX_BG_PIDS+=("$RX_BG_PID")
 }
 
+# rx_build_image TAG DOCKERFILE-TEXT [FILE MODE CONTENT]...: build a test
+# image (offline: FROM an image on the engine) with those files in its
+# context; rx_teardown removes it.
+rx_build_image() {
+    local tag=$1 ctx=$BATS_TEST_TMPDIR/ctx-$1
+    mkdir -p "$ctx"
+    printf '%s\n' "$2" >"$ctx/Dockerfile"
+    shift 2
+    while (($# >= 3)); do
+        printf '%s' "$3" >"$ctx/$1"
+        chmod "$2" "$ctx/$1"
+        shift 3
+    done
+    RX_TEST_IMAGES+=" $tag"
+    DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$ctx" >/dev/null 2>"$ctx/err" ||
+        fail "could not build the test image $tag: $(cat "$ctx/err")"
+}
+
+# rx_engine_actions ID T0: the engine's actions on a container since T0
+# (Unix seconds), one a line.
+rx_engine_actions() {
+    docker events --since "$2" --until "$(date +%s.%N)" --filter "container=$1" \
+        --format '{{.Action}}'
+}
+
 # For teardown: no container of any task this test ran may remain.  Leftovers
 # are removed (with their volumes) so they do not leak, and fail the test.
 rx_teardown() {
@@ -418,6 +443,8 @@ rx_teardown() {
             rx_wait_pid "$pid" 15 || kill -KILL "$pid" 2>/dev/null || true
         fi
     done
+    # shellcheck disable=SC2086
+    [[ -z ${RX_TEST_IMAGES:-} ]] || docker rmi -f $RX_TEST_IMAGES >/dev/null 2>&1 || true
     for tid in ${RX_TASK_IDS[@]+"${RX_TASK_IDS[@]}"}; do
         ids=$(rx_containers "$tid") || true
         if [[ -n $ids ]]; then
