@@ -16,10 +16,11 @@ by the harness:
     api.create_container(), containers.get() -- with that one key added.
     Same requests, same order;
   * the harness (run as ralph-exec runs it: python3 -I -B -u -c HARNESS OUT)
-    waits for one byte on stdin before it reads its input, so the container
-    is created with stdin open and the byte is written after start.  The
-    input is still copied in before start, in the documented order (ralph-exec
-    copies it in after start, while Python starts).
+    waits on stdin before it reads its input, so the container is created
+    with stdin open and its go-ahead byte is written after start.  The input
+    is copied in with put_archive before start, in the documented order
+    (ralph-exec sends a code job without files its input on stdin instead,
+    with no archive call, and copies one with files in after start).
 
   dockerpy_exec.py JOB.json                       one job, result JSON on stdout
   dockerpy_exec.py --count N --concurrency P JOB  N copies on a thread pool of

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* The engine client against a fake daemon on a unix socket: version
- * negotiation, error bodies, body caps, and the exact shape of the create
- * request.  (The real engine is exercised by tests/integration.) */
+ * negotiation, error bodies, body caps, the exact shape of the create
+ * request, and feeding a job's stdin over attach.  (The real engine is
+ * exercised by tests/integration.) */
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <curl/curl.h>
 
+#include "executor/docker_attach.h"
 #include "executor/docker_client.h"
 #include "executor/docker_container.h"
 #include "executor/executor.h"
@@ -21,24 +23,34 @@
 static char sock_path[108];
 static char log_path[128];
 
+/* Listen on sock_path and fork: the parent gets the child's pid, the child
+ * (0) the listening socket in *s. */
+static pid_t
+fake_fork(int *s)
+{
+    unlink(sock_path);
+    *s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, sock_path);
+    if (bind(*s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(*s, 8) < 0) {
+        perror("fake daemon");
+        exit(1);
+    }
+    pid_t pid = fork();
+    if (pid != 0)
+        close(*s);
+    return pid;
+}
+
 /* Serve the canned replies in order (keep-alive: several per connection),
  * appending each request (head and body) to log_path. */
 static pid_t
 fake_daemon(const char *const *replies, size_t n)
 {
-    unlink(sock_path);
-    int s = socket(AF_UNIX, SOCK_STREAM, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    strcpy(sa.sun_path, sock_path);
-    if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 8) < 0) {
-        perror("fake daemon");
-        exit(1);
-    }
-    pid_t pid = fork();
-    if (pid != 0) {
-        close(s);
+    int s;
+    pid_t pid = fake_fork(&s);
+    if (pid != 0)
         return pid;
-    }
     FILE *log = fopen(log_path, "w");
     size_t next = 0;
     while (next < n) {
@@ -505,6 +517,106 @@ code_job_shape(void)
     job_spec_free(job);
 }
 
+/* How the fake attach endpoint treats the job's stdin. */
+enum feed_peer {
+    PEER_READS_SOME, /* reads 1000 bytes, writes "boom" on stderr, ends its output
+                      * but reads no more for 2 s (as dockerd does when the job
+                      * exits without reading its stdin) */
+    PEER_READS_ALL,  /* reads to EOF, writes "ok" on stdout, closes */
+    PEER_NEVER_READS /* reads nothing for 2 s, then closes */
+};
+
+/* One connection: the attach upgrade, then the peer's behaviour. */
+static pid_t
+fake_attach(enum feed_peer peer)
+{
+    int s;
+    pid_t pid = fake_fork(&s);
+    if (pid != 0)
+        return pid;
+    int c = accept(s, NULL, NULL);
+    char buf[65536];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof(buf) - 1 && (r = read(c, buf + len, 1)) == 1) {
+        len++;
+        buf[len] = '\0';
+        if (len >= 4 && memcmp(buf + len - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    static const char up[] = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\n"
+                             "Upgrade: tcp\r\n\r\n";
+    static const char boom[] = {2, 0, 0, 0, 0, 0, 0, 5, 'b', 'o', 'o', 'm', '\n'};
+    static const char okf[] = {1, 0, 0, 0, 0, 0, 0, 2, 'o', 'k'};
+    ssize_t w = write(c, up, sizeof(up) - 1);
+    if (peer == PEER_READS_SOME) {
+        for (size_t got = 0; got < 1000 && (r = read(c, buf, 1000 - got)) > 0;)
+            got += (size_t)r;
+        w = write(c, boom, sizeof(boom));
+        shutdown(c, SHUT_WR);
+        sleep(2);
+    } else if (peer == PEER_READS_ALL) {
+        while (read(c, buf, sizeof(buf)) > 0)
+            ;
+        w = write(c, okf, sizeof(okf));
+    } else {
+        sleep(2);
+    }
+    (void)w;
+    close(c);
+    _exit(0);
+}
+
+/* A code job's input goes to the harness's stdin through docker_attach_feed
+ * while the output is read: all of it (SENT, stdin left open), or how the
+ * stream ended first, never a wait on a peer that has gone. */
+static void
+feed_shapes(void)
+{
+    size_t big = 4u << 20;
+    char *data = xmalloc(big);
+    memset(data, 'x', big);
+    enum feed_peer peers[] = {PEER_READS_ALL, PEER_READS_SOME, PEER_NEVER_READS};
+    for (size_t i = 0; i < RX_ARRAY_SIZE(peers); i++) {
+        struct rx_error *err = NULL;
+        pid_t vpid;
+        struct docker_client *dc = connect_with(
+            "{\"Version\":\"20.10.24\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}", &err,
+            &vpid);
+        pid_t pid = fake_attach(peers[i]);
+        struct docker_attach *a = dc ? docker_attach_open(dc, "abc123", true, &err) : NULL;
+        struct docker_demux d;
+        docker_demux_init(&d, 1024, 1024);
+        long long t0 = rx_now_ms();
+        size_t n = peers[i] == PEER_READS_ALL ? 100 : big;
+        int fr = a ? docker_attach_feed(a, data, n, &d, t0 + 500, &err) : -1;
+        long long took = rx_now_ms() - t0;
+        int pr = a && fr >= 0 ? docker_attach_pump(a, NULL, 0, &d, t0 + 5000, &err) : -1;
+        if (peers[i] == PEER_READS_ALL) {
+            ok(fr == DOCKER_ATTACH_SENT, "feed: a peer that reads: all sent, stdin open");
+            ok(pr == DOCKER_ATTACH_EOF && d.out[0].len == 2 && memcmp(d.out[0].data, "ok", 2) == 0,
+               "feed: then the pump closes stdin and reads the output to the end");
+        } else if (peers[i] == PEER_READS_SOME) {
+            ok(fr == DOCKER_ATTACH_EOF,
+               "feed: a job that exits after 1000 bytes of 4 MiB: EOF when its output ends, "
+               "no wait for the deadline");
+            ok(pr == DOCKER_ATTACH_EOF && d.out[1].len == 5 &&
+                   memcmp(d.out[1].data, "boom\n", 5) == 0,
+               "feed: what it wrote before exiting is kept");
+        } else {
+            ok(fr == DOCKER_ATTACH_DEADLINE && took >= 500,
+               "feed: a peer that never reads: DEADLINE, not before the deadline");
+        }
+        rx_error_free(&err);
+        docker_demux_free(&d);
+        docker_attach_close(a);
+        docker_client_free(dc);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    free(data);
+}
+
 int
 main(void)
 {
@@ -521,6 +633,7 @@ main(void)
     podman_shapes();
     oom_event_shape();
     code_job_shape();
+    feed_shapes();
     unlink(sock_path);
     unlink(log_path);
     rmdir(dir);
