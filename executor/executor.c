@@ -319,6 +319,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
             err->kind = RX_ERR_REJECTED;
             rx_error_prefix(&err, "`%s`", strstr(err->msg, "CPUs") ? "cpu_limit" : "memory_limit");
         } else if (err->http_status == 404 && strcasestr(err->msg, "no such image") != NULL) {
+            res->job_image_missing = job_spec_has(job, "runtime");
             job_result_fail(res, JOB_INFRA_ERROR,
                             "image \"%s\" is not on the engine (ralph-exec never pulls): build "
                             "it with `make images`, or load it with `docker pull`/`docker load`",

@@ -45,6 +45,9 @@ struct job_result {
     char *removal_error; /* the container could not be confirmed removed */
     bool cancelled;      /* stopped through the cancel fd before the job finished */
     bool remove_pending; /* container_id still exists: executor_remove() must run */
+    /* infra_error because the image the job itself named in `runtime` is not
+     * on the engine: the engine is fine (a worker's breaker ignores it). */
+    bool job_image_missing;
 };
 
 void job_result_init(struct job_result *r);

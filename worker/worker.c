@@ -293,10 +293,14 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
             release_job(s, q, qj, task_id, false, "the worker was stopped");
             return;
         }
-        int streak = atomic_fetch_add(&w->infra_streak, 1) + 1;
+        /* The breaker is for an engine that fails; an image the job named
+         * and the engine lacks is the job's (retried and dead-lettered as
+         * usual), or a handful of such jobs could stop every worker. */
+        int streak = res.job_image_missing ? atomic_load(&w->infra_streak)
+                                           : atomic_fetch_add(&w->infra_streak, 1) + 1;
         log_event(w, "error", "job_infra_error",
                   kv("task_id", task_id, "error", res.error, NULL));
-        if (streak >= cfg->max_infra_errors)
+        if (!res.job_image_missing && streak >= cfg->max_infra_errors)
             snprintf(w->breaker_reason, sizeof(w->breaker_reason), "%s",
                      res.error ? res.error : "infrastructure error");
         /* An attempt counts only when the engine still answers (a missing

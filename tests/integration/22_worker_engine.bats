@@ -32,6 +32,11 @@ gone_or_dead() {
     ! wk_alive "$1" || wk_llen_at_least ralph:dead 1
 }
 
+# For wk_until: a result for task TID is stored.
+has_result() {
+    [[ -n $(wk_result "$1") ]]
+}
+
 # The last JSON log line of worker NAME.
 last_event() {
     wk_log "$1" | tail -1
@@ -166,6 +171,28 @@ check_breaker() {
     assert_equal "$(rcli HLEN ralph:attempts)" 0 "attempt counters"
     st=$("$RALPH_WORKER" status --queue "$WK_Q")
     jq -e '.dead == 1 and .queued == 0' >/dev/null <<<"$st" || fail "status: $st (want dead 1)"
+}
+
+@test "breaker: jobs naming an image the engine lacks never trip it; the worker runs on" {
+    # The breaker stops a worker whose engine fails; a job's own missing
+    # image says nothing about the engine, or any submitter could stop the
+    # fleet with a few such jobs.
+    local tag i good
+    tag=$(rx_tid noimage-breaker)
+    for i in 1 2 3; do
+        wk_push "{\"task_id\":\"$tag-$i\",\"runtime\":\"nope:$i\",\"command\":[\"true\"]}"
+    done
+    good="$tag-good"
+    wk_push "{\"task_id\":\"$good\",\"command\":[\"true\"]}"
+    wk_start w --queue "$WK_Q" --concurrency 1 --max-attempts 1 --max-infra-errors 2 "${LEASE[@]}"
+    wk_until 30 "the good job's result" has_result "$good" || { wk_dump w; return 1; }
+    wk_alive w || { wk_dump w; fail "the worker stopped"; }
+    ! wk_has_event w breaker_tripped || { wk_dump w; fail "the breaker tripped"; }
+    RX_OUT=$(wk_result "$good")
+    rx_check '.status == "success"' 'the job after them ran'
+    assert_equal "$(rcli LLEN ralph:dead)" 3 "the three jobs are dead-lettered"
+    wk_signal_and_wait w TERM 30
+    assert_equal "$WK_RC" 0 "exit code"
 }
 
 @test "dead letter: the log says job_dead, not job_requeued, for the last attempt" {
