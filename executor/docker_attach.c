@@ -217,11 +217,11 @@ pump(struct docker_attach *a, const char *stdin_data, size_t stdin_len, struct d
             } else if (w > 0) {
                 sent += (size_t)w;
             }
-            if (wr_open && sent == stdin_len && feed) {
-                ret = DOCKER_ATTACH_SENT;
-                break;
-            }
             if (wr_open && sent == stdin_len) {
+                if (feed) {
+                    ret = DOCKER_ATTACH_SENT;
+                    break;
+                }
                 wr_open = false;
                 shutdown(a->fd, SHUT_WR);
             }

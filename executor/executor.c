@@ -358,6 +358,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
      * end, as the image and its interpreter are: an exit status from inside
      * the container never makes an infra_error. */
     bool go_lost = false, input_timed_out = false;
+    long long send_ms = job->timeout_ms > INPUT_SEND_MS ? job->timeout_ms : INPUT_SEND_MS;
     if (input_after_start) {
         t = rx_now_ms();
         if (!input_on_stdin &&
@@ -376,7 +377,6 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
         /* The input, or the go-ahead after the copy; then stdin closes
          * (StdinOnce).  The harness's output is read meanwhile: an
          * interpreter that exits before taking it all ends the stream. */
-        long long send_ms = job->timeout_ms > INPUT_SEND_MS ? job->timeout_ms : INPUT_SEND_MS;
         int fr = go_lost ? DOCKER_ATTACH_SENT
                          : feed_harness(att, job, input_on_stdin, &demux, rx_now_ms() + send_ms,
                                         &err);
@@ -482,8 +482,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
                             "timed out before its code ran: the interpreter did not take its "
                             "input within %.3g s (too little CPU or memory to start Python?) "
                             "and was killed",
-                            (job->timeout_ms > INPUT_SEND_MS ? job->timeout_ms : INPUT_SEND_MS) /
-                                1000.0);
+                            send_ms / 1000.0);
         } else if (timed_out) {
             job_result_fail(res, JOB_TIMEOUT, "timed out after %.3g s and was killed%s",
                             job->timeout_ms / 1000.0,

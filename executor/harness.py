@@ -96,7 +96,7 @@ def write_atomic(path, text):
     os.replace(tmp, path)
 
 
-NO_INPUT = 3  # exit status: stdin ended before the input did (ralph-exec: infra_error)
+NO_INPUT = 3  # exit status: stdin ended before the input did (the job's error)
 
 
 def read_stdin(n):

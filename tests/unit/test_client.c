@@ -20,6 +20,8 @@
 #include "tests/lib/tap.h"
 
 #define JOB_T1 "{\"task_id\":\"t1\",\"command\":[\"true\"]}"
+/* GET /version of a Docker 20.10 engine. */
+#define ENGINE_2010 "{\"Version\":\"20.10.24\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}"
 static char sock_path[108];
 static char log_path[128];
 
@@ -135,8 +137,7 @@ negotiation(void)
 {
     struct rx_error *err = NULL;
     pid_t pid;
-    struct docker_client *dc = connect_with(
-        "{\"Version\":\"20.10.24\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}", &err, &pid);
+    struct docker_client *dc = connect_with(ENGINE_2010, &err, &pid);
     ok(dc && strcmp(dc->api_version, "1.41") == 0, "20.10 engine: speak 1.41");
     ok(dc && strcmp(dc->engine_version, "20.10.24") == 0, "engine version recorded");
     cleanup_free char *log = read_log();
@@ -241,7 +242,7 @@ static void
 create_shape(void)
 {
     struct rx_error *err = NULL;
-    char *r0 = reply(200, "{\"Version\":\"20.10.24\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}");
+    char *r0 = reply(200, ENGINE_2010);
     char *r1 = reply(201, "{\"Id\":\"abc123\",\"Warnings\":[\"Your kernel does not support swap "
                           "limit capabilities\"]}");
     char *r2 = xasprintf("HTTP/1.1 204 No Content\r\n\r\n");
@@ -288,7 +289,7 @@ static void
 no_gvisor(void)
 {
     struct rx_error *err = NULL;
-    char *r0 = reply(200, "{\"Version\":\"20.10.24\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}");
+    char *r0 = reply(200, ENGINE_2010);
     char *r1 = reply(400, "{\"message\":\"Unknown runtime specified runsc\"}");
     const char *reps[] = {r0, r1};
     pid_t pid = fake_daemon(reps, 2);
@@ -449,7 +450,7 @@ static void
 oom_event_shape(void)
 {
     struct rx_error *err = NULL;
-    char *r0 = reply(200, "{\"Version\":\"20.10.24\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}");
+    char *r0 = reply(200, ENGINE_2010);
     char *r1 = reply(200, "{\"status\":\"oom\",\"id\":\"abc123\",\"Type\":\"container\","
                           "\"Action\":\"oom\"}\n");
     char *r2 = reply(200, "");
@@ -580,9 +581,7 @@ feed_shapes(void)
     for (size_t i = 0; i < RX_ARRAY_SIZE(peers); i++) {
         struct rx_error *err = NULL;
         pid_t vpid;
-        struct docker_client *dc = connect_with(
-            "{\"Version\":\"20.10.24\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}", &err,
-            &vpid);
+        struct docker_client *dc = connect_with(ENGINE_2010, &err, &vpid);
         pid_t pid = fake_attach(peers[i]);
         struct docker_attach *a = dc ? docker_attach_open(dc, "abc123", true, &err) : NULL;
         struct docker_demux d;
