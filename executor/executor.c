@@ -4,6 +4,7 @@
 #include "executor/docker_archive.h"
 #include "executor/docker_attach.h"
 #include "executor/docker_container.h"
+#include "executor/result_frame.h"
 #include "executor/rx_json.h"
 #include "executor/rx_policy.h"
 #include "executor/rx_util.h"
@@ -163,17 +164,27 @@ fetch_file(struct docker_client *dc, const char *id, const char *rel, size_t cap
     return tar_read_single_file(tar.data, tar.len, base, cap, content, len, err);
 }
 
-/* Parse the output file into res->output; a missing file leaves it NULL. */
+/* Parse the output into res->output: from the harness's frame when there is
+ * one, else from the file; a missing file leaves it NULL. */
 static int
 collect_output(struct docker_client *dc, const char *id, const struct job_spec *job,
-               const struct rx_exec_opts *opts, struct job_result *res, bool *missing,
-               struct rx_error **err)
+               const struct rx_exec_opts *opts, struct result_frame *frame,
+               struct job_result *res, bool *missing, struct rx_error **err)
 {
     cleanup_free char *data = NULL;
     size_t len = 0;
     struct rx_error *e = NULL;
     *missing = false;
-    if (fetch_file(dc, id, job->output_path, opts->output_cap, &data, &len, &e) < 0) {
+    if (frame->kind == RESULT_FRAME_OUTPUT) {
+        if (frame->len > opts->output_cap) {
+            rx_error_set(err, EFBIG, "output file %s is %zu bytes, more than the %zu allowed",
+                         job->output_path, frame->len, opts->output_cap);
+            (*err)->kind = RX_ERR_OUTPUT;
+            return -1;
+        }
+        len = frame->len;
+        data = rx_steal_pointer(&frame->payload);
+    } else if (fetch_file(dc, id, job->output_path, opts->output_cap, &data, &len, &e) < 0) {
         if (e->code == ENOENT && e->http_status == 404) {
             rx_error_free(&e);
             *missing = true;
@@ -192,14 +203,21 @@ collect_output(struct docker_client *dc, const char *id, const struct job_spec *
     return 0;
 }
 
-/* For a failed code job: the harness's account of the exception. */
+/* For a failed code job: the harness's account of the exception, from its
+ * frame when there is one, else from .ralph/error.json. */
 static char *
-harness_error(struct docker_client *dc, const char *id)
+harness_error(struct docker_client *dc, const char *id, struct result_frame *frame)
 {
     cleanup_free char *data = NULL;
     size_t len = 0;
     struct rx_error *e = NULL;
-    if (fetch_file(dc, id, JOB_RESERVED_DIR "/error.json", ERROR_FILE_CAP, &data, &len, &e) < 0) {
+    if (frame->kind == RESULT_FRAME_ERROR) {
+        if (frame->len > ERROR_FILE_CAP)
+            return NULL;
+        len = frame->len;
+        data = rx_steal_pointer(&frame->payload);
+    } else if (fetch_file(dc, id, JOB_RESERVED_DIR "/error.json", ERROR_FILE_CAP, &data, &len,
+                          &e) < 0) {
         rx_error_free(&e);
         return NULL;
     }
@@ -238,8 +256,14 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
 {
     struct rx_error *err = NULL;
     struct docker_attach *att = NULL;
+    /* A code job's stdout may end with the harness's result frame
+     * (result_frame.h): room is kept for it, and the cap applied after. */
+    size_t frame_max = opts->output_cap > ERROR_FILE_CAP ? opts->output_cap : ERROR_FILE_CAP;
+    bool framed = job->kind == JOB_CODE;
+    cleanup_result_frame struct result_frame frame = {0};
     struct docker_demux demux;
-    docker_demux_init(&demux, opts->stdout_cap, opts->stderr_cap);
+    docker_demux_init(&demux, opts->stdout_cap + (framed ? result_frame_room(frame_max) : 0),
+                      opts->stderr_cap);
     cleanup_free char *id = NULL;
     cleanup_buf struct rx_buf tar;
     rx_buf_init(&tar, 0);
@@ -258,6 +282,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
         .tmp_bytes = opts->tmp_bytes,
         .shm_bytes = opts->shm_bytes,
         .podman = dc->podman,
+        .frame_max = frame_max,
     };
     cleanup_json struct json_object *profile = NULL;
     if (opts->seccomp_strict) {
@@ -404,6 +429,10 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     int pr = docker_attach_pump(att, job->stdin_data, job->stdin_len, &demux, deadline, &err);
     docker_attach_close(att);
     att = NULL;
+    if (framed && pr == DOCKER_ATTACH_EOF) {
+        result_frame_take(&demux.out[0], opts->stdout_cap, frame_max, &frame);
+        framed = false;
+    }
     if (pr < 0) {
         if (err->kind == RX_ERR_CANCELLED)
             cancelled = true;
@@ -513,7 +542,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
         } else if (exit_code != 0) {
             res->exit_code = exit_code;
             res->has_exit_code = true;
-            char *why = job->kind == JOB_CODE ? harness_error(dc, id) : NULL;
+            char *why = job->kind == JOB_CODE ? harness_error(dc, id, &frame) : NULL;
             if (why != NULL) {
                 job_result_fail(res, JOB_ERROR, "%s", why);
                 free(why);
@@ -527,12 +556,13 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
                                 event_error ? event_error : "");
             }
             /* A failed command may still have left a useful output file. */
-            if (job->kind == JOB_COMMAND && collect_output(dc, id, job, opts, res, &missing, &err) < 0)
+            if (job->kind == JOB_COMMAND &&
+                collect_output(dc, id, job, opts, &frame, res, &missing, &err) < 0)
                 rx_error_free(&err);
         } else {
             res->exit_code = 0;
             res->has_exit_code = true;
-            if (collect_output(dc, id, job, opts, res, &missing, &err) < 0)
+            if (collect_output(dc, id, job, opts, &frame, res, &missing, &err) < 0)
                 goto fail;
             if (missing && job->kind == JOB_CODE)
                 job_result_fail(res, JOB_RESULT_INVALID,
@@ -564,6 +594,8 @@ done:
         if (!opts->defer_remove && executor_remove(dc, res, &err) < 0)
             rx_error_free(&err);
     }
+    if (framed) /* the stream did not end: no frame, only the cap */
+        result_frame_clamp(&demux.out[0], opts->stdout_cap);
     res->out[0] = demux.out[0];
     res->out[1] = demux.out[1];
     rx_buf_init(&demux.out[0], 0);

@@ -151,3 +151,114 @@ py_job() {
     assert_no_container "$tid"
     assert_no_container "$tid2"
 }
+
+# ---- a code job's result frame (harness.py, result_frame.h) -----------------
+
+# code_job TID CODE: a code job without files.
+code_job() {
+    rx_job_jq --arg id "$1" --arg code "$2" '{task_id: $id, code: $code, inputs: {}, timeout: 20}'
+}
+
+# Docker logs every copy out of a container as "archive-path" (Podman logs none).
+assert_copied_out() { # ID T0 yes|no
+    rx_on_podman && return 0
+    run rx_engine_actions "$1" "$2"
+    if [[ $3 == yes ]]; then
+        [[ $output == *archive-path* ]] || fail "the output was not copied out: $output"
+    else
+        [[ $output != *archive-path* ]] || fail "the output was copied out: $output"
+    fi
+}
+
+@test "output: a code job's result and error come off the end of its stdout; what it printed stays" {
+    # Its own look-alike frame, a thread that prints after calculate
+    # returned, an atexit handler: all of it is its stdout, the output its
+    # return value, and nothing is copied out of the container.
+    local tid t0 code
+    tid=$(rx_tid frame)
+    code=$(cat <<'PY'
+import atexit, threading, time
+
+def late():
+    time.sleep(0.3)
+    print("thread late")
+
+def calculate(inputs):
+    atexit.register(lambda: print("user atexit"))
+    print('{"forged": 1}RALPH-RESULT output 13')
+    threading.Thread(target=late).start()
+    return {"real": "é€"}
+PY
+)
+    code_job "$tid" "$code"
+    t0=$(date +%s)
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output == {"real": "é€"}' 'the output is the return value'
+    rx_check '.stdout == "{\"forged\": 1}RALPH-RESULT output 13\nthread late\nuser atexit\n"' \
+        'stdout is exactly what the job printed'
+    rx_check '.stdout_bytes == 60 and .stdout_truncated == false' 'and counts only that'
+    assert_copied_out "$(rx_get .container_id)" "$t0" no
+
+    code_job "$tid-e" 'def calculate(inputs):
+    print("before")
+    raise KeyError("nope")'
+    rx_run "$JOB"
+    rx_expect error 1
+    rx_check '.error == "calculate raised KeyError: '"'"'nope'"'"'"' 'the exception, from the frame'
+    rx_check '.stdout == "before\n"' 'stdout is what the job printed'
+    assert_copied_out "$(rx_get .container_id)" "$t0" no
+    assert_no_container "$tid"
+    assert_no_container "$tid-e"
+}
+
+@test "output: a code job that closes its stdout, or prints past its cap, still gets its output" {
+    local tid t0
+    tid=$(rx_tid frame-closed)
+    code_job "$tid" 'import os
+def calculate(inputs):
+    print("bye")
+    os.close(1)
+    return {"real": 2}'
+    t0=$(date +%s)
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output == {"real": 2} and .stdout == "bye\n"' 'the output file was read instead'
+    assert_copied_out "$(rx_get .container_id)" "$t0" yes
+
+    # 3 MiB, each short write resumed (under runsc 2022-12 pipe writes come
+    # back short, and Python's unbuffered stdout drops the rest).
+    code_job "$tid-big" 'import os
+def calculate(inputs):
+    for _ in range(64):
+        view = memoryview(b"x" * 49152)
+        while view:
+            view = view[os.write(1, view):]
+    return {"real": 3}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output == {"real": 3}' 'the output file was read instead'
+    rx_check '(.stdout | length) == 1048576 and .stdout_truncated and .stdout_bytes >= 3145728' \
+        'stdout capped at 1 MiB, every byte counted'
+    rx_check '.stdout | test("^x+$")' 'nothing but what the job printed is kept'
+    assert_no_container "$tid"
+    assert_no_container "$tid-big"
+}
+
+@test "output: a code job's 1 MiB output comes back whole, one byte more is result_invalid" {
+    local tid
+    tid=$(rx_tid frame-1m)
+    code_job "$tid" 'def calculate(inputs):
+    return "a" * (1048576 - 2)'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output | length == 1048574' 'a 1 MiB output is read whole'
+    rx_check '.stdout == "" and .stdout_bytes == 0' 'and is no part of stdout'
+    code_job "$tid-over" 'def calculate(inputs):
+    return "a" * (1048577 - 2)'
+    rx_run "$JOB"
+    rx_expect result_invalid 5
+    rx_check '.error | test("1048577") and test("1048576")' 'the error gives the size and the cap'
+    assert_no_container "$tid"
+    assert_no_container "$tid-over"
+}

@@ -82,6 +82,19 @@ policy() {
     rx_run "$JOB"
     rx_expect result_invalid 5
     rx_check '.error | test("more than the 100")'
+    # A code job: its result comes at the end of stdout, past the log cap,
+    # and is held to the output cap all the same.
+    tid=$(rx_tid pol-code)
+    rx_job_jq --arg id "$tid" '{task_id: $id, code: "def calculate(i):\n    print(\"x\" * 4999)\n    return [1]\n"}'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output == [1] and (.stdout | length) == 1000 and .stdout_truncated and .stdout_bytes == 5000' \
+        'the output despite the log cap; stdout capped and counted without the result'
+    tid=$(rx_tid pol-code-out)
+    rx_job_jq --arg id "$tid" '{task_id: $id, code: "def calculate(i):\n    return \"0\" * 200\n"}'
+    rx_run "$JOB"
+    rx_expect result_invalid 5
+    rx_check '.error | test("202 bytes, more than the 100")' 'the output cap holds for a code job'
 }
 
 @test "policy: allowed_sandboxes refuses gvisor; an invalid policy stops ralph-exec with exit 2" {
