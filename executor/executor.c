@@ -85,6 +85,22 @@ feed_harness(struct docker_attach *att, const struct job_spec *job, bool input_o
     return r;
 }
 
+/* A failed copy of the input: when it is because a file of the job's would
+ * replace a directory the image has in /workspace (Docker refuses it under
+ * noOverwriteDirNonDir, with a 500), the job named that file: rejected,
+ * never an infra_error (which would count toward a worker's breaker). */
+static bool
+input_collides(const struct job_spec *job, struct rx_error **err)
+{
+    if (*err == NULL || (*err)->http_status < 400 ||
+        strstr((*err)->msg, "cannot overwrite directory") == NULL)
+        return false;
+    (*err)->kind = RX_ERR_REJECTED;
+    rx_error_prefix(err, "`files`: a file would replace a directory that image \"%s\" has in %s",
+                    job->image, JOB_WORKSPACE);
+    return true;
+}
+
 /* Copy one file out of the stopped container, with every check: it must be a
  * single regular file of at most cap bytes.  ENOENT when it does not exist. */
 static int
@@ -357,8 +373,10 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
 
     if (!input_after_start) {
         t = rx_now_ms();
-        if (docker_archive_put(dc, id, JOB_WORKSPACE, tar.data, tar.len, &err) < 0)
+        if (docker_archive_put(dc, id, JOB_WORKSPACE, tar.data, tar.len, &err) < 0) {
+            input_collides(job, &err);
             goto fail;
+        }
         rx_buf_free(&tar);
         res->timings.input_ms = rx_now_ms() - t;
     }
@@ -391,7 +409,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
             /* Podman cannot copy into a container that has exited (it
              * enters the container's mount namespace): an interpreter that
              * could not start is the job's failure, its exit code below. */
-            if (!container_exited(dc, id)) {
+            if (input_collides(job, &err) || !container_exited(dc, id)) {
                 docker_container_kill(dc, id, NULL);
                 goto fail;
             }

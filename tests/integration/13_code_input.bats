@@ -1,9 +1,10 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: MIT
 # How a code job's input reaches its harness, at the edges: an interpreter
-# that never reads it, one that exits at once, and input the harness could
-# not write under the job's file size limit.  Run once, on Docker (the
-# paths are the engine's and the runtime's alike).
+# that never reads it, one that exits at once, input the harness could not
+# write under the job's file size limit, and a file of the job's that would
+# replace a directory of the image's.  Run once, on Docker (the paths are the
+# engine's and the runtime's alike; Podman's copy replaces the directory).
 
 load ../lib/libtest
 
@@ -66,4 +67,31 @@ COPY python3 /usr/local/bin/python3' python3 0755 "$2"
     run rx_engine_actions "$(rx_get .container_id)" "$t0"
     [[ $output == *extract-to-dir* ]] || fail "the input was not copied in: $output"
     assert_no_container "$tid"
+}
+
+@test "code input: a file that would replace a directory the image has in /workspace is rejected, not infra_error" {
+    # Docker refuses the copy (noOverwriteDirNonDir) with a 500; the job named
+    # the file, so it is the job's: an infra_error would be retried and count
+    # toward a worker's breaker.  Both copy paths: a command (before start),
+    # a code job with files (after start, its container killed).
+    local tid img
+    tid=$(rx_tid collide)
+    img=ralph-test-collide-$$
+    rx_build_image "$img" 'FROM ralph-sandbox:python
+USER root
+RUN mkdir -p /workspace/data && chown -R 65534:65534 /workspace
+USER 65534:65534'
+    rx_job_jq --arg id "$tid" --arg img "$img" '{task_id: $id, runtime: $img,
+        command: ["true"], files: {"data": "x"}}'
+    rx_run "$JOB"
+    rx_expect rejected 2
+    rx_check --arg img "$img" '.error | startswith("`files`: a file would replace a directory that image \"" + $img + "\" has in /workspace")' \
+        'the error names the field and the image'
+    assert_no_container "$tid"
+    rx_job_jq --arg id "$tid-c" --arg img "$img" '{task_id: $id, runtime: $img,
+        code: "def calculate(i):\n    return 1\n", files: {"data": "x"}}'
+    rx_run "$JOB"
+    rx_expect rejected 2
+    rx_check '.exit_code == null' 'nothing of the job ran to an exit'
+    assert_no_container "$tid-c"
 }
