@@ -26,7 +26,8 @@ parse_footer(const char *data, size_t n, size_t *start, enum result_frame_kind *
     size_t lo = n > FOOTER_MAX ? n - FOOTER_MAX : 0;
     /* The last tag in the window: the footer's kind and digits hold none. */
     for (size_t i = n - 1; i-- > lo;) {
-        if (i + tag > n || memcmp(data + i, FRAME_TAG, tag) != 0)
+        /* i + tag < n: the kind starts at or before the final newline. */
+        if (i + tag >= n || memcmp(data + i, FRAME_TAG, tag) != 0)
             continue;
         const char *p = data + i + tag, *end = data + n - 1;
         if ((size_t)(end - p) > 7 && memcmp(p, "output ", 7) == 0) {
