@@ -101,6 +101,16 @@ input_collides(const struct job_spec *job, struct rx_error **err)
     return true;
 }
 
+/* An output file (or the harness's frame of it) over its cap. */
+static int
+output_too_big(struct rx_error **err, const char *rel, unsigned long long size, size_t cap)
+{
+    rx_error_set(err, EFBIG, "output file %s is %llu bytes, more than the %zu allowed", rel, size,
+                 cap);
+    (*err)->kind = RX_ERR_OUTPUT;
+    return -1;
+}
+
 /* Copy one file out of the stopped container, with every check: it must be a
  * single regular file of at most cap bytes.  ENOENT when it does not exist. */
 static int
@@ -167,17 +177,30 @@ fetch_file(struct docker_client *dc, const char *id, const char *rel, size_t cap
         (*err)->kind = RX_ERR_OUTPUT;
         return -1;
     }
-    if ((size >= 0 && (unsigned long long)size > cap) || truncated) {
-        if (size >= 0)
-            rx_error_set(err, EFBIG, "output file %s is %lld bytes, more than the %zu allowed",
-                         rel, size, cap);
-        else
-            rx_error_set(err, EFBIG, "output file %s is more than the %zu bytes allowed", rel,
-                         cap);
+    if (size >= 0 && (unsigned long long)size > cap)
+        return output_too_big(err, rel, (unsigned long long)size, cap);
+    if (truncated) {
+        rx_error_set(err, EFBIG, "output file %s is more than the %zu bytes allowed", rel, cap);
         (*err)->kind = RX_ERR_OUTPUT;
         return -1;
     }
     return tar_read_single_file(tar.data, tar.len, base, cap, content, len, err);
+}
+
+/* The file rel as the harness's frame of the given kind holds it (taking
+ * its payload), else copied out: fetch_file's result and caps either way. */
+static int
+read_result(struct docker_client *dc, const char *id, struct result_frame *frame,
+            enum result_frame_kind kind, const char *rel, size_t cap, char **content, size_t *len,
+            struct rx_error **err)
+{
+    if (frame->kind != kind)
+        return fetch_file(dc, id, rel, cap, content, len, err);
+    if (frame->len > cap)
+        return output_too_big(err, rel, frame->len, cap);
+    *len = frame->len;
+    *content = rx_steal_pointer(&frame->payload);
+    return 0;
 }
 
 /* Parse the output into res->output: from the harness's frame when there is
@@ -191,16 +214,8 @@ collect_output(struct docker_client *dc, const char *id, const struct job_spec *
     size_t len = 0;
     struct rx_error *e = NULL;
     *missing = false;
-    if (frame->kind == RESULT_FRAME_OUTPUT) {
-        if (frame->len > opts->output_cap) {
-            rx_error_set(err, EFBIG, "output file %s is %zu bytes, more than the %zu allowed",
-                         job->output_path, frame->len, opts->output_cap);
-            (*err)->kind = RX_ERR_OUTPUT;
-            return -1;
-        }
-        len = frame->len;
-        data = rx_steal_pointer(&frame->payload);
-    } else if (fetch_file(dc, id, job->output_path, opts->output_cap, &data, &len, &e) < 0) {
+    if (read_result(dc, id, frame, RESULT_FRAME_OUTPUT, job->output_path, opts->output_cap, &data,
+                    &len, &e) < 0) {
         if (e->code == ENOENT && e->http_status == 404) {
             rx_error_free(&e);
             *missing = true;
@@ -227,13 +242,8 @@ harness_error(struct docker_client *dc, const char *id, struct result_frame *fra
     cleanup_free char *data = NULL;
     size_t len = 0;
     struct rx_error *e = NULL;
-    if (frame->kind == RESULT_FRAME_ERROR) {
-        if (frame->len > ERROR_FILE_CAP)
-            return NULL;
-        len = frame->len;
-        data = rx_steal_pointer(&frame->payload);
-    } else if (fetch_file(dc, id, JOB_RESERVED_DIR "/error.json", ERROR_FILE_CAP, &data, &len,
-                          &e) < 0) {
+    if (read_result(dc, id, frame, RESULT_FRAME_ERROR, JOB_RESERVED_DIR "/error.json",
+                    ERROR_FILE_CAP, &data, &len, &e) < 0) {
         rx_error_free(&e);
         return NULL;
     }
