@@ -25,7 +25,9 @@
 # dockerd).  The frame says nothing the job could not say itself: its code
 # runs in this process and can write OUTPUT_PATH, or print a frame, as it
 # likes; ralph-exec treats the frame exactly as hostile as the file, and
-# copies the file out when the frame is not the very end of stdout.
+# copies the file out when the frame is not the very end of stdout.  Then,
+# when main() returned, the harness ends the process with the status it
+# chose, skipping the rest of Python's shutdown (see finish()).
 import sys
 
 # Should a Python put the working directory (/workspace, where the job's
@@ -114,11 +116,8 @@ FRAME = []
 
 
 def emit_frame():
-    """End stdout with the result frame (see the top).  Registered with
-    atexit before the job's code runs, so it runs after the job's own atexit
-    handlers and after Python has joined the job's threads: whatever they
-    print comes before it.  On any failure (the job closed or redirected fd
-    1) ralph-exec reads the file instead."""
+    """End stdout with the result frame (see the top).  On any failure (the
+    job closed or redirected fd 1) ralph-exec reads the file instead."""
     if not FRAME:
         return
     kind, text, frame_max = FRAME[-1]
@@ -127,13 +126,43 @@ def emit_frame():
         return
     data = payload + b"RALPH-RESULT %s %d\n" % (kind.encode(), len(payload))
     try:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
         view = memoryview(data)
         while view:  # in pieces: runsc (2022-12) loses pipe writes over 64 KiB
             view = view[os.write(1, view[:65536]):]
     except Exception:  # noqa: BLE001 - the file remains
         pass
+
+
+def flush_output():
+    """Write out what the job's streams still buffer: sys.stdout and
+    sys.stderr, the job's replacements and the originals.  (C's stdio
+    needs nothing: -u leaves it unbuffered.)"""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed or odd stream: nothing to save
+            pass
+
+
+# The harness's exit status, once main() returned.
+STATUS = []
+
+
+def finish():
+    """Registered with atexit before the job's code runs, so it runs last:
+    after Python joined the job's threads and ran the job's own atexit
+    handlers, whose output comes first.  Ends stdout with the result frame,
+    then, when main() returned, ends the process there: the rest of Python's
+    shutdown tears down every module (numpy's: about 40 ms of CPU) for a
+    container about to be removed, and anything it printed would follow the
+    frame.  So objects of the job still alive at exit are not finalized (no
+    __del__, a file it left open is not flushed); its output streams are.
+    When the job's code ended the interpreter itself (SystemExit), Python's
+    shutdown runs as usual."""
+    flush_output()
+    emit_frame()
+    if STATUS:
+        os._exit(STATUS[0])
 
 
 def read_stdin(n):
@@ -211,7 +240,7 @@ def main():
         print("usage: python3 -c HARNESS OUTPUT_PATH FRAME_MAX", file=sys.stderr)
         return 2
     frame_max = int(sys.argv[2])
-    atexit.register(emit_frame)
+    atexit.register(finish)
     problem = receive_input()
     if problem is not None:
         print("ralph-exec harness: " + problem[1], file=sys.stderr)
@@ -264,4 +293,5 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    STATUS.append(main())
+    sys.exit(STATUS[0])

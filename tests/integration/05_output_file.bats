@@ -212,6 +212,35 @@ PY
     assert_no_container "$tid-e"
 }
 
+@test "output: what a code job left in its stream buffers comes before its result frame" {
+    # The harness ends the interpreter right after the frame (no module
+    # teardown), so it writes out first what the job's streams hold: here a
+    # buffered sys.stdout of the job's own.
+    local tid t0 code
+    tid=$(rx_tid flush)
+    code=$(cat <<'PY'
+import io, sys
+
+def calculate(inputs):
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16),
+                                  write_through=False)
+    print("buffered in python")
+    print("still buffered")
+    print("to stderr", file=sys.stderr)
+    return 7
+PY
+)
+    code_job "$tid" "$code"
+    t0=$(date +%s)
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '.output == 7' 'the output is the return value'
+    rx_check '.stdout == "buffered in python\nstill buffered\n"' 'the buffer was written out'
+    rx_check '.stderr == "to stderr\n"' 'stderr too'
+    assert_copied_out "$(rx_get .container_id)" "$t0" no
+    assert_no_container "$tid"
+}
+
 @test "output: a code job that closes its stdout, or prints past its cap, still gets its output" {
     local tid t0
     tid=$(rx_tid frame-closed)
