@@ -43,7 +43,7 @@ LIB_SRCS  := executor/rx_util.c executor/rx_error.c executor/rx_buf.c executor/r
              executor/job_spec.c executor/job_result.c executor/sandbox_policy.c \
              executor/docker_http.c executor/docker_client.c executor/docker_container.c \
              executor/docker_archive.c executor/docker_attach.c executor/docker_demux.c \
-             executor/result_frame.c \
+             executor/docker_errors.c \
              executor/tar_stream.c executor/executor.c executor/rx_policy.c executor/rx_audit.c \
              executor/doctor.c
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/executor/harness_blob.o \

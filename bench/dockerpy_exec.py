@@ -15,14 +15,13 @@ by the harness:
     as containers.create() does internally -- api.create_host_config(),
     api.create_container(), containers.get() -- with that one key added.
     Same requests, same order;
-  * the harness (run as ralph-exec runs it: python3 -I -B -u -c HARNESS OUT
-    FRAME_MAX) waits on stdin before it reads its input, so the container is
-    created with stdin open and its go-ahead byte is written after start.
-    The input is copied in with put_archive before start, in the documented
-    order (ralph-exec sends a code job without files its input on stdin
-    instead, with no archive call, and copies one with files in after start).
-    FRAME_MAX is 0: the output is copied out with get_archive, as documented
-    (ralph-exec reads it from the end of stdout instead).
+  * the harness (run as ralph-exec runs it: python3 -I -B -u -c HARNESS OUT)
+    waits on stdin before it reads its input, so the container is created
+    with stdin open and its go-ahead byte is written after start.  The input
+    is copied in with put_archive before start, in the documented order
+    (ralph-exec sends a code job without files its input on stdin instead,
+    with no archive call, and copies one with files in after start).  The
+    output is copied out with get_archive, as ralph-exec does too.
 
   dockerpy_exec.py JOB.json                       one job, result JSON on stdout
   dockerpy_exec.py --count N --concurrency P JOB  N copies on a thread pool of
@@ -116,7 +115,7 @@ def run_job(client, job, harness, labels):
     host_config["CgroupnsMode"] = "private"  # no keyword for it in docker-py 5
     resp = api.create_container(
         job.get("runtime", "ralph-sandbox:python"),
-        command=["python3", "-I", "-B", "-u", "-c", harness.decode(), out_path, "0"],
+        command=["python3", "-I", "-B", "-u", "-c", harness.decode(), out_path],
         stdin_open=True,  # docker-py 5 has no keyword for StdinOnce
         entrypoint=[],
         user="65534:65534",

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "executor/docker_container.h"
 
+#include "executor/docker_errors.h"
+
 #include <signal.h>
 #include <time.h>
 
@@ -54,12 +56,15 @@ docker_container_podman_hint(const struct docker_client *dc, struct rx_error **e
 {
     if (!dc->podman || err == NULL || *err == NULL)
         return;
-    if (strstr((*err)->msg, "container-init binary not found") != NULL ||
-        strstr((*err)->msg, "catatonit") != NULL)
+    /* An error that carries the engine's text without a status (a failed
+     * attach or start stream) is read as the server error it was. */
+    long st = (*err)->http_status >= 400 ? (*err)->http_status : 500;
+    enum docker_error_meaning m = docker_error_meaning(st, (*err)->msg);
+    if (m == DOCKER_ERROR_PODMAN_NO_INIT)
         rx_error_prefix(err, "Podman runs jobs with an init process (Init: true) and needs "
                              "catatonit for it: install it on the engine's host "
                              "(apt-get install catatonit)");
-    else if (strstr((*err)->msg, "error setting rlimit") != NULL)
+    else if (m == DOCKER_ERROR_PODMAN_RLIMIT)
         rx_error_prefix(err, "the Podman service's own hard limits are below the job's ulimits "
                              "(nofile %d, nproc %d): start `podman system service` with at "
                              "least those (ulimit -Hn, ulimit -Hu)",
@@ -170,10 +175,9 @@ docker_container_kill(struct docker_client *dc, const char *id, struct rx_error 
     struct docker_resp resp;
     int r = call(dc, "POST", path, NULL, 30000, false, &resp, err);
     /* 409 (Docker) or 500 (Podman 4) when it is not running: already dead. */
-    if (r == 0 && resp.status != 204 && resp.status != 409 && resp.status != 304) {
-        if (!(resp.status == 500 && resp.body.data && strstr(resp.body.data, "not running")))
-            r = docker_resp_error(&resp, err, "kill container");
-    }
+    if (r == 0 && resp.status != 204 && resp.status != 409 && resp.status != 304 &&
+        docker_error_meaning(resp.status, resp.body.data) != DOCKER_ERROR_NOT_RUNNING)
+        r = docker_resp_error(&resp, err, "kill container");
     docker_resp_free(&resp);
     return r;
 }
@@ -310,8 +314,8 @@ docker_container_remove(struct docker_client *dc, const char *id, struct rx_erro
             return -1;
         }
         long st = resp.status;
-        bool in_progress = st == 409 && resp.body.data &&
-                           strstr(resp.body.data, "already in progress") != NULL;
+        bool in_progress =
+            docker_error_meaning(st, resp.body.data) == DOCKER_ERROR_REMOVAL_IN_PROGRESS;
         if (st == 204 || st == 200 || st == 404) {
             docker_resp_free(&resp);
             return 0;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "executor/docker_client.h"
+#include "executor/docker_errors.h"
 #include "executor/executor.h"
 #include "executor/rx_json.h"
 #include "executor/rx_policy.h"
@@ -122,6 +123,8 @@ rx_doctor(const char *policy_path, bool json)
     check(&r, "engine", true, true, NULL, "%s %s, API %s (engine's maximum %s)",
           dc->podman ? "Podman" : "Docker", dc->engine_version, dc->api_version,
           dc->engine_api_max);
+    check(&r, "engine differences", false, true, NULL, "%s",
+          docker_engine_differences(dc->podman, dc->engine_api_max));
 
     struct json_object *info = docker_client_get_json(dc, "/info", &err);
     if (info == NULL) {

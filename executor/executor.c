@@ -4,7 +4,7 @@
 #include "executor/docker_archive.h"
 #include "executor/docker_attach.h"
 #include "executor/docker_container.h"
-#include "executor/result_frame.h"
+#include "executor/docker_errors.h"
 #include "executor/rx_json.h"
 #include "executor/rx_policy.h"
 #include "executor/rx_util.h"
@@ -92,23 +92,13 @@ feed_harness(struct docker_attach *att, const struct job_spec *job, bool input_o
 static bool
 input_collides(const struct job_spec *job, struct rx_error **err)
 {
-    if (*err == NULL || (*err)->http_status < 400 ||
-        strstr((*err)->msg, "cannot overwrite directory") == NULL)
+    if (*err == NULL ||
+        docker_error_meaning((*err)->http_status, (*err)->msg) != DOCKER_ERROR_DIR_COLLISION)
         return false;
     (*err)->kind = RX_ERR_REJECTED;
     rx_error_prefix(err, "`files`: a file would replace a directory that image \"%s\" has in %s",
                     job->image, JOB_WORKSPACE);
     return true;
-}
-
-/* An output file (or the harness's frame of it) over its cap. */
-static int
-output_too_big(struct rx_error **err, const char *rel, unsigned long long size, size_t cap)
-{
-    rx_error_set(err, EFBIG, "output file %s is %llu bytes, more than the %zu allowed", rel, size,
-                 cap);
-    (*err)->kind = RX_ERR_OUTPUT;
-    return -1;
 }
 
 /* Copy one file out of the stopped container, with every check: it must be a
@@ -177,8 +167,12 @@ fetch_file(struct docker_client *dc, const char *id, const char *rel, size_t cap
         (*err)->kind = RX_ERR_OUTPUT;
         return -1;
     }
-    if (size >= 0 && (unsigned long long)size > cap)
-        return output_too_big(err, rel, (unsigned long long)size, cap);
+    if (size >= 0 && (unsigned long long)size > cap) {
+        rx_error_set(err, EFBIG, "output file %s is %lld bytes, more than the %zu allowed", rel,
+                     size, cap);
+        (*err)->kind = RX_ERR_OUTPUT;
+        return -1;
+    }
     if (truncated) {
         rx_error_set(err, EFBIG, "output file %s is more than the %zu bytes allowed", rel, cap);
         (*err)->kind = RX_ERR_OUTPUT;
@@ -187,35 +181,18 @@ fetch_file(struct docker_client *dc, const char *id, const char *rel, size_t cap
     return tar_read_single_file(tar.data, tar.len, base, cap, content, len, err);
 }
 
-/* The file rel as the harness's frame of the given kind holds it (taking
- * its payload), else copied out: fetch_file's result and caps either way. */
-static int
-read_result(struct docker_client *dc, const char *id, struct result_frame *frame,
-            enum result_frame_kind kind, const char *rel, size_t cap, char **content, size_t *len,
-            struct rx_error **err)
-{
-    if (frame->kind != kind)
-        return fetch_file(dc, id, rel, cap, content, len, err);
-    if (frame->len > cap)
-        return output_too_big(err, rel, frame->len, cap);
-    *len = frame->len;
-    *content = rx_steal_pointer(&frame->payload);
-    return 0;
-}
-
-/* Parse the output into res->output: from the harness's frame when there is
- * one, else from the file; a missing file leaves it NULL. */
+/* Copy the output file out of the stopped container and parse it into
+ * res->output; a missing file leaves it NULL and sets *missing. */
 static int
 collect_output(struct docker_client *dc, const char *id, const struct job_spec *job,
-               const struct rx_exec_opts *opts, struct result_frame *frame,
-               struct job_result *res, bool *missing, struct rx_error **err)
+               const struct rx_exec_opts *opts, struct job_result *res, bool *missing,
+               struct rx_error **err)
 {
     cleanup_free char *data = NULL;
     size_t len = 0;
     struct rx_error *e = NULL;
     *missing = false;
-    if (read_result(dc, id, frame, RESULT_FRAME_OUTPUT, job->output_path, opts->output_cap, &data,
-                    &len, &e) < 0) {
+    if (fetch_file(dc, id, job->output_path, opts->output_cap, &data, &len, &e) < 0) {
         if (e->code == ENOENT && e->http_status == 404) {
             rx_error_free(&e);
             *missing = true;
@@ -234,16 +211,15 @@ collect_output(struct docker_client *dc, const char *id, const struct job_spec *
     return 0;
 }
 
-/* For a failed code job: the harness's account of the exception, from its
- * frame when there is one, else from .ralph/error.json. */
+/* For a failed code job: the harness's account of the exception, copied
+ * out of .ralph/error.json. */
 static char *
-harness_error(struct docker_client *dc, const char *id, struct result_frame *frame)
+harness_error(struct docker_client *dc, const char *id)
 {
     cleanup_free char *data = NULL;
     size_t len = 0;
     struct rx_error *e = NULL;
-    if (read_result(dc, id, frame, RESULT_FRAME_ERROR, JOB_RESERVED_DIR "/error.json",
-                    ERROR_FILE_CAP, &data, &len, &e) < 0) {
+    if (fetch_file(dc, id, JOB_RESERVED_DIR "/error.json", ERROR_FILE_CAP, &data, &len, &e) < 0) {
         rx_error_free(&e);
         return NULL;
     }
@@ -282,14 +258,8 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
 {
     struct rx_error *err = NULL;
     struct docker_attach *att = NULL;
-    /* A code job's stdout may end with the harness's result frame
-     * (result_frame.h): room is kept for it, and the cap applied after. */
-    size_t frame_max = opts->output_cap > ERROR_FILE_CAP ? opts->output_cap : ERROR_FILE_CAP;
-    bool framed = job->kind == JOB_CODE;
-    cleanup_result_frame struct result_frame frame = {0};
     struct docker_demux demux;
-    docker_demux_init(&demux, opts->stdout_cap + (framed ? result_frame_room(frame_max) : 0),
-                      opts->stderr_cap);
+    docker_demux_init(&demux, opts->stdout_cap, opts->stderr_cap);
     cleanup_free char *id = NULL;
     cleanup_buf struct rx_buf tar;
     rx_buf_init(&tar, 0);
@@ -308,7 +278,6 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
         .tmp_bytes = opts->tmp_bytes,
         .shm_bytes = opts->shm_bytes,
         .podman = dc->podman,
-        .frame_max = frame_max,
     };
     cleanup_json struct json_object *profile = NULL;
     if (opts->seccomp_strict) {
@@ -357,19 +326,19 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     }
     res->timings.create_ms = rx_now_ms() - t;
     if (id == NULL) {
-        if (err->http_status == 400 && strstr(err->msg, "nknown runtime") != NULL) {
+        enum docker_error_meaning m = docker_error_meaning(err->http_status, err->msg);
+        if (m == DOCKER_ERROR_NO_RUNTIME) {
             job_result_fail(res, JOB_INFRA_ERROR,
                             "the engine has no gVisor runtime \"runsc\": install Debian's runsc "
                             "package and register it in /etc/docker/daemon.json as {\"runtimes\": "
                             "{\"runsc\": {\"path\": \"/usr/bin/runsc\", \"runtimeArgs\": "
                             "[\"--network=none\"]}}}, then reload dockerd (kill -HUP)");
             rx_error_free(&err);
-        } else if (err->http_status == 400 && (strstr(err->msg, "Range of CPUs") != NULL ||
-                                               strstr(err->msg, "Minimum memory") != NULL)) {
+        } else if (m == DOCKER_ERROR_CPU_RANGE || m == DOCKER_ERROR_MEMORY_MINIMUM) {
             /* A limit this host cannot give: the job asked for it. */
             err->kind = RX_ERR_REJECTED;
-            rx_error_prefix(&err, "`%s`", strstr(err->msg, "CPUs") ? "cpu_limit" : "memory_limit");
-        } else if (err->http_status == 404 && strcasestr(err->msg, "no such image") != NULL) {
+            rx_error_prefix(&err, "`%s`", m == DOCKER_ERROR_CPU_RANGE ? "cpu_limit" : "memory_limit");
+        } else if (m == DOCKER_ERROR_NO_IMAGE) {
             res->job_image_missing = job_spec_has(job, "runtime");
             job_result_fail(res, JOB_INFRA_ERROR,
                             "image \"%s\" is not on the engine (ralph-exec never pulls): build "
@@ -457,10 +426,6 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     int pr = docker_attach_pump(att, job->stdin_data, job->stdin_len, &demux, deadline, &err);
     docker_attach_close(att);
     att = NULL;
-    if (framed && pr == DOCKER_ATTACH_EOF) {
-        result_frame_take(&demux.out[0], opts->stdout_cap, frame_max, &frame);
-        framed = false;
-    }
     if (pr < 0) {
         if (err->kind == RX_ERR_CANCELLED)
             cancelled = true;
@@ -570,7 +535,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
         } else if (exit_code != 0) {
             res->exit_code = exit_code;
             res->has_exit_code = true;
-            char *why = job->kind == JOB_CODE ? harness_error(dc, id, &frame) : NULL;
+            char *why = job->kind == JOB_CODE ? harness_error(dc, id) : NULL;
             if (why != NULL) {
                 job_result_fail(res, JOB_ERROR, "%s", why);
                 free(why);
@@ -585,12 +550,12 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
             }
             /* A failed command may still have left a useful output file. */
             if (job->kind == JOB_COMMAND &&
-                collect_output(dc, id, job, opts, &frame, res, &missing, &err) < 0)
+                collect_output(dc, id, job, opts, res, &missing, &err) < 0)
                 rx_error_free(&err);
         } else {
             res->exit_code = 0;
             res->has_exit_code = true;
-            if (collect_output(dc, id, job, opts, &frame, res, &missing, &err) < 0)
+            if (collect_output(dc, id, job, opts, res, &missing, &err) < 0)
                 goto fail;
             if (missing && job->kind == JOB_CODE)
                 job_result_fail(res, JOB_RESULT_INVALID,
@@ -622,8 +587,6 @@ done:
         if (!opts->defer_remove && executor_remove(dc, res, &err) < 0)
             rx_error_free(&err);
     }
-    if (framed) /* the stream did not end: no frame, only the cap */
-        result_frame_clamp(&demux.out[0], opts->stdout_cap);
     res->out[0] = demux.out[0];
     res->out[1] = demux.out[1];
     rx_buf_init(&demux.out[0], 0);

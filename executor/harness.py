@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # ralph-exec's Python harness, run as:
-#   python3 -I -B -u -c HARNESS_SOURCE OUTPUT_PATH FRAME_MAX
+#   python3 -I -B -u -c HARNESS_SOURCE OUTPUT_PATH
 # (an argv element, never through a shell).  -I keeps everything the job
 # controls (PYTHON* variables, a user site) from running code at start-up;
 # the job's PYTHONPATH is applied after the go-ahead.  The container starts
@@ -18,16 +18,11 @@
 # to stderr and exits 1.  Before anything of the job's runs it exits 3 when
 # stdin ends before the input does, 2 when /workspace is not writable.
 #
-# The same JSON (output or error) then ends its stdout, at exit, as a result frame:
-#   PAYLOAD "RALPH-RESULT " ("output" | "error") " " len(PAYLOAD) "\n"
-# when it is at most FRAME_MAX bytes (the second argument), so that
-# ralph-exec need not copy the file out (on Engine 20.10 a copy re-executes
-# dockerd).  The frame says nothing the job could not say itself: its code
-# runs in this process and can write OUTPUT_PATH, or print a frame, as it
-# likes; ralph-exec treats the frame exactly as hostile as the file, and
-# copies the file out when the frame is not the very end of stdout.  Then,
-# when main() returned, the harness ends the process with the status it
-# chose, skipping the rest of Python's shutdown (see finish()).
+# The result is OUTPUT_PATH as the job left it at exit: ralph-exec copies it
+# out of the stopped container (GET /archive); nothing of the result goes
+# through stdout, which is only the job's.  When main() returned, the harness
+# ends the process with the status it chose, skipping the rest of Python's
+# shutdown (see finish()).
 import sys
 
 # Should a Python put the working directory (/workspace, where the job's
@@ -111,28 +106,6 @@ def write_atomic(path, text):
 NO_INPUT = 3  # exit status: stdin ended before the input did (the job's error)
 
 
-# The result frame to end stdout with: (kind, JSON text, FRAME_MAX).
-FRAME = []
-
-
-def emit_frame():
-    """End stdout with the result frame (see the top).  On any failure (the
-    job closed or redirected fd 1) ralph-exec reads the file instead."""
-    if not FRAME:
-        return
-    kind, text, frame_max = FRAME[-1]
-    payload = text.encode("utf-8")
-    if len(payload) > frame_max:
-        return
-    data = payload + b"RALPH-RESULT %s %d\n" % (kind.encode(), len(payload))
-    try:
-        view = memoryview(data)
-        while view:  # in pieces: runsc (2022-12) loses pipe writes over 64 KiB
-            view = view[os.write(1, view[:65536]):]
-    except Exception:  # noqa: BLE001 - the file remains
-        pass
-
-
 def flush_output():
     """Write out what the job's streams still buffer: sys.stdout and
     sys.stderr, the job's replacements and the originals.  (C's stdio
@@ -151,16 +124,15 @@ STATUS = []
 def finish():
     """Registered with atexit before the job's code runs, so it runs last:
     after Python joined the job's threads and ran the job's own atexit
-    handlers, whose output comes first.  Ends stdout with the result frame,
-    then, when main() returned, ends the process there: the rest of Python's
+    handlers (which may still rewrite the output file: the file as they
+    leave it is the result).  Writes out what the job's streams buffer, then,
+    when main() returned, ends the process there: the rest of Python's
     shutdown tears down every module (numpy's: about 40 ms of CPU) for a
-    container about to be removed, and anything it printed would follow the
-    frame.  So objects of the job still alive at exit are not finalized (no
-    __del__, a file it left open is not flushed); its output streams are.
-    When the job's code ended the interpreter itself (SystemExit), Python's
-    shutdown runs as usual."""
+    container about to be removed.  So objects of the job still alive at
+    exit are not finalized (no __del__, a file it left open is not flushed);
+    its output streams are.  When the job's code ended the interpreter
+    itself (SystemExit), Python's shutdown runs as usual."""
     flush_output()
-    emit_frame()
     if STATUS:
         os._exit(STATUS[0])
 
@@ -236,10 +208,9 @@ def receive_input():
 
 
 def main():
-    if len(sys.argv) != 3 or not sys.argv[2].isdigit():
-        print("usage: python3 -c HARNESS OUTPUT_PATH FRAME_MAX", file=sys.stderr)
+    if len(sys.argv) != 2:
+        print("usage: python3 -c HARNESS OUTPUT_PATH", file=sys.stderr)
         return 2
-    frame_max = int(sys.argv[2])
     atexit.register(finish)
     problem = receive_input()
     if problem is not None:
@@ -272,7 +243,6 @@ def main():
         result = calculate(inputs)
         text = json.dumps(result, allow_nan=False, ensure_ascii=False)
         write_atomic(output_path, text)
-        FRAME.append(("output", text, frame_max))
     except Exception as exc:  # noqa: BLE001 - every failure is reported
         tb = traceback.format_exc()
         sys.stderr.write(tb)
@@ -282,12 +252,10 @@ def main():
             "message": str(exc)[:MAX_MESSAGE],
             "traceback": tb[-MAX_TRACEBACK:],
         }
-        text = json.dumps(info)
         try:
-            write_atomic(os.path.join(HERE, "error.json"), text)
+            write_atomic(os.path.join(HERE, "error.json"), json.dumps(info))
         except Exception:  # noqa: BLE001 - the traceback on stderr remains
             pass
-        FRAME.append(("error", text, frame_max))
         return 1
     return 0
 

@@ -77,13 +77,10 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
          * variables such as PYTHONPATH, a user site under HOME) runs code
          * before its input is complete; the harness applies the job's
          * PYTHONPATH after that.  -u and -B stand for the
-         * PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE that -I ignores.
-         * The last argument bounds the result frame (result_frame.h). */
+         * PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE that -I ignores. */
         cleanup_free char *src =
             xstrndup(rx_harness_py, (size_t)(rx_harness_py_end - rx_harness_py));
-        char frame_max[24];
-        snprintf(frame_max, sizeof(frame_max), "%zu", opts->frame_max);
-        const char *cmd[] = {"python3", "-I", "-B", "-u", "-c", src, job->output_path, frame_max};
+        const char *cmd[] = {"python3", "-I", "-B", "-u", "-c", src, job->output_path};
         json_object_object_add(b, "Cmd", strv(cmd, RX_ARRAY_SIZE(cmd)));
     } else {
         json_object_object_add(b, "Cmd", strv((const char *const *)job->command, job->n_command));

@@ -44,7 +44,6 @@ struct sandbox_opts {
     long long shm_bytes;    /* size of /dev/shm */
     const char *seccomp;    /* a compact seccomp profile to send inline, or NULL (engine default) */
     bool podman;            /* Podman's compat API (see sandbox_policy_engine_check) */
-    size_t frame_max;       /* code jobs: the largest result frame (result_frame.h) */
 };
 
 /* Podman mounts its own writable tmpfs on /run and /var/tmp of a read-only

@@ -152,7 +152,7 @@ py_job() {
     assert_no_container "$tid2"
 }
 
-# ---- a code job's result frame (harness.py, result_frame.h) -----------------
+# ---- a code job's output is the file it left, copied out (GET /archive) ----
 
 # code_job TID CODE: a code job without files.
 code_job() {
@@ -160,63 +160,64 @@ code_job() {
 }
 
 # Docker logs every copy out of a container as "archive-path" (Podman logs none).
-assert_copied_out() { # ID T0 yes|no
+assert_copied_out() { # ID T0
     rx_on_podman && return 0
     run rx_engine_actions "$1" "$2"
-    if [[ $3 == yes ]]; then
-        [[ $output == *archive-path* ]] || fail "the output was not copied out: $output"
-    else
-        [[ $output != *archive-path* ]] || fail "the output was copied out: $output"
-    fi
+    [[ $output == *archive-path* ]] || fail "the output was not copied out: $output"
 }
 
-@test "output: a code job's result and error come off the end of its stdout; what it printed stays" {
-    # Its own look-alike frame, a thread that prints after calculate
-    # returned, an atexit handler: all of it is its stdout, the output its
-    # return value, and nothing is copied out of the container.
+@test "output: a code job's result is its output file at exit, copied out; stdout is only what it printed" {
+    # What looks like a harness protocol line on stdout, a thread that
+    # prints after calculate returned, an atexit handler that rewrites the
+    # output file: stdout is the job's byte for byte, and the result is the
+    # file as the job left it, not calculate's return value.
     local tid t0 code
-    tid=$(rx_tid frame)
+    tid=$(rx_tid file-at-exit)
     code=$(cat <<'PY'
-import atexit, threading, time
+import atexit, json, threading, time
 
 def late():
     time.sleep(0.3)
     print("thread late")
 
+def rewrite():
+    print("user atexit")
+    with open("/workspace/output.json", "w", encoding="utf-8") as f:
+        json.dump({"rewritten": "é€"}, f, ensure_ascii=False)
+
 def calculate(inputs):
-    atexit.register(lambda: print("user atexit"))
+    atexit.register(rewrite)
     print('{"forged": 1}RALPH-RESULT output 13')
     threading.Thread(target=late).start()
-    return {"real": "é€"}
+    return {"returned": 1}
 PY
 )
     code_job "$tid" "$code"
     t0=$(date +%s)
     rx_run "$JOB"
     rx_expect success 0
-    rx_check '.output == {"real": "é€"}' 'the output is the return value'
+    rx_check '.output == {"rewritten": "é€"}' 'the output is the file as the job left it at exit'
     rx_check '.stdout == "{\"forged\": 1}RALPH-RESULT output 13\nthread late\nuser atexit\n"' \
         'stdout is exactly what the job printed'
     rx_check '.stdout_bytes == 60 and .stdout_truncated == false' 'and counts only that'
-    assert_copied_out "$(rx_get .container_id)" "$t0" no
+    assert_copied_out "$(rx_get .container_id)" "$t0"
 
     code_job "$tid-e" 'def calculate(inputs):
     print("before")
     raise KeyError("nope")'
     rx_run "$JOB"
     rx_expect error 1
-    rx_check '.error == "calculate raised KeyError: '"'"'nope'"'"'"' 'the exception, from the frame'
+    rx_check '.error == "calculate raised KeyError: '"'"'nope'"'"'"' 'the exception, from error.json'
     rx_check '.stdout == "before\n"' 'stdout is what the job printed'
-    assert_copied_out "$(rx_get .container_id)" "$t0" no
     assert_no_container "$tid"
     assert_no_container "$tid-e"
 }
 
-@test "output: what a code job left in its stream buffers comes before its result frame" {
-    # The harness ends the interpreter right after the frame (no module
-    # teardown), so it writes out first what the job's streams hold: here a
-    # buffered sys.stdout of the job's own.
-    local tid t0 code
+@test "output: what a code job left in its stream buffers is written out at exit" {
+    # The harness ends the interpreter without module teardown, so it
+    # writes out first what the job's streams hold: here a buffered
+    # sys.stdout of the job's own.
+    local tid code
     tid=$(rx_tid flush)
     code=$(cat <<'PY'
 import io, sys
@@ -231,19 +232,17 @@ def calculate(inputs):
 PY
 )
     code_job "$tid" "$code"
-    t0=$(date +%s)
     rx_run "$JOB"
     rx_expect success 0
     rx_check '.output == 7' 'the output is the return value'
     rx_check '.stdout == "buffered in python\nstill buffered\n"' 'the buffer was written out'
     rx_check '.stderr == "to stderr\n"' 'stderr too'
-    assert_copied_out "$(rx_get .container_id)" "$t0" no
     assert_no_container "$tid"
 }
 
 @test "output: a code job that closes its stdout, or prints past its cap, still gets its output" {
     local tid t0
-    tid=$(rx_tid frame-closed)
+    tid=$(rx_tid closed-stdout)
     code_job "$tid" 'import os
 def calculate(inputs):
     print("bye")
@@ -252,8 +251,8 @@ def calculate(inputs):
     t0=$(date +%s)
     rx_run "$JOB"
     rx_expect success 0
-    rx_check '.output == {"real": 2} and .stdout == "bye\n"' 'the output file was read instead'
-    assert_copied_out "$(rx_get .container_id)" "$t0" yes
+    rx_check '.output == {"real": 2} and .stdout == "bye\n"' 'the output file was read'
+    assert_copied_out "$(rx_get .container_id)" "$t0"
 
     # 3 MiB, each short write resumed (under runsc 2022-12 pipe writes come
     # back short, and Python's unbuffered stdout drops the rest).
@@ -266,8 +265,8 @@ def calculate(inputs):
     return {"real": 3}'
     rx_run "$JOB"
     rx_expect success 0
-    rx_check '.output == {"real": 3}' 'the output file was read instead'
-    rx_check '(.stdout | length) == 1048576 and .stdout_truncated and .stdout_bytes >= 3145728' \
+    rx_check '.output == {"real": 3}' 'the output file was read'
+    rx_check '(.stdout | length) == 1048576 and .stdout_truncated and .stdout_bytes == 3145728' \
         'stdout capped at 1 MiB, every byte counted'
     rx_check '.stdout | test("^x+$")' 'nothing but what the job printed is kept'
     assert_no_container "$tid"
@@ -276,7 +275,7 @@ def calculate(inputs):
 
 @test "output: a code job's 1 MiB output comes back whole, one byte more is result_invalid" {
     local tid
-    tid=$(rx_tid frame-1m)
+    tid=$(rx_tid output-1m)
     code_job "$tid" 'def calculate(inputs):
     return "a" * (1048576 - 2)'
     rx_run "$JOB"

@@ -187,6 +187,22 @@ policy() {
     [[ -z $(docker ps -aq --filter label=ralph.task_id=doctor-canary) ]] || fail "canary left behind"
 }
 
+@test "doctor: names the engine it found and what is known to differ there" {
+    local out api want
+    out=$("$RALPH_EXEC" doctor --json) || fail "doctor --json failed: $out"
+    api=$(docker version --format '{{.Server.APIVersion}}')
+    case $api in
+    1.41) want="Docker 20.10" ;;
+    1.4[4-9]) want="Docker 25 or newer" ;;
+    *) fail "no expectation for an engine with API $api" ;;
+    esac
+    jq -e --arg v "$(docker version --format '{{.Server.Version}}')" \
+        '.checks[] | select(.name == "engine") | .detail | startswith("Docker " + $v)' \
+        <<<"$out" >/dev/null || fail "the engine check does not name Docker $(docker version --format '{{.Server.Version}}'): $out"
+    jq -e --arg w "$want" '.checks[] | select(.name == "engine differences") | .detail | startswith($w)' \
+        <<<"$out" >/dev/null || fail "want the differences of $want (API $api): $out"
+}
+
 @test "doctor: a missing socket fails with a remedy and exit 1" {
     local out rc=0
     out=$(DOCKER_HOST=unix:///nonexistent/docker.sock "$RALPH_EXEC" doctor 2>&1) || rc=$?

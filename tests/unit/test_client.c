@@ -497,21 +497,19 @@ code_job_shape(void)
     struct job_spec *job = job_spec_parse(js, strlen(js), NULL, &err);
     ok(job != NULL, "a code job parses");
     struct sandbox_opts so = {.owner = "o", .deadline_s = 1, .tmp_bytes = 1 << 20,
-                              .shm_bytes = 1 << 20, .frame_max = 4096};
+                              .shm_bytes = 1 << 20};
     cleanup_json struct json_object *body = job ? sandbox_policy_create_body(job, &so) : NULL;
     struct json_object *cmd = rx_json_get(body, "Cmd");
     size_t hl = (size_t)(rx_harness_py_end - rx_harness_py);
     const char *want[] = {"python3", "-I", "-B", "-u", "-c"};
-    bool same = cmd && json_object_array_length(cmd) == 8;
+    bool same = cmd && json_object_array_length(cmd) == 7;
     for (size_t i = 0; same && i < RX_ARRAY_SIZE(want); i++)
         same = strcmp(json_object_get_string(json_object_array_get_idx(cmd, i)), want[i]) == 0;
     struct json_object *src = same ? json_object_array_get_idx(cmd, 5) : NULL;
     ok(same && json_object_get_string_len(src) == (int)hl &&
            memcmp(json_object_get_string(src), rx_harness_py, hl) == 0 &&
-           strcmp(json_object_get_string(json_object_array_get_idx(cmd, 6)), job->output_path) == 0 &&
-           strcmp(json_object_get_string(json_object_array_get_idx(cmd, 7)), "4096") == 0,
-       "code job: Cmd is python3 -I -B -u -c HARNESS OUTPUT_PATH FRAME_MAX, the harness byte for "
-       "byte");
+           strcmp(json_object_get_string(json_object_array_get_idx(cmd, 6)), job->output_path) == 0,
+       "code job: Cmd is python3 -I -B -u -c HARNESS OUTPUT_PATH, the harness byte for byte");
     ok(hl < 65536, "the harness fits one argv element with room to spare (kernel limit 128 KiB)");
     ok(json_object_get_boolean(rx_json_get(body, "OpenStdin")) &&
            json_object_get_boolean(rx_json_get(body, "StdinOnce")) &&

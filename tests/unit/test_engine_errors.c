@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/* What an engine's error reply means (docker_errors.c), for the exact texts
+ * Docker 20.10, Docker 26 and Podman 4.3 send: the same meaning from each,
+ * and nothing read into a status or a text that does not say it. */
+#include "executor/docker_errors.h"
+#include "executor/rx_util.h"
+#include "tests/lib/tap.h"
+
+#define ID "672d82cf0f7bd74686657278484c651592833bc09b86a37d87db3b63084e9c80"
+
+int
+main(void)
+{
+    static const struct {
+        long status;
+        const char *msg;
+        enum docker_error_meaning want;
+        const char *what;
+    } cases[] = {
+        {400, "Unknown runtime specified runsc", DOCKER_ERROR_NO_RUNTIME, "20.10: no runsc"},
+        {400, "unknown or invalid runtime name: runsc", DOCKER_ERROR_NO_RUNTIME, "26.1: no runsc"},
+        {400, "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available",
+         DOCKER_ERROR_CPU_RANGE, "20.10 and 26.1: too many CPUs"},
+        {400, "Minimum memory limit allowed is 6MB", DOCKER_ERROR_MEMORY_MINIMUM,
+         "20.10 and 26.1: too little memory"},
+        {404, "No such image: nosuchimage:x", DOCKER_ERROR_NO_IMAGE, "Docker: no such image"},
+        {404, "nosuchimage:x: image not known: no such image", DOCKER_ERROR_NO_IMAGE,
+         "Podman: no such image"},
+        {500,
+         "Error processing tar file(exit status 1): cannot overwrite directory \"/workspace/d\" "
+         "with non-directory \"/workspace\"",
+         DOCKER_ERROR_DIR_COLLISION, "20.10: a file over an image's directory"},
+        {500, "cannot overwrite directory \"/workspace/d\" with non-directory \"/workspace\"",
+         DOCKER_ERROR_DIR_COLLISION, "26.1: a file over an image's directory"},
+        {409, "Cannot kill container: " ID ": Container " ID " is not running",
+         DOCKER_ERROR_NOT_RUNNING, "20.10: kill of a stopped container"},
+        {409, "cannot kill container: " ID ": container " ID " is not running",
+         DOCKER_ERROR_NOT_RUNNING, "26.1: kill of a stopped container"},
+        {500, "can only kill running containers. " ID " is in state exited: container state "
+              "improper: not running",
+         DOCKER_ERROR_NOT_RUNNING, "Podman 4.3: kill of a stopped container"},
+        {409, "removal of container " ID " is already in progress",
+         DOCKER_ERROR_REMOVAL_IN_PROGRESS, "20.10 and 26.1: a removal under way"},
+        {500, "container-init binary not found on the host", DOCKER_ERROR_PODMAN_NO_INIT,
+         "Podman: no catatonit"},
+        {500, "crun: error setting rlimit type 6: Operation not permitted",
+         DOCKER_ERROR_PODMAN_RLIMIT, "Podman: service hard limits"},
+        /* Nothing read into what does not say it. */
+        {404, "Cannot kill container: " ID ": No such container: " ID, DOCKER_ERROR_OTHER,
+         "no such container is no 'not running'"},
+        {500, "Unknown runtime specified runsc", DOCKER_ERROR_OTHER,
+         "the runtime text under another status"},
+        {400, "No such image: x", DOCKER_ERROR_OTHER, "the image text under another status"},
+        {200, "cannot overwrite directory", DOCKER_ERROR_OTHER, "a success is never an error"},
+        {500, NULL, DOCKER_ERROR_OTHER, "no message"},
+        {500, "", DOCKER_ERROR_OTHER, "an empty message"},
+        {409, "Conflict. The container name \"/x\" is already in use", DOCKER_ERROR_OTHER,
+         "a name conflict is not a removal under way"},
+    };
+    for (size_t i = 0; i < RX_ARRAY_SIZE(cases); i++)
+        is_int(docker_error_meaning(cases[i].status, cases[i].msg), cases[i].want, cases[i].what);
+
+    ok(strstr(docker_engine_differences(false, "1.41"), "Docker 20.10") != NULL,
+       "doctor: API 1.41 is Docker 20.10, with its costly archive copies");
+    ok(strstr(docker_engine_differences(false, "1.45"), "Docker 25 or newer") != NULL &&
+           strstr(docker_engine_differences(false, "1.47"), "Docker 25 or newer") != NULL,
+       "doctor: API 1.45 and 1.47 are the newer engines");
+    ok(strstr(docker_engine_differences(false, "1.43"), "not tested") != NULL,
+       "doctor: API 1.42-1.43 said to be untested");
+    ok(strstr(docker_engine_differences(true, "1.41"), "Podman") != NULL,
+       "doctor: Podman whatever its API version");
+    return done_testing();
+}
