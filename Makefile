@@ -3,11 +3,13 @@
 #
 #   make            build build/ralph-exec
 #   make demo       set up everything on a fresh machine and run examples/demo.json
-#   make test       set up everything, run every tier (unit; real engine: Docker, gVisor, Podman)
+#   make test       set up everything, run every tier (unit; real engines: Docker 20.10 and
+#                   Docker 26, each also under gVisor; Podman)
 #   make check      unit tests only (no engine needed)
 #   make images     build the sandbox image offline (mmdebstrap + docker import)
-#   make bench      ralph-exec and ralph-worker against docker run --rm and docker-py (~9 min)
+#   make bench      ralph-exec and ralph-worker against docker run --rm and docker-py, per engine
 #   make SANITIZE=address,undefined check   the same under sanitizers
+#   ENGINE=docker26 make engine, images, integration, bench, demo on Docker 26 (default: docker20)
 
 PKGS      := libcurl json-c libarchive uuid
 CC        ?= cc
@@ -57,9 +59,20 @@ WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check check-san test demo images deps engine setup podman integration \
+.PHONY: all check check-san test demo images deps engine setup podman docker26 integration \
         integration-podman clean help fuzz fuzz-bins bench
 .DEFAULT_GOAL := all
+
+# The engines: docker20 is Debian bookworm's Docker 20.10 at /var/run/docker.sock
+# (the default); docker26 is Debian trixie's Docker 26.1 beside it
+# (scripts/ensure-docker26.sh).  ENGINE=docker26 points every target at it.
+ENGINE       ?= docker20
+DOCKER26_HOST := unix:///run/ralph-docker26/docker.sock
+ifeq ($(ENGINE),docker26)
+export DOCKER_HOST := $(DOCKER26_HOST)
+else ifneq ($(ENGINE),docker20)
+$(error ENGINE=$(ENGINE): use docker20 or docker26)
+endif
 .SECONDARY:
 
 all: $(BUILD)/ralph-exec $(BUILD)/ralph-worker
@@ -105,10 +118,14 @@ setup: images
 	@$(MAKE) --no-print-directory all $(UNIT_BINS)
 
 # Podman's Docker-compatible API on its own socket, with the sandbox image
-# copied from Docker (the executor tier runs against it a third time).
+# copied from Docker (the executor tier runs against it too).
 PODMAN_HOST := unix:///run/ralph-podman/podman.sock
 podman: images
 	@scripts/ensure-podman.sh
+
+# Docker 26 up, with the sandbox image copied from the default engine.
+docker26: images
+	@$(MAKE) --no-print-directory images ENGINE=docker26
 
 # ---- tests ------------------------------------------------------------------
 # Unit tier: no engine needed.
@@ -119,25 +136,39 @@ check: all $(UNIT_BINS)
 check-san:
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined check
 
+# The real-engine tiers that run on every Docker engine: executor (0*),
+# policy, audit, doctor, attacks, CLI, code input (1*), worker on Redis and
+# spool (2*), seccomp (30), then the check that nothing was left behind.  The
+# images' own tiers (4*: the worker's image, CI step, compose fleet) build
+# and network images, and run on the default engine only.
+ENGINE_TIERS := $(filter-out tests/integration/4%,$(wildcard tests/integration/*.bats))
+GVISOR_TIERS := $(wildcard tests/integration/0[1-9]_*.bats) tests/integration/11_attacks.bats
+RUN_TIERS     = RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec prove --timer --exec ''
+
 # Every tier, engine strictly required: a missing engine fails, never skips.
-# The executor and attack tiers run a second time with every job under gVisor,
-# and the executor tier a third time against Podman (then its cleanup check).
-test: setup check-san podman
-	RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec \
-	  prove --timer --exec '' $(UNIT_BINS) tests/integration/*.bats
-	RALPH_TEST_STRICT=1 RALPH_TEST_SANDBOX=gvisor RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec \
-	  prove --timer --exec '' tests/integration/0[1-9]_*.bats tests/integration/11_attacks.bats
+# On Docker 20.10 every tier; on Docker 26 every tier but the images' own;
+# on each, the executor and attack tiers again with every job under gVisor;
+# the executor tier against Podman (then its cleanup check).
+test: setup check-san podman docker26
+	@echo "== Docker 20.10 ($(or $(DOCKER_HOST),unix:///var/run/docker.sock)): every tier"
+	$(RUN_TIERS) $(UNIT_BINS) tests/integration/*.bats
+	@echo "== Docker 20.10 under gVisor"
+	RALPH_TEST_SANDBOX=gvisor $(RUN_TIERS) $(GVISOR_TIERS)
+	@echo "== Docker 26 ($(DOCKER26_HOST)): every tier but the images' own"
+	DOCKER_HOST=$(DOCKER26_HOST) $(RUN_TIERS) $(ENGINE_TIERS)
+	@echo "== Docker 26 under gVisor"
+	DOCKER_HOST=$(DOCKER26_HOST) RALPH_TEST_SANDBOX=gvisor $(RUN_TIERS) $(GVISOR_TIERS)
 	@$(MAKE) --no-print-directory integration-podman
 
 # Only the executor tier against Podman (assumes `make setup podman` has run).
 integration-podman: all
-	RALPH_TEST_STRICT=1 DOCKER_HOST=$(PODMAN_HOST) RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec \
-	  prove --timer --exec '' tests/integration/0[1-9]_*.bats tests/integration/zz_cleanup.bats
+	@echo "== Podman ($(PODMAN_HOST)): the executor tier"
+	DOCKER_HOST=$(PODMAN_HOST) $(RUN_TIERS) $(wildcard tests/integration/0[1-9]_*.bats) \
+	  tests/integration/zz_cleanup.bats
 
-# Only the real-engine tier (assumes `make setup` has run).
+# Only the real-engine tiers on ENGINE (assumes `make setup` has run).
 integration: all
-	RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec \
-	  prove --timer --exec '' tests/integration/*.bats
+	$(RUN_TIERS) $(if $(filter docker26,$(ENGINE)),$(ENGINE_TIERS),tests/integration/*.bats)
 
 # ---- fuzzing (libFuzzer, clang): each target for FUZZ_SECONDS ------------------
 FUZZ_TARGETS := job_spec demux tar engine_json
@@ -161,13 +192,13 @@ fuzz:
 	    || exit 1; \
 	done
 
-# ---- benchmark: one run, every tool, table on stdout, JSON in build/bench/ -----
+# ---- benchmark: one run on ENGINE, every tool, table on stdout, JSON in build/bench/ENGINE.json
 # Counts: BENCH_LATENCY_RUNS, BENCH_JOBS, BENCH_JOBS_C1, BENCH_CONCURRENCY,
 # BENCH_SWEEP, BENCH_QUICK=1 (see bench/bench.py).  Debian's python3 on
 # purpose: python3-docker is installed for it.
 bench: setup
 	@scripts/ensure-deps.sh python3-docker
-	/usr/bin/python3 bench/bench.py
+	BENCH_OUT=$${BENCH_OUT:-$(CURDIR)/build/bench/$(ENGINE).json} /usr/bin/python3 bench/bench.py
 
 demo: setup
 	@echo "+ $(BUILD)/ralph-exec examples/demo.json"

@@ -15,6 +15,10 @@
 #    compose fleet's Redis image (images/Dockerfile.redis, images/redis/ as
 #    context), each smoke-tested; WORKER_IMAGE= or REDIS_IMAGE= skips one.
 #
+# On an engine labelled io.ralph-exec.engine=docker26 (the second engine,
+# which has no network for RUN steps) the images are built on the default
+# engine and the sandbox image is copied over (scripts/copy-image.sh).
+#
 # Needs a running engine (scripts/ensure-engine.sh) and, for the base image,
 # root and mmdebstrap (scripts/ensure-deps.sh). DOCKER=path overrides the
 # docker CLI; the legacy builder is used unless DOCKER_BUILDKIT is set.
@@ -48,6 +52,17 @@ command -v "$DOCKER" >/dev/null 2>&1 || die "docker CLI '$DOCKER' not found; run
 server=$("$DOCKER" version --format '{{.Server.Version}}' 2>/dev/null) \
     || die "no Docker engine answers (DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}); run scripts/ensure-engine.sh"
 
+# An engine without a network for builds (Docker 26 as ensure-docker26.sh
+# runs it, labelled so): build on the default engine, then copy the sandbox
+# image over.  The worker's and Redis's images stay on the default engine.
+if "$DOCKER" info --format '{{json .Labels}}' 2>/dev/null | grep -q '"io.ralph-exec.engine=docker26"'; then
+    target=${DOCKER_HOST#unix://}
+    log "the engine at $target ($server) has no network for builds: building on the default engine"
+    env -u DOCKER_HOST "$ROOT/scripts/ensure-engine.sh"
+    env -u DOCKER_HOST "$0"
+    exec "$ROOT/scripts/copy-image.sh" /var/run/docker.sock "$target" "$SANDBOX_IMAGE"
+fi
+
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ralph-images.XXXXXX")
 readonly TMP
 trap 'rm -rf "$TMP"' EXIT
@@ -55,107 +70,19 @@ trap 'rm -rf "$TMP"' EXIT
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
 
-# --- apt sources for mmdebstrap ------------------------------------------
-# Print, as deb822 stanzas, the binary Debian sources of this machine for
-# SUITE and its -updates/-security suites (sources.list one-line entries and
-# sources.list.d/*.list and *.sources). Entries that apt inside the new root
-# could not verify (third-party components, or Signed-By keyrings other than
-# the debian-archive ones, which the root gets from debian-archive-keyring)
-# are left out.
-host_sources() {
-    local files=() f
-    [[ -f /etc/apt/sources.list ]] && files+=(/etc/apt/sources.list)
-    for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-        [[ -f $f ]] && files+=("$f")
-    done
-    ((${#files[@]})) || return 1
-    awk -v suite="$SUITE" -v prog="$PROG" '
-        function warn(msg) { printf "%s: skipping apt source in %s: %s\n", prog, src, msg > "/dev/stderr" }
-        function trim(s) { gsub(/^[ \t]+|[ \t]+$/, "", s); return s }
-        # emit(types, uris, suites, comps, signedby): filter and print one stanza
-        function emit(types, uris, suites, comps, signedby,    n, i, a, s, c, sb) {
-            if ((" " types " ") !~ / deb /) return
-            s = ""; n = split(suites, a, /[ \t]+/)
-            for (i = 1; i <= n; i++)
-                if (a[i] == suite || a[i] == suite "-updates" || a[i] == suite "-security" || a[i] == suite "/updates")
-                    s = s (s == "" ? "" : " ") a[i]
-            if (s == "") return
-            c = ""; n = split(comps, a, /[ \t]+/)
-            for (i = 1; i <= n; i++)
-                if (a[i] ~ /^(main|contrib|non-free|non-free-firmware)$/)
-                    c = c (c == "" ? "" : " ") a[i]
-            if (c == "") { warn("no Debian components in \"" comps "\""); return }
-            sb = trim(signedby)
-            if (sb ~ /\n/) { warn("inline Signed-By key"); return }
-            if (sb != "" && sb !~ /^\/usr\/share\/keyrings\/debian-archive-[^ ]*\.(gpg|pgp|asc)$/) {
-                warn("Signed-By " sb " is not a debian-archive keyring"); return
-            }
-            if (uris ~ /(^|[ \t])cdrom:/) { warn("cdrom source"); return }
-            printf "Types: deb\nURIs: %s\nSuites: %s\nComponents: %s\n", trim(uris), s, c
-            if (sb != "") printf "Signed-By: %s\n", sb
-            printf "\n"
-            found++
-        }
-        function flush() {
-            if (in_stanza && tolower(f["enabled"]) != "no")
-                emit(f["types"], f["uris"], f["suites"], f["components"], f["signed-by"])
-            delete f; in_stanza = 0; last = ""
-        }
-        FNR == 1 { flush(); src = FILENAME; deb822 = (FILENAME ~ /\.sources$/) }
-        deb822 {
-            if ($0 ~ /^[ \t]*$/) { flush(); next }
-            if ($0 ~ /^#/) next
-            if ($0 ~ /^[ \t]/) {            # continuation line (e.g. inline key)
-                if (last != "") f[last] = f[last] "\n" $0
-                next
-            }
-            i = index($0, ":"); if (i == 0) next
-            last = tolower(trim(substr($0, 1, i - 1)))
-            f[last] = trim(substr($0, i + 1)); in_stanza = 1
-            next
-        }
-        {                                   # one-line format
-            sub(/#.*/, ""); if (NF == 0 || $1 != "deb") next
-            line = $0; sub(/^[ \t]*deb[ \t]+/, "", line)
-            sb = ""
-            if (line ~ /^\[/) {
-                opts = substr(line, 2, index(line, "]") - 2)
-                line = substr(line, index(line, "]") + 1)
-                n = split(opts, a, /[ \t]+/)
-                for (i = 1; i <= n; i++) if (tolower(a[i]) ~ /^signed-by=/) sb = substr(a[i], 11)
-            }
-            n = split(trim(line), a, /[ \t]+/)
-            if (n < 3) next
-            comps = a[3]; for (i = 4; i <= n; i++) comps = comps " " a[i]
-            emit("deb", a[1], a[2], comps, sb)
-        }
-        END { flush(); if (!found) exit 3 }
-    ' "${files[@]}"
-}
-
-# Options from this machine's apt configuration that apt in the new root
-# needs too (it does not read the host's apt.conf.d): release-file date
-# checks (needed with snapshot mirrors) and non-local proxies. mmdebstrap
-# keeps them in the root's /etc/apt/apt.conf.d/99mmdebstrap, so the
-# Dockerfile's apt-get sees them as well.
-host_aptopts() {
-    apt-config dump --format '%f=%v%n' 2>/dev/null | awk -F= '
-        $1 ~ /^Acquire::(Check-Valid-Until|Check-Date)$/ && $2 != "" { printf "%s \"%s\";\n", $1, $2 }
-        $1 ~ /^Acquire::(http|https)::Proxy$/ && $2 != "" && $2 !~ /(localhost|127\.0\.0\.1|\[::1\])/ {
-            printf "%s \"%s\";\n", $1, substr($0, length($1) + 2)
-        }'
-}
+# shellcheck source=scripts/debian-sources.sh
+source "$ROOT/scripts/debian-sources.sh"
 
 build_base() {
     local t0 sources=$TMP/debian.sources tarball=$TMP/base.tar opts=() line
     command -v mmdebstrap >/dev/null 2>&1 || die "mmdebstrap not found; run scripts/ensure-deps.sh"
     ((EUID == 0)) || die "building $BASE_IMAGE with mmdebstrap needs root (or load the image some other way)"
 
-    host_sources >"$sources" || die "no usable Debian $SUITE apt source in /etc/apt/sources.list{,.d/*.list,.d/*.sources}"
+    debian_sources "$SUITE" >"$sources" || die "no usable Debian $SUITE apt source in /etc/apt/sources.list{,.d/*.list,.d/*.sources}"
     log "base: apt sources: $(awk '/^URIs:/ { u = $2 } /^Suites:/ { $1 = ""; printf "%s%s%s", sep, u, $0; sep = "; " }' "$sources")"
     while IFS= read -r line; do
         opts+=("--aptopt=$line")
-    done < <(host_aptopts)
+    done < <(debian_aptopts)
     if grep -q '^URIs:.*https://' "$sources"; then
         opts+=(--include=ca-certificates)
     fi

@@ -5,7 +5,9 @@
 #   [DOCKER_HOST=unix:///path/to/docker.sock] scripts/ensure-engine.sh
 #
 # - DOCKER_HOST must be unset, empty or unix://PATH (default
-#   /var/run/docker.sock); anything else is an error.
+#   /var/run/docker.sock); anything else is an error.  For the socket of the
+#   second engine, unix:///run/ralph-docker26/docker.sock, it runs
+#   scripts/ensure-docker26.sh instead.
 # - As root, when /usr/bin/runsc exists, registers the gVisor runtime "runsc"
 #   in /etc/docker/daemon.json (merged with jq, other keys kept) and reloads a
 #   running default engine (SIGHUP) when the file changed.
@@ -41,6 +43,8 @@ case $host in
     *) die "DOCKER_HOST='$host' is not supported: only unix://PATH" ;;
 esac
 readonly SOCK
+# The second engine, Docker 26, has a script of its own.
+[[ $SOCK == /run/ralph-docker26/docker.sock ]] && exec "$(dirname "${BASH_SOURCE[0]}")/ensure-docker26.sh"
 is_default_sock() { [[ $SOCK == "$DEFAULT_SOCK" || $SOCK == /run/docker.sock ]]; }
 
 command -v curl >/dev/null 2>&1 || die "curl not found; run scripts/ensure-deps.sh"

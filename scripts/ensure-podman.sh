@@ -12,10 +12,8 @@
 #   under /var/lib/ralph-podman/<driver> (overlay; vfs when overlay cannot
 #   start) and cgroupfs, and waits for /_ping (log: /var/log/ralph-podman.log).
 # - Copies the sandbox image (SANDBOX_IMAGE, default ralph-sandbox:python)
-#   from the Docker engine (make images builds it there) with docker save |
-#   docker load against the Podman socket, only when Podman lacks it or its
-#   image ID differs from Docker's (the ID is the digest of the image's
-#   config, which names every layer's digest: equal IDs, equal content).
+#   from the Docker engine (make images builds it there) with
+#   scripts/copy-image.sh, only when Podman lacks it or has another ID.
 # Quick when all is done.  Prints one line when Podman is up.
 set -euo pipefail
 
@@ -90,12 +88,6 @@ running_service() {
     pgrep -f "system service --time=0 unix://$SOCK\$" 2>/dev/null | head -n 1
 }
 
-# image_id SOCKET: the sandbox image's ID on the engine at SOCKET (empty when absent).
-image_id() {
-    curl -fsS --max-time 10 --unix-socket "$1" "http://localhost/images/$SANDBOX_IMAGE/json" \
-        2>/dev/null | jq -r '.Id // empty' 2>/dev/null || true
-}
-
 if ((EUID == 0)) && command -v flock >/dev/null 2>&1; then
     exec 9>"$LOCKFILE"
     flock -w 300 9 || die "timed out waiting for $LOCKFILE"
@@ -116,18 +108,6 @@ if ! ping_ok; then
     fi
 fi
 
-want=$(image_id "$DOCKER_SOCK")
-[[ -n $want ]] || die "$SANDBOX_IMAGE is not on the Docker engine at $DOCKER_SOCK (make images)"
-have=$(image_id "$SOCK")
-if [[ $have != "$want" ]]; then
-    log "copying $SANDBOX_IMAGE ($want) from Docker to Podman${have:+ (Podman had $have)}"
-    t0=$SECONDS
-    DOCKER_HOST=unix://$DOCKER_SOCK docker save "$SANDBOX_IMAGE" |
-        DOCKER_HOST=unix://$SOCK docker load >&2 || die "docker save | docker load into Podman failed"
-    have=$(image_id "$SOCK")
-    [[ $have == "$want" ]] ||
-        die "after loading, Podman's $SANDBOX_IMAGE is '${have:-absent}', Docker's is $want"
-    log "loaded in $((SECONDS - t0)) s"
-fi
+"$HERE/copy-image.sh" "$DOCKER_SOCK" "$SOCK" "$SANDBOX_IMAGE"
 version=$(curl -fsS --max-time 5 --unix-socket "$SOCK" http://localhost/version | jq -r .Version)
-log "podman $version up at $SOCK (DOCKER_HOST=unix://$SOCK); $SANDBOX_IMAGE ${want:7:12}"
+log "podman $version up at $SOCK (DOCKER_HOST=unix://$SOCK) with $SANDBOX_IMAGE"
