@@ -16,7 +16,11 @@ teardown() { rx_teardown; }
 import errno, os, socket
 
 def calculate(inputs):
-    ifaces = sorted(os.listdir("/sys/class/net"))
+    # The interfaces as the kernel (or gVisor's netstack) lists them: runsc
+    # 2024-07 under --network=none has no /sys/class/net at all.
+    ifaces = sorted(name for _, name in socket.if_nameindex())
+    with open("/proc/net/dev") as f:
+        devs = sorted(l.split(":")[0].strip() for l in f.read().splitlines()[2:] if ":" in l)
     with open("/proc/net/route") as f:
         routes = [l for l in f.read().splitlines()[1:] if l.strip()]
     with open("/proc/net/ipv6_route") as f:
@@ -30,14 +34,14 @@ def calculate(inputs):
         err = e.errno
     finally:
         s.close()
-    return {"ifaces": ifaces, "routes": routes, "routes6": routes6, "connect_errno": err,
+    return {"ifaces": ifaces, "devs": devs, "routes": routes, "routes6": routes6, "connect_errno": err,
             "ECONNREFUSED": errno.ECONNREFUSED, "netns": os.readlink("/proc/self/ns/net")}
 PY
 )
     rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code, timeout: 20}'
     rx_run "$JOB"
     rx_expect success 0
-    rx_check '.output.ifaces == ["lo"]' 'lo is the only interface'
+    rx_check '.output.ifaces == ["lo"] and .output.devs == ["lo"]' 'lo is the only interface'
     rx_check '.output.routes == []' '/proc/net/route has no routes'
     rx_check '.output.routes6 == []' 'no IPv6 route off lo'
     rx_check '.output.connect_errno == .output.ECONNREFUSED and .output.connect_errno == 111' \
