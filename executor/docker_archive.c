@@ -91,7 +91,7 @@ docker_archive_stat(struct docker_client *dc, const char *id, const char *path,
     cleanup_free char *url = xasprintf("/containers/%s/archive?path=%s", id, qpath);
     struct docker_req req = {.method = "HEAD", .path = url, .resp_cap = 64 << 10,
                              .timeout_ms = 60000,
-                             .want_header = "X-Docker-Container-Path-Stat"};
+                             .want_header = {"X-Docker-Container-Path-Stat"}};
     struct docker_resp resp;
     if (docker_http_do(dc->http, &req, &resp, err) < 0) {
         docker_resp_free(&resp);
@@ -101,7 +101,7 @@ docker_archive_stat(struct docker_client *dc, const char *id, const char *path,
     if (resp.status != 200)
         r = docker_resp_error(&resp, err, "stat in the workspace");
     else
-        parse_stat(resp.header_value, stat_size, stat_mode);
+        parse_stat(resp.header_value[0], stat_size, stat_mode);
     docker_resp_free(&resp);
     return r;
 }
@@ -115,7 +115,7 @@ docker_archive_get(struct docker_client *dc, const char *id, const char *path, s
     cleanup_free char *url = xasprintf("/containers/%s/archive?path=%s", id, qpath);
     struct docker_req req = {.method = "GET", .path = url, .resp_cap = cap,
                              .timeout_ms = 120000,
-                             .want_header = "X-Docker-Container-Path-Stat"};
+                             .want_header = {"X-Docker-Container-Path-Stat"}};
     struct docker_resp resp;
     *stat_size = -1;
     *stat_mode = -1;
@@ -129,7 +129,7 @@ docker_archive_get(struct docker_client *dc, const char *id, const char *path, s
         docker_resp_free(&resp);
         return -1;
     }
-    parse_stat(resp.header_value, stat_size, stat_mode);
+    parse_stat(resp.header_value[0], stat_size, stat_mode);
     *truncated = resp.truncated;
     rx_buf_free(tar);
     *tar = resp.body;

@@ -37,7 +37,13 @@ int docker_version_cmp(const char *a, const char *b);
 int docker_version_negotiate(const char *engine_max, const char *engine_min, char out[16],
                              struct rx_error **err);
 
-/* Connect (lazily) and negotiate.  docker_host as for
+/* The engine's version and kind from a Server header of GET /_ping
+ * ("Docker/26.1.5+dfsg1 (linux)", "Libpod/4.3.1 (linux)"): the version
+ * into version (size bytes), *podman for Libpod.  -1 for anything else. */
+int docker_server_header_parse(const char *server, char *version, size_t size, bool *podman);
+
+/* Connect (lazily) and negotiate (GET /_ping, or GET /version when the
+ * ping's headers do not say enough).  docker_host as for
  * docker_client_socket_from_host (NULL: the DOCKER_HOST environment
  * variable).  cancel_fd as for docker_http_new. */
 struct docker_client *docker_client_new(const char *docker_host, int cancel_fd,

@@ -105,9 +105,11 @@ on_header(char *p, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
     size_t len = size * n;
-    const char *want = x->req->want_header;
-    size_t wl = want ? strlen(want) : 0;
-    if (want != NULL && len > wl + 1 && strncasecmp(p, want, wl) == 0 && p[wl] == ':') {
+    for (size_t i = 0; i < DOCKER_HTTP_HEADERS; i++) {
+        const char *want = x->req->want_header[i];
+        size_t wl = want ? strlen(want) : 0;
+        if (want == NULL || len <= wl + 1 || strncasecmp(p, want, wl) != 0 || p[wl] != ':')
+            continue;
         const char *v = p + wl + 1;
         const char *end = p + len;
         while (v < end && (*v == ' ' || *v == '\t'))
@@ -118,8 +120,8 @@ on_header(char *p, size_t size, size_t n, void *ud)
         size_t vl = (size_t)(end - v);
         if (vl > 65536)
             vl = 65536;
-        free(x->resp->header_value);
-        x->resp->header_value = xstrndup(v, vl);
+        free(x->resp->header_value[i]);
+        x->resp->header_value[i] = xstrndup(v, vl);
     }
     return len;
 }
@@ -245,8 +247,10 @@ void
 docker_resp_free(struct docker_resp *resp)
 {
     rx_buf_free(&resp->body);
-    free(resp->header_value);
-    resp->header_value = NULL;
+    for (size_t i = 0; i < DOCKER_HTTP_HEADERS; i++) {
+        free(resp->header_value[i]);
+        resp->header_value[i] = NULL;
+    }
 }
 
 int

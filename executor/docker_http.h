@@ -17,6 +17,9 @@
 
 struct docker_http;
 
+/* How many response headers one request may keep. */
+#define DOCKER_HTTP_HEADERS 2
+
 struct docker_req {
     const char *method; /* "GET", "POST", "PUT", "DELETE", "HEAD" */
     const char *path;   /* e.g. "/containers/create"; the version prefix is added */
@@ -27,7 +30,8 @@ struct docker_req {
     size_t resp_cap;    /* 0: DOCKER_HTTP_DEFAULT_CAP */
     long timeout_ms;    /* 0: DOCKER_HTTP_DEFAULT_TIMEOUT_MS */
     bool cancellable;   /* abort when the cancel fd becomes readable */
-    const char *want_header; /* a response header to keep, e.g. "X-Docker-Container-Path-Stat" */
+    /* response headers to keep (NULL: none), e.g. "X-Docker-Container-Path-Stat" */
+    const char *want_header[DOCKER_HTTP_HEADERS];
     bool first_byte_only; /* a 200's body ends the call at its first byte (resp->truncated set):
                            * a stream watched for one event; other statuses are read whole */
 };
@@ -36,7 +40,7 @@ struct docker_resp {
     long status;
     struct rx_buf body;
     bool truncated;     /* body passed resp_cap; the transfer was cut */
-    char *header_value; /* value of want_header, if it came */
+    char *header_value[DOCKER_HTTP_HEADERS]; /* the value of each want_header that came */
 };
 
 /* A client for the socket at socket_path.  cancel_fd < 0 disables

@@ -125,6 +125,25 @@ rx_doctor(const char *policy_path, bool json)
           dc->engine_api_max);
     check(&r, "engine differences", false, true, NULL, "%s",
           docker_engine_differences(dc->podman, dc->engine_api_max));
+    /* Jobs negotiate from GET /_ping, which does not give the engine's
+     * minimum API version: check it here, once. */
+    {
+        struct json_object *v = docker_client_get_json(dc, "/version", &err);
+        const char *min = rx_json_get_str(v, "MinAPIVersion");
+        char use[16];
+        if (v == NULL) {
+            check(&r, "API range", true, false, "check the engine's log", "%s", err->msg);
+            rx_error_free(&err);
+        } else if (docker_version_negotiate(dc->engine_api_max, min, use, &err) < 0) {
+            check(&r, "API range", true, false,
+                  "use an engine that still accepts API " DOCKER_CLIENT_MAX_API, "%s", err->msg);
+            rx_error_free(&err);
+        } else {
+            check(&r, "API range", true, true, NULL, "the engine accepts %s to %s; jobs use %s",
+                  min ? min : "?", dc->engine_api_max, dc->api_version);
+        }
+        json_object_put(v);
+    }
 
     struct json_object *info = docker_client_get_json(dc, "/info", &err);
     if (info == NULL) {

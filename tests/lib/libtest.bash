@@ -79,7 +79,8 @@ rx_socket() {
 }
 
 # The engine's kind, "podman" or "docker" (Podman names itself in
-# /version's Components, as ralph-exec's own detection reads it).
+# /version's Components: not the ping's Server header that ralph-exec reads,
+# so 07_infra_errors checks the one against the other).
 rx_engine_kind() {
     if [[ -z ${RX_ENGINE_KIND:-} ]]; then
         local sock

@@ -22,6 +22,9 @@
 #define JOB_T1 "{\"task_id\":\"t1\",\"command\":[\"true\"]}"
 /* GET /version of a Docker 20.10 engine. */
 #define ENGINE_2010 "{\"Version\":\"20.10.24\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}"
+/* The Server header of GET /_ping from Docker 20.10 and Podman 4.3. */
+#define SERVER_2010 "Docker/20.10.24 (linux)"
+#define SERVER_PODMAN "Libpod/4.3.1 (linux)"
 static char sock_path[108];
 static char log_path[128];
 
@@ -105,6 +108,15 @@ reply(int status, const char *body)
                      status, strlen(body), body);
 }
 
+/* A reply to GET /_ping: its headers (NULL: left out), an empty body. */
+static char *
+ping_reply(const char *api, const char *server)
+{
+    return xasprintf("HTTP/1.1 200 OK\r\n%s%s%s%s%s%sContent-Length: 2\r\n\r\nOK",
+                     api ? "Api-Version: " : "", api ? api : "", api ? "\r\n" : "",
+                     server ? "Server: " : "", server ? server : "", server ? "\r\n" : "");
+}
+
 static char *
 read_log(void)
 {
@@ -118,17 +130,22 @@ read_log(void)
     return b;
 }
 
+/* Connect to a fake engine that answers GET /_ping with these headers and,
+ * when version_body is not NULL, GET /version with it. */
 static struct docker_client *
-connect_with(const char *version_body, struct rx_error **err, pid_t *pid)
+connect_with(const char *api, const char *server, const char *version_body,
+             struct rx_error **err, pid_t *pid)
 {
-    char *r = reply(200, version_body);
-    const char *reps[] = {r};
-    *pid = fake_daemon(reps, 1);
+    char *r0 = ping_reply(api, server);
+    char *r1 = version_body ? reply(200, version_body) : NULL;
+    const char *reps[] = {r0, r1};
+    *pid = fake_daemon(reps, version_body ? 2 : 1);
     char host[160];
     snprintf(host, sizeof(host), "unix://%s", sock_path);
     struct docker_client *dc = docker_client_new(host, -1, err);
     waitpid(*pid, NULL, 0);
-    free(r);
+    free(r0);
+    free(r1);
     return dc;
 }
 
@@ -137,39 +154,68 @@ negotiation(void)
 {
     struct rx_error *err = NULL;
     pid_t pid;
-    struct docker_client *dc = connect_with(ENGINE_2010, &err, &pid);
+    struct docker_client *dc = connect_with("1.41", SERVER_2010, NULL, &err, &pid);
     ok(dc && strcmp(dc->api_version, "1.41") == 0, "20.10 engine: speak 1.41");
-    ok(dc && strcmp(dc->engine_version, "20.10.24") == 0, "engine version recorded");
+    ok(dc && strcmp(dc->engine_version, "20.10.24") == 0 && !dc->podman,
+       "engine version recorded from the ping's Server header");
     cleanup_free char *log = read_log();
-    like(log, "GET /version HTTP/1.1", "negotiation uses unversioned GET /version");
+    like(log, "GET /_ping HTTP/1.1", "negotiation uses unversioned GET /_ping");
+    ok(strstr(log, "/version") == NULL, "and no GET /version (dockerd runs runc for it)");
     docker_client_free(dc);
 
-    dc = connect_with("{\"Version\":\"29.0.0\",\"ApiVersion\":\"1.52\",\"MinAPIVersion\":\"1.44\"}",
-                      &err, &pid);
+    dc = connect_with("1.45", "Docker/26.1.5+dfsg1 (linux)", NULL, &err, &pid);
+    ok(dc && strcmp(dc->api_version, "1.45") == 0 && strcmp(dc->engine_version, "26.1.5+dfsg1") == 0,
+       "26.1 engine: speak 1.45");
+    docker_client_free(dc);
+
+    dc = connect_with("1.52", "Docker/29.0.0 (linux)", NULL, &err, &pid);
     ok(dc && strcmp(dc->api_version, DOCKER_CLIENT_MAX_API) == 0,
-       "29.0 engine (min 1.44): speak our max " DOCKER_CLIENT_MAX_API);
+       "29.0 engine: speak our max " DOCKER_CLIENT_MAX_API);
     docker_client_free(dc);
 
-    dc = connect_with("{\"Version\":\"19.03\",\"ApiVersion\":\"1.40\",\"MinAPIVersion\":\"1.12\"}",
-                      &err, &pid);
+    dc = connect_with("1.40", "Docker/19.03 (linux)", NULL, &err, &pid);
     ok(dc == NULL && err && strstr(err->msg, "too old"), "engine below 1.41 refused");
     rx_error_free(&err);
 
-    dc = connect_with("{\"Version\":\"99\",\"ApiVersion\":\"1.60\",\"MinAPIVersion\":\"1.50\"}",
-                      &err, &pid);
-    ok(dc == NULL && err && strstr(err->msg, "requires API 1.50"),
-       "engine whose minimum is above our maximum refused");
-    rx_error_free(&err);
-
-    dc = connect_with("{\"Version\":\"4.3.1\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.24\","
-                      "\"Components\":[{\"Name\":\"Podman Engine\"}]}",
-                      &err, &pid);
-    ok(dc && dc->podman, "Podman recognised from Components");
+    dc = connect_with("1.41", SERVER_PODMAN, NULL, &err, &pid);
+    ok(dc && dc->podman && strcmp(dc->engine_version, "4.3.1") == 0,
+       "Podman recognised from the ping's Server header");
     docker_client_free(dc);
 
-    dc = connect_with("{\"ApiVersion\":\"banana\"}", &err, &pid);
+    dc = connect_with("banana", SERVER_2010, NULL, &err, &pid);
     ok(dc == NULL && err && strstr(err->msg, "unreadable API version"), "garbage version refused");
     rx_error_free(&err);
+
+    /* A ping that does not say enough: GET /version decides, with its
+     * minimum checked. */
+    dc = connect_with("1.41", NULL, ENGINE_2010, &err, &pid);
+    ok(dc && strcmp(dc->api_version, "1.41") == 0 && strcmp(dc->engine_version, "20.10.24") == 0,
+       "no Server header: negotiated from GET /version");
+    docker_client_free(dc);
+    dc = connect_with(NULL, "Something/1.0", ENGINE_2010, &err, &pid);
+    ok(dc && strcmp(dc->api_version, "1.41") == 0, "an unknown server: GET /version");
+    docker_client_free(dc);
+    dc = connect_with(NULL, NULL, "{\"Version\":\"99\",\"ApiVersion\":\"1.60\",\"MinAPIVersion\":\"1.50\"}",
+                      &err, &pid);
+    ok(dc == NULL && err && strstr(err->msg, "requires API 1.50"),
+       "engine whose minimum is above our maximum refused (GET /version)");
+    rx_error_free(&err);
+    dc = connect_with(NULL, NULL, "{\"Version\":\"4.3.1\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.24\","
+                      "\"Components\":[{\"Name\":\"Podman Engine\"}]}",
+                      &err, &pid);
+    ok(dc && dc->podman, "Podman recognised from GET /version's Components");
+    docker_client_free(dc);
+
+    char v[16];
+    bool pm = true;
+    ok(docker_server_header_parse("Docker/20.10.24+dfsg1 (linux)", v, sizeof(v), &pm) == 0 &&
+           strcmp(v, "20.10.24+dfsg1") == 0 && !pm,
+       "Server header: Docker's version");
+    ok(docker_server_header_parse("Docker/ (linux)", v, sizeof(v), &pm) < 0 &&
+           docker_server_header_parse("nginx/1.22", v, sizeof(v), &pm) < 0 &&
+           docker_server_header_parse("Docker/123456789012345678 (linux)", v, sizeof(v), &pm) < 0 &&
+           docker_server_header_parse(NULL, v, sizeof(v), &pm) < 0,
+       "Server header: empty, foreign, too long or missing versions refused");
 
     /* An error reply carries the engine's message. */
     char *r = reply(500, "{\"message\":\"daemon on fire\"}");
@@ -192,14 +238,16 @@ negotiation(void)
     huge[0] = '{';
     huge[big - 1] = '}';
     r = reply(200, huge);
-    const char *reps2[] = {r};
-    pid = fake_daemon(reps2, 1);
+    char *ping = ping_reply("1.41", NULL);
+    const char *reps2[] = {ping, r};
+    pid = fake_daemon(reps2, 2);
     dc = docker_client_new(host, -1, &err);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     ok(dc == NULL && err != NULL, "oversized /version reply refused (cap 256 KiB)");
     rx_error_free(&err);
     free(r);
+    free(ping);
     free(huge);
 }
 
@@ -242,7 +290,7 @@ static void
 create_shape(void)
 {
     struct rx_error *err = NULL;
-    char *r0 = reply(200, ENGINE_2010);
+    char *r0 = ping_reply("1.41", SERVER_2010);
     char *r1 = reply(201, "{\"Id\":\"abc123\",\"Warnings\":[\"Your kernel does not support swap "
                           "limit capabilities\"]}");
     char *r2 = xasprintf("HTTP/1.1 204 No Content\r\n\r\n");
@@ -289,7 +337,7 @@ static void
 no_gvisor(void)
 {
     struct rx_error *err = NULL;
-    char *r0 = reply(200, ENGINE_2010);
+    char *r0 = ping_reply("1.41", SERVER_2010);
     char *r1 = reply(400, "{\"message\":\"Unknown runtime specified runsc\"}");
     const char *reps[] = {r0, r1};
     pid_t pid = fake_daemon(reps, 2);
@@ -410,7 +458,7 @@ podman_shapes(void)
     ok(!docker_container_oom(&fake, st1, false, &why), "Podman: exit 1 is not an OOM");
 
     /* A missing catatonit: the remedy comes first, the engine's text stays. */
-    char *r0 = reply(200, PODMAN_VERSION);
+    char *r0 = ping_reply("1.41", SERVER_PODMAN);
     char *r1 = reply(500, "{\"cause\":\"no such file or directory\",\"message\":\"container-init "
                           "binary not found on the host: stat /usr/libexec/podman/catatonit: no "
                           "such file or directory\",\"response\":500}");
@@ -450,7 +498,7 @@ static void
 oom_event_shape(void)
 {
     struct rx_error *err = NULL;
-    char *r0 = reply(200, ENGINE_2010);
+    char *r0 = ping_reply("1.41", SERVER_2010);
     char *r1 = reply(200, "{\"status\":\"oom\",\"id\":\"abc123\",\"Type\":\"container\","
                           "\"Action\":\"oom\"}\n");
     char *r2 = reply(200, "");
@@ -581,7 +629,7 @@ feed_shapes(void)
     for (size_t i = 0; i < RX_ARRAY_SIZE(peers); i++) {
         struct rx_error *err = NULL;
         pid_t vpid;
-        struct docker_client *dc = connect_with(ENGINE_2010, &err, &vpid);
+        struct docker_client *dc = connect_with("1.41", SERVER_2010, NULL, &err, &vpid);
         pid_t pid = fake_attach(peers[i]);
         struct docker_attach *a = dc ? docker_attach_open(dc, "abc123", true, &err) : NULL;
         struct docker_demux d;
