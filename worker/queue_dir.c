@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <limits.h>
 #include <stdio.h>
@@ -39,10 +40,14 @@ struct queue_dir {
     int inotify_fd; /* wakes claim when a job lands in incoming/; -1: poll; -2: not yet */
     queue_note_fn *note;
     void *note_ud;
-    /* Hashes of the incoming/ names already reported (each is logged once). */
-    unsigned long long noted[64];
-    unsigned n_noted;
 };
+
+/* Hashes of the incoming/ names already reported, shared by the slots: each
+ * is logged once per process (the oldest forgotten past this many). */
+#define DIR_NOTED_MAX 1024
+static unsigned long long noted[DIR_NOTED_MAX];
+static unsigned n_noted;
+static pthread_mutex_t noted_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const subdirs[] = {"incoming", "claimed", "results", "dead",
                                       "workers",  "running", "stats"};
@@ -73,12 +78,15 @@ note_entry(struct queue_dir *d, const char *level, const char *event, const char
            const char *why)
 {
     unsigned long long h = hash64(name);
-    unsigned n = d->n_noted < RX_ARRAY_SIZE(d->noted) ? d->n_noted : RX_ARRAY_SIZE(d->noted);
-    for (unsigned i = 0; i < n; i++)
-        if (d->noted[i] == h)
-            return;
-    d->noted[d->n_noted++ % RX_ARRAY_SIZE(d->noted)] = h;
-    if (d->note == NULL)
+    pthread_mutex_lock(&noted_lock);
+    unsigned n = n_noted < DIR_NOTED_MAX ? n_noted : DIR_NOTED_MAX;
+    bool seen = false;
+    for (unsigned i = 0; i < n && !seen; i++)
+        seen = noted[i] == h;
+    if (!seen)
+        noted[n_noted++ % DIR_NOTED_MAX] = h;
+    pthread_mutex_unlock(&noted_lock);
+    if (seen || d->note == NULL)
         return;
     struct json_object *f = json_object_new_object();
     json_object_object_add(f, "file", json_object_new_string(name));
