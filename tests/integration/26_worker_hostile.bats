@@ -142,6 +142,37 @@ redis_net_out() {
         fail "status: $("$RALPH_WORKER" status --queue "$WK_Q")"
 }
 
+@test "redis: one task id on two workers: the second waits; if the first dies, it takes over after the lease" {
+    local tid job
+    tid=$(rx_tid duprun)
+    job="{\"task_id\":\"$tid\",\"command\":[\"sleep\",\"2\"]}"
+    wk_push "$job"
+    wk_start a --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
+    wk_wait_event a job_start 30 ".task_id == \"$tid\"" || return 1
+    wk_push "$job"
+    wk_start b --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
+    # a's run lock is live (its lease names its run): b waits, runs nothing.
+    wk_wait_event b job_waiting 30 ".task_id == \"$tid\"" || return 1
+    kill -KILL "${WK_PID[a]}"
+    wk_wait_exit a 10
+    # a's lease expires (3 s): b takes the lock over and runs the job; a's
+    # copy, reaped, is then a duplicate.
+    wk_wait_event b job_done 30 ".task_id == \"$tid\"" || return 1
+    wk_wait_event b job_skipped 30 ".task_id == \"$tid\"" || return 1
+    wk_signal_and_wait b TERM 30
+    assert_equal "$(wk_count_events b job_start ".task_id == \"$tid\"")" 1 "runs on b"
+    RX_OUT=$(wk_result "$tid")
+    rx_check '.status == "success"'
+    assert_equal "$(rcli LRANGE ralph:done 0 -1)" "$tid" "ralph:done: the id once"
+    assert_equal "$(rcli LLEN ralph:jobs)$(wk_processing_total)" 00 "ralph:jobs and processing"
+    assert_equal "$(rcli --scan --pattern 'ralph:running:*')" "" "run locks left"
+    # a's orphan container is the sweep's (30 s): not this test's subject.
+    local ids
+    ids=$(wk_containers a)
+    # shellcheck disable=SC2086
+    [[ -z $ids ]] || docker rm -fv $ids >/dev/null
+}
+
 @test "spool: one task id as two files, two workers: one run, one result, one duplicate" {
     local tid job
     tid=$(rx_tid dupspool)
