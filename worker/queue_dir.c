@@ -830,20 +830,19 @@ static const struct queue_ops dir_ops = {
 
 /* Does DIR fold case (vfat, an ext4 directory with +F, a macOS volume)?
  * There task ids "Job" and "job" would share one result and one lock. */
-static int
-folds_case(const char *dir, bool *folds, struct rx_error **err RX_UNUSED)
+static bool
+folds_case(const char *dir)
 {
     cleanup_free char *id = queue_identity_new();
     cleanup_free char *lower = xasprintf("%s/.case-probe-%s-x", dir, id);
     cleanup_free char *upper = xasprintf("%s/.case-probe-%s-X", dir, id);
-    *folds = false;
     int fd = open(lower, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-        return 0; /* read-only (status): nothing can be stored there either */
+        return false; /* read-only (status): nothing can be stored there either */
     close(fd);
-    *folds = access(upper, F_OK) == 0;
+    bool folds = access(upper, F_OK) == 0;
     unlink(lower);
-    return 0;
+    return folds;
 }
 
 struct queue *
@@ -865,15 +864,13 @@ queue_dir_open(const char *path, const struct queue_cfg *cfg, struct rx_error **
             free(root);
             return NULL;
         }
-        bool folds = false;
         if ((strcmp(subdirs[i], "results") == 0 || strcmp(subdirs[i], "running") == 0) &&
-            (folds_case(p, &folds, err) < 0 || folds)) {
+            folds_case(p)) {
             free(root);
-            if (folds)
-                rx_error_reject(err, "spool %s: the file system folds case there, so task ids "
-                                     "that differ only in case would share a result: use a "
-                                     "case-sensitive one", p);
-            return NULL;
+            return rx_error_reject(err, "spool %s: the file system folds case there, so task "
+                                        "ids that differ only in case would share a result: "
+                                        "use a case-sensitive one", p),
+                   NULL;
         }
     }
     struct queue_dir *d = xcalloc(1, sizeof(*d));
