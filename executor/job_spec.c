@@ -99,14 +99,21 @@ job_spec_check_path(const char *p, size_t len, const char **why)
     return 0;
 }
 
+/* ASCII only, whatever the locale: a task id names files, keys and labels. */
+static bool
+ascii_alnum(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
 bool
 job_spec_valid_task_id(const char *s, size_t len)
 {
-    if (len == 0 || len > JOB_SPEC_MAX_TASK_ID || !isalnum((unsigned char)s[0]))
+    if (s == NULL || len == 0 || len > JOB_SPEC_MAX_TASK_ID || !ascii_alnum((unsigned char)s[0]))
         return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!isalnum(c) && c != '.' && c != '_' && c != '-' && c != ':')
+        if (!ascii_alnum(c) && c != '.' && c != '_' && c != '-' && c != ':')
             return false;
     }
     return true;
@@ -670,13 +677,20 @@ field_at(const char *p, size_t n, size_t off)
     return have_key ? xstrndup(p + key, key_len) : NULL;
 }
 
-struct job_spec *
-job_spec_parse(const char *data, size_t len, char **task_id_out, struct rx_error **err)
+int
+job_spec_check_size(size_t len, struct rx_error **err)
 {
     if (len > JOB_SPEC_MAX_FILE_BYTES)
         return rx_error_reject(err, "the job is %zu bytes, more than the %u allowed", len,
-                               JOB_SPEC_MAX_FILE_BYTES),
-               NULL;
+                               JOB_SPEC_MAX_FILE_BYTES);
+    return 0;
+}
+
+struct job_spec *
+job_spec_parse(const char *data, size_t len, char **task_id_out, struct rx_error **err)
+{
+    if (job_spec_check_size(len, err) < 0)
+        return NULL;
     cleanup_json struct json_object *doc = rx_json_parse(data, len, "job", err);
     if (doc == NULL) {
         (*err)->kind = RX_ERR_REJECTED;
@@ -691,9 +705,12 @@ job_spec_parse(const char *data, size_t len, char **task_id_out, struct rx_error
     }
     struct job_spec *job = job_spec_from_json(doc, err);
     if (job == NULL && task_id_out != NULL) {
-        const char *t = rx_json_get_str(doc, "task_id");
-        if (t != NULL && job_spec_valid_task_id(t, strlen(t)))
-            *task_id_out = xstrdup(t);
+        /* Judged by its whole length: "victim\u0000junk" is not "victim". */
+        struct json_object *t = rx_json_get(doc, "task_id");
+        if (t != NULL && json_object_is_type(t, json_type_string) &&
+            job_spec_valid_task_id(json_object_get_string(t),
+                                   (size_t)json_object_get_string_len(t)))
+            *task_id_out = xstrdup(json_object_get_string(t));
     }
     return job;
 }

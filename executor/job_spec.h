@@ -90,6 +90,9 @@ struct job_spec *job_spec_from_json(struct json_object *doc, struct rx_error **e
  * JOB_SPEC_MAX_FILE_BYTES.  On rejection, *task_id_out (if not NULL) gets the
  * document's task_id when one could be read, so the result can carry it. */
 struct job_spec *job_spec_load(const char *path, char **task_id_out, struct rx_error **err);
+/* The size check job_spec_parse starts with, for a job measured before it
+ * is read (the worker's queues): 0, or -1 with *err (RX_ERR_REJECTED). */
+int job_spec_check_size(size_t len, struct rx_error **err);
 /* Parse from memory (the worker's queue payloads). */
 struct job_spec *job_spec_parse(const char *data, size_t len, char **task_id_out,
                                 struct rx_error **err);

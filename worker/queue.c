@@ -51,11 +51,22 @@ queue_identity_valid(const char *id, size_t len)
     return uuid_parse(s, u) == 0;
 }
 
+struct queue_job *
+queue_job_new(void)
+{
+    struct queue_job *j = xcalloc(1, sizeof(*j));
+    j->lock_fd = -1;
+    return j;
+}
+
 void
 queue_job_free(struct queue_job *job)
 {
     if (job == NULL)
         return;
+    if (job->lock_fd >= 0)
+        close(job->lock_fd);
+    free(job->lock);
     free(job->payload);
     free(job->handle);
     free(job->default_task_id);

@@ -11,20 +11,34 @@
 
 #include "executor/rx_error.h"
 
+/* What a queue sets aside or cannot do on its own (a spool entry that is no
+ * job, a claim that failed for another reason than a race), for the
+ * worker's log: event name and fields (the callee takes the object). */
+typedef void queue_note_fn(void *ud, const char *level, const char *event,
+                           struct json_object *fields);
+
 struct queue_cfg {
     const char *worker_id;
+    const char *run_id;     /* this process's run of worker_id (a restart gets a new one) */
     const char *prefix;     /* Redis key prefix */
     long long lease_ms;
     int max_attempts;
     long long result_ttl_s;
+    queue_note_fn *note;    /* may be NULL */
+    void *note_ud;
 };
 
-/* One claimed job. */
+/* One claimed job.  A job larger than JOB_SPEC_MAX_FILE_BYTES is never read:
+ * payload is NULL, too_large is set and len is its size, measured where it
+ * lies (fstat, or a script on the Redis server). */
 struct queue_job {
-    char *payload;          /* the job JSON as the producer wrote it */
+    char *payload;          /* the job JSON as the producer wrote it, or NULL */
     size_t len;
-    char *handle;           /* backend's reference: claimed path, or the exact list item */
+    bool too_large;
+    char *handle;           /* spool: the claimed path; Redis: NULL (the item is the payload) */
     char *default_task_id;  /* for jobs without a task_id (spool: the file name), or NULL */
+    char *lock;             /* the run lock held for its task id (see queue_ops.lock), or NULL */
+    int lock_fd;            /* spool: the lock file, flocked; meaningful only with lock */
 };
 
 struct queue;
@@ -34,8 +48,15 @@ struct queue_ops {
     /* Wait up to timeout_ms for a job; 0 with *out == NULL when none came. */
     int (*claim)(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_error **err);
     int (*result_exists)(struct queue *q, const char *task_id, bool *exists, struct rx_error **err);
+    /* Take the run lock of task_id for this job: at most one job per task id
+     * holds it at a time, across slots and workers.  *got false: another
+     * live run holds it (a holder whose worker is gone, or was restarted,
+     * is taken over).  complete and release give it up. */
+    int (*lock)(struct queue *q, struct queue_job *job, const char *task_id, bool *got,
+                struct rx_error **err);
     /* Store the result (once per task id) and remove the job from the
-     * worker's claimed set, atomically where the backend allows. */
+     * worker's claimed set, atomically where the backend allows.  A NULL
+     * result drops the job as a duplicate (counted in status). */
     int (*complete)(struct queue *q, struct queue_job *job, const char *task_id,
                     const char *result_json, bool success, struct rx_error **err);
     /* Put a claimed job back.  count_attempt: this counts as a failed
@@ -52,7 +73,7 @@ struct queue_ops {
     int (*recover)(struct queue *q, int *n, struct rx_error **err);
     /* Is worker_id a live worker of this queue? */
     int (*worker_alive)(struct queue *q, const char *worker_id, bool *alive, struct rx_error **err);
-    /* {"queued", "processing": {worker: inflight}, "done", "failed", "dead"} */
+    /* {"queued", "processing": {worker: inflight}, "done", "failed", "dead", "duplicates"} */
     int (*status)(struct queue *q, struct json_object **out, struct rx_error **err);
     /* The queue's own id: made at random by the first worker and stored in
      * the queue (the spool's queue-id file, Redis key P:queue-id), so that
@@ -74,6 +95,8 @@ struct queue {
 struct queue *queue_open(const char *url, const struct queue_cfg *cfg, struct rx_error **err);
 /* A stable name for the queue, for the ralph.queue label (caller frees). */
 char *queue_label(const char *url, const struct queue_cfg *cfg);
+/* A new, empty job (no lock held). */
+struct queue_job *queue_job_new(void);
 void queue_job_free(struct queue_job *job);
 /* A fresh random queue id (caller frees), and the check of one read back. */
 char *queue_identity_new(void);

@@ -5,13 +5,22 @@
  *   incoming/NAME[~N].json    waiting (N = failed attempts so far)
  *   claimed/WORKER@NAME.json  being run by WORKER
  *   results/TASK_ID.json      done (written once: the first result wins)
- *   dead/NAME.json            gave up after max attempts (+ NAME.error.json)
- *   workers/WORKER            heartbeat (its mtime is the lease) */
+ *   dead/NAME.json            gave up after max attempts, or no job at all (+ NAME.error.json)
+ *   workers/WORKER            heartbeat (its mtime is the lease)
+ *   running/TASK_ID           the task id's run lock: flock(2)ed by the job that runs it
+ *   stats/duplicates          how many copies of a task id were dropped (under flock)
+ * A name that would pass NAME_MAX with the worker id or a suffix added is
+ * shortened (its stem cut, a hash of the whole stem added): only stems
+ * longer than a task id may be are ever cut. */
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -29,9 +38,74 @@ struct queue_dir {
     long long lease_ms;
     int max_attempts;
     int inotify_fd; /* wakes claim when a job lands in incoming/; -1: poll; -2: not yet */
+    queue_note_fn *note;
+    void *note_ud;
 };
 
-static const char *const subdirs[] = {"incoming", "claimed", "results", "dead", "workers"};
+/* Hashes of the incoming/ names already reported, shared by the slots: each
+ * is logged once per process (the oldest forgotten past this many). */
+#define DIR_NOTED_MAX 1024
+static unsigned long long noted[DIR_NOTED_MAX];
+static unsigned n_noted;
+static pthread_mutex_t noted_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const subdirs[] = {"incoming", "claimed", "results", "dead",
+                                      "workers",  "running", "stats"};
+
+/* FNV-1a, for shortened names and the noted set. */
+static unsigned long long
+hash64(const char *s)
+{
+    unsigned long long h = 0xcbf29ce484222325ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return h;
+}
+
+/* "~N.json" for N attempts so far, ".json" for none. */
+static void
+attempt_suffix(int attempts, char out[32])
+{
+    if (attempts > 0)
+        snprintf(out, 32, "~%d.json", attempts);
+    else
+        snprintf(out, 32, ".json");
+}
+
+/* Report something about the incoming/ entry `name` (once per name). */
+static void
+note_entry(struct queue_dir *d, const char *level, const char *event, const char *name,
+           const char *why)
+{
+    unsigned long long h = hash64(name);
+    pthread_mutex_lock(&noted_lock);
+    unsigned n = n_noted < DIR_NOTED_MAX ? n_noted : DIR_NOTED_MAX;
+    bool seen = false;
+    for (unsigned i = 0; i < n && !seen; i++)
+        seen = noted[i] == h;
+    if (!seen)
+        noted[n_noted++ % DIR_NOTED_MAX] = h;
+    pthread_mutex_unlock(&noted_lock);
+    if (seen || d->note == NULL)
+        return;
+    struct json_object *f = json_object_new_object();
+    json_object_object_add(f, "file", json_object_new_string(name));
+    json_object_object_add(f, "reason", json_object_new_string(why));
+    d->note(d->note_ud, level, event, f);
+}
+
+/* PREFIX STEM SUFFIX as one file name of at most NAME_MAX bytes: a stem
+ * too long for it is cut and a hash of the whole stem added, so two long
+ * stems stay two names.  Caller frees. */
+static char *
+fit_name(const char *prefix, const char *stem, const char *suffix)
+{
+    size_t fixed = strlen(prefix) + strlen(suffix);
+    if (fixed + strlen(stem) <= NAME_MAX)
+        return xasprintf("%s%s%s", prefix, stem, suffix);
+    size_t keep = NAME_MAX - fixed - 17;
+    return xasprintf("%s%.*s-%016llx%s", prefix, (int)keep, stem, hash64(stem), suffix);
+}
 
 static int
 mkdir_p(const char *path, struct rx_error **err)
@@ -133,11 +207,11 @@ parse_name(const char *file, int *attempts)
 }
 
 
-/* Read a spool file, at most cap bytes kept (*len is its whole length).
- * Only a regular file: a FIFO or device planted in the spool must not block
- * a worker, so the open does not wait and anything else is refused. */
+/* Open a spool file for reading: only a regular file (a FIFO or device
+ * planted in the spool must not block a worker, so the open does not wait
+ * and anything else is refused); *size gets its size. */
 static int
-read_file(const char *path, size_t cap, char **out, size_t *len, struct rx_error **err)
+open_regular(const char *path, off_t *size, struct rx_error **err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
@@ -147,13 +221,107 @@ read_file(const char *path, size_t cap, char **out, size_t *len, struct rx_error
         close(fd);
         return rx_error_set(err, EINVAL, "spool: %s is not a regular file", path);
     }
-    struct rx_buf b;
-    rx_buf_init(&b, cap);
-    rx_buf_read_fd(&b, fd); /* over the cap, the job parser rejects it by size */
-    close(fd);
-    *len = b.total > b.len ? b.total : b.len;
-    *out = rx_buf_steal(&b, NULL);
+    *size = st.st_size;
+    return fd;
+}
+
+/* Read the first `size` bytes of fd into one buffer of that size (not a
+ * growing one: no copy on the way).  Caller frees *out. */
+static int
+read_exactly(int fd, const char *path, size_t size, char **out, size_t *len,
+             struct rx_error **err)
+{
+    char *buf = xmalloc(size + 1);
+    size_t off = 0;
+    while (off < size) {
+        ssize_t r = read(fd, buf + off, size - off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            free(buf);
+            return rx_error_set(err, e, "spool: read %s: %s", path, strerror(e));
+        }
+        if (r == 0)
+            break;
+        off += (size_t)r;
+    }
+    buf[off] = '\0';
+    *out = buf;
+    *len = off;
     return 0;
+}
+
+/* Read a small spool file (heartbeats, queue id), at most cap bytes kept
+ * (*len is its whole size). */
+static int
+read_file(const char *path, size_t cap, char **out, size_t *len, struct rx_error **err)
+{
+    off_t size;
+    cleanup_close int fd = open_regular(path, &size, err);
+    if (fd < 0)
+        return -1;
+    if (read_exactly(fd, path, (size_t)size < cap ? (size_t)size : cap, out, len, err) < 0)
+        return -1;
+    *len = (size_t)size > *len ? (size_t)size : *len;
+    return 0;
+}
+
+/* Load a claimed job: refused by its size before it is read.  An
+ * unreadable one gets an empty payload (it ends as rejected). */
+static void
+load_job(struct queue_job *j)
+{
+    struct rx_error *err = NULL;
+    off_t size = 0;
+    cleanup_close int fd = open_regular(j->handle, &size, &err);
+    if (fd >= 0 && (size_t)size > JOB_SPEC_MAX_FILE_BYTES) {
+        j->too_large = true;
+        j->len = (size_t)size;
+        return;
+    }
+    if (fd < 0 || read_exactly(fd, j->handle, (size_t)size, &j->payload, &j->len, &err) < 0) {
+        rx_error_free(&err);
+        j->payload = xstrdup("");
+        j->len = 0;
+    }
+}
+
+/* Set aside a claimed entry that is no job file (a directory, FIFO,
+ * socket or device) in dead/, with the reason next to it. */
+static void
+set_aside(struct queue_dir *d, const char *claimed, const char *file, const char *why)
+{
+    int attempts;
+    cleanup_free char *stem = parse_name(file, &attempts);
+    cleanup_free char *ddir = xasprintf("%s/dead", d->root);
+    cleanup_free char *ename = fit_name("", stem, ".error.json");
+    cleanup_free char *dname = fit_name("", stem, ".json");
+    cleanup_free char *dst = xasprintf("%s/%s", ddir, dname);
+    struct json_object *info = json_object_new_object();
+    json_object_object_add(info, "error", json_object_new_string(why));
+    json_object_object_add(info, "attempts", json_object_new_int(0));
+    const char *txt = rx_json_compact(info);
+    struct rx_error *err = NULL;
+    if (write_atomic(ddir, ename, txt, strlen(txt), false, NULL, &err) < 0)
+        rx_error_free(&err);
+    json_object_put(info);
+    /* If even this fails it stays claimed: a restart under this id
+     * recovers it, nothing else touches it. */
+    if (rename(claimed, dst) < 0)
+        note_entry(d, "error", "spool_entry_stuck", file, strerror(errno));
+    else
+        note_entry(d, "warn", "spool_entry_dead", file, why);
+}
+
+/* What kind of thing a non-job entry is, for dead/'s reason. */
+static const char *
+not_a_job(mode_t m)
+{
+    return S_ISDIR(m)    ? "a directory, not a job file"
+           : S_ISFIFO(m) ? "a FIFO, not a job file"
+           : S_ISSOCK(m) ? "a socket, not a job file"
+                         : "a device or other special file, not a job file";
 }
 
 static int
@@ -180,41 +348,46 @@ dir_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_err
         struct dirent *e;
         while ((e = readdir(dh)) != NULL) {
             size_t n = strlen(e->d_name);
-            if (e->d_name[0] == '.' || n < 6 || strcmp(e->d_name + n - 5, ".json") != 0)
+            if (e->d_name[0] == '.')
+                continue; /* being written (the producer renames it in when done) */
+            if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0) {
+                note_entry(d, "warn", "spool_entry_ignored", e->d_name,
+                           "not NAME.json: rename it to end in .json to be run (or to start "
+                           "with '.' while it is being written)");
                 continue;
-            cleanup_free char *src = xasprintf("%s/%s", in, e->d_name);
-            char *dst = xasprintf("%s/claimed/%s@%s", d->root, d->worker_id, e->d_name);
-            if (rename(src, dst) < 0) {
-                free(dst);
-                continue; /* another worker took it */
             }
+            cleanup_free char *src = xasprintf("%s/%s", in, e->d_name);
             int attempts;
             char *stem = parse_name(e->d_name, &attempts);
+            cleanup_free char *prefix = xasprintf("%s@", d->worker_id);
+            char suffix[32];
+            attempt_suffix(attempts, suffix);
+            cleanup_free char *cname = fit_name(prefix, stem, suffix);
+            char *dst = xasprintf("%s/claimed/%s", d->root, cname);
+            /* Never over another claimed file of ours (two long names cut alike). */
+            if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) < 0) {
+                int er = errno;
+                free(dst);
+                free(stem);
+                if (er != ENOENT) /* ENOENT: another worker took it */
+                    note_entry(d, "error", "spool_claim_failed", e->d_name, strerror(er));
+                continue;
+            }
             struct stat st;
             if (lstat(dst, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
-                /* A directory or device is no job: set it aside, keep going.  If
-                 * even that fails it stays claimed: a restart under this id
-                 * recovers it, nothing else touches it. */
-                cleanup_free char *dead = xasprintf("%s/dead/%s", d->root, e->d_name);
-                int r RX_UNUSED = rename(dst, dead);
+                set_aside(d, dst, e->d_name, not_a_job(st.st_mode));
                 free(dst);
                 free(stem);
                 continue;
             }
             closedir(dh); /* e is gone after this */
-            struct queue_job *j = xcalloc(1, sizeof(*j));
+            struct queue_job *j = queue_job_new();
             j->handle = dst;
             if (job_spec_valid_task_id(stem, strlen(stem)))
                 j->default_task_id = stem;
             else
                 free(stem);
-            struct rx_error *rerr = NULL;
-            if (read_file(dst, JOB_SPEC_MAX_FILE_BYTES + 1, &j->payload, &j->len, &rerr) < 0) {
-                /* Unreadable: hand over an empty payload; it ends as rejected. */
-                rx_error_free(&rerr);
-                j->payload = xstrdup("");
-                j->len = 0;
-            }
+            load_job(j);
             *out = j;
             return 0;
         }
@@ -250,6 +423,87 @@ dir_result_exists(struct queue *q, const char *task_id, bool *exists, struct rx_
     return 0;
 }
 
+/* The run lock is flock(2) on running/TASK_ID, so it goes with the process
+ * that holds it: a worker that dies holds nothing.  The file is removed
+ * by its holder; a lock taken on a file that was removed meanwhile is no
+ * lock, hence the inode check and the retry. */
+static int
+dir_lock(struct queue *q, struct queue_job *job, const char *task_id, bool *got,
+         struct rx_error **err)
+{
+    struct queue_dir *d = (struct queue_dir *)q;
+    cleanup_free char *path = xasprintf("%s/running/%s", d->root, task_id);
+    *got = false;
+    for (int tries = 0; tries < 5; tries++) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+        if (fd < 0)
+            return rx_error_set(err, errno, "spool: open %s: %s", path, strerror(errno));
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            int e = errno;
+            close(fd);
+            if (e == EWOULDBLOCK)
+                return 0;
+            return rx_error_set(err, e, "spool: lock %s: %s", path, strerror(e));
+        }
+        struct stat held, now;
+        if (fstat(fd, &held) == 0 && stat(path, &now) == 0 && held.st_ino == now.st_ino &&
+            held.st_dev == now.st_dev) {
+            free(job->lock);
+            job->lock = steal_pointer(&path);
+            job->lock_fd = fd;
+            *got = true;
+            return 0;
+        }
+        close(fd);
+    }
+    return 0;
+}
+
+static void
+unlock_job(struct queue_job *job)
+{
+    if (job->lock == NULL)
+        return;
+    unlink(job->lock); /* while still holding it */
+    free(steal_pointer(&job->lock));
+    if (job->lock_fd >= 0)
+        close(job->lock_fd);
+    job->lock_fd = -1;
+}
+
+/* Add one to stats/NAME (a decimal count, under flock). */
+static void
+count_add(struct queue_dir *d, const char *name)
+{
+    cleanup_free char *path = xasprintf("%s/stats/%s", d->root, name);
+    cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 || flock(fd, LOCK_EX) < 0)
+        return;
+    char buf[32] = "";
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    char txt[32];
+    int len = snprintf(txt, sizeof(txt), "%lld\n", strtoll(buf, NULL, 10) + 1);
+    if (pwrite(fd, txt, (size_t)len, 0) == len) {
+        int r RX_UNUSED = ftruncate(fd, len);
+    }
+}
+
+static long long
+count_get(struct queue_dir *d, const char *name)
+{
+    cleanup_free char *path = xasprintf("%s/stats/%s", d->root, name);
+    char *data = NULL;
+    size_t len = 0;
+    struct rx_error *err = NULL;
+    long long v = 0;
+    if (read_file(path, 31, &data, &len, &err) == 0)
+        v = strtoll(data, NULL, 10);
+    free(data);
+    rx_error_free(&err);
+    return v;
+}
+
 static int
 dir_complete(struct queue *q, struct queue_job *job, const char *task_id, const char *result,
              bool success RX_UNUSED, struct rx_error **err)
@@ -263,6 +517,9 @@ dir_complete(struct queue *q, struct queue_job *job, const char *task_id, const 
         return -1;
     if (unlink(job->handle) < 0 && errno != ENOENT)
         return rx_error_set(err, errno, "spool: remove %s: %s", job->handle, strerror(errno));
+    if (result == NULL)
+        count_add(d, "duplicates");
+    unlock_job(job);
     return 0;
 }
 
@@ -281,7 +538,8 @@ requeue_file(struct queue_dir *d, const char *claimed_path, bool count, const ch
         attempts++;
     if (count && attempts >= d->max_attempts) {
         cleanup_free char *ddir = xasprintf("%s/dead", d->root);
-        cleanup_free char *ename = xasprintf("%s.error.json", stem);
+        cleanup_free char *ename = fit_name("", stem, ".error.json");
+        cleanup_free char *dname = fit_name("", stem, ".json");
         struct json_object *info = json_object_new_object();
         json_object_object_add(info, "error", json_object_new_string(why ? why : "unknown"));
         json_object_object_add(info, "attempts", json_object_new_int(attempts));
@@ -290,13 +548,15 @@ requeue_file(struct queue_dir *d, const char *claimed_path, bool count, const ch
         json_object_put(info);
         if (r < 0)
             return -1;
-        cleanup_free char *dst = xasprintf("%s/%s.json", ddir, stem);
+        cleanup_free char *dst = xasprintf("%s/%s", ddir, dname);
         if (rename(claimed_path, dst) < 0 && errno != ENOENT)
             return rx_error_set(err, errno, "spool: dead-letter %s: %s", dst, strerror(errno));
         return 1;
     }
-    cleanup_free char *dst = attempts ? xasprintf("%s/incoming/%s~%d.json", d->root, stem, attempts)
-                                      : xasprintf("%s/incoming/%s.json", d->root, stem);
+    char suffix[32];
+    attempt_suffix(attempts, suffix);
+    cleanup_free char *name = fit_name("", stem, suffix);
+    cleanup_free char *dst = xasprintf("%s/incoming/%s", d->root, name);
     if (rename(claimed_path, dst) < 0 && errno != ENOENT)
         return rx_error_set(err, errno, "spool: requeue %s: %s", dst, strerror(errno));
     return 0;
@@ -306,7 +566,10 @@ static int
 dir_release(struct queue *q, struct queue_job *job, bool count, const char *why,
             struct rx_error **err)
 {
-    return requeue_file((struct queue_dir *)q, job->handle, count, why, err);
+    int r = requeue_file((struct queue_dir *)q, job->handle, count, why, err);
+    if (r >= 0)
+        unlock_job(job);
+    return r;
 }
 
 static int
@@ -492,6 +755,7 @@ dir_status(struct queue *q, struct json_object **out, struct rx_error **err RX_U
     json_object_object_add(o, "done", json_object_new_int(done));
     json_object_object_add(o, "failed", json_object_new_int(failed));
     json_object_object_add(o, "dead", json_object_new_int(count_json(dead, ".error.json")));
+    json_object_object_add(o, "duplicates", json_object_new_int64(count_get(d, "duplicates")));
     *out = o;
     return 0;
 }
@@ -551,6 +815,7 @@ static const struct queue_ops dir_ops = {
     .kind = "dir",
     .claim = dir_claim,
     .result_exists = dir_result_exists,
+    .lock = dir_lock,
     .complete = dir_complete,
     .release = dir_release,
     .heartbeat = dir_heartbeat,
@@ -562,6 +827,23 @@ static const struct queue_ops dir_ops = {
     .unregister = dir_unregister,
     .close = dir_close,
 };
+
+/* Does DIR fold case (vfat, an ext4 directory with +F, a macOS volume)?
+ * There task ids "Job" and "job" would share one result and one lock. */
+static bool
+folds_case(const char *dir)
+{
+    cleanup_free char *id = queue_identity_new();
+    cleanup_free char *lower = xasprintf("%s/.case-probe-%s-x", dir, id);
+    cleanup_free char *upper = xasprintf("%s/.case-probe-%s-X", dir, id);
+    int fd = open(lower, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return false; /* read-only (status): nothing can be stored there either */
+    close(fd);
+    bool folds = access(upper, F_OK) == 0;
+    unlink(lower);
+    return folds;
+}
 
 struct queue *
 queue_dir_open(const char *path, const struct queue_cfg *cfg, struct rx_error **err)
@@ -582,6 +864,14 @@ queue_dir_open(const char *path, const struct queue_cfg *cfg, struct rx_error **
             free(root);
             return NULL;
         }
+        if ((strcmp(subdirs[i], "results") == 0 || strcmp(subdirs[i], "running") == 0) &&
+            folds_case(p)) {
+            free(root);
+            return rx_error_reject(err, "spool %s: the file system folds case there, so task "
+                                        "ids that differ only in case would share a result: "
+                                        "use a case-sensitive one", p),
+                   NULL;
+        }
     }
     struct queue_dir *d = xcalloc(1, sizeof(*d));
     d->base.ops = &dir_ops;
@@ -590,5 +880,7 @@ queue_dir_open(const char *path, const struct queue_cfg *cfg, struct rx_error **
     d->lease_ms = cfg->lease_ms;
     d->max_attempts = cfg->max_attempts;
     d->inotify_fd = -2; /* made by the first claim: only slots need one */
+    d->note = cfg->note;
+    d->note_ud = cfg->note_ud;
     return &d->base;
 }

@@ -13,6 +13,14 @@
 #include "worker/queue.h"
 
 #define REDIS_IO_TIMEOUT_MS 10000
+/* The longest a run lock outlives a worker that vanished without a trace
+ * (its lease key deleted by hand, say): longer than any job's timeout. */
+#define REDIS_LOCK_MAX_MS (2LL * 86400 * 1000)
+/* Bounds on what the worker reads back of keys anyone may write. */
+#define REDIS_MAX_SMALL_VALUE 4096
+/* A reply this large leaves hiredis's read buffer as large until the next
+ * reply: past it, the buffer is given back at once. */
+#define REDIS_READER_KEEP (1u << 20)
 
 struct queue_redis {
     struct queue base;
@@ -22,62 +30,170 @@ struct queue_redis {
     int db;
     char *prefix;
     char *worker_id;
+    char *run_id;
+    char *me; /* "WORKER RUN": the value of the run locks this run holds */
     long long lease_ms;
     int max_attempts;
     long long result_ttl_s;
-    char *k_jobs, *k_proc, *k_lease, *k_workers, *k_done, *k_dead, *k_attempts, *k_stats;
+    char *k_jobs, *k_proc, *k_claiming, *k_lease, *k_workers, *k_done, *k_dead, *k_attempts,
+        *k_stats, *k_lease_prefix;
 };
 
-/* KEYS: result, done, processing, stats, attempts.  ARGV: result, ttl,
- * task_id, payload, outcome field ("done" or "failed"). */
-static const char complete_lua[] =
-    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then\n"
-    "  redis.call('LPUSH', KEYS[2], ARGV[3])\n"
-    "  redis.call('HINCRBY', KEYS[4], ARGV[5], 1)\n"
+/* Lua prelude: refuse keys of the wrong type before any write, so that a
+ * script never stops half-way (Redis does not undo what a failed script
+ * already did: a job taken off one list and not put on the next is lost).
+ * A producer can write any key; a key of the wrong type is an error the
+ * worker logs, never a lost job. */
+#define LUA_GUARD                                                                       \
+    "local function wrong(k, want)\n"                                                   \
+    "  local t = redis.call('TYPE', k)['ok']\n"                                         \
+    "  if t ~= 'none' and t ~= want then\n"                                             \
+    "    return redis.error_reply('the key ' .. k .. ' holds a ' .. t .. ', not a ' .. want)\n" \
+    "  end\n"                                                                           \
     "end\n"
-    "redis.call('LREM', KEYS[3], 1, ARGV[4])\n"
-    "redis.call('HDEL', KEYS[5], redis.sha1hex(ARGV[4]))\n"
+
+/* KEYS: claiming, jobs, processing.  ARGV: the job size cap.  Takes the
+ * oldest job: one a blocking claim staged in claiming (see redis_claim),
+ * else the next one on jobs, onto the processing list.  A job over the cap
+ * is measured here, on the server, and dropped: only its length comes back
+ * (an integer), so the worker never receives it.  nil when there is none. */
+static const char take_lua[] =
+    LUA_GUARD
+    "for i = 1, 3 do\n"
+    "  local e = wrong(KEYS[i], 'list')\n"
+    "  if e then return e end\n"
+    "end\n"
+    "local item = redis.call('RPOP', KEYS[1])\n"
+    "if not item then item = redis.call('RPOP', KEYS[2]) end\n"
+    "if not item then return false end\n"
+    "if #item > tonumber(ARGV[1]) then return #item end\n"
+    "redis.call('LPUSH', KEYS[3], item)\n"
+    "return item\n";
+
+/* KEYS: running.  ARGV: this run ("WORKER RUN"), lease key prefix, expiry
+ * (ms).  1 when the lock is ours, 0 when a live run holds it: a holder
+ * whose lease is gone, or whose lease is a later run's (it was restarted),
+ * has stopped running it. */
+static const char lock_lua[] =
+    "local t = redis.call('TYPE', KEYS[1])['ok']\n"
+    "if t == 'string' then\n"
+    "  local v = redis.call('GET', KEYS[1])\n"
+    "  if v == ARGV[1] then return 0 end\n"
+    "  local w, run = string.match(v, '^(%S+) (%S+)$')\n"
+    "  if w then\n"
+    "    local l = redis.pcall('GET', ARGV[2] .. w)\n"
+    "    if type(l) == 'string' then\n"
+    "      local ok, h = pcall(cjson.decode, l)\n"
+    "      if ok and type(h) == 'table' and h.run == run then return 0 end\n"
+    "    end\n"
+    "  end\n"
+    "elseif t ~= 'none' then\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])\n"
     "return 1\n";
 
-/* KEYS: processing, jobs, attempts, dead, stats.  ARGV: payload, count (0/1),
- * max attempts, reason.  Returns 1 when dead-lettered, 0 when requeued,
- * -1 when the item was not in the processing list (someone else moved it). */
-static const char release_lua[] =
-    "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return -1 end\n"
-    "if ARGV[2] == '1' then\n"
-    "  local h = redis.sha1hex(ARGV[1])\n"
-    "  local a = redis.call('HINCRBY', KEYS[3], h, 1)\n"
-    "  if a >= tonumber(ARGV[3]) then\n"
-    "    redis.call('LPUSH', KEYS[4], cjson.encode({job=ARGV[1], error=ARGV[4], attempts=a}))\n"
-    "    redis.call('HDEL', KEYS[3], h)\n"
-    "    redis.call('HINCRBY', KEYS[5], 'dead', 1)\n"
-    "    return 1\n"
-    "  end\n"
+/* KEYS: a key written by workers that anyone may overwrite.  ARGV: the
+ * most bytes the worker reads of it.  nil when it is not a string. */
+static const char small_get_lua[] =
+    "if redis.call('TYPE', KEYS[1])['ok'] ~= 'string' then return false end\n"
+    "if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then\n"
+    "  return redis.error_reply('the key ' .. KEYS[1] .. ' holds more than ' .. ARGV[1] .. ' bytes')\n"
     "end\n"
-    "redis.call('RPUSH', KEYS[2], ARGV[1])\n"
-    "return 0\n";
+    "return redis.call('GET', KEYS[1])\n";
 
-/* KEYS: lease, processing, jobs, attempts, dead, stats, workers.  ARGV:
- * max attempts, reason, worker id, force.  -1 if the worker is alive (and
- * force is not "1"), else the number of jobs moved back (or dead-lettered). */
+/* Give up the run lock KEYS[i] if ARGV[j] (this run) holds it. */
+#define LUA_UNLOCK(K, A)                                                                 \
+    "if " K " ~= '' and redis.call('TYPE', " K ")['ok'] == 'string' and\n"               \
+    "   redis.call('GET', " K ") == " A " then\n"                                        \
+    "  redis.call('DEL', " K ")\n"                                                       \
+    "end\n"
+
+/* KEYS: result, done, processing, stats, attempts, running ('' if none).
+ * ARGV: result ('' drops the job as a duplicate), ttl, task_id, the item,
+ * outcome field ("done" or "failed"), this run, '1' when the item is on
+ * the processing list (a job too large to read is not).  The bookkeeping (done, stats, attempts) is done
+ * with pcall: a producer's key of the wrong type there must not keep a
+ * result from being stored. */
+static const char complete_lua[] =
+    LUA_GUARD
+    "local e = wrong(KEYS[3], 'list')\n"
+    "if e then return e end\n"
+    "if ARGV[1] == '' then\n"
+    "  redis.pcall('HINCRBY', KEYS[4], 'duplicates', 1)\n"
+    "elseif redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then\n"
+    "  redis.pcall('LPUSH', KEYS[2], ARGV[3])\n"
+    "  redis.pcall('HINCRBY', KEYS[4], ARGV[5], 1)\n"
+    "end\n"
+    "if ARGV[7] == '1' then\n"
+    "  redis.call('LREM', KEYS[3], 1, ARGV[4])\n"
+    "  redis.pcall('HDEL', KEYS[5], redis.sha1hex(ARGV[4]))\n"
+    "end\n"
+    LUA_UNLOCK("KEYS[6]", "ARGV[6]")
+    "return 1\n";
+
+/* Dead-letter or requeue ITEM (attempt count A, or nil when not counted):
+ * a dead list or attempts hash of the wrong type requeues it instead. */
+#define LUA_REQUEUE                                                                      \
+    "local function requeue(item, count, maxa, why, jobs, attempts, dead, stats)\n"      \
+    "  if count then\n"                                                                  \
+    "    local h = redis.sha1hex(item)\n"                                                \
+    "    local a = redis.pcall('HINCRBY', attempts, h, 1)\n"                             \
+    "    if type(a) == 'number' and a >= tonumber(maxa) then\n"                          \
+    "      local d = redis.pcall('LPUSH', dead, cjson.encode({job=item, error=why, attempts=a}))\n" \
+    "      if type(d) == 'number' then\n"                                                \
+    "        redis.pcall('HDEL', attempts, h)\n"                                         \
+    "        redis.pcall('HINCRBY', stats, 'dead', 1)\n"                                 \
+    "        return 1\n"                                                                 \
+    "      end\n"                                                                        \
+    "    end\n"                                                                          \
+    "  end\n"                                                                            \
+    "  redis.call('RPUSH', jobs, item)\n"                                                \
+    "  return 0\n"                                                                       \
+    "end\n"
+
+/* KEYS: processing, jobs, attempts, dead, stats, running ('' if none).
+ * ARGV: payload, count (0/1), max attempts, reason, this run.  Returns 1
+ * when dead-lettered, 0 when requeued, -1 when the item was not in the
+ * processing list (someone else moved it). */
+static const char release_lua[] =
+    LUA_GUARD
+    LUA_REQUEUE
+    "for _, i in ipairs({1, 2}) do\n"
+    "  local e = wrong(KEYS[i], 'list')\n"
+    "  if e then return e end\n"
+    "end\n"
+    LUA_UNLOCK("KEYS[6]", "ARGV[5]")
+    "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return -1 end\n"
+    "return requeue(ARGV[1], ARGV[2] == '1', ARGV[3], ARGV[4], KEYS[2], KEYS[3], KEYS[4], KEYS[5])\n";
+
+/* KEYS: lease, processing, jobs, attempts, dead, stats, workers, claiming.
+ * ARGV: max attempts, reason, worker id, force.  -1 if the worker is alive
+ * (and force is not "1"), else the number of jobs moved back (or
+ * dead-lettered).  Jobs staged in claiming never started: they go back
+ * without an attempt counted. */
 static const char reap_lua[] =
+    LUA_GUARD
+    LUA_REQUEUE
     "if ARGV[4] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end\n"
+    "for _, i in ipairs({2, 3, 8}) do\n"
+    "  local e = wrong(KEYS[i], 'list')\n"
+    "  if e then return e end\n"
+    "end\n"
     "local n = 0\n"
+    "while true do\n"
+    "  local item = redis.call('RPOP', KEYS[8])\n"
+    "  if not item then break end\n"
+    "  redis.call('RPUSH', KEYS[3], item)\n"
+    "  n = n + 1\n"
+    "end\n"
     "while true do\n"
     "  local item = redis.call('RPOP', KEYS[2])\n"
     "  if not item then break end\n"
-    "  local h = redis.sha1hex(item)\n"
-    "  local a = redis.call('HINCRBY', KEYS[4], h, 1)\n"
-    "  if a >= tonumber(ARGV[1]) then\n"
-    "    redis.call('LPUSH', KEYS[5], cjson.encode({job=item, error=ARGV[2], attempts=a}))\n"
-    "    redis.call('HDEL', KEYS[4], h)\n"
-    "    redis.call('HINCRBY', KEYS[6], 'dead', 1)\n"
-    "  else\n"
-    "    redis.call('RPUSH', KEYS[3], item)\n"
-    "  end\n"
+    "  requeue(item, true, ARGV[1], ARGV[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])\n"
     "  n = n + 1\n"
     "end\n"
-    "redis.call('SREM', KEYS[7], ARGV[3])\n"
+    "redis.pcall('SREM', KEYS[7], ARGV[3])\n"
     "return n\n";
 
 static void
@@ -150,37 +266,112 @@ cmds(struct queue_redis *r, struct rx_error **err, int argc, const char **argv)
     return cmd(r, err, argc, argv, lens);
 }
 
+/* Give hiredis's read buffer back after a large reply: it keeps the size
+ * of the largest reply until the next one is read (hiredis 0.14 and 1.x),
+ * which would be one more copy of the job for as long as it runs. */
+static void
+shrink_reader(struct queue_redis *r)
+{
+    if (r->c == NULL || r->c->reader == NULL || r->c->reader->len != 0)
+        return;
+    redisReader *fresh = redisReaderCreate();
+    if (fresh == NULL)
+        rx_oom();
+    fresh->maxbuf = r->c->reader->maxbuf;
+    redisReaderFree(r->c->reader);
+    r->c->reader = fresh;
+}
+
+/* The reply of the take script as a job (or none). */
+static int
+take_reply(struct queue_redis *r, redisReply *rep, struct queue_job **out, struct rx_error **err)
+{
+    if (rep->type == REDIS_REPLY_NIL)
+        return 0;
+    if (rep->type == REDIS_REPLY_INTEGER) {
+        struct queue_job *j = queue_job_new();
+        j->too_large = true;
+        j->len = (size_t)rep->integer;
+        *out = j;
+        return 0;
+    }
+    if (rep->type != REDIS_REPLY_STRING)
+        return rx_error_set(err, EPROTO, "redis: claiming from %s: an unexpected reply (type %d)",
+                            r->k_jobs, rep->type);
+    struct queue_job *j = queue_job_new();
+    j->payload = xmalloc(rep->len + 1);
+    memcpy(j->payload, rep->str, rep->len);
+    j->payload[rep->len] = '\0';
+    j->len = rep->len;
+    *out = j;
+    return 0;
+}
+
+/* Claim a job in one script (take_lua) that measures it on the server: a
+ * job over the size cap never crosses the wire.  None waiting: block with
+ * BLMOVE into this worker's claiming list, its reply switched off (CLIENT
+ * REPLY SKIP: a 300 MB job is not sent), then take the job it staged in
+ * the same round trip.  Any claim takes what is staged, so a job staged
+ * for a claim that timed out is taken by the next; one staged by a worker
+ * that died goes back with its other jobs (reap_lua). */
 static int
 redis_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_error **err)
 {
     struct queue_redis *r = (struct queue_redis *)q;
     *out = NULL;
-    if (connect_redis(r, err) < 0)
-        return -1;
-    char tmo[32];
-    snprintf(tmo, sizeof(tmo), "%.3f", timeout_ms / 1000.0);
-    struct timeval io = {(REDIS_IO_TIMEOUT_MS + timeout_ms) / 1000, 0};
-    redisSetTimeout(r->c, io);
-    const char *argv[] = {"BLMOVE", r->k_jobs, r->k_proc, "RIGHT", "LEFT", tmo};
-    redisReply *rep = cmds(r, err, 6, argv);
-    if (r->c != NULL) {
-        struct timeval io2 = {REDIS_IO_TIMEOUT_MS / 1000, 0};
-        redisSetTimeout(r->c, io2);
-    }
+    char cap[32];
+    snprintf(cap, sizeof(cap), "%u", JOB_SPEC_MAX_FILE_BYTES);
+    const char *take[] = {"EVAL", take_lua, "3", r->k_claiming, r->k_jobs, r->k_proc, cap};
+    redisReply *rep = cmds(r, err, 7, take);
     if (rep == NULL)
         return -1;
-    if (rep->type == REDIS_REPLY_STRING) {
-        struct queue_job *j = xcalloc(1, sizeof(*j));
-        j->payload = xmalloc(rep->len + 1);
-        memcpy(j->payload, rep->str, rep->len);
-        j->payload[rep->len] = '\0';
-        j->len = rep->len;
-        j->handle = xmalloc(rep->len + 1);
-        memcpy(j->handle, rep->str, rep->len + 1);
-        *out = j;
-    }
+    int rc = take_reply(r, rep, out, err);
     freeReplyObject(rep);
-    return 0;
+    if (rc < 0 || *out != NULL) {
+        if (*out != NULL && (*out)->len > REDIS_READER_KEEP)
+            shrink_reader(r);
+        return rc;
+    }
+
+    char tmo[32];
+    snprintf(tmo, sizeof(tmo), "%.3f", timeout_ms / 1000.0);
+    const char *skip[] = {"CLIENT", "REPLY", "SKIP"};
+    const char *wait[] = {"BLMOVE", r->k_jobs, r->k_claiming, "RIGHT", "LEFT", tmo};
+    if (redisAppendCommandArgv(r->c, 3, skip, NULL) != REDIS_OK ||
+        redisAppendCommandArgv(r->c, 6, wait, NULL) != REDIS_OK ||
+        redisAppendCommandArgv(r->c, 7, take, NULL) != REDIS_OK)
+        rx_oom();
+    struct timeval io = {(REDIS_IO_TIMEOUT_MS + timeout_ms) / 1000, 0};
+    redisSetTimeout(r->c, io);
+    void *v = NULL;
+    if (redisGetReply(r->c, &v) != REDIS_OK || v == NULL) {
+        rx_error_set(err, EIO, "redis %s:%d: claim: %s", r->host, r->port,
+                     r->c->errstr[0] ? r->c->errstr : "connection lost");
+        drop(r);
+        return -1;
+    }
+    struct timeval io2 = {REDIS_IO_TIMEOUT_MS / 1000, 0};
+    redisSetTimeout(r->c, io2);
+    rep = v;
+    if (rep->type == REDIS_REPLY_ERROR)
+        rc = rx_error_set(err, EIO, "redis: claim: %.300s", rep->str);
+    else
+        rc = take_reply(r, rep, out, err);
+    freeReplyObject(rep);
+    if (*out != NULL && (*out)->len > REDIS_READER_KEEP)
+        shrink_reader(r);
+    return rc;
+}
+
+/* GET a key anyone may write, at most REDIS_MAX_SMALL_VALUE bytes of it
+ * (a nil reply when it is no string). */
+static redisReply *
+get_small(struct queue_redis *r, const char *key, struct rx_error **err)
+{
+    char max[16];
+    snprintf(max, sizeof(max), "%d", REDIS_MAX_SMALL_VALUE);
+    const char *argv[] = {"EVAL", small_get_lua, "1", key, max};
+    return cmds(r, err, 5, argv);
 }
 
 static int
@@ -198,6 +389,27 @@ redis_result_exists(struct queue *q, const char *task_id, bool *exists, struct r
 }
 
 static int
+redis_lock(struct queue *q, struct queue_job *job, const char *task_id, bool *got,
+           struct rx_error **err)
+{
+    struct queue_redis *r = (struct queue_redis *)q;
+    cleanup_free char *key = xasprintf("%s:running:%s", r->prefix, task_id);
+    char ms[32];
+    snprintf(ms, sizeof(ms), "%lld", REDIS_LOCK_MAX_MS + r->lease_ms);
+    const char *argv[] = {"EVAL", lock_lua, "1", key, r->me, r->k_lease_prefix, ms};
+    redisReply *rep = cmds(r, err, 7, argv);
+    if (rep == NULL)
+        return -1;
+    *got = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+    freeReplyObject(rep);
+    if (*got) {
+        free(job->lock);
+        job->lock = steal_pointer(&key);
+    }
+    return 0;
+}
+
+static int
 redis_complete(struct queue *q, struct queue_job *job, const char *task_id, const char *result,
                bool success, struct rx_error **err)
 {
@@ -205,27 +417,21 @@ redis_complete(struct queue *q, struct queue_job *job, const char *task_id, cons
     cleanup_free char *key = xasprintf("%s:result:%s", r->prefix, task_id);
     char ttl[32];
     snprintf(ttl, sizeof(ttl), "%lld", r->result_ttl_s);
-    if (result == NULL) {
-        /* Already done elsewhere: only take it off our list. */
-        const char *argv[] = {"LREM", r->k_proc, "1", job->handle};
-        size_t lens[] = {4, strlen(r->k_proc), 1, job->len};
-        redisReply *rep = cmd(r, err, 4, argv, lens);
-        if (rep == NULL)
-            return -1;
-        freeReplyObject(rep);
-        return 0;
-    }
-    const char *argv[] = {"EVAL", complete_lua, "5", key, r->k_done, r->k_proc, r->k_stats,
-                          r->k_attempts, result, ttl, task_id, job->handle,
-                          success ? "done" : "failed"};
-    size_t lens[13];
-    for (int i = 0; i < 13; i++)
+    /* A job too large to read was taken off the queue by the claim. */
+    const char *item = job->payload != NULL ? job->payload : "";
+    const char *argv[] = {"EVAL", complete_lua, "6", key, r->k_done, r->k_proc, r->k_stats,
+                          r->k_attempts, job->lock ? job->lock : "", result ? result : "", ttl,
+                          task_id, item, success ? "done" : "failed", r->me,
+                          job->payload != NULL ? "1" : "0"};
+    size_t lens[16];
+    for (int i = 0; i < 16; i++)
         lens[i] = strlen(argv[i]);
-    lens[11] = job->len;
-    redisReply *rep = cmd(r, err, 13, argv, lens);
+    lens[12] = job->payload != NULL ? job->len : 0;
+    redisReply *rep = cmd(r, err, 16, argv, lens);
     if (rep == NULL)
         return -1;
     freeReplyObject(rep);
+    free(steal_pointer(&job->lock));
     return 0;
 }
 
@@ -234,20 +440,23 @@ redis_release(struct queue *q, struct queue_job *job, bool count, const char *wh
               struct rx_error **err)
 {
     struct queue_redis *r = (struct queue_redis *)q;
+    if (job->payload == NULL)
+        return rx_error_set(err, EINVAL, "redis: a job too large to read is not put back");
     char maxa[16];
     snprintf(maxa, sizeof(maxa), "%d", r->max_attempts);
-    const char *argv[] = {"EVAL", release_lua, "5", r->k_proc, r->k_jobs, r->k_attempts,
-                          r->k_dead, r->k_stats, job->handle, count ? "1" : "0", maxa,
-                          why ? why : "unknown"};
-    size_t lens[12];
-    for (int i = 0; i < 12; i++)
+    const char *argv[] = {"EVAL", release_lua, "6", r->k_proc, r->k_jobs, r->k_attempts,
+                          r->k_dead, r->k_stats, job->lock ? job->lock : "", job->payload,
+                          count ? "1" : "0", maxa, why ? why : "unknown", r->me};
+    size_t lens[14];
+    for (int i = 0; i < 14; i++)
         lens[i] = strlen(argv[i]);
-    lens[8] = job->len;
-    redisReply *rep = cmd(r, err, 12, argv, lens);
+    lens[9] = job->len;
+    redisReply *rep = cmd(r, err, 14, argv, lens);
     if (rep == NULL)
         return -1;
     int dead = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
     freeReplyObject(rep);
+    free(steal_pointer(&job->lock));
     return dead ? 1 : 0;
 }
 
@@ -260,6 +469,8 @@ redis_heartbeat(struct queue *q, int inflight, int concurrency, struct rx_error 
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "host", json_object_new_string(host));
     json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+    /* Read by lock_lua: a run lock is live while its run's lease is. */
+    json_object_object_add(o, "run", json_object_new_string(r->run_id));
     json_object_object_add(o, "inflight", json_object_new_int(inflight));
     json_object_object_add(o, "concurrency", json_object_new_int(concurrency));
     json_object_object_add(o, "ts", json_object_new_int64(rx_wall_s()));
@@ -296,11 +507,12 @@ redis_reap(struct queue *q, int *n, struct rx_error **err)
             continue;
         cleanup_free char *lease = xasprintf("%s:lease:%s", r->prefix, wid);
         cleanup_free char *proc = xasprintf("%s:processing:%s", r->prefix, wid);
-        const char *a2[] = {"EVAL", reap_lua, "7", lease, proc, r->k_jobs, r->k_attempts,
-                            r->k_dead, r->k_stats, r->k_workers, maxa,
+        cleanup_free char *claiming = xasprintf("%s:claiming:%s", r->prefix, wid);
+        const char *a2[] = {"EVAL", reap_lua, "8", lease, proc, r->k_jobs, r->k_attempts,
+                            r->k_dead, r->k_stats, r->k_workers, claiming, maxa,
                             "the worker running it stopped heartbeating", wid, "0"};
         struct rx_error *e2 = NULL;
-        redisReply *r2 = cmds(r, &e2, 14, a2);
+        redisReply *r2 = cmds(r, &e2, 15, a2);
         if (r2 == NULL) {
             freeReplyObject(rep);
             if (err)
@@ -323,10 +535,10 @@ redis_recover(struct queue *q, int *n, struct rx_error **err)
     struct queue_redis *r = (struct queue_redis *)q;
     char maxa[16];
     snprintf(maxa, sizeof(maxa), "%d", r->max_attempts);
-    const char *argv[] = {"EVAL", reap_lua, "7", r->k_lease, r->k_proc, r->k_jobs, r->k_attempts,
-                          r->k_dead, r->k_stats, r->k_workers, maxa,
+    const char *argv[] = {"EVAL", reap_lua, "8", r->k_lease, r->k_proc, r->k_jobs, r->k_attempts,
+                          r->k_dead, r->k_stats, r->k_workers, r->k_claiming, maxa,
                           "the worker running it was restarted", r->worker_id, "1"};
-    redisReply *rep = cmds(r, err, 14, argv);
+    redisReply *rep = cmds(r, err, 15, argv);
     if (rep == NULL)
         return -1;
     *n = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0 ? (int)rep->integer : 0;
@@ -377,8 +589,7 @@ redis_status(struct queue *q, struct json_object **out, struct rx_error **err)
     for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
         const char *wid = rep->element[i]->str;
         cleanup_free char *lease = xasprintf("%s:lease:%s", r->prefix, wid);
-        const char *a3[] = {"GET", lease};
-        redisReply *hb = cmds(r, NULL, 2, a3);
+        redisReply *hb = get_small(r, lease, NULL);
         if (hb && hb->type == REDIS_REPLY_STRING) {
             struct json_object *h = rx_json_parse(hb->str, hb->len, "lease", NULL);
             struct json_object *v = rx_json_get(h, "inflight");
@@ -392,8 +603,8 @@ redis_status(struct queue *q, struct json_object **out, struct rx_error **err)
     if (rep)
         freeReplyObject(rep);
     json_object_object_add(o, "processing", proc);
-    const char *fields[] = {"done", "failed"};
-    for (int i = 0; i < 2; i++) {
+    const char *fields[] = {"done", "failed", "duplicates"};
+    for (int i = 0; i < 3; i++) {
         const char *a4[] = {"HGET", r->k_stats, fields[i]};
         long long v = int_reply(r, NULL, 3, a4);
         json_object_object_add(o, fields[i], json_object_new_int64(v < 0 ? 0 : v));
@@ -416,8 +627,7 @@ redis_identity(struct queue *q, char **id, struct rx_error **err)
     if (rep == NULL)
         return -1;
     freeReplyObject(rep);
-    const char *get[] = {"GET", key};
-    rep = cmds(r, err, 2, get);
+    rep = get_small(r, key, err);
     if (rep == NULL)
         return -1;
     if (rep->type != REDIS_REPLY_STRING || !queue_identity_valid(rep->str, rep->len)) {
@@ -439,7 +649,8 @@ redis_unregister(struct queue *q)
     if (rep)
         freeReplyObject(rep);
     const char *a2[] = {"LLEN", r->k_proc};
-    if (int_reply(r, NULL, 2, a2) == 0) {
+    const char *a2c[] = {"LLEN", r->k_claiming};
+    if (int_reply(r, NULL, 2, a2) == 0 && int_reply(r, NULL, 2, a2c) == 0) {
         const char *a3[] = {"SREM", r->k_workers, r->worker_id};
         rep = cmds(r, NULL, 3, a3);
         if (rep)
@@ -455,8 +666,12 @@ redis_close(struct queue *q)
     free(r->host);
     free(r->prefix);
     free(r->worker_id);
+    free(r->run_id);
+    free(r->me);
     free(r->k_jobs);
     free(r->k_proc);
+    free(r->k_claiming);
+    free(r->k_lease_prefix);
     free(r->k_lease);
     free(r->k_workers);
     free(r->k_done);
@@ -470,6 +685,7 @@ static const struct queue_ops redis_ops = {
     .kind = "redis",
     .claim = redis_claim,
     .result_exists = redis_result_exists,
+    .lock = redis_lock,
     .complete = redis_complete,
     .release = redis_release,
     .heartbeat = redis_heartbeat,
@@ -512,7 +728,11 @@ queue_redis_open(const char *url, const struct queue_cfg *cfg, struct rx_error *
     r->max_attempts = cfg->max_attempts;
     r->result_ttl_s = cfg->result_ttl_s;
     r->k_jobs = xasprintf("%s:jobs", r->prefix);
+    r->run_id = cfg->run_id ? xstrdup(cfg->run_id) : queue_identity_new();
+    r->me = xasprintf("%s %s", r->worker_id, r->run_id);
     r->k_proc = xasprintf("%s:processing:%s", r->prefix, r->worker_id);
+    r->k_claiming = xasprintf("%s:claiming:%s", r->prefix, r->worker_id);
+    r->k_lease_prefix = xasprintf("%s:lease:", r->prefix);
     r->k_lease = xasprintf("%s:lease:%s", r->prefix, r->worker_id);
     r->k_workers = xasprintf("%s:workers", r->prefix);
     r->k_done = xasprintf("%s:done", r->prefix);

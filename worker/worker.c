@@ -10,7 +10,6 @@
 #include <stdatomic.h>
 #include <sys/signalfd.h>
 #include <time.h>
-#include <uuid/uuid.h>
 
 #include "executor/docker_client.h"
 #include "executor/executor.h"
@@ -24,6 +23,8 @@
 
 #define OWNER_PREFIX "ralph-worker/"
 #define CLAIM_WAIT_MS 1000
+/* How often a job waits to see whether the run of its task id has ended. */
+#define LOCK_POLL_MS 250
 #define SWEEP_EVERY_MS 30000
 
 struct worker;
@@ -39,6 +40,7 @@ struct worker {
     const struct worker_cfg *cfg;
     char *owner;       /* ralph.owner label of our containers */
     char *queue_label; /* ralph.queue label */
+    char *run_id;      /* this run of cfg->worker_id (queue_cfg.run_id) */
     atomic_int stop_taking;
     atomic_int forced;          /* running jobs were cancelled */
     atomic_int inflight;
@@ -94,12 +96,21 @@ kv(const char *k, ...)
 
 /* ---- one job ----------------------------------------------------------- */
 
+static void
+queue_note(void *ud, const char *level, const char *event, struct json_object *fields)
+{
+    log_event(ud, level, event, fields);
+}
+
+/* The queue configuration of a running worker (w), or of a status query. */
 static struct queue_cfg
-qcfg(const struct worker_cfg *cfg)
+qcfg(const struct worker_cfg *cfg, struct worker *w)
 {
     return (struct queue_cfg){.worker_id = cfg->worker_id, .prefix = cfg->prefix,
                               .lease_ms = cfg->lease_ms, .max_attempts = cfg->max_attempts,
-                              .result_ttl_s = cfg->result_ttl_s};
+                              .result_ttl_s = cfg->result_ttl_s,
+                              .run_id = w ? w->run_id : NULL, .note = w ? queue_note : NULL,
+                              .note_ud = w};
 }
 
 static bool
@@ -117,7 +128,7 @@ complete_with_retry(struct slot *s, struct queue **q, struct queue_job *job, con
                     const char *result, bool success)
 {
     struct worker *w = s->w;
-    struct queue_cfg c = qcfg(w->cfg);
+    struct queue_cfg c = qcfg(w->cfg, w);
     for (int attempt = 0;; attempt++) {
         struct rx_error *err = NULL;
         if (*q == NULL)
@@ -140,7 +151,7 @@ release_job(struct slot *s, struct queue **q, struct queue_job *job, const char 
             bool count, const char *why)
 {
     struct worker *w = s->w;
-    struct queue_cfg c = qcfg(w->cfg);
+    struct queue_cfg c = qcfg(w->cfg, w);
     for (int attempt = 0; attempt < 30; attempt++) {
         struct rx_error *err = NULL;
         if (*q == NULL)
@@ -201,6 +212,51 @@ remove_container(struct worker *w, struct docker_client *dc, struct job_result *
     }
 }
 
+/* Wait until this job holds its task id's run lock: at most one job per
+ * task id runs (or stores a result) at a time, across slots and workers.
+ * false when the worker stopped meanwhile (the job went back, uncounted). */
+static bool
+wait_run_lock(struct slot *s, struct queue **q, struct queue_job *qj, const char *task_id)
+{
+    struct worker *w = s->w;
+    struct queue_cfg c = qcfg(w->cfg, w);
+    bool said = false;
+    for (;;) {
+        struct rx_error *err = NULL;
+        bool got = false;
+        if (*q == NULL)
+            *q = queue_open(w->cfg->queue_url, &c, &err);
+        if (*q != NULL && (*q)->ops->lock(*q, qj, task_id, &got, &err) == 0 && got)
+            return true;
+        if (err != NULL) {
+            if (!said)
+                log_event(w, "warn", "lock_failed",
+                          kv("task_id", task_id, "error", err->msg, NULL));
+            said = true;
+            rx_error_free(&err);
+        } else if (!said) {
+            log_event(w, "info", "job_waiting",
+                      kv("task_id", task_id, "reason", "a run of this task id is in progress",
+                         NULL));
+            said = true;
+        }
+        if (atomic_load(&w->stop_taking)) {
+            release_job(s, q, qj, task_id, false, "the worker is stopping");
+            return false;
+        }
+        struct timespec ts = {0, LOCK_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* A fresh id for a job that has no usable one, so its result is still stored. */
+static char *
+rejected_task_id(void)
+{
+    cleanup_free char *u = queue_identity_new();
+    return xasprintf("rejected-%s", u);
+}
+
 static void
 run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queue_job *qj)
 {
@@ -210,7 +266,11 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
     job_result_init(&res);
     struct rx_error *err = NULL;
     char *bad_tid = NULL;
-    cleanup_job_spec struct job_spec *job = job_spec_parse(qj->payload, qj->len, &bad_tid, &err);
+    /* A job too large to read is rejected by the size its queue measured:
+     * it is never in this process. */
+    cleanup_job_spec struct job_spec *job =
+        qj->too_large ? (job_spec_check_size(qj->len, &err), NULL)
+                      : job_spec_parse(qj->payload, qj->len, &bad_tid, &err);
     cleanup_free char *task_id = NULL;
     struct rx_exec_opts opts;
     rx_exec_opts_defaults(&opts);
@@ -222,17 +282,15 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
     }
 
     if (job == NULL) {
-        if (bad_tid != NULL) {
+        if (bad_tid != NULL)
             task_id = bad_tid;
-        } else if (qj->default_task_id != NULL) {
+        else if (qj->default_task_id != NULL)
             task_id = xstrdup(qj->default_task_id);
-        } else {
-            /* No usable id at all: a fresh one, so the result is still stored. */
-            uuid_t u;
-            char us[37];
-            uuid_generate_random(u);
-            uuid_unparse_lower(u, us);
-            task_id = xasprintf("rejected-%s", us);
+        else
+            task_id = rejected_task_id();
+        if (!wait_run_lock(s, q, qj, task_id)) {
+            rx_error_free(&err);
+            return;
         }
         executor_result_from_error(&res, task_id, NULL, err);
         rx_error_free(&err);
@@ -248,6 +306,12 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
         job->task_id = xstrdup(qj->default_task_id);
     }
     task_id = xstrdup(job->task_id);
+    if (!wait_run_lock(s, q, qj, task_id))
+        return;
+    /* The job has been parsed: its document is no longer needed here (a
+     * Redis job's item stays: it names the job on the processing list). */
+    if (qj->handle != NULL)
+        free(steal_pointer(&qj->payload));
 
     bool exists = false;
     if ((*q)->ops->result_exists(*q, task_id, &exists, &err) < 0) {
@@ -255,7 +319,8 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
     } else if (exists) {
         complete_with_retry(s, q, qj, task_id, NULL, true);
         log_event(w, "info", "job_skipped",
-                  kv("task_id", task_id, "reason", "a result already exists", NULL));
+                  kv("task_id", task_id, "reason", "a result already exists: a duplicate",
+                     NULL));
         return;
     }
 
@@ -331,7 +396,7 @@ slot_main(void *arg)
     struct slot *s = arg;
     struct worker *w = s->w;
     const struct worker_cfg *cfg = w->cfg;
-    struct queue_cfg c = qcfg(cfg);
+    struct queue_cfg c = qcfg(cfg, w);
     struct queue *q = NULL;
     struct docker_client *dc = NULL;
     int backoff_ms = 200;
@@ -364,8 +429,9 @@ slot_main(void *arg)
             atomic_fetch_sub(&w->taken, 1);
             continue;
         }
-        if (atomic_load(&w->stop_taking)) {
-            /* Stopping began while we waited for this job: hand it back. */
+        if (atomic_load(&w->stop_taking) && !job->too_large) {
+            /* Stopping began while we waited for this job: hand it back (one
+             * too large to read is no longer on the queue: it is rejected). */
             atomic_fetch_sub(&w->taken, 1);
             struct rx_error *rerr = NULL;
             if (q->ops->release(q, job, false, "the worker is stopping", &rerr) < 0)
@@ -451,7 +517,7 @@ static void
 housekeeping(struct worker *w, struct queue **q)
 {
     const struct worker_cfg *cfg = w->cfg;
-    struct queue_cfg c = qcfg(cfg);
+    struct queue_cfg c = qcfg(cfg, w);
     struct rx_error *err = NULL;
     if (*q == NULL)
         *q = queue_open(cfg->queue_url, &c, &err);
@@ -487,7 +553,8 @@ worker_run(const struct worker_cfg *cfg)
     struct worker w = {.cfg = cfg};
     pthread_mutex_init(&w.log_lock, NULL);
     w.owner = xasprintf(OWNER_PREFIX "%s", cfg->worker_id);
-    struct queue_cfg c = qcfg(cfg);
+    w.run_id = queue_identity_new();
+    struct queue_cfg c = qcfg(cfg, &w);
     w.queue_label = queue_label(cfg->queue_url, &c);
     int exit_code = WORKER_EXIT_OK;
     struct queue *q = NULL;
@@ -538,6 +605,11 @@ worker_run(const struct worker_cfg *cfg)
 
     struct json_object *f = kv("queue", cfg->queue_url, NULL);
     json_object_object_add(f, "concurrency", json_object_new_int(cfg->concurrency));
+    json_object_object_add(f, "memory_bound",
+                           json_object_new_int64((int64_t)(WORKER_BASE_MEMORY +
+                                                           (unsigned long long)cfg->concurrency *
+                                                               WORKER_JOB_MEMORY_FACTOR *
+                                                               JOB_SPEC_MAX_FILE_BYTES)));
     log_event(&w, "info", "start", f);
 
     /* A lease under our id is either a crashed run of ours (it expires
@@ -655,6 +727,7 @@ out:
     free(w.slots);
     rx_policy_free(&w.policy);
     free(w.owner);
+    free(w.run_id);
     free(w.queue_label);
     pthread_mutex_destroy(&w.log_lock);
     return exit_code;
@@ -663,7 +736,7 @@ out:
 int
 worker_status(const struct worker_cfg *cfg)
 {
-    struct queue_cfg c = qcfg(cfg);
+    struct queue_cfg c = qcfg(cfg, NULL);
     struct rx_error *err = NULL;
     struct queue *q = queue_open(cfg->queue_url, &c, &err);
     if (q == NULL) {

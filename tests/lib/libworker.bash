@@ -34,7 +34,11 @@
 # Workers (each started in the background, its stderr - JSON log lines - to a
 # file; all of them are stopped in teardown):
 #   wk_start NAME [VAR=value...] ARGS...   -> WK_PID[NAME], WK_LOG[NAME], WK_ID[NAME]
-#                                 (WK_FIXED_ID=ID wk_start ...: that worker id)
+#                                 (WK_FIXED_ID=ID wk_start ...: that worker id;
+#                                 WK_DEFAULT_ID=1 wk_start ...: the worker's own
+#                                 default id, read back from its start event)
+#   wk_hwm NAME                   the worker's peak resident memory (VmHWM), bytes
+#   wk_memory_bound NAME          the memory bound it logged at start, bytes
 #   wk_wait_event NAME EVENT [SECS] [JQ_CONDITION]
 #   wk_events NAME EVENT [JQ_CONDITION]    the matching log lines
 #   wk_wait_exit NAME [SECS]               -> WK_RC
@@ -238,13 +242,30 @@ wk_start() {
         shift
     done
     id=${WK_FIXED_ID:-$name-$BATS_TEST_NUMBER-$$-$RANDOM}
+    local -a idopt=(--worker-id "$id")
+    [[ ${WK_DEFAULT_ID:-0} == 1 ]] && idopt=()
     WK_ID[$name]=$id
     WK_LOG[$name]=$BATS_TEST_TMPDIR/worker-$name.log
-    env ${envs[@]+"${envs[@]}"} "$RALPH_WORKER" --worker-id "$id" "$@" \
+    env ${envs[@]+"${envs[@]}"} "$RALPH_WORKER" ${idopt[@]+"${idopt[@]}"} "$@" \
         </dev/null >"$BATS_TEST_TMPDIR/worker-$name.out" 2>"${WK_LOG[$name]}" 3>&- &
     WK_PID[$name]=$!
     WK_NAMES+=("$name")
+    if [[ ${WK_DEFAULT_ID:-0} == 1 ]]; then
+        wk_wait_event "$name" start 30 || return 1
+        id=$(wk_events "$name" start | jq -r .worker | head -1)
+        WK_ID[$name]=$id
+    fi
     echo "${WK_PID[$name]} $id" >>"$BATS_FILE_TMPDIR/workers"
+}
+
+wk_hwm() {
+    local kb
+    kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/${WK_PID[$1]}/status") || return 1
+    echo $((kb * 1024))
+}
+
+wk_memory_bound() {
+    wk_events "$1" start | jq -r .memory_bound | head -1
 }
 
 # The JSON log lines of worker NAME (other lines are skipped).

@@ -243,6 +243,36 @@ big_fields(void)
     j = job_spec_parse(k2, strlen(k2), &tid, &err);
     ok(j == NULL && tid == NULL, "an invalid task_id is not echoed back");
     rx_error_free(&err);
+    /* Nor one that is valid only up to a NUL or a control character: the
+     * part before it is another job's id. */
+    const char *bad_ids[] = {
+        "{\"task_id\":\"victim\\u0000junk\",\"command\":[1]}",
+        "{\"task_id\":\"victim\\u0000\",\"command\":[\"true\"]}",
+        "{\"task_id\":\"victim\\n\",\"command\":[1]}",
+        "{\"task_id\":\"victim\\u001b[0m\",\"command\":[1]}",
+        "{\"task_id\":\"vict\u00efm\",\"command\":[1]}",
+    };
+    for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
+        tid = NULL;
+        j = job_spec_parse(bad_ids[i], strlen(bad_ids[i]), &tid, &err);
+        ok(j == NULL && tid == NULL, "a task_id with a NUL, control or non-ASCII byte is not "
+                                     "echoed back (%s)", bad_ids[i]);
+        free(tid);
+        rx_error_free(&err);
+    }
+    char longid[JOB_SPEC_MAX_TASK_ID + 2];
+    memset(longid, 'a', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    ok(!job_spec_valid_task_id(longid, strlen(longid)), "a %zu-character task id is invalid",
+       strlen(longid));
+    ok(job_spec_valid_task_id(longid, JOB_SPEC_MAX_TASK_ID), "a %d-character one is valid",
+       JOB_SPEC_MAX_TASK_ID);
+    ok(!job_spec_valid_task_id("vict\xc3\xafm", 7), "non-ASCII letters are not in a task id");
+    ok(job_spec_check_size(JOB_SPEC_MAX_FILE_BYTES, &err) == 0, "a job of the cap's size is fine");
+    ok(job_spec_check_size(314572852, &err) < 0 && err && err->kind == RX_ERR_REJECTED &&
+           strstr(err->msg, "314572852 bytes"),
+       "a 314572852-byte job is rejected by its size alone");
+    rx_error_free(&err);
 
     /* A missing file is a rejection naming it. */
     j = job_spec_load("/nonexistent/job.json", NULL, &err);

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/* The spool queue against a hostile producer, without an engine: names at
+ * the file system's limit, jobs over the size cap, special entries, and the
+ * run lock of a task id.  The queue's sources are compiled in (it is not part
+ * of libexecutor.a); Redis is stubbed out. */
+#include "worker/queue.c"
+#include "worker/queue_dir.c"
+
+#include <ftw.h>
+
+#include "tests/lib/tap.h"
+
+struct queue *
+queue_redis_open(const char *url RX_UNUSED, const struct queue_cfg *cfg RX_UNUSED,
+                 struct rx_error **err)
+{
+    return rx_error_set(err, ENOTSUP, "no redis in this test"), NULL;
+}
+
+static char root[] = "/tmp/test_queue_dir.XXXXXX";
+
+static int
+rm_one(const char *path, const struct stat *st RX_UNUSED, int flag RX_UNUSED,
+       struct FTW *ftw RX_UNUSED)
+{
+    remove(path);
+    return 0;
+}
+static int notes;
+
+static void
+count_note(void *ud RX_UNUSED, const char *level RX_UNUSED, const char *event RX_UNUSED,
+           struct json_object *fields)
+{
+    notes++;
+    json_object_put(fields);
+}
+
+static struct queue *
+open_as(const char *worker_id)
+{
+    struct queue_cfg cfg = {.worker_id = worker_id, .lease_ms = 30000, .max_attempts = 2,
+                            .note = count_note};
+    struct rx_error *err = NULL;
+    struct queue *q = queue_dir_open(root, &cfg, &err);
+    if (q == NULL)
+        diag("open: %s", err->msg);
+    rx_error_free(&err);
+    return q;
+}
+
+static void
+drop(const char *name, const char *text)
+{
+    cleanup_free char *p = xasprintf("%s/incoming/%s", root, name);
+    FILE *f = fopen(p, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static struct queue_job *
+claim(struct queue *q)
+{
+    struct queue_job *j = NULL;
+    struct rx_error *err = NULL;
+    if (q->ops->claim(q, 0, &j, &err) < 0) {
+        diag("claim: %s", err->msg);
+        rx_error_free(&err);
+    }
+    return j;
+}
+
+static int
+count_dir(const char *sub)
+{
+    cleanup_free char *p = xasprintf("%s/%s", root, sub);
+    DIR *dh = opendir(p);
+    int n = 0;
+    struct dirent *e;
+    while (dh && (e = readdir(dh)) != NULL)
+        n += e->d_name[0] != '.';
+    if (dh)
+        closedir(dh);
+    return n;
+}
+
+static void
+names(void)
+{
+    char stem[300];
+    memset(stem, 'a', 250);
+    stem[250] = '\0';
+    cleanup_free char *a = fit_name("worker-id@", stem, ".json");
+    stem[249] = 'b';
+    cleanup_free char *b = fit_name("worker-id@", stem, ".json");
+    ok(strlen(a) <= NAME_MAX && strlen(b) <= NAME_MAX, "cut names fit NAME_MAX (%zu, %zu)",
+       strlen(a), strlen(b));
+    ok(strcmp(a, b) != 0, "two long stems cut alike stay two names");
+    cleanup_free char *c = fit_name("w@", "job-1", "~2.json");
+    is_str(c, "w@job-1~2.json", "a short name is kept as it is");
+}
+
+/* A 255-byte name under a 100-character worker id: claimed, requeued with
+ * its attempt count, then dead-lettered with the reason. */
+static void
+long_name(void)
+{
+    char id[101];
+    memset(id, 'w', 100);
+    id[100] = '\0';
+    struct queue *q = open_as(id);
+    char name[256];
+    memset(name, 'n', 250);
+    memcpy(name + 250, ".json", 6);
+    drop(name, "{\"command\":[\"true\"]}");
+    struct queue_job *j = claim(q);
+    ok(j != NULL && j->payload && strcmp(j->payload, "{\"command\":[\"true\"]}") == 0,
+       "a 255-byte name is claimed under a 100-character worker id");
+    ok(j && j->default_task_id == NULL, "it is too long to be a task id");
+    struct rx_error *err = NULL;
+    ok(j && q->ops->release(q, j, true, "first try", &err) == 0, "requeued once");
+    queue_job_free(j);
+    ok(count_dir("incoming") == 1 && count_dir("claimed") == 0, "back in incoming/");
+    j = claim(q);
+    ok(j != NULL, "claimed again");
+    ok(j && q->ops->release(q, j, true, "second try", &err) == 1,
+       "dead-lettered after its second attempt (the count survived the cut name)");
+    queue_job_free(j);
+    ok(count_dir("dead") == 2 && count_dir("incoming") == 0 && count_dir("claimed") == 0,
+       "in dead/ with its reason");
+    rx_error_free(&err);
+    q->ops->close(q);
+}
+
+static void
+too_large(void)
+{
+    struct queue *q = open_as("w1");
+    cleanup_free char *p = xasprintf("%s/incoming/huge.json", root);
+    int fd = open(p, O_WRONLY | O_CREAT, 0644);
+    ok(fd >= 0 && ftruncate(fd, 300ll << 20) == 0, "a sparse 300 MB job file");
+    close(fd);
+    struct queue_job *j = claim(q);
+    ok(j && j->too_large && j->payload == NULL && j->len == (300u << 20),
+       "refused by its size, not read (len %zu)", j ? j->len : 0);
+    ok(j && j->default_task_id && strcmp(j->default_task_id, "huge") == 0,
+       "its task id is its name");
+    struct rx_error *err = NULL;
+    ok(j && q->ops->complete(q, j, "huge", "{}", false, &err) == 0, "its result is stored");
+    queue_job_free(j);
+    rx_error_free(&err);
+    q->ops->close(q);
+}
+
+static void
+special_entries(void)
+{
+    struct queue *q = open_as("w2");
+    cleanup_free char *fifo = xasprintf("%s/incoming/afifo.json", root);
+    cleanup_free char *dir = xasprintf("%s/incoming/adir.json", root);
+    ok(mkfifo(fifo, 0644) == 0 && mkdir(dir, 0755) == 0, "a FIFO and a directory in incoming/");
+    drop("notes.txt", "{}");
+    notes = 0;
+    struct queue_job *j = claim(q);
+    ok(j == NULL, "neither is a job");
+    ok(count_dir("incoming") == 1, "only notes.txt is left in incoming/");
+    cleanup_free char *why = xasprintf("%s/dead/afifo.error.json", root);
+    char *data = NULL;
+    size_t len = 0;
+    struct rx_error *err = NULL;
+    ok(read_file(why, 4096, &data, &len, &err) == 0 && strstr(data, "a FIFO"),
+       "dead/afifo.error.json says what it is");
+    free(data);
+    rx_error_free(&err);
+    int before = notes;
+    j = claim(q);
+    ok(j == NULL && notes == before, "notes.txt is reported once, not at every scan (%d)", notes);
+    ok(before == 3, "three reports: two set aside, one ignored (%d)", before);
+    q->ops->close(q);
+}
+
+static void
+run_lock(void)
+{
+    struct queue *a = open_as("wa"), *b = open_as("wb");
+    drop("one.json", "{\"task_id\":\"T\",\"command\":[\"true\"]}");
+    drop("two.json", "{\"task_id\":\"T\",\"command\":[\"true\"]}");
+    struct queue_job *ja = claim(a), *jb = claim(b);
+    ok(ja && jb, "two copies of task id T claimed by two workers");
+    bool got_a = false, got_b = true;
+    struct rx_error *err = NULL;
+    ok(ja && a->ops->lock(a, ja, "T", &got_a, &err) == 0 && got_a, "the first takes T's lock");
+    ok(jb && b->ops->lock(b, jb, "T", &got_b, &err) == 0 && !got_b, "the second does not");
+    /* The first crashes: its lock goes with it. */
+    if (ja && ja->lock_fd >= 0) {
+        close(ja->lock_fd);
+        ja->lock_fd = -1;
+    }
+    ok(jb && b->ops->lock(b, jb, "T", &got_b, &err) == 0 && got_b,
+       "a holder that died holds nothing");
+    ok(jb && b->ops->complete(b, jb, "T", "{\"status\":\"success\"}", true, &err) == 0,
+       "the second completes");
+    ok(count_dir("running") == 0, "and gives up the lock (no file left in running/)");
+    ok(ja && a->ops->lock(a, ja, "T", &got_a, &err) == 0 && got_a, "then T's lock is free again");
+    ok(ja && a->ops->complete(a, ja, "T", NULL, true, &err) == 0, "a duplicate is dropped");
+    struct json_object *st = NULL;
+    int r = a->ops->status(a, &st, &err);
+    ok(r == 0 && json_object_get_int(json_object_object_get(st, "duplicates")) == 1,
+       "and counted: status %s", st ? json_object_to_json_string(st) : "?");
+    json_object_put(st);
+    rx_error_free(&err);
+    queue_job_free(ja);
+    queue_job_free(jb);
+    a->ops->close(a);
+    b->ops->close(b);
+}
+
+int
+main(void)
+{
+    if (mkdtemp(root) == NULL)
+        return 1;
+    names();
+    long_name();
+    too_large();
+    special_entries();
+    run_lock();
+    nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return done_testing();
+}
