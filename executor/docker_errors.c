@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 #include "executor/docker_client.h"
 #include "executor/rx_util.h"
@@ -22,35 +23,61 @@
  *                     26.1  "cannot kill container: ID: container ID is not running" (409)
  *                     Podman 4.3: 500 "... can only kill running containers ... not running"
  *   removal           both  "removal of container ID is already in progress" (409)
- * Matching is case-insensitive: 26 lower-cased several of 20.10's messages. */
+ *   API version       both  "client version 1.47 is too old. Minimum supported API version
+ *                            is 1.50, please upgrade your client to a newer version" (400)
+ * Matching is case-insensitive: 26 lower-cased several of 20.10's messages.
+ * A row marked anchored matches only at the start of the engine's own
+ * message (after 20.10's "Error processing tar file(exit status 1): "):
+ * the directory message quotes paths the job chose, which must not be able
+ * to pass for it.  Rows are tried in order, the first match wins. */
 static const struct {
     long status;
+    bool anchored;
     const char *needle;
     enum docker_error_meaning meaning;
 } rows[] = {
-    {400, "unknown runtime specified", DOCKER_ERROR_NO_RUNTIME},
-    {400, "unknown or invalid runtime name", DOCKER_ERROR_NO_RUNTIME},
-    {400, "range of cpus", DOCKER_ERROR_CPU_RANGE},
-    {400, "minimum memory limit", DOCKER_ERROR_MEMORY_MINIMUM},
-    {404, "no such image", DOCKER_ERROR_NO_IMAGE},
-    {0, "cannot overwrite directory", DOCKER_ERROR_DIR_COLLISION},
-    {409, "is not running", DOCKER_ERROR_NOT_RUNNING},
-    {500, "not running", DOCKER_ERROR_NOT_RUNNING},
-    {409, "already in progress", DOCKER_ERROR_REMOVAL_IN_PROGRESS},
-    {0, "container-init binary not found", DOCKER_ERROR_PODMAN_NO_INIT},
-    {0, "catatonit", DOCKER_ERROR_PODMAN_NO_INIT},
-    {0, "error setting rlimit", DOCKER_ERROR_PODMAN_RLIMIT},
+    {400, false, "unknown runtime specified", DOCKER_ERROR_NO_RUNTIME},
+    {400, false, "unknown or invalid runtime name", DOCKER_ERROR_NO_RUNTIME},
+    {400, false, "range of cpus", DOCKER_ERROR_CPU_RANGE},
+    {400, false, "minimum memory limit", DOCKER_ERROR_MEMORY_MINIMUM},
+    {400, false, "minimum supported api version", DOCKER_ERROR_API_TOO_OLD},
+    {404, false, "no such image", DOCKER_ERROR_NO_IMAGE},
+    {500, true, "cannot overwrite directory \"", DOCKER_ERROR_DIR_COLLISION},
+    {0, false, "container-init binary not found", DOCKER_ERROR_PODMAN_NO_INIT},
+    {0, false, "catatonit", DOCKER_ERROR_PODMAN_NO_INIT},
+    {0, false, "error setting rlimit", DOCKER_ERROR_PODMAN_RLIMIT},
+    {409, false, "is not running", DOCKER_ERROR_NOT_RUNNING},
+    {500, false, "not running", DOCKER_ERROR_NOT_RUNNING},
+    {409, false, "already in progress", DOCKER_ERROR_REMOVAL_IN_PROGRESS},
 };
+
+/* The engine's own message in an error text: what follows our
+ * "...: engine answered NNN: " (docker_resp_error), else all of it. */
+static const char *
+engine_message(const char *msg)
+{
+    const char *p = strstr(msg, "engine answered ");
+    if (p != NULL && (p = strstr(p, ": ")) != NULL)
+        msg = p + 2;
+    static const char tar_prefix[] = "Error processing tar file(exit status 1): ";
+    if (strncasecmp(msg, tar_prefix, sizeof(tar_prefix) - 1) == 0)
+        msg += sizeof(tar_prefix) - 1;
+    return msg;
+}
 
 enum docker_error_meaning
 docker_error_meaning(long status, const char *message)
 {
     if (status < 400 || message == NULL)
         return DOCKER_ERROR_OTHER;
-    for (size_t i = 0; i < RX_ARRAY_SIZE(rows); i++)
-        if ((rows[i].status == 0 || rows[i].status == status) &&
-            strcasestr(message, rows[i].needle) != NULL)
+    const char *own = engine_message(message);
+    for (size_t i = 0; i < RX_ARRAY_SIZE(rows); i++) {
+        if (rows[i].status != 0 && rows[i].status != status)
+            continue;
+        if (rows[i].anchored ? strncasecmp(own, rows[i].needle, strlen(rows[i].needle)) == 0
+                             : strcasestr(message, rows[i].needle) != NULL)
             return rows[i].meaning;
+    }
     return DOCKER_ERROR_OTHER;
 }
 

@@ -14,6 +14,7 @@ enum docker_error_meaning {
     DOCKER_ERROR_CPU_RANGE,         /* create: more CPUs than the host has */
     DOCKER_ERROR_MEMORY_MINIMUM,    /* create: a memory limit below the engine's minimum */
     DOCKER_ERROR_NO_IMAGE,          /* create: the image is not on the engine */
+    DOCKER_ERROR_API_TOO_OLD,       /* any call: the engine's minimum API is above ours */
     DOCKER_ERROR_DIR_COLLISION,     /* archive PUT: a file would replace a directory */
     DOCKER_ERROR_NOT_RUNNING,       /* kill: the container has already stopped */
     DOCKER_ERROR_REMOVAL_IN_PROGRESS, /* remove: another removal of it is under way */

@@ -334,6 +334,10 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
                             "{\"runsc\": {\"path\": \"/usr/bin/runsc\", \"runtimeArgs\": "
                             "[\"--network=none\"]}}}, then reload dockerd (kill -HUP)");
             rx_error_free(&err);
+        } else if (m == DOCKER_ERROR_API_TOO_OLD) {
+            rx_error_prefix(&err, "the engine no longer accepts API %s, the newest ralph-exec "
+                                  "speaks (ralph-exec doctor checks the range)",
+                            dc->api_version);
         } else if (m == DOCKER_ERROR_CPU_RANGE || m == DOCKER_ERROR_MEMORY_MINIMUM) {
             /* A limit this host cannot give: the job asked for it. */
             err->kind = RX_ERR_REJECTED;

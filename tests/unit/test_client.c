@@ -214,8 +214,9 @@ negotiation(void)
     ok(docker_server_header_parse("Docker/ (linux)", v, sizeof(v), &pm) < 0 &&
            docker_server_header_parse("nginx/1.22", v, sizeof(v), &pm) < 0 &&
            docker_server_header_parse("Docker/123456789012345678 (linux)", v, sizeof(v), &pm) < 0 &&
-           docker_server_header_parse(NULL, v, sizeof(v), &pm) < 0,
-       "Server header: empty, foreign, too long or missing versions refused");
+           docker_server_header_parse(NULL, v, sizeof(v), &pm) < 0 &&
+           docker_server_header_parse("Docker/1.0\x1b[2J (linux)", v, sizeof(v), &pm) < 0,
+       "Server header: empty, foreign, too long, odd or missing versions refused");
 
     /* An error reply carries the engine's message. */
     char *r = reply(500, "{\"message\":\"daemon on fire\"}");

@@ -45,13 +45,27 @@ main(void)
          "Podman: no catatonit"},
         {500, "crun: error setting rlimit type 6: Operation not permitted",
          DOCKER_ERROR_PODMAN_RLIMIT, "Podman: service hard limits"},
+        {400,
+         "client version 1.47 is too old. Minimum supported API version is 1.50, please upgrade "
+         "your client to a newer version",
+         DOCKER_ERROR_API_TOO_OLD, "an engine whose minimum API is above ours"},
+        {500,
+         "copy the input in: engine answered 500: Error processing tar file(exit status 1): "
+         "cannot overwrite directory \"/workspace/d\" with non-directory \"/workspace\"",
+         DOCKER_ERROR_DIR_COLLISION, "20.10, as ralph-exec's error text carries it"},
         /* Nothing read into what does not say it. */
+        {500,
+         "copy the input in: engine answered 500: Error processing tar file(exit status 1): "
+         "open /workspace/x/cannot overwrite directory \"/workspace/y: no space left on device",
+         DOCKER_ERROR_OTHER, "a job's file named like the collision message, failing otherwise"},
+        {500, "cannot write /workspace/cannot overwrite directory \"x\"", DOCKER_ERROR_OTHER,
+         "the collision text anywhere but at the start of the engine's message"},
         {404, "Cannot kill container: " ID ": No such container: " ID, DOCKER_ERROR_OTHER,
          "no such container is no 'not running'"},
         {500, "Unknown runtime specified runsc", DOCKER_ERROR_OTHER,
          "the runtime text under another status"},
         {400, "No such image: x", DOCKER_ERROR_OTHER, "the image text under another status"},
-        {200, "cannot overwrite directory", DOCKER_ERROR_OTHER, "a success is never an error"},
+        {200, "cannot overwrite directory \"/x\"", DOCKER_ERROR_OTHER, "a success is never an error"},
         {500, NULL, DOCKER_ERROR_OTHER, "no message"},
         {500, "", DOCKER_ERROR_OTHER, "an empty message"},
         {409, "Conflict. The container name \"/x\" is already in use", DOCKER_ERROR_OTHER,
