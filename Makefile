@@ -142,7 +142,8 @@ check-san:
 # images' own tiers (4*: the worker's image, CI step, compose fleet) build
 # and network images, and run on the default engine only.
 ENGINE_TIERS := $(filter-out tests/integration/4%,$(wildcard tests/integration/*.bats))
-GVISOR_TIERS := $(wildcard tests/integration/0[1-9]_*.bats) tests/integration/11_attacks.bats
+GVISOR_TIERS := $(wildcard tests/integration/0[1-9]_*.bats) tests/integration/11_attacks.bats \
+                tests/integration/zz_cleanup.bats
 RUN_TIERS     = RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec prove --timer --exec ''
 
 # Every tier, engine strictly required: a missing engine fails, never skips.
@@ -150,10 +151,10 @@ RUN_TIERS     = RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec pro
 # on each, the executor and attack tiers again with every job under gVisor;
 # the executor tier against Podman (then its cleanup check).
 test: setup check-san podman docker26
-	@echo "== Docker 20.10 ($(or $(DOCKER_HOST),unix:///var/run/docker.sock)): every tier"
-	$(RUN_TIERS) $(UNIT_BINS) tests/integration/*.bats
+	@echo "== Docker 20.10 (unix:///var/run/docker.sock): every tier"
+	DOCKER_HOST= $(RUN_TIERS) $(UNIT_BINS) tests/integration/*.bats
 	@echo "== Docker 20.10 under gVisor"
-	RALPH_TEST_SANDBOX=gvisor $(RUN_TIERS) $(GVISOR_TIERS)
+	DOCKER_HOST= RALPH_TEST_SANDBOX=gvisor $(RUN_TIERS) $(GVISOR_TIERS)
 	@echo "== Docker 26 ($(DOCKER26_HOST)): every tier but the images' own"
 	DOCKER_HOST=$(DOCKER26_HOST) $(RUN_TIERS) $(ENGINE_TIERS)
 	@echo "== Docker 26 under gVisor"

@@ -71,7 +71,10 @@ if [[ ${1:-} == --in-namespace ]]; then
     pivot_root . .oldroot
     umount -l /.oldroot
     rmdir /.oldroot 2>/dev/null || true
-    exec /usr/sbin/dockerd --host "unix://$SOCK" --pidfile "$PIDFILE"
+    # The socket's group by number, as the host knows it (passed from
+    # outside): a group name here would be looked up in the trixie root's
+    # /etc/group, whose "docker" gid is another group on the host.
+    exec /usr/sbin/dockerd --host "unix://$SOCK" --pidfile "$PIDFILE" --group "$2"
 fi
 
 (($# == 0)) || die "takes no arguments"
@@ -110,27 +113,64 @@ build_rootfs() {
     while IFS= read -r line; do
         opts+=("--aptopt=$line")
     done < <(debian_aptopts)
-    rm -rf "$tmp"
+    rm -rf --one-file-system "$tmp"
     log "building the $SUITE root filesystem for Docker 26 (mmdebstrap, about a minute)"
     if ! mmdebstrap --variant=minbase --mode=root --format=directory --include="$PACKAGES" \
         '--dpkgopt=path-exclude=/usr/share/doc/*' '--dpkgopt=path-exclude=/usr/share/man/*' \
         '--dpkgopt=path-exclude=/usr/share/locale/*' "${opts[@]}" \
         "$SUITE" "$tmp" "$sources" >"$STATE/mmdebstrap.log" 2>&1; then
         tail -n 30 "$STATE/mmdebstrap.log" >&2
-        rm -rf "$tmp"
+        rm -rf --one-file-system "$tmp"
         die "mmdebstrap $SUITE failed (log: $STATE/mmdebstrap.log)"
     fi
     [[ -x $tmp/usr/sbin/dockerd && -x $tmp/usr/bin/runsc ]] || die "the $SUITE root has no dockerd or runsc"
     mkdir -p "$tmp/etc/docker"
     printf '%s\n' "$DAEMON_JSON" >"$tmp/etc/docker/daemon.json"
     chroot "$tmp" dpkg-query -W docker.io containerd runc runsc >"$tmp/.ralph-rootfs-ok"
-    rm -rf "$ROOTFS"
+    rm -rf --one-file-system "$ROOTFS"
     mv "$tmp" "$ROOTFS"
     log "root filesystem ready in $((SECONDS - t0)) s: $(tr '\t\n' '  ' <"$STAMP")"
 }
 
+# The gid the socket gets: the host's docker group, as for the default
+# engine, or root's when there is none.
+socket_gid() {
+    local gid
+    gid=$(getent group docker | cut -d: -f3) || gid=
+    [[ $gid =~ ^[0-9]+$ ]] || gid=0
+    printf '%s\n' "$gid"
+}
+
+# stop PID: TERM, then KILL, and wait for it to be gone.
+stop() {
+    kill "$1" 2>/dev/null || return 0
+    for _ in $(seq 100); do alive "$1" || return 0; sleep 0.1; done
+    kill -KILL "$1" 2>/dev/null || true
+    for _ in $(seq 50); do alive "$1" || return 0; sleep 0.1; done
+}
+
+# A process whose root is the engine's root filesystem: an engine (or its
+# containerd) still running there, whatever its pid file says.  Two on one
+# data root would corrupt it.
+# (By device and inode: after pivot_root, readlink of /proc/PID/root says "/".)
+engine_in_rootfs() {
+    local r want
+    want=$(stat -c '%d:%i' "$ROOTFS" 2>/dev/null) || return 1
+    for r in /proc/[0-9]*/root; do
+        [[ $(stat -L -c '%d:%i' "$r" 2>/dev/null) == "$want" ]] || continue
+        r=${r#/proc/}
+        printf '%s\n' "${r%/root}"
+        return 0
+    done
+    return 1
+}
+
 start_engine() {
-    local pid deadline offset
+    local pid deadline offset gid other
+    if other=$(engine_in_rootfs); then
+        die "process $other still runs in $ROOTFS without answering on $SOCK: stop it first"
+    fi
+    gid=$(socket_gid)
     mkdir -p "$RUNDIR" "${LOGFILE%/*}"
     rm -f "$SOCK" "$PIDFILE"
     # The daemon.json of this script's version, whatever the root had.
@@ -139,18 +179,24 @@ start_engine() {
     printf '=== %s: starting Docker 26 at %s ===\n' "$PROG" "$(date -Is)" >>"$LOGFILE"
     log "starting dockerd ($SUITE, root $ROOTFS; log: $LOGFILE)"
     # setsid: its own session, so it outlives this script.
-    setsid nohup unshare --mount --net -- "$HERE/${PROG}" --in-namespace \
+    setsid nohup unshare --mount --net -- "$HERE/${PROG}" --in-namespace "$gid" \
         >>"$LOGFILE" 2>&1 </dev/null 9>&- &
     pid=$!
     deadline=$((SECONDS + START_TIMEOUT))
     while ((SECONDS < deadline)); do
-        ping_ok && return 0
+        ping_ok && break
         alive "$pid" || engine_pid >/dev/null || break
         sleep 0.3
     done
-    ping_ok && return 0
+    if ping_ok; then
+        [[ $(stat -c '%u:%g %a' "$SOCK") == "0:$gid 660" ]] ||
+            die "$SOCK is $(stat -c '%u:%g %a' "$SOCK"), not 0:$gid 660"
+        return 0
+    fi
     log "dockerd did not answer on $SOCK; last lines of $LOGFILE:"
     tail -c "+$((offset + 1))" "$LOGFILE" | tail -n 30 >&2 || true
+    # Not left running: a later start would put a second engine on its data root.
+    stop "$pid"
     return 1
 }
 

@@ -1043,7 +1043,7 @@ PY
     script=$(cat <<'PY'
 import errno, json, os, socket
 # /sys/class/net, where there is one (runsc 2024-07 has none under --network=none).
-r = {"ifaces": sorted(os.listdir("/sys/class/net")) if os.path.isdir("/sys/class/net") else ["lo"],
+r = {"ifaces": sorted(os.listdir("/sys/class/net")) if os.path.isdir("/sys/class/net") else None,
      "if_nameindex": [n for _, n in socket.if_nameindex()]}
 with open("/proc/net/dev") as f:
     r["devs"] = sorted(l.split(":")[0].strip() for l in f.read().splitlines()[2:] if ":" in l)
@@ -1084,7 +1084,7 @@ PY
     atk_py "$tid" "$script"
     rx_run "$JOB"
     rx_expect success 0
-    rx_check '.output.ifaces == ["lo"] and .output.if_nameindex == ["lo"] and .output.devs == ["lo"]' \
+    rx_check '(.output.ifaces == ["lo"] or .output.ifaces == null) and .output.if_nameindex == ["lo"] and .output.devs == ["lo"]' \
         'lo is the only interface'
     rx_check '.output.routes == [] and .output.routes6 == []' 'no IPv4 route, no IPv6 route off lo'
     rx_check '.output.gai as $g | .output.gai_codes | index($g) != null' \
