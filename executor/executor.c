@@ -23,6 +23,8 @@
 /* How long a late "oom" event is waited for: seen 15-50 ms after the exit
  * under gVisor; only an exit 137 we did not cause pays it. */
 #define OOM_EVENT_GRACE_MS 1000
+/* How long a container whose input copy failed may take to be seen exited. */
+#define EXIT_GRACE_MS 2000
 
 void
 rx_exec_opts_defaults(struct rx_exec_opts *o)
@@ -232,24 +234,26 @@ harness_error(struct docker_client *dc, const char *id)
     return xasprintf("calculate raised %.200s: %.4000s", type, msg);
 }
 
-/* Whether the engine says the container has stopped running (false when
- * it cannot say). */
-static bool
-container_exited(struct docker_client *dc, const char *id)
-{
-    struct rx_error *e = NULL;
-    cleanup_json struct json_object *ins = docker_container_inspect(dc, id, &e);
-    rx_error_free(&e);
-    struct json_object *running = rx_json_get(rx_json_get(ins, "State"), "Running");
-    return running != NULL && !json_object_get_boolean(running);
-}
-
 /* Wait until the container is not running, at most timeout_ms. */
 static int
 wait_exit(struct docker_client *dc, const char *id, long long timeout_ms, int *code,
           struct rx_error **err)
 {
     return docker_container_wait(dc, id, "not-running", (long)timeout_ms, code, err);
+}
+
+/* Whether the container stops running within EXIT_GRACE_MS (false when the
+ * engine cannot say).  A copy into a container whose interpreter has just
+ * failed can be refused (Podman) a moment before the engine records the
+ * exit: the failure is the job's if the exit follows. */
+static bool
+container_exits(struct docker_client *dc, const char *id)
+{
+    struct rx_error *e = NULL;
+    int code = -1;
+    int r = wait_exit(dc, id, EXIT_GRACE_MS, &code, &e);
+    rx_error_free(&e);
+    return r == 0;
 }
 
 void
@@ -392,7 +396,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
             /* Podman cannot copy into a container that has exited (it
              * enters the container's mount namespace): an interpreter that
              * could not start is the job's failure, its exit code below. */
-            if (input_collides(job, &err) || !container_exited(dc, id)) {
+            if (input_collides(job, &err) || !container_exits(dc, id)) {
                 docker_container_kill(dc, id, NULL);
                 goto fail;
             }
