@@ -25,6 +25,7 @@
 struct queue_redis {
     struct queue base;
     redisContext *c;
+    bool claim_ok; /* this connection's BLMOVE and CLIENT REPLY were checked */
     char *host;
     int port;
     int db;
@@ -202,6 +203,7 @@ drop(struct queue_redis *r)
     if (r->c != NULL)
         redisFree(r->c);
     r->c = NULL;
+    r->claim_ok = false;
 }
 
 static int
@@ -307,6 +309,70 @@ take_reply(struct queue_redis *r, redisReply *rep, struct queue_job **out, struc
     return 0;
 }
 
+/* Check once per connection what the blocking claim needs of the server,
+ * so that it fails clearly instead of silently: BLMOVE (Redis 6.2; with
+ * its reply skipped a refused one would be no error, and the slot would
+ * spin) and CLIENT REPLY SKIP (refused by an ACL it is an extra reply).
+ * The BLMOVE moves this worker's claiming list onto itself (no change),
+ * waiting at most a millisecond. */
+static int
+check_claim(struct queue_redis *r, struct rx_error **err)
+{
+    if (r->claim_ok)
+        return 0;
+    if (connect_redis(r, err) < 0)
+        return -1;
+    const char *bl[] = {"BLMOVE", r->k_claiming, r->k_claiming, "RIGHT", "RIGHT", "0.001"};
+    redisReply *rep = redisCommandArgv(r->c, 6, bl, NULL);
+    if (rep == NULL) {
+        rx_error_set(err, EIO, "redis %s:%d: BLMOVE: %s", r->host, r->port,
+                     r->c->errstr[0] ? r->c->errstr : "connection lost");
+        drop(r);
+        return -1;
+    }
+    /* A claiming list of the wrong type is the take script's to report. */
+    if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "WRONGTYPE", 9) != 0) {
+        rx_error_set(err, ENOTSUP,
+                     "redis %s:%d: BLMOVE is refused (%.200s): the worker needs Redis 6.2 or "
+                     "later, and an ACL that allows BLMOVE",
+                     r->host, r->port, rep->str);
+        freeReplyObject(rep);
+        drop(r);
+        return -1;
+    }
+    freeReplyObject(rep);
+    /* CLIENT REPLY SKIP, PING, PING: the first PING's reply is skipped, so
+     * one reply (PONG) when it works, three (an error first) when not. */
+    const char *skip[] = {"CLIENT", "REPLY", "SKIP"};
+    const char *ping[] = {"PING"};
+    if (redisAppendCommandArgv(r->c, 3, skip, NULL) != REDIS_OK ||
+        redisAppendCommandArgv(r->c, 1, ping, NULL) != REDIS_OK ||
+        redisAppendCommandArgv(r->c, 1, ping, NULL) != REDIS_OK)
+        rx_oom();
+    void *v = NULL;
+    if (redisGetReply(r->c, &v) != REDIS_OK || v == NULL) {
+        rx_error_set(err, EIO, "redis %s:%d: CLIENT REPLY: %s", r->host, r->port,
+                     r->c->errstr[0] ? r->c->errstr : "connection lost");
+        drop(r);
+        return -1;
+    }
+    rep = v;
+    bool pong = rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0;
+    if (!pong) {
+        rx_error_set(err, ENOTSUP,
+                     "redis %s:%d: CLIENT REPLY SKIP is refused (%.200s): the worker needs it "
+                     "(an ACL must allow CLIENT REPLY)",
+                     r->host, r->port,
+                     rep->type == REDIS_REPLY_ERROR ? rep->str : "an unexpected reply");
+        freeReplyObject(rep);
+        drop(r); /* the PINGs' replies may still be on their way */
+        return -1;
+    }
+    freeReplyObject(rep);
+    r->claim_ok = true;
+    return 0;
+}
+
 /* Claim a job in one script (take_lua) that measures it on the server: a
  * job over the size cap never crosses the wire.  None waiting: block with
  * BLMOVE into this worker's claiming list, its reply switched off (CLIENT
@@ -333,6 +399,8 @@ redis_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_e
         return rc;
     }
 
+    if (check_claim(r, err) < 0)
+        return -1;
     char tmo[32];
     snprintf(tmo, sizeof(tmo), "%.3f", timeout_ms / 1000.0);
     const char *skip[] = {"CLIENT", "REPLY", "SKIP"};
@@ -353,11 +421,20 @@ redis_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_e
     struct timeval io2 = {REDIS_IO_TIMEOUT_MS / 1000, 0};
     redisSetTimeout(r->c, io2);
     rep = v;
+    /* One reply is expected (the take script's).  An error may be the
+     * refused CLIENT REPLY's, with the BLMOVE's and the script's replies
+     * still to come: past any error or odd reply, how many replies are
+     * pending is unknown, and the connection is dropped rather than have
+     * the next command read this one's reply (a job taken twice). */
     if (rep->type == REDIS_REPLY_ERROR)
         rc = rx_error_set(err, EIO, "redis: claim: %.300s", rep->str);
     else
         rc = take_reply(r, rep, out, err);
     freeReplyObject(rep);
+    if (rc < 0) {
+        drop(r);
+        return rc;
+    }
     if (*out != NULL && (*out)->len > REDIS_READER_KEEP)
         shrink_reader(r);
     return rc;

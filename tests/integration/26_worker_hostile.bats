@@ -285,3 +285,38 @@ redis_net_out() {
     rx_check '.status == "success"' 'the result is stored all the same'
     assert_equal "$(rcli LLEN ralph:jobs)$(wk_processing_total)" 00 "ralph:jobs and processing"
 }
+
+@test "redis: CLIENT REPLY refused by an ACL: the claim fails clearly and no job is taken twice" {
+    local tid
+    tid=$(rx_tid noreply)
+    rcli ACL SETUSER default '-client|reply' >/dev/null
+    wk_push "{\"task_id\":\"$tid\",\"command\":[\"true\"]}"
+    wk_push "{\"task_id\":\"$tid-2\",\"command\":[\"true\"]}"
+    # The first job is taken by the script alone (no CLIENT REPLY needed);
+    # the blocking claim after the queue is empty is what is refused.
+    wk_start w --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
+    wk_wait_event w queue_unavailable 30 '.error | test("CLIENT REPLY SKIP is refused")' ||
+        return 1
+    wk_alive w || fail "the worker died"
+    rcli ACL SETUSER default '+client|reply' >/dev/null
+    wk_push "{\"task_id\":\"$tid-3\",\"command\":[\"true\"]}"
+    wk_wait_event w job_done 60 ".task_id == \"$tid-3\"" || return 1
+    wk_signal_and_wait w TERM 30
+    assert_equal "$WK_RC" 0 "exit code"
+    assert_equal "$(wk_count_events w job_start)" 3 "jobs started (each once)"
+    assert_equal "$(rcli LLEN ralph:done)" 3 "results stored"
+    assert_equal "$(rcli HGET ralph:stats duplicates)" "" "duplicates"
+}
+
+@test "redis: BLMOVE refused: an error in the log, not a slot that spins" {
+    local n
+    rcli ACL SETUSER default '-blmove' >/dev/null
+    wk_start w --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
+    wk_wait_event w queue_unavailable 30 '.error | test("BLMOVE is refused")' || return 1
+    sleep 3
+    n=$(wk_count_events w queue_unavailable)
+    ((n <= 6)) || fail "$n queue_unavailable events in about 3 s: the slot spins"
+    rcli ACL SETUSER default '+blmove' >/dev/null
+    wk_signal_and_wait w TERM 30
+    assert_equal "$WK_RC" 0 "exit code"
+}
