@@ -471,6 +471,13 @@ unlock_job(struct queue_job *job)
     job->lock_fd = -1;
 }
 
+static int
+dir_unlock(struct queue *q RX_UNUSED, struct queue_job *job, struct rx_error **err RX_UNUSED)
+{
+    unlock_job(job);
+    return 0;
+}
+
 /* Add one to stats/NAME (a decimal count, under flock). */
 static void
 count_add(struct queue_dir *d, const char *name)
@@ -816,6 +823,7 @@ static const struct queue_ops dir_ops = {
     .claim = dir_claim,
     .result_exists = dir_result_exists,
     .lock = dir_lock,
+    .unlock = dir_unlock,
     .complete = dir_complete,
     .release = dir_release,
     .heartbeat = dir_heartbeat,

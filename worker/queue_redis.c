@@ -32,7 +32,7 @@ struct queue_redis {
     char *prefix;
     char *worker_id;
     char *run_id;
-    char *me; /* "WORKER RUN": the value of the run locks this run holds */
+    char *me; /* "WORKER RUN": a claim's lock value is this and a token */
     long long lease_ms;
     int max_attempts;
     long long result_ttl_s;
@@ -71,16 +71,17 @@ static const char take_lua[] =
     "redis.call('LPUSH', KEYS[3], item)\n"
     "return item\n";
 
-/* KEYS: running.  ARGV: this run ("WORKER RUN"), lease key prefix, expiry
- * (ms).  1 when the lock is ours, 0 when a live run holds it: a holder
- * whose lease is gone, or whose lease is a later run's (it was restarted),
- * has stopped running it. */
+/* KEYS: running.  ARGV: this claim ("WORKER RUN TOKEN"), lease key
+ * prefix, expiry (ms).  1 when the lock is ours (taken now, or by this
+ * same claim before: a retry after a lost reply), 0 when a live run holds
+ * it: a holder whose lease is gone, or whose lease is a later run's (it
+ * was restarted), has stopped running it. */
 static const char lock_lua[] =
     "local t = redis.call('TYPE', KEYS[1])['ok']\n"
     "if t == 'string' then\n"
     "  local v = redis.call('GET', KEYS[1])\n"
-    "  if v == ARGV[1] then return 0 end\n"
-    "  local w, run = string.match(v, '^(%S+) (%S+)$')\n"
+    "  local w, run = string.match(v, '^(%S+) (%S+)')\n"
+    "  if v == ARGV[1] then w = nil end\n"
     "  if w then\n"
     "    local l = redis.pcall('GET', ARGV[2] .. w)\n"
     "    if type(l) == 'string' then\n"
@@ -110,9 +111,14 @@ static const char small_get_lua[] =
     "  redis.call('DEL', " K ")\n"                                                       \
     "end\n"
 
+/* KEYS: running ('' if none).  ARGV: this claim's lock value. */
+static const char unlock_lua[] =
+    LUA_UNLOCK("KEYS[1]", "ARGV[1]")
+    "return 1\n";
+
 /* KEYS: result, done, processing, stats, attempts, running ('' if none).
  * ARGV: result ('' drops the job as a duplicate), ttl, task_id, the item,
- * outcome field ("done" or "failed"), this run, '1' when the item is on
+ * outcome field ("done" or "failed"), this claim's lock value, '1' when the item is on
  * the processing list (a job too large to read is not).  The bookkeeping (done, stats, attempts) is done
  * with pcall: a producer's key of the wrong type there must not keep a
  * result from being stored. */
@@ -154,7 +160,8 @@ static const char complete_lua[] =
     "end\n"
 
 /* KEYS: processing, jobs, attempts, dead, stats, running ('' if none).
- * ARGV: payload, count (0/1), max attempts, reason, this run.  Returns 1
+ * ARGV: payload, count (0/1), max attempts, reason, this claim's lock
+ * value.  Returns 1
  * when dead-lettered, 0 when requeued, -1 when the item was not in the
  * processing list (someone else moved it). */
 static const char release_lua[] =
@@ -473,16 +480,38 @@ redis_lock(struct queue *q, struct queue_job *job, const char *task_id, bool *go
     cleanup_free char *key = xasprintf("%s:running:%s", r->prefix, task_id);
     char ms[32];
     snprintf(ms, sizeof(ms), "%lld", REDIS_LOCK_MAX_MS + r->lease_ms);
-    const char *argv[] = {"EVAL", lock_lua, "1", key, r->me, r->k_lease_prefix, ms};
+    /* The value is this claim's, not this run's: a retry after a lost
+     * reply finds its own lock and takes it (it is no other live run). */
+    if (job->lock_token == NULL) {
+        cleanup_free char *token = queue_identity_new();
+        job->lock_token = xasprintf("%s %s", r->me, token);
+    }
+    /* Kept whatever the outcome: a lock whose reply is lost may be held,
+     * and unlocking one that is not (it checks the value) does nothing. */
+    free(job->lock);
+    job->lock = steal_pointer(&key);
+    const char *argv[] = {"EVAL", lock_lua, "1", job->lock, job->lock_token, r->k_lease_prefix,
+                          ms};
     redisReply *rep = cmds(r, err, 7, argv);
     if (rep == NULL)
         return -1;
     *got = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
     freeReplyObject(rep);
-    if (*got) {
-        free(job->lock);
-        job->lock = steal_pointer(&key);
-    }
+    return 0;
+}
+
+static int
+redis_unlock(struct queue *q, struct queue_job *job, struct rx_error **err)
+{
+    struct queue_redis *r = (struct queue_redis *)q;
+    if (job->lock == NULL || job->lock_token == NULL)
+        return 0;
+    const char *argv[] = {"EVAL", unlock_lua, "1", job->lock, job->lock_token};
+    redisReply *rep = cmds(r, err, 5, argv);
+    if (rep == NULL)
+        return -1;
+    freeReplyObject(rep);
+    free(steal_pointer(&job->lock));
     return 0;
 }
 
@@ -498,7 +527,8 @@ redis_complete(struct queue *q, struct queue_job *job, const char *task_id, cons
     const char *item = job->payload != NULL ? job->payload : "";
     const char *argv[] = {"EVAL", complete_lua, "6", key, r->k_done, r->k_proc, r->k_stats,
                           r->k_attempts, job->lock ? job->lock : "", result ? result : "", ttl,
-                          task_id, item, success ? "done" : "failed", r->me,
+                          task_id, item, success ? "done" : "failed",
+                          job->lock_token ? job->lock_token : "",
                           job->payload != NULL ? "1" : "0"};
     size_t lens[16];
     for (int i = 0; i < 16; i++)
@@ -523,7 +553,8 @@ redis_release(struct queue *q, struct queue_job *job, bool count, const char *wh
     snprintf(maxa, sizeof(maxa), "%d", r->max_attempts);
     const char *argv[] = {"EVAL", release_lua, "6", r->k_proc, r->k_jobs, r->k_attempts,
                           r->k_dead, r->k_stats, job->lock ? job->lock : "", job->payload,
-                          count ? "1" : "0", maxa, why ? why : "unknown", r->me};
+                          count ? "1" : "0", maxa, why ? why : "unknown",
+                          job->lock_token ? job->lock_token : ""};
     size_t lens[14];
     for (int i = 0; i < 14; i++)
         lens[i] = strlen(argv[i]);
@@ -763,6 +794,7 @@ static const struct queue_ops redis_ops = {
     .claim = redis_claim,
     .result_exists = redis_result_exists,
     .lock = redis_lock,
+    .unlock = redis_unlock,
     .complete = redis_complete,
     .release = redis_release,
     .heartbeat = redis_heartbeat,
