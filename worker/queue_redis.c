@@ -36,6 +36,8 @@ struct queue_redis {
     long long lease_ms;
     int max_attempts;
     long long result_ttl_s;
+    queue_note_fn *note; /* may be NULL */
+    void *note_ud;
     char *k_jobs, *k_proc, *k_claiming, *k_lease, *k_workers, *k_done, *k_dead, *k_attempts,
         *k_stats, *k_lease_prefix;
 };
@@ -622,12 +624,21 @@ redis_reap(struct queue *q, int *n, struct rx_error **err)
         struct rx_error *e2 = NULL;
         redisReply *r2 = cmds(r, &e2, 15, a2);
         if (r2 == NULL) {
-            freeReplyObject(rep);
-            if (err)
-                *err = e2;
-            else
-                rx_error_free(&e2);
-            return -1;
+            /* One member's keys (a producer's `SADD P:workers x` and a
+             * string at P:processing:x) must not keep the other crashed
+             * workers' jobs from going back: say so and go on. */
+            if (r->note != NULL) {
+                struct json_object *f = json_object_new_object();
+                json_object_object_add(f, "member", json_object_new_string(wid));
+                json_object_object_add(f, "error", json_object_new_string(e2->msg));
+                r->note(r->note_ud, "warn", "reap_failed", f);
+            }
+            rx_error_free(&e2);
+            if (r->c == NULL && connect_redis(r, err) < 0) {
+                freeReplyObject(rep);
+                return -1; /* the server is gone: the next heartbeat tries again */
+            }
+            continue;
         }
         if (r2->type == REDIS_REPLY_INTEGER && r2->integer > 0)
             *n += (int)r2->integer;
@@ -696,6 +707,8 @@ redis_status(struct queue *q, struct json_object **out, struct rx_error **err)
     redisReply *rep = cmds(r, err, 2, a2);
     for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
         const char *wid = rep->element[i]->str;
+        if (wid == NULL)
+            continue;
         cleanup_free char *lease = xasprintf("%s:lease:%s", r->prefix, wid);
         redisReply *hb = get_small(r, lease, NULL);
         if (hb && hb->type == REDIS_REPLY_STRING) {
@@ -836,6 +849,8 @@ queue_redis_open(const char *url, const struct queue_cfg *cfg, struct rx_error *
     r->lease_ms = cfg->lease_ms;
     r->max_attempts = cfg->max_attempts;
     r->result_ttl_s = cfg->result_ttl_s;
+    r->note = cfg->note;
+    r->note_ud = cfg->note_ud;
     r->k_jobs = xasprintf("%s:jobs", r->prefix);
     r->run_id = cfg->run_id ? xstrdup(cfg->run_id) : queue_identity_new();
     r->me = xasprintf("%s %s", r->worker_id, r->run_id);

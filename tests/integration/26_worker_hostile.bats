@@ -320,3 +320,24 @@ redis_net_out() {
     wk_signal_and_wait w TERM 30
     assert_equal "$WK_RC" 0 "exit code"
 }
+
+@test "redis: a bad member of ralph:workers does not keep a crashed worker's jobs from going back" {
+    local tid i
+    tid=$(rx_tid reaped)
+    # Ten members whose processing key is a string: the reap script refuses each.
+    for i in $(seq 10); do
+        rcli SADD ralph:workers "bad$i" >/dev/null
+        rcli SET "ralph:processing:bad$i" 'not a list' >/dev/null
+    done
+    # A worker that crashed with a job in flight (no lease).
+    rcli SADD ralph:workers ghost >/dev/null
+    rcli LPUSH ralph:processing:ghost "{\"task_id\":\"$tid\",\"command\":[\"true\"]}" >/dev/null
+    wk_start w --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
+    wk_wait_event w job_done 60 ".task_id == \"$tid\"" || return 1
+    wk_wait_event w reap_failed 20 '.member | test("^bad")' || return 1
+    wk_alive w || fail "the worker died"
+    wk_signal_and_wait w TERM 30
+    assert_equal "$WK_RC" 0 "exit code"
+    assert_equal "$(rcli LLEN ralph:processing:ghost)" 0 "ghost's processing list"
+    assert_equal "$(rcli SISMEMBER ralph:workers ghost)" 0 "ghost is no longer a worker"
+}
