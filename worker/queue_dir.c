@@ -267,24 +267,33 @@ read_file(const char *path, size_t cap, char **out, size_t *len, struct rx_error
     return 0;
 }
 
-/* Load a claimed job: refused by its size before it is read.  An
- * unreadable one gets an empty payload (it ends as rejected). */
-static void
-load_job(struct queue_job *j)
+/* Load a claimed job: refused by its size before it is read.  One that is
+ * no regular file (a symbolic link: ELOOP; a FIFO, socket or device:
+ * EINVAL) gets an empty payload and ends as rejected.  Any other failure
+ * (EMFILE, ENFILE, EIO, ENOMEM...) is the worker's, not the job's: -1
+ * with *err set, the job untouched. */
+static int
+load_job(struct queue_job *j, struct rx_error **err)
 {
-    struct rx_error *err = NULL;
     off_t size = 0;
-    cleanup_close int fd = open_regular(j->handle, &size, &err);
+    struct rx_error *e = NULL;
+    cleanup_close int fd = open_regular(j->handle, &size, &e);
     if (fd >= 0 && (size_t)size > JOB_SPEC_MAX_FILE_BYTES) {
         j->too_large = true;
         j->len = (size_t)size;
-        return;
+        return 0;
     }
-    if (fd < 0 || read_exactly(fd, j->handle, (size_t)size, &j->payload, &j->len, &err) < 0) {
-        rx_error_free(&err);
+    if (fd >= 0 && read_exactly(fd, j->handle, (size_t)size, &j->payload, &j->len, &e) == 0)
+        return 0;
+    int code = e != NULL ? e->code : 0;
+    if (code == ELOOP || code == EINVAL) {
+        rx_error_free(&e);
         j->payload = xstrdup("");
         j->len = 0;
+        return 0;
     }
+    *err = e;
+    return -1;
 }
 
 /* Set aside a claimed entry that is no job file (a directory, FIFO,
@@ -313,6 +322,9 @@ set_aside(struct queue_dir *d, const char *claimed, const char *file, const char
     else
         note_entry(d, "warn", "spool_entry_dead", file, why);
 }
+
+static int requeue_file(struct queue_dir *d, const char *claimed_path, bool count,
+                        const char *why, struct rx_error **err);
 
 /* What kind of thing a non-job entry is, for dead/'s reason. */
 static const char *
@@ -387,7 +399,21 @@ dir_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_err
                 j->default_task_id = stem;
             else
                 free(stem);
-            load_job(j);
+            struct rx_error *lerr = NULL;
+            if (load_job(j, &lerr) < 0) {
+                /* Put back as it was, no attempt counted; the slot backs
+                 * off (a worker out of descriptors would fail every job). */
+                struct rx_error *rerr = NULL;
+                if (requeue_file(d, j->handle, false, NULL, &rerr) < 0) {
+                    note_entry(d, "error", "spool_entry_stuck", j->handle, rerr->msg);
+                    rx_error_free(&rerr);
+                }
+                queue_job_free(j);
+                rx_error_set(err, lerr->code, "%s (put back, no attempt counted)",
+                             lerr->msg);
+                rx_error_free(&lerr);
+                return -1;
+            }
             *out = j;
             return 0;
         }

@@ -4,7 +4,36 @@
  * run lock of a task id.  The queue's sources are compiled in (it is not part
  * of libexecutor.a); Redis is stubbed out. */
 #include "worker/queue.c"
+
+#include <fcntl.h>
+#include <stdarg.h>
+
+/* Every open(2) of the queue goes through here: fail_claimed_open makes
+ * the opening of a claimed job fail as a worker out of descriptors would
+ * (the claim frees the descriptor of its scan just before, so using them
+ * up cannot hit that one open). */
+static int fail_claimed_open;
+
+static int
+test_open(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    if (flags & O_CREAT) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    if (fail_claimed_open && strstr(path, "/claimed/") != NULL) {
+        errno = fail_claimed_open;
+        return -1;
+    }
+    return open(path, flags, mode);
+}
+
+#define open test_open
 #include "worker/queue_dir.c"
+#undef open
 
 #include <ftw.h>
 
@@ -215,6 +244,41 @@ run_lock(void)
     b->ops->close(b);
 }
 
+/* A job the worker cannot read for its own reasons (out of descriptors)
+ * goes back as it was, no attempt counted; a symbolic link is no job. */
+static void
+read_failures(void)
+{
+    struct queue *q = open_as("w3");
+    drop("later.json", "{\"command\":[\"true\"]}");
+    struct queue_job *j = NULL;
+    struct rx_error *err = NULL;
+    fail_claimed_open = EMFILE;
+    int r = q->ops->claim(q, 0, &j, &err);
+    fail_claimed_open = 0;
+    ok(r < 0 && j == NULL && err && err->code == EMFILE, "the claim fails with EMFILE (%s)",
+       err ? err->msg : "no error");
+    rx_error_free(&err);
+    cleanup_free char *back = xasprintf("%s/incoming/later.json", root);
+    cleanup_free char *res = xasprintf("%s/results/later.json", root);
+    ok(access(back, F_OK) == 0 && count_dir("claimed") == 0 && access(res, F_OK) < 0,
+       "the job is back in incoming/ under its own name: no attempt, no result");
+    j = claim(q);
+    ok(j && j->payload && strcmp(j->payload, "{\"command\":[\"true\"]}") == 0,
+       "and is claimed whole once descriptors are free");
+    ok(j && q->ops->complete(q, j, "later", "{}", true, &err) == 0, "and completed");
+    queue_job_free(j);
+
+    cleanup_free char *link = xasprintf("%s/incoming/alink.json", root);
+    ok(symlink("/etc/passwd", link) == 0, "a symbolic link in incoming/");
+    j = claim(q);
+    ok(j && j->payload && j->len == 0, "is claimed with an empty payload (it ends rejected)");
+    ok(j && q->ops->complete(q, j, "alink", "{}", false, &err) == 0, "and completed");
+    queue_job_free(j);
+    rx_error_free(&err);
+    q->ops->close(q);
+}
+
 int
 main(void)
 {
@@ -225,6 +289,7 @@ main(void)
     too_large();
     special_entries();
     run_lock();
+    read_failures();
     nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     return done_testing();
 }
