@@ -331,6 +331,7 @@ static const char *
 not_a_job(mode_t m)
 {
     return S_ISDIR(m)    ? "a directory, not a job file"
+           : S_ISLNK(m)  ? "a symbolic link, not a job file"
            : S_ISFIFO(m) ? "a FIFO, not a job file"
            : S_ISSOCK(m) ? "a socket, not a job file"
                          : "a device or other special file, not a job file";
@@ -449,6 +450,32 @@ dir_result_exists(struct queue *q, const char *task_id, bool *exists, struct rx_
     return 0;
 }
 
+/* Clear running/TASK_ID of what is no lock file (a directory, FIFO,
+ * symbolic link... planted there: opening it would fail, or block, on
+ * every try and hold the slot): removed, or a directory that is not empty
+ * renamed to running/.aside-UUID. */
+static int
+clear_lock_path(struct queue_dir *d, const char *path, const char *task_id, mode_t mode,
+                struct rx_error **err)
+{
+    int r;
+    if (!S_ISDIR(mode)) {
+        r = unlink(path);
+    } else if ((r = rmdir(path)) < 0 && (errno == ENOTEMPTY || errno == EEXIST)) {
+        cleanup_free char *id = queue_identity_new();
+        cleanup_free char *aside = xasprintf("%s/running/.aside-%s", d->root, id);
+        r = rename(path, aside);
+    }
+    if (r < 0 && errno != ENOENT)
+        return rx_error_set(err, errno, "spool: clear %s (no regular file): %s", path,
+                            strerror(errno));
+    cleanup_free char *name = xasprintf("running/%s", task_id);
+    note_entry(d, "warn", "spool_lock_cleared", name,
+               S_ISDIR(mode) ? "a directory where the run lock file goes: moved aside"
+                             : "no regular file where the run lock file goes: removed");
+    return 0;
+}
+
 /* The run lock is flock(2) on running/TASK_ID, so it goes with the process
  * that holds it: a worker that dies holds nothing.  The file is removed
  * by its holder; a lock taken on a file that was removed meanwhile is no
@@ -461,6 +488,12 @@ dir_lock(struct queue *q, struct queue_job *job, const char *task_id, bool *got,
     cleanup_free char *path = xasprintf("%s/running/%s", d->root, task_id);
     *got = false;
     for (int tries = 0; tries < 5; tries++) {
+        struct stat st;
+        if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+            if (clear_lock_path(d, path, task_id, st.st_mode, err) < 0)
+                return -1;
+            continue;
+        }
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
         if (fd < 0)
             return rx_error_set(err, errno, "spool: open %s: %s", path, strerror(errno));

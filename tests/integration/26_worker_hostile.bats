@@ -341,3 +341,27 @@ redis_net_out() {
     assert_equal "$(rcli LLEN ralph:processing:ghost)" 0 "ghost's processing list"
     assert_equal "$(rcli SISMEMBER ralph:workers ghost)" 0 "ghost is no longer a worker"
 }
+
+@test "spool: a run lock that keeps failing gives the job back uncounted, and runs it once it works" {
+    local tag
+    tag=$(rx_tid lockfail)
+    mkdir -p "$WK_SPOOL"
+    # running/ is a file: every lock fails with ENOTDIR.
+    touch "$WK_SPOOL/running"
+    wk_spool_job "$WK_SPOOL" "$tag" '{"command":["true"]}'
+    wk_start w --queue "dir:$WK_SPOOL" --concurrency 1 "${LEASE[@]}"
+    wk_wait_event w lock_given_up 30 ".task_id == \"$tag\"" || return 1
+    wk_wait_event w job_requeued 10 ".task_id == \"$tag\" and .counted == \"no\"" || return 1
+    # running/ made a directory, with a directory planted where the lock
+    # goes (in one rename, so that no lock is taken before it is there).
+    mkdir -p "$WK_SPOOL/.running.new/$tag/x"
+    rm -f "$WK_SPOOL/running"
+    mv "$WK_SPOOL/.running.new" "$WK_SPOOL/running"
+    wk_wait_event w job_done 60 ".task_id == \"$tag\"" || return 1
+    wk_wait_event w spool_lock_cleared 10 || return 1
+    wk_signal_and_wait w TERM 30
+    assert_equal "$WK_RC" 0 "exit code"
+    test -e "$WK_SPOOL/results/$tag.json" || fail "no result"
+    assert_equal "$(wk_ls "$WK_SPOOL/dead")" "" "dead/"
+    assert_equal "$(wk_count_events w job_start)" 1 "job starts"
+}

@@ -279,6 +279,38 @@ read_failures(void)
     q->ops->close(q);
 }
 
+/* What a producer plants at running/TASK_ID is cleared: the lock is taken. */
+static void
+planted_locks(void)
+{
+    struct queue *q = open_as("w4");
+    cleanup_free char *dir = xasprintf("%s/running/D", root);
+    cleanup_free char *full = xasprintf("%s/running/E", root);
+    cleanup_free char *inner = xasprintf("%s/running/E/x", root);
+    cleanup_free char *fifo = xasprintf("%s/running/F", root);
+    cleanup_free char *link = xasprintf("%s/running/L", root);
+    ok(mkdir(dir, 0755) == 0 && mkdir(full, 0755) == 0 && mkdir(inner, 0755) == 0 &&
+           mkfifo(fifo, 0644) == 0 && symlink("/etc/passwd", link) == 0,
+       "a directory, a directory with something in it, a FIFO and a link in running/");
+    const char *ids[] = {"D", "E", "F", "L"};
+    for (int i = 0; i < 4; i++) {
+        struct queue_job *j = queue_job_new();
+        bool got = false;
+        struct rx_error *err = NULL;
+        int r = q->ops->lock(q, j, ids[i], &got, &err);
+        ok(r == 0 && got && j->lock_fd >= 0, "running/%s: the lock is taken (%s)", ids[i],
+           err ? err->msg : "no error");
+        struct stat st;
+        ok(lstat(j->lock ? j->lock : "", &st) == 0 && S_ISREG(st.st_mode),
+           "running/%s is a lock file now", ids[i]);
+        rx_error_free(&err);
+        q->ops->unlock(q, j, &err);
+        queue_job_free(j);
+    }
+    ok(count_dir("running") == 0, "all four given up");
+    q->ops->close(q);
+}
+
 int
 main(void)
 {
@@ -290,6 +322,7 @@ main(void)
     special_entries();
     run_lock();
     read_failures();
+    planted_locks();
     nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     return done_testing();
 }
