@@ -207,6 +207,71 @@ parse_name(const char *file, int *attempts)
 }
 
 
+/* rename(2) that never replaces dst.  Where the file system refuses
+ * RENAME_NOREPLACE (EINVAL: NFS, some FUSE; 2026), link(2) then unlink(2):
+ * of two workers that linked one src, the one whose unlink finds it gone
+ * takes its link back and fails with ENOENT, as the loser of a rename
+ * would.  Not for directories (link fails with EPERM). */
+static int
+rename_noreplace(const char *src, const char *dst)
+{
+    if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -1;
+    if (link(src, dst) < 0)
+        return -1;
+    if (unlink(src) < 0) {
+        int e = errno;
+        unlink(dst);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+/* Move the claimed file src to dead/ without replacing an older dead job
+ * of the same name (a tag is added to the stem then), with the reason in
+ * the .error.json beside it.  0 when moved (or gone: someone else moved
+ * it), -1 with errno when it stays where it is. */
+static int
+dead_letter(struct queue_dir *d, const char *src, const char *stem, const char *why,
+            int attempts)
+{
+    cleanup_free char *ddir = xasprintf("%s/dead", d->root);
+    cleanup_free char *name = NULL;
+    for (int i = 0; i < 5 && name == NULL; i++) {
+        cleanup_free char *tag = queue_identity_new();
+        cleanup_free char *s = i == 0 ? xstrdup(stem) : xasprintf("%s-%.8s", stem, tag);
+        cleanup_free char *dname = fit_name("", s, ".json");
+        cleanup_free char *dst = xasprintf("%s/%s", ddir, dname);
+        if (rename_noreplace(src, dst) == 0)
+            name = steal_pointer(&s);
+        else if (errno == ENOENT)
+            return 0;
+        else if (errno != EEXIST)
+            return -1;
+    }
+    if (name == NULL) {
+        errno = EEXIST;
+        return -1;
+    }
+    cleanup_free char *ename = fit_name("", name, ".error.json");
+    struct json_object *info = json_object_new_object();
+    json_object_object_add(info, "error", json_object_new_string(why ? why : "unknown"));
+    json_object_object_add(info, "attempts", json_object_new_int(attempts));
+    const char *txt = rx_json_compact(info);
+    struct rx_error *err = NULL;
+    /* The job is in dead/ already: a reason that cannot be written is only
+     * said in the log. */
+    if (write_atomic(ddir, ename, txt, strlen(txt), false, NULL, &err) < 0) {
+        note_entry(d, "error", "spool_dead_reason_lost", ename, err->msg);
+        rx_error_free(&err);
+    }
+    json_object_put(info);
+    return 0;
+}
+
 /* Open a spool file for reading: only a regular file (a FIFO or device
  * planted in the spool must not block a worker, so the open does not wait
  * and anything else is refused); *size gets its size. */
@@ -303,21 +368,9 @@ set_aside(struct queue_dir *d, const char *claimed, const char *file, const char
 {
     int attempts;
     cleanup_free char *stem = parse_name(file, &attempts);
-    cleanup_free char *ddir = xasprintf("%s/dead", d->root);
-    cleanup_free char *ename = fit_name("", stem, ".error.json");
-    cleanup_free char *dname = fit_name("", stem, ".json");
-    cleanup_free char *dst = xasprintf("%s/%s", ddir, dname);
-    struct json_object *info = json_object_new_object();
-    json_object_object_add(info, "error", json_object_new_string(why));
-    json_object_object_add(info, "attempts", json_object_new_int(0));
-    const char *txt = rx_json_compact(info);
-    struct rx_error *err = NULL;
-    if (write_atomic(ddir, ename, txt, strlen(txt), false, NULL, &err) < 0)
-        rx_error_free(&err);
-    json_object_put(info);
     /* If even this fails it stays claimed: a restart under this id
      * recovers it, nothing else touches it. */
-    if (rename(claimed, dst) < 0)
+    if (dead_letter(d, claimed, stem, why, 0) < 0)
         note_entry(d, "error", "spool_entry_stuck", file, strerror(errno));
     else
         note_entry(d, "warn", "spool_entry_dead", file, why);
@@ -378,7 +431,7 @@ dir_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_err
             cleanup_free char *cname = fit_name(prefix, stem, suffix);
             char *dst = xasprintf("%s/claimed/%s", d->root, cname);
             /* Never over another claimed file of ours (two long names cut alike). */
-            if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) < 0) {
+            if (rename_noreplace(src, dst) < 0) {
                 int er = errno;
                 free(dst);
                 free(stem);
@@ -603,20 +656,9 @@ requeue_file(struct queue_dir *d, const char *claimed_path, bool count, const ch
     if (count)
         attempts++;
     if (count && attempts >= d->max_attempts) {
-        cleanup_free char *ddir = xasprintf("%s/dead", d->root);
-        cleanup_free char *ename = fit_name("", stem, ".error.json");
-        cleanup_free char *dname = fit_name("", stem, ".json");
-        struct json_object *info = json_object_new_object();
-        json_object_object_add(info, "error", json_object_new_string(why ? why : "unknown"));
-        json_object_object_add(info, "attempts", json_object_new_int(attempts));
-        const char *s = rx_json_compact(info);
-        int r = write_atomic(ddir, ename, s, strlen(s), false, NULL, err);
-        json_object_put(info);
-        if (r < 0)
-            return -1;
-        cleanup_free char *dst = xasprintf("%s/%s", ddir, dname);
-        if (rename(claimed_path, dst) < 0 && errno != ENOENT)
-            return rx_error_set(err, errno, "spool: dead-letter %s: %s", dst, strerror(errno));
+        if (dead_letter(d, claimed_path, stem, why, attempts) < 0)
+            return rx_error_set(err, errno, "spool: dead-letter %s: %s", claimed_path,
+                                strerror(errno));
         return 1;
     }
     char suffix[32];

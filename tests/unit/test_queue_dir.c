@@ -31,9 +31,24 @@ test_open(const char *path, int flags, ...)
     return open(path, flags, mode);
 }
 
+/* no_noreplace: renameat2 refuses RENAME_NOREPLACE, as on NFS. */
+static int no_noreplace;
+
+static int
+test_renameat2(int ofd, const char *src, int nfd, const char *dst, unsigned flags)
+{
+    if (no_noreplace && (flags & RENAME_NOREPLACE)) {
+        errno = EINVAL;
+        return -1;
+    }
+    return renameat2(ofd, src, nfd, dst, flags);
+}
+
 #define open test_open
+#define renameat2 test_renameat2
 #include "worker/queue_dir.c"
 #undef open
+#undef renameat2
 
 #include <ftw.h>
 
@@ -311,6 +326,63 @@ planted_locks(void)
     q->ops->close(q);
 }
 
+/* Claims and dead letters where RENAME_NOREPLACE is refused (EINVAL), and
+ * a dead letter whose name is taken: nothing is replaced. */
+static void
+no_replace(void)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        no_noreplace = pass;
+        const char *how = pass ? "by link and unlink (EINVAL)" : "by renameat2";
+        struct queue *q = open_as(pass ? "w6" : "w5");
+        cleanup_free char *name = xasprintf("dl%d.json", pass);
+        cleanup_free char *old = xasprintf("%s/dead/dl%d.json", root, pass);
+        FILE *f = fopen(old, "w");
+        fputs("an older dead job", f);
+        fclose(f);
+        drop(name, "{\"command\":[\"false\"]}");
+        struct queue_job *j = claim(q);
+        ok(j && j->payload && strstr(j->payload, "false"), "claimed %s", how);
+        struct rx_error *err = NULL;
+        int r1 = j ? q->ops->release(q, j, true, "one", &err) : -1;
+        queue_job_free(j);
+        j = claim(q);
+        int r2 = j ? q->ops->release(q, j, true, "two", &err) : -1;
+        queue_job_free(j);
+        ok(r1 == 0 && r2 == 1, "requeued, then dead-lettered %s (%d, %d: %s)", how, r1, r2,
+           err ? err->msg : "no error");
+        rx_error_free(&err);
+        char *data = NULL;
+        size_t len = 0;
+        ok(read_file(old, 100, &data, &len, &err) == 0 && strcmp(data, "an older dead job") == 0,
+           "the older dead/%s is kept", name);
+        free(data);
+        rx_error_free(&err);
+        /* dead/dlN-XXXXXXXX.json and its .error.json beside the older one. */
+        cleanup_free char *dd = xasprintf("%s/dead", root);
+        DIR *dh = opendir(dd);
+        struct dirent *e;
+        int job = 0, reason = 0;
+        cleanup_free char *pfx = xasprintf("dl%d-", pass);
+        while (dh && (e = readdir(dh)) != NULL) {
+            if (strncmp(e->d_name, pfx, strlen(pfx)) != 0)
+                continue;
+            size_t l = strlen(e->d_name);
+            if (l > 11 && strcmp(e->d_name + l - 11, ".error.json") == 0)
+                reason++;
+            else
+                job++;
+        }
+        if (dh)
+            closedir(dh);
+        ok(job == 1 && reason == 1, "the new one is beside it under another name, with its "
+                                    "reason (%d, %d)", job, reason);
+        ok(count_dir("claimed") == 0, "nothing left in claimed/");
+        q->ops->close(q);
+    }
+    no_noreplace = 0;
+}
+
 int
 main(void)
 {
@@ -323,6 +395,7 @@ main(void)
     run_lock();
     read_failures();
     planted_locks();
+    no_replace();
     nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     return done_testing();
 }
