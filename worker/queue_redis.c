@@ -21,6 +21,9 @@
 /* A reply this large leaves hiredis's read buffer as large until the next
  * reply: past it, the buffer is given back at once. */
 #define REDIS_READER_KEEP (1u << 20)
+/* Members of P:workers the reaper cannot use are logged once each (per
+ * queue object), the oldest forgotten past this many. */
+#define REDIS_NOTED_MAX 256
 
 struct queue_redis {
     struct queue base;
@@ -38,6 +41,8 @@ struct queue_redis {
     long long result_ttl_s;
     queue_note_fn *note; /* may be NULL */
     void *note_ud;
+    unsigned long long noted[REDIS_NOTED_MAX]; /* hashes of members reap_failed was said of */
+    unsigned n_noted;
     char *k_jobs, *k_proc, *k_claiming, *k_lease, *k_workers, *k_done, *k_dead, *k_attempts,
         *k_stats, *k_lease_prefix;
 };
@@ -600,6 +605,21 @@ redis_heartbeat(struct queue *q, int inflight, int concurrency, struct rx_error 
     return 0;
 }
 
+/* Was wid reported before?  Remembers it if not (FNV-1a hashes). */
+static bool
+noted_before(struct queue_redis *r, const char *wid)
+{
+    unsigned long long h = 0xcbf29ce484222325ULL;
+    for (const char *p = wid; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+    unsigned n = r->n_noted < REDIS_NOTED_MAX ? r->n_noted : REDIS_NOTED_MAX;
+    for (unsigned i = 0; i < n; i++)
+        if (r->noted[i] == h)
+            return true;
+    r->noted[r->n_noted++ % REDIS_NOTED_MAX] = h;
+    return false;
+}
+
 static int
 redis_reap(struct queue *q, int *n, struct rx_error **err)
 {
@@ -627,7 +647,7 @@ redis_reap(struct queue *q, int *n, struct rx_error **err)
             /* One member's keys (a producer's `SADD P:workers x` and a
              * string at P:processing:x) must not keep the other crashed
              * workers' jobs from going back: say so and go on. */
-            if (r->note != NULL) {
+            if (r->note != NULL && !noted_before(r, wid)) {
                 struct json_object *f = json_object_new_object();
                 json_object_object_add(f, "member", json_object_new_string(wid));
                 json_object_object_add(f, "error", json_object_new_string(e2->msg));

@@ -336,6 +336,8 @@ redis_net_out() {
     wk_wait_event w job_done 60 ".task_id == \"$tid\"" || return 1
     wk_wait_event w reap_failed 20 '.member | test("^bad")' || return 1
     wk_alive w || fail "the worker died"
+    sleep 2.5 # more heartbeats, more reaps: each member is reported once
+    assert_equal "$(wk_count_events w reap_failed)" 10 "reap_failed events"
     wk_signal_and_wait w TERM 30
     assert_equal "$WK_RC" 0 "exit code"
     assert_equal "$(rcli LLEN ralph:processing:ghost)" 0 "ghost's processing list"
