@@ -67,6 +67,7 @@ queue_job_free(struct queue_job *job)
     if (job->lock_fd >= 0)
         close(job->lock_fd);
     free(job->lock);
+    free(job->lock_token);
     free(job->payload);
     free(job->handle);
     free(job->default_task_id);

@@ -37,7 +37,9 @@ struct queue_job {
     bool too_large;
     char *handle;           /* spool: the claimed path; Redis: NULL (the item is the payload) */
     char *default_task_id;  /* for jobs without a task_id (spool: the file name), or NULL */
-    char *lock;             /* the run lock held for its task id (see queue_ops.lock), or NULL */
+    char *lock;             /* the run lock held for its task id (see queue_ops.lock), or NULL;
+                             * Redis: also one that may be held (a lock whose reply was lost) */
+    char *lock_token;       /* Redis: "WORKER RUN TOKEN", this claim's value of its locks */
     int lock_fd;            /* spool: the lock file, flocked; meaningful only with lock */
 };
 
@@ -59,6 +61,10 @@ struct queue_ops {
      * result drops the job as a duplicate (counted in status). */
     int (*complete)(struct queue *q, struct queue_job *job, const char *task_id,
                     const char *result_json, bool success, struct rx_error **err);
+    /* Give up the run lock the job holds, if any, and nothing else: for a
+     * job given up without complete or release succeeding (best effort,
+     * errors are the caller's to log). */
+    int (*unlock)(struct queue *q, struct queue_job *job, struct rx_error **err);
     /* Put a claimed job back.  count_attempt: this counts as a failed
      * attempt (after max_attempts the job is dead-lettered with `why`).
      * Returns 0 when requeued, 1 when dead-lettered, -1 on error. */

@@ -207,6 +207,71 @@ parse_name(const char *file, int *attempts)
 }
 
 
+/* rename(2) that never replaces dst.  Where the file system refuses
+ * RENAME_NOREPLACE (EINVAL: NFS, some FUSE; 2026), link(2) then unlink(2):
+ * of two workers that linked one src, the one whose unlink finds it gone
+ * takes its link back and fails with ENOENT, as the loser of a rename
+ * would.  Not for directories (link fails with EPERM). */
+static int
+rename_noreplace(const char *src, const char *dst)
+{
+    if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -1;
+    if (link(src, dst) < 0)
+        return -1;
+    if (unlink(src) < 0) {
+        int e = errno;
+        unlink(dst);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+/* Move the claimed file src to dead/ without replacing an older dead job
+ * of the same name (a tag is added to the stem then), with the reason in
+ * the .error.json beside it.  0 when moved (or gone: someone else moved
+ * it), -1 with errno when it stays where it is. */
+static int
+dead_letter(struct queue_dir *d, const char *src, const char *stem, const char *why,
+            int attempts)
+{
+    cleanup_free char *ddir = xasprintf("%s/dead", d->root);
+    cleanup_free char *name = NULL;
+    for (int i = 0; i < 5 && name == NULL; i++) {
+        cleanup_free char *tag = queue_identity_new();
+        cleanup_free char *s = i == 0 ? xstrdup(stem) : xasprintf("%s-%.8s", stem, tag);
+        cleanup_free char *dname = fit_name("", s, ".json");
+        cleanup_free char *dst = xasprintf("%s/%s", ddir, dname);
+        if (rename_noreplace(src, dst) == 0)
+            name = steal_pointer(&s);
+        else if (errno == ENOENT)
+            return 0;
+        else if (errno != EEXIST)
+            return -1;
+    }
+    if (name == NULL) {
+        errno = EEXIST;
+        return -1;
+    }
+    cleanup_free char *ename = fit_name("", name, ".error.json");
+    struct json_object *info = json_object_new_object();
+    json_object_object_add(info, "error", json_object_new_string(why ? why : "unknown"));
+    json_object_object_add(info, "attempts", json_object_new_int(attempts));
+    const char *txt = rx_json_compact(info);
+    struct rx_error *err = NULL;
+    /* The job is in dead/ already: a reason that cannot be written is only
+     * said in the log. */
+    if (write_atomic(ddir, ename, txt, strlen(txt), false, NULL, &err) < 0) {
+        note_entry(d, "error", "spool_dead_reason_lost", ename, err->msg);
+        rx_error_free(&err);
+    }
+    json_object_put(info);
+    return 0;
+}
+
 /* Open a spool file for reading: only a regular file (a FIFO or device
  * planted in the spool must not block a worker, so the open does not wait
  * and anything else is refused); *size gets its size. */
@@ -267,24 +332,33 @@ read_file(const char *path, size_t cap, char **out, size_t *len, struct rx_error
     return 0;
 }
 
-/* Load a claimed job: refused by its size before it is read.  An
- * unreadable one gets an empty payload (it ends as rejected). */
-static void
-load_job(struct queue_job *j)
+/* Load a claimed job: refused by its size before it is read.  One that is
+ * no regular file (a symbolic link: ELOOP; a FIFO, socket or device:
+ * EINVAL) gets an empty payload and ends as rejected.  Any other failure
+ * (EMFILE, ENFILE, EIO, ENOMEM...) is the worker's, not the job's: -1
+ * with *err set, the job untouched. */
+static int
+load_job(struct queue_job *j, struct rx_error **err)
 {
-    struct rx_error *err = NULL;
     off_t size = 0;
-    cleanup_close int fd = open_regular(j->handle, &size, &err);
+    struct rx_error *e = NULL;
+    cleanup_close int fd = open_regular(j->handle, &size, &e);
     if (fd >= 0 && (size_t)size > JOB_SPEC_MAX_FILE_BYTES) {
         j->too_large = true;
         j->len = (size_t)size;
-        return;
+        return 0;
     }
-    if (fd < 0 || read_exactly(fd, j->handle, (size_t)size, &j->payload, &j->len, &err) < 0) {
-        rx_error_free(&err);
+    if (fd >= 0 && read_exactly(fd, j->handle, (size_t)size, &j->payload, &j->len, &e) == 0)
+        return 0;
+    int code = e != NULL ? e->code : 0;
+    if (code == ELOOP || code == EINVAL) {
+        rx_error_free(&e);
         j->payload = xstrdup("");
         j->len = 0;
+        return 0;
     }
+    *err = e;
+    return -1;
 }
 
 /* Set aside a claimed entry that is no job file (a directory, FIFO,
@@ -294,31 +368,23 @@ set_aside(struct queue_dir *d, const char *claimed, const char *file, const char
 {
     int attempts;
     cleanup_free char *stem = parse_name(file, &attempts);
-    cleanup_free char *ddir = xasprintf("%s/dead", d->root);
-    cleanup_free char *ename = fit_name("", stem, ".error.json");
-    cleanup_free char *dname = fit_name("", stem, ".json");
-    cleanup_free char *dst = xasprintf("%s/%s", ddir, dname);
-    struct json_object *info = json_object_new_object();
-    json_object_object_add(info, "error", json_object_new_string(why));
-    json_object_object_add(info, "attempts", json_object_new_int(0));
-    const char *txt = rx_json_compact(info);
-    struct rx_error *err = NULL;
-    if (write_atomic(ddir, ename, txt, strlen(txt), false, NULL, &err) < 0)
-        rx_error_free(&err);
-    json_object_put(info);
     /* If even this fails it stays claimed: a restart under this id
      * recovers it, nothing else touches it. */
-    if (rename(claimed, dst) < 0)
+    if (dead_letter(d, claimed, stem, why, 0) < 0)
         note_entry(d, "error", "spool_entry_stuck", file, strerror(errno));
     else
         note_entry(d, "warn", "spool_entry_dead", file, why);
 }
+
+static int requeue_file(struct queue_dir *d, const char *claimed_path, bool count,
+                        const char *why, struct rx_error **err);
 
 /* What kind of thing a non-job entry is, for dead/'s reason. */
 static const char *
 not_a_job(mode_t m)
 {
     return S_ISDIR(m)    ? "a directory, not a job file"
+           : S_ISLNK(m)  ? "a symbolic link, not a job file"
            : S_ISFIFO(m) ? "a FIFO, not a job file"
            : S_ISSOCK(m) ? "a socket, not a job file"
                          : "a device or other special file, not a job file";
@@ -365,7 +431,7 @@ dir_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_err
             cleanup_free char *cname = fit_name(prefix, stem, suffix);
             char *dst = xasprintf("%s/claimed/%s", d->root, cname);
             /* Never over another claimed file of ours (two long names cut alike). */
-            if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) < 0) {
+            if (rename_noreplace(src, dst) < 0) {
                 int er = errno;
                 free(dst);
                 free(stem);
@@ -387,7 +453,21 @@ dir_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_err
                 j->default_task_id = stem;
             else
                 free(stem);
-            load_job(j);
+            struct rx_error *lerr = NULL;
+            if (load_job(j, &lerr) < 0) {
+                /* Put back as it was, no attempt counted; the slot backs
+                 * off (a worker out of descriptors would fail every job). */
+                struct rx_error *rerr = NULL;
+                if (requeue_file(d, j->handle, false, NULL, &rerr) < 0) {
+                    note_entry(d, "error", "spool_entry_stuck", j->handle, rerr->msg);
+                    rx_error_free(&rerr);
+                }
+                queue_job_free(j);
+                rx_error_set(err, lerr->code, "%s (put back, no attempt counted)",
+                             lerr->msg);
+                rx_error_free(&lerr);
+                return -1;
+            }
             *out = j;
             return 0;
         }
@@ -423,6 +503,32 @@ dir_result_exists(struct queue *q, const char *task_id, bool *exists, struct rx_
     return 0;
 }
 
+/* Clear running/TASK_ID of what is no lock file (a directory, FIFO,
+ * symbolic link... planted there: opening it would fail, or block, on
+ * every try and hold the slot): removed, or a directory that is not empty
+ * renamed to running/.aside-UUID. */
+static int
+clear_lock_path(struct queue_dir *d, const char *path, const char *task_id, mode_t mode,
+                struct rx_error **err)
+{
+    int r;
+    if (!S_ISDIR(mode)) {
+        r = unlink(path);
+    } else if ((r = rmdir(path)) < 0 && (errno == ENOTEMPTY || errno == EEXIST)) {
+        cleanup_free char *id = queue_identity_new();
+        cleanup_free char *aside = xasprintf("%s/running/.aside-%s", d->root, id);
+        r = rename(path, aside);
+    }
+    if (r < 0 && errno != ENOENT)
+        return rx_error_set(err, errno, "spool: clear %s (no regular file): %s", path,
+                            strerror(errno));
+    cleanup_free char *name = xasprintf("running/%s", task_id);
+    note_entry(d, "warn", "spool_lock_cleared", name,
+               S_ISDIR(mode) ? "a directory where the run lock file goes: moved aside"
+                             : "no regular file where the run lock file goes: removed");
+    return 0;
+}
+
 /* The run lock is flock(2) on running/TASK_ID, so it goes with the process
  * that holds it: a worker that dies holds nothing.  The file is removed
  * by its holder; a lock taken on a file that was removed meanwhile is no
@@ -435,6 +541,12 @@ dir_lock(struct queue *q, struct queue_job *job, const char *task_id, bool *got,
     cleanup_free char *path = xasprintf("%s/running/%s", d->root, task_id);
     *got = false;
     for (int tries = 0; tries < 5; tries++) {
+        struct stat st;
+        if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+            if (clear_lock_path(d, path, task_id, st.st_mode, err) < 0)
+                return -1;
+            continue;
+        }
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
         if (fd < 0)
             return rx_error_set(err, errno, "spool: open %s: %s", path, strerror(errno));
@@ -469,6 +581,13 @@ unlock_job(struct queue_job *job)
     if (job->lock_fd >= 0)
         close(job->lock_fd);
     job->lock_fd = -1;
+}
+
+static int
+dir_unlock(struct queue *q RX_UNUSED, struct queue_job *job, struct rx_error **err RX_UNUSED)
+{
+    unlock_job(job);
+    return 0;
 }
 
 /* Add one to stats/NAME (a decimal count, under flock). */
@@ -537,20 +656,9 @@ requeue_file(struct queue_dir *d, const char *claimed_path, bool count, const ch
     if (count)
         attempts++;
     if (count && attempts >= d->max_attempts) {
-        cleanup_free char *ddir = xasprintf("%s/dead", d->root);
-        cleanup_free char *ename = fit_name("", stem, ".error.json");
-        cleanup_free char *dname = fit_name("", stem, ".json");
-        struct json_object *info = json_object_new_object();
-        json_object_object_add(info, "error", json_object_new_string(why ? why : "unknown"));
-        json_object_object_add(info, "attempts", json_object_new_int(attempts));
-        const char *s = rx_json_compact(info);
-        int r = write_atomic(ddir, ename, s, strlen(s), false, NULL, err);
-        json_object_put(info);
-        if (r < 0)
-            return -1;
-        cleanup_free char *dst = xasprintf("%s/%s", ddir, dname);
-        if (rename(claimed_path, dst) < 0 && errno != ENOENT)
-            return rx_error_set(err, errno, "spool: dead-letter %s: %s", dst, strerror(errno));
+        if (dead_letter(d, claimed_path, stem, why, attempts) < 0)
+            return rx_error_set(err, errno, "spool: dead-letter %s: %s", claimed_path,
+                                strerror(errno));
         return 1;
     }
     char suffix[32];
@@ -816,6 +924,7 @@ static const struct queue_ops dir_ops = {
     .claim = dir_claim,
     .result_exists = dir_result_exists,
     .lock = dir_lock,
+    .unlock = dir_unlock,
     .complete = dir_complete,
     .release = dir_release,
     .heartbeat = dir_heartbeat,

@@ -21,20 +21,28 @@
 /* A reply this large leaves hiredis's read buffer as large until the next
  * reply: past it, the buffer is given back at once. */
 #define REDIS_READER_KEEP (1u << 20)
+/* Members of P:workers the reaper cannot use are logged once each (per
+ * queue object), the oldest forgotten past this many. */
+#define REDIS_NOTED_MAX 256
 
 struct queue_redis {
     struct queue base;
     redisContext *c;
+    bool claim_ok; /* this connection's BLMOVE and CLIENT REPLY were checked */
     char *host;
     int port;
     int db;
     char *prefix;
     char *worker_id;
     char *run_id;
-    char *me; /* "WORKER RUN": the value of the run locks this run holds */
+    char *me; /* "WORKER RUN": a claim's lock value is this and a token */
     long long lease_ms;
     int max_attempts;
     long long result_ttl_s;
+    queue_note_fn *note; /* may be NULL */
+    void *note_ud;
+    unsigned long long noted[REDIS_NOTED_MAX]; /* hashes of members reap_failed was said of */
+    unsigned n_noted;
     char *k_jobs, *k_proc, *k_claiming, *k_lease, *k_workers, *k_done, *k_dead, *k_attempts,
         *k_stats, *k_lease_prefix;
 };
@@ -70,16 +78,17 @@ static const char take_lua[] =
     "redis.call('LPUSH', KEYS[3], item)\n"
     "return item\n";
 
-/* KEYS: running.  ARGV: this run ("WORKER RUN"), lease key prefix, expiry
- * (ms).  1 when the lock is ours, 0 when a live run holds it: a holder
- * whose lease is gone, or whose lease is a later run's (it was restarted),
- * has stopped running it. */
+/* KEYS: running.  ARGV: this claim ("WORKER RUN TOKEN"), lease key
+ * prefix, expiry (ms).  1 when the lock is ours (taken now, or by this
+ * same claim before: a retry after a lost reply), 0 when a live run holds
+ * it: a holder whose lease is gone, or whose lease is a later run's (it
+ * was restarted), has stopped running it. */
 static const char lock_lua[] =
     "local t = redis.call('TYPE', KEYS[1])['ok']\n"
     "if t == 'string' then\n"
     "  local v = redis.call('GET', KEYS[1])\n"
-    "  if v == ARGV[1] then return 0 end\n"
-    "  local w, run = string.match(v, '^(%S+) (%S+)$')\n"
+    "  local w, run = string.match(v, '^(%S+) (%S+)')\n"
+    "  if v == ARGV[1] then w = nil end\n"
     "  if w then\n"
     "    local l = redis.pcall('GET', ARGV[2] .. w)\n"
     "    if type(l) == 'string' then\n"
@@ -109,9 +118,14 @@ static const char small_get_lua[] =
     "  redis.call('DEL', " K ")\n"                                                       \
     "end\n"
 
+/* KEYS: running ('' if none).  ARGV: this claim's lock value. */
+static const char unlock_lua[] =
+    LUA_UNLOCK("KEYS[1]", "ARGV[1]")
+    "return 1\n";
+
 /* KEYS: result, done, processing, stats, attempts, running ('' if none).
  * ARGV: result ('' drops the job as a duplicate), ttl, task_id, the item,
- * outcome field ("done" or "failed"), this run, '1' when the item is on
+ * outcome field ("done" or "failed"), this claim's lock value, '1' when the item is on
  * the processing list (a job too large to read is not).  The bookkeeping (done, stats, attempts) is done
  * with pcall: a producer's key of the wrong type there must not keep a
  * result from being stored. */
@@ -153,7 +167,8 @@ static const char complete_lua[] =
     "end\n"
 
 /* KEYS: processing, jobs, attempts, dead, stats, running ('' if none).
- * ARGV: payload, count (0/1), max attempts, reason, this run.  Returns 1
+ * ARGV: payload, count (0/1), max attempts, reason, this claim's lock
+ * value.  Returns 1
  * when dead-lettered, 0 when requeued, -1 when the item was not in the
  * processing list (someone else moved it). */
 static const char release_lua[] =
@@ -202,6 +217,7 @@ drop(struct queue_redis *r)
     if (r->c != NULL)
         redisFree(r->c);
     r->c = NULL;
+    r->claim_ok = false;
 }
 
 static int
@@ -307,6 +323,70 @@ take_reply(struct queue_redis *r, redisReply *rep, struct queue_job **out, struc
     return 0;
 }
 
+/* Check once per connection what the blocking claim needs of the server,
+ * so that it fails clearly instead of silently: BLMOVE (Redis 6.2; with
+ * its reply skipped a refused one would be no error, and the slot would
+ * spin) and CLIENT REPLY SKIP (refused by an ACL it is an extra reply).
+ * The BLMOVE moves this worker's claiming list onto itself (no change),
+ * waiting at most a millisecond. */
+static int
+check_claim(struct queue_redis *r, struct rx_error **err)
+{
+    if (r->claim_ok)
+        return 0;
+    if (connect_redis(r, err) < 0)
+        return -1;
+    const char *bl[] = {"BLMOVE", r->k_claiming, r->k_claiming, "RIGHT", "RIGHT", "0.001"};
+    redisReply *rep = redisCommandArgv(r->c, 6, bl, NULL);
+    if (rep == NULL) {
+        rx_error_set(err, EIO, "redis %s:%d: BLMOVE: %s", r->host, r->port,
+                     r->c->errstr[0] ? r->c->errstr : "connection lost");
+        drop(r);
+        return -1;
+    }
+    /* A claiming list of the wrong type is the take script's to report. */
+    if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "WRONGTYPE", 9) != 0) {
+        rx_error_set(err, ENOTSUP,
+                     "redis %s:%d: BLMOVE is refused (%.200s): the worker needs Redis 6.2 or "
+                     "later, and an ACL that allows BLMOVE",
+                     r->host, r->port, rep->str);
+        freeReplyObject(rep);
+        drop(r);
+        return -1;
+    }
+    freeReplyObject(rep);
+    /* CLIENT REPLY SKIP, PING, PING: the first PING's reply is skipped, so
+     * one reply (PONG) when it works, three (an error first) when not. */
+    const char *skip[] = {"CLIENT", "REPLY", "SKIP"};
+    const char *ping[] = {"PING"};
+    if (redisAppendCommandArgv(r->c, 3, skip, NULL) != REDIS_OK ||
+        redisAppendCommandArgv(r->c, 1, ping, NULL) != REDIS_OK ||
+        redisAppendCommandArgv(r->c, 1, ping, NULL) != REDIS_OK)
+        rx_oom();
+    void *v = NULL;
+    if (redisGetReply(r->c, &v) != REDIS_OK || v == NULL) {
+        rx_error_set(err, EIO, "redis %s:%d: CLIENT REPLY: %s", r->host, r->port,
+                     r->c->errstr[0] ? r->c->errstr : "connection lost");
+        drop(r);
+        return -1;
+    }
+    rep = v;
+    bool pong = rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0;
+    if (!pong) {
+        rx_error_set(err, ENOTSUP,
+                     "redis %s:%d: CLIENT REPLY SKIP is refused (%.200s): the worker needs it "
+                     "(an ACL must allow CLIENT REPLY)",
+                     r->host, r->port,
+                     rep->type == REDIS_REPLY_ERROR ? rep->str : "an unexpected reply");
+        freeReplyObject(rep);
+        drop(r); /* the PINGs' replies may still be on their way */
+        return -1;
+    }
+    freeReplyObject(rep);
+    r->claim_ok = true;
+    return 0;
+}
+
 /* Claim a job in one script (take_lua) that measures it on the server: a
  * job over the size cap never crosses the wire.  None waiting: block with
  * BLMOVE into this worker's claiming list, its reply switched off (CLIENT
@@ -333,6 +413,8 @@ redis_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_e
         return rc;
     }
 
+    if (check_claim(r, err) < 0)
+        return -1;
     char tmo[32];
     snprintf(tmo, sizeof(tmo), "%.3f", timeout_ms / 1000.0);
     const char *skip[] = {"CLIENT", "REPLY", "SKIP"};
@@ -353,11 +435,20 @@ redis_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_e
     struct timeval io2 = {REDIS_IO_TIMEOUT_MS / 1000, 0};
     redisSetTimeout(r->c, io2);
     rep = v;
+    /* One reply is expected (the take script's).  An error may be the
+     * refused CLIENT REPLY's, with the BLMOVE's and the script's replies
+     * still to come: past any error or odd reply, how many replies are
+     * pending is unknown, and the connection is dropped rather than have
+     * the next command read this one's reply (a job taken twice). */
     if (rep->type == REDIS_REPLY_ERROR)
         rc = rx_error_set(err, EIO, "redis: claim: %.300s", rep->str);
     else
         rc = take_reply(r, rep, out, err);
     freeReplyObject(rep);
+    if (rc < 0) {
+        drop(r);
+        return rc;
+    }
     if (*out != NULL && (*out)->len > REDIS_READER_KEEP)
         shrink_reader(r);
     return rc;
@@ -396,16 +487,38 @@ redis_lock(struct queue *q, struct queue_job *job, const char *task_id, bool *go
     cleanup_free char *key = xasprintf("%s:running:%s", r->prefix, task_id);
     char ms[32];
     snprintf(ms, sizeof(ms), "%lld", REDIS_LOCK_MAX_MS + r->lease_ms);
-    const char *argv[] = {"EVAL", lock_lua, "1", key, r->me, r->k_lease_prefix, ms};
+    /* The value is this claim's, not this run's: a retry after a lost
+     * reply finds its own lock and takes it (it is no other live run). */
+    if (job->lock_token == NULL) {
+        cleanup_free char *token = queue_identity_new();
+        job->lock_token = xasprintf("%s %s", r->me, token);
+    }
+    /* Kept whatever the outcome: a lock whose reply is lost may be held,
+     * and unlocking one that is not (it checks the value) does nothing. */
+    free(job->lock);
+    job->lock = steal_pointer(&key);
+    const char *argv[] = {"EVAL", lock_lua, "1", job->lock, job->lock_token, r->k_lease_prefix,
+                          ms};
     redisReply *rep = cmds(r, err, 7, argv);
     if (rep == NULL)
         return -1;
     *got = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
     freeReplyObject(rep);
-    if (*got) {
-        free(job->lock);
-        job->lock = steal_pointer(&key);
-    }
+    return 0;
+}
+
+static int
+redis_unlock(struct queue *q, struct queue_job *job, struct rx_error **err)
+{
+    struct queue_redis *r = (struct queue_redis *)q;
+    if (job->lock == NULL || job->lock_token == NULL)
+        return 0;
+    const char *argv[] = {"EVAL", unlock_lua, "1", job->lock, job->lock_token};
+    redisReply *rep = cmds(r, err, 5, argv);
+    if (rep == NULL)
+        return -1;
+    freeReplyObject(rep);
+    free(steal_pointer(&job->lock));
     return 0;
 }
 
@@ -421,7 +534,8 @@ redis_complete(struct queue *q, struct queue_job *job, const char *task_id, cons
     const char *item = job->payload != NULL ? job->payload : "";
     const char *argv[] = {"EVAL", complete_lua, "6", key, r->k_done, r->k_proc, r->k_stats,
                           r->k_attempts, job->lock ? job->lock : "", result ? result : "", ttl,
-                          task_id, item, success ? "done" : "failed", r->me,
+                          task_id, item, success ? "done" : "failed",
+                          job->lock_token ? job->lock_token : "",
                           job->payload != NULL ? "1" : "0"};
     size_t lens[16];
     for (int i = 0; i < 16; i++)
@@ -446,7 +560,8 @@ redis_release(struct queue *q, struct queue_job *job, bool count, const char *wh
     snprintf(maxa, sizeof(maxa), "%d", r->max_attempts);
     const char *argv[] = {"EVAL", release_lua, "6", r->k_proc, r->k_jobs, r->k_attempts,
                           r->k_dead, r->k_stats, job->lock ? job->lock : "", job->payload,
-                          count ? "1" : "0", maxa, why ? why : "unknown", r->me};
+                          count ? "1" : "0", maxa, why ? why : "unknown",
+                          job->lock_token ? job->lock_token : ""};
     size_t lens[14];
     for (int i = 0; i < 14; i++)
         lens[i] = strlen(argv[i]);
@@ -490,6 +605,21 @@ redis_heartbeat(struct queue *q, int inflight, int concurrency, struct rx_error 
     return 0;
 }
 
+/* Was wid reported before?  Remembers it if not (FNV-1a hashes). */
+static bool
+noted_before(struct queue_redis *r, const char *wid)
+{
+    unsigned long long h = 0xcbf29ce484222325ULL;
+    for (const char *p = wid; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+    unsigned n = r->n_noted < REDIS_NOTED_MAX ? r->n_noted : REDIS_NOTED_MAX;
+    for (unsigned i = 0; i < n; i++)
+        if (r->noted[i] == h)
+            return true;
+    r->noted[r->n_noted++ % REDIS_NOTED_MAX] = h;
+    return false;
+}
+
 static int
 redis_reap(struct queue *q, int *n, struct rx_error **err)
 {
@@ -514,12 +644,21 @@ redis_reap(struct queue *q, int *n, struct rx_error **err)
         struct rx_error *e2 = NULL;
         redisReply *r2 = cmds(r, &e2, 15, a2);
         if (r2 == NULL) {
-            freeReplyObject(rep);
-            if (err)
-                *err = e2;
-            else
-                rx_error_free(&e2);
-            return -1;
+            /* One member's keys (a producer's `SADD P:workers x` and a
+             * string at P:processing:x) must not keep the other crashed
+             * workers' jobs from going back: say so and go on. */
+            if (r->note != NULL && !noted_before(r, wid)) {
+                struct json_object *f = json_object_new_object();
+                json_object_object_add(f, "member", json_object_new_string(wid));
+                json_object_object_add(f, "error", json_object_new_string(e2->msg));
+                r->note(r->note_ud, "warn", "reap_failed", f);
+            }
+            rx_error_free(&e2);
+            if (r->c == NULL && connect_redis(r, err) < 0) {
+                freeReplyObject(rep);
+                return -1; /* the server is gone: the next heartbeat tries again */
+            }
+            continue;
         }
         if (r2->type == REDIS_REPLY_INTEGER && r2->integer > 0)
             *n += (int)r2->integer;
@@ -588,6 +727,8 @@ redis_status(struct queue *q, struct json_object **out, struct rx_error **err)
     redisReply *rep = cmds(r, err, 2, a2);
     for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
         const char *wid = rep->element[i]->str;
+        if (wid == NULL)
+            continue;
         cleanup_free char *lease = xasprintf("%s:lease:%s", r->prefix, wid);
         redisReply *hb = get_small(r, lease, NULL);
         if (hb && hb->type == REDIS_REPLY_STRING) {
@@ -686,6 +827,7 @@ static const struct queue_ops redis_ops = {
     .claim = redis_claim,
     .result_exists = redis_result_exists,
     .lock = redis_lock,
+    .unlock = redis_unlock,
     .complete = redis_complete,
     .release = redis_release,
     .heartbeat = redis_heartbeat,
@@ -727,6 +869,8 @@ queue_redis_open(const char *url, const struct queue_cfg *cfg, struct rx_error *
     r->lease_ms = cfg->lease_ms;
     r->max_attempts = cfg->max_attempts;
     r->result_ttl_s = cfg->result_ttl_s;
+    r->note = cfg->note;
+    r->note_ud = cfg->note_ud;
     r->k_jobs = xasprintf("%s:jobs", r->prefix);
     r->run_id = cfg->run_id ? xstrdup(cfg->run_id) : queue_identity_new();
     r->me = xasprintf("%s %s", r->worker_id, r->run_id);

@@ -25,6 +25,11 @@
 #define CLAIM_WAIT_MS 1000
 /* How often a job waits to see whether the run of its task id has ended. */
 #define LOCK_POLL_MS 250
+/* Taking a run lock that fails this many times in a row (an error, not a
+ * busy lock) gives the job back, uncounted, rather than hold the slot. */
+#define LOCK_MAX_ERRORS 5
+/* Tries to give up a run lock that complete or release did not. */
+#define UNLOCK_TRIES 3
 #define SWEEP_EVERY_MS 30000
 
 struct worker;
@@ -146,7 +151,9 @@ complete_with_retry(struct slot *s, struct queue **q, struct queue_job *job, con
     }
 }
 
-static void
+/* Put the job back (or dead-letter it), retrying for about 30 s; false
+ * when that failed throughout (the queue unreachable). */
+static bool
 release_job(struct slot *s, struct queue **q, struct queue_job *job, const char *task_id,
             bool count, const char *why)
 {
@@ -160,19 +167,44 @@ release_job(struct slot *s, struct queue **q, struct queue_job *job, const char 
         if (r == 1) {
             log_event(w, "error", "job_dead",
                       kv("task_id", task_id, "reason", why, NULL));
-            return;
+            return true;
         }
         if (r == 0) {
             log_event(w, "info", "job_requeued",
                       kv("task_id", task_id, "reason", why, "counted", count ? "yes" : "no", NULL));
-            return;
+            return true;
         }
         rx_error_free(&err);
         struct timespec ts = {1, 0};
         nanosleep(&ts, NULL);
     }
-    /* The lease will return it once this worker is gone. */
+    /* The lease will return it once this worker is gone; its run lock is
+     * given up by drop_lock (slot_main). */
     log_event(w, "error", "requeue_failed", kv("task_id", task_id, NULL));
+    return false;
+}
+
+/* Give up the run lock of a job that is being let go while it may still
+ * hold it (complete or release failed, or was never reached): left, it
+ * would keep every copy of its task id waiting while this worker lives. */
+static void
+drop_lock(struct slot *s, struct queue **q, struct queue_job *job)
+{
+    struct worker *w = s->w;
+    struct queue_cfg c = qcfg(w->cfg, w);
+    for (int attempt = 0; job->lock != NULL && attempt < UNLOCK_TRIES; attempt++) {
+        struct rx_error *err = NULL;
+        if (*q == NULL)
+            *q = queue_open(w->cfg->queue_url, &c, &err);
+        if (*q != NULL && (*q)->ops->unlock(*q, job, &err) == 0)
+            return;
+        if (attempt + 1 == UNLOCK_TRIES)
+            log_event(w, "error", "unlock_failed",
+                      kv("lock", job->lock, "error", err ? err->msg : "?", NULL));
+        rx_error_free(&err);
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 static void
@@ -214,13 +246,17 @@ remove_container(struct worker *w, struct docker_client *dc, struct job_result *
 
 /* Wait until this job holds its task id's run lock: at most one job per
  * task id runs (or stores a result) at a time, across slots and workers.
- * false when the worker stopped meanwhile (the job went back, uncounted). */
+ * false when the worker stopped meanwhile, or the lock failed with an
+ * error LOCK_MAX_ERRORS times in a row (the job went back, uncounted): a
+ * busy lock is waited for, a broken one does not hold the slot (unless
+ * the queue cannot take the job back either: then it waits for it). */
 static bool
 wait_run_lock(struct slot *s, struct queue **q, struct queue_job *qj, const char *task_id)
 {
     struct worker *w = s->w;
     struct queue_cfg c = qcfg(w->cfg, w);
     bool said = false;
+    int errors = 0;
     for (;;) {
         struct rx_error *err = NULL;
         bool got = false;
@@ -233,11 +269,24 @@ wait_run_lock(struct slot *s, struct queue **q, struct queue_job *qj, const char
                 log_event(w, "warn", "lock_failed",
                           kv("task_id", task_id, "error", err->msg, NULL));
             said = true;
+            if (++errors >= LOCK_MAX_ERRORS) {
+                char why[512];
+                snprintf(why, sizeof(why), "its run lock failed %d times: %s", errors, err->msg);
+                rx_error_free(&err);
+                log_event(w, "error", "lock_given_up", kv("task_id", task_id, "error", why, NULL));
+                if (release_job(s, q, qj, task_id, false, why))
+                    return false;
+                /* The queue is unreachable (it cannot take the job back
+                 * either): the job stays here and waits for it. */
+                errors = 0;
+            }
             rx_error_free(&err);
-        } else if (!said) {
-            log_event(w, "info", "job_waiting",
-                      kv("task_id", task_id, "reason", "a run of this task id is in progress",
-                         NULL));
+        } else {
+            errors = 0; /* busy: a live run holds it */
+            if (!said)
+                log_event(w, "info", "job_waiting",
+                          kv("task_id", task_id, "reason",
+                             "a run of this task id is in progress", NULL));
             said = true;
         }
         if (atomic_load(&w->stop_taking)) {
@@ -441,6 +490,7 @@ slot_main(void *arg)
         }
         atomic_fetch_add(&w->inflight, 1);
         run_one(s, &q, &dc, job);
+        drop_lock(s, &q, job);
         atomic_fetch_add(&w->finished, 1);
         atomic_fetch_sub(&w->inflight, 1);
         queue_job_free(job);

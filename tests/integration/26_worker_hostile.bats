@@ -285,3 +285,85 @@ redis_net_out() {
     rx_check '.status == "success"' 'the result is stored all the same'
     assert_equal "$(rcli LLEN ralph:jobs)$(wk_processing_total)" 00 "ralph:jobs and processing"
 }
+
+@test "redis: CLIENT REPLY refused by an ACL: the claim fails clearly and no job is taken twice" {
+    local tid
+    tid=$(rx_tid noreply)
+    rcli ACL SETUSER default '-client|reply' >/dev/null
+    wk_push "{\"task_id\":\"$tid\",\"command\":[\"true\"]}"
+    wk_push "{\"task_id\":\"$tid-2\",\"command\":[\"true\"]}"
+    # The first job is taken by the script alone (no CLIENT REPLY needed);
+    # the blocking claim after the queue is empty is what is refused.
+    wk_start w --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
+    wk_wait_event w queue_unavailable 30 '.error | test("CLIENT REPLY SKIP is refused")' ||
+        return 1
+    wk_alive w || fail "the worker died"
+    rcli ACL SETUSER default '+client|reply' >/dev/null
+    wk_push "{\"task_id\":\"$tid-3\",\"command\":[\"true\"]}"
+    wk_wait_event w job_done 60 ".task_id == \"$tid-3\"" || return 1
+    wk_signal_and_wait w TERM 30
+    assert_equal "$WK_RC" 0 "exit code"
+    assert_equal "$(wk_count_events w job_start)" 3 "jobs started (each once)"
+    assert_equal "$(rcli LLEN ralph:done)" 3 "results stored"
+    assert_equal "$(rcli HGET ralph:stats duplicates)" "" "duplicates"
+}
+
+@test "redis: BLMOVE refused: an error in the log, not a slot that spins" {
+    local n
+    rcli ACL SETUSER default '-blmove' >/dev/null
+    wk_start w --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
+    wk_wait_event w queue_unavailable 30 '.error | test("BLMOVE is refused")' || return 1
+    sleep 3
+    n=$(wk_count_events w queue_unavailable)
+    ((n <= 6)) || fail "$n queue_unavailable events in about 3 s: the slot spins"
+    rcli ACL SETUSER default '+blmove' >/dev/null
+    wk_signal_and_wait w TERM 30
+    assert_equal "$WK_RC" 0 "exit code"
+}
+
+@test "redis: a bad member of ralph:workers does not keep a crashed worker's jobs from going back" {
+    local tid i
+    tid=$(rx_tid reaped)
+    # Ten members whose processing key is a string: the reap script refuses each.
+    for i in $(seq 10); do
+        rcli SADD ralph:workers "bad$i" >/dev/null
+        rcli SET "ralph:processing:bad$i" 'not a list' >/dev/null
+    done
+    # A worker that crashed with a job in flight (no lease).
+    rcli SADD ralph:workers ghost >/dev/null
+    rcli LPUSH ralph:processing:ghost "{\"task_id\":\"$tid\",\"command\":[\"true\"]}" >/dev/null
+    wk_start w --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
+    wk_wait_event w job_done 60 ".task_id == \"$tid\"" || return 1
+    wk_wait_event w reap_failed 20 '.member | test("^bad")' || return 1
+    wk_alive w || fail "the worker died"
+    sleep 2.5 # more heartbeats, more reaps: each member is reported once
+    assert_equal "$(wk_count_events w reap_failed)" 10 "reap_failed events"
+    wk_signal_and_wait w TERM 30
+    assert_equal "$WK_RC" 0 "exit code"
+    assert_equal "$(rcli LLEN ralph:processing:ghost)" 0 "ghost's processing list"
+    assert_equal "$(rcli SISMEMBER ralph:workers ghost)" 0 "ghost is no longer a worker"
+}
+
+@test "spool: a run lock that keeps failing gives the job back uncounted, and runs it once it works" {
+    local tag
+    tag=$(rx_tid lockfail)
+    mkdir -p "$WK_SPOOL"
+    # running/ is a file: every lock fails with ENOTDIR.
+    touch "$WK_SPOOL/running"
+    wk_spool_job "$WK_SPOOL" "$tag" '{"command":["true"]}'
+    wk_start w --queue "dir:$WK_SPOOL" --concurrency 1 "${LEASE[@]}"
+    wk_wait_event w lock_given_up 30 ".task_id == \"$tag\"" || return 1
+    wk_wait_event w job_requeued 10 ".task_id == \"$tag\" and .counted == \"no\"" || return 1
+    # running/ made a directory, with a directory planted where the lock
+    # goes (in one rename, so that no lock is taken before it is there).
+    mkdir -p "$WK_SPOOL/.running.new/$tag/x"
+    rm -f "$WK_SPOOL/running"
+    mv "$WK_SPOOL/.running.new" "$WK_SPOOL/running"
+    wk_wait_event w job_done 60 ".task_id == \"$tag\"" || return 1
+    wk_wait_event w spool_lock_cleared 10 || return 1
+    wk_signal_and_wait w TERM 30
+    assert_equal "$WK_RC" 0 "exit code"
+    test -e "$WK_SPOOL/results/$tag.json" || fail "no result"
+    assert_equal "$(wk_ls "$WK_SPOOL/dead")" "" "dead/"
+    assert_equal "$(wk_count_events w job_start)" 1 "job starts"
+}

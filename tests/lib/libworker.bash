@@ -384,6 +384,8 @@ wk_setup() {
         wk_redis_start "$WK_REDIS_PORT" || return 1
     fi
     [[ $(rcli FLUSHALL) == OK ]] || fail "redis FLUSHALL failed"
+    # A test may have narrowed the default user's rights: every test starts with all.
+    rcli ACL SETUSER default on nopass '~*' '&*' '+@all' >/dev/null 2>&1 || true
     # shellcheck disable=SC2034 # used by the tests
     WK_SPOOL=$BATS_TEST_TMPDIR/spool
 }

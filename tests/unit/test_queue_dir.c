@@ -4,7 +4,51 @@
  * run lock of a task id.  The queue's sources are compiled in (it is not part
  * of libexecutor.a); Redis is stubbed out. */
 #include "worker/queue.c"
+
+#include <fcntl.h>
+#include <stdarg.h>
+
+/* Every open(2) of the queue goes through here: fail_claimed_open makes
+ * the opening of a claimed job fail as a worker out of descriptors would
+ * (the claim frees the descriptor of its scan just before, so using them
+ * up cannot hit that one open). */
+static int fail_claimed_open;
+
+static int
+test_open(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    if (flags & O_CREAT) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    if (fail_claimed_open && strstr(path, "/claimed/") != NULL) {
+        errno = fail_claimed_open;
+        return -1;
+    }
+    return open(path, flags, mode);
+}
+
+/* no_noreplace: renameat2 refuses RENAME_NOREPLACE, as on NFS. */
+static int no_noreplace;
+
+static int
+test_renameat2(int ofd, const char *src, int nfd, const char *dst, unsigned flags)
+{
+    if (no_noreplace && (flags & RENAME_NOREPLACE)) {
+        errno = EINVAL;
+        return -1;
+    }
+    return renameat2(ofd, src, nfd, dst, flags);
+}
+
+#define open test_open
+#define renameat2 test_renameat2
 #include "worker/queue_dir.c"
+#undef open
+#undef renameat2
 
 #include <ftw.h>
 
@@ -215,6 +259,130 @@ run_lock(void)
     b->ops->close(b);
 }
 
+/* A job the worker cannot read for its own reasons (out of descriptors)
+ * goes back as it was, no attempt counted; a symbolic link is no job. */
+static void
+read_failures(void)
+{
+    struct queue *q = open_as("w3");
+    drop("later.json", "{\"command\":[\"true\"]}");
+    struct queue_job *j = NULL;
+    struct rx_error *err = NULL;
+    fail_claimed_open = EMFILE;
+    int r = q->ops->claim(q, 0, &j, &err);
+    fail_claimed_open = 0;
+    ok(r < 0 && j == NULL && err && err->code == EMFILE, "the claim fails with EMFILE (%s)",
+       err ? err->msg : "no error");
+    rx_error_free(&err);
+    cleanup_free char *back = xasprintf("%s/incoming/later.json", root);
+    cleanup_free char *res = xasprintf("%s/results/later.json", root);
+    ok(access(back, F_OK) == 0 && count_dir("claimed") == 0 && access(res, F_OK) < 0,
+       "the job is back in incoming/ under its own name: no attempt, no result");
+    j = claim(q);
+    ok(j && j->payload && strcmp(j->payload, "{\"command\":[\"true\"]}") == 0,
+       "and is claimed whole once descriptors are free");
+    ok(j && q->ops->complete(q, j, "later", "{}", true, &err) == 0, "and completed");
+    queue_job_free(j);
+
+    cleanup_free char *link = xasprintf("%s/incoming/alink.json", root);
+    ok(symlink("/etc/passwd", link) == 0, "a symbolic link in incoming/");
+    j = claim(q);
+    ok(j && j->payload && j->len == 0, "is claimed with an empty payload (it ends rejected)");
+    ok(j && q->ops->complete(q, j, "alink", "{}", false, &err) == 0, "and completed");
+    queue_job_free(j);
+    rx_error_free(&err);
+    q->ops->close(q);
+}
+
+/* What a producer plants at running/TASK_ID is cleared: the lock is taken. */
+static void
+planted_locks(void)
+{
+    struct queue *q = open_as("w4");
+    cleanup_free char *dir = xasprintf("%s/running/D", root);
+    cleanup_free char *full = xasprintf("%s/running/E", root);
+    cleanup_free char *inner = xasprintf("%s/running/E/x", root);
+    cleanup_free char *fifo = xasprintf("%s/running/F", root);
+    cleanup_free char *link = xasprintf("%s/running/L", root);
+    ok(mkdir(dir, 0755) == 0 && mkdir(full, 0755) == 0 && mkdir(inner, 0755) == 0 &&
+           mkfifo(fifo, 0644) == 0 && symlink("/etc/passwd", link) == 0,
+       "a directory, a directory with something in it, a FIFO and a link in running/");
+    const char *ids[] = {"D", "E", "F", "L"};
+    for (int i = 0; i < 4; i++) {
+        struct queue_job *j = queue_job_new();
+        bool got = false;
+        struct rx_error *err = NULL;
+        int r = q->ops->lock(q, j, ids[i], &got, &err);
+        ok(r == 0 && got && j->lock_fd >= 0, "running/%s: the lock is taken (%s)", ids[i],
+           err ? err->msg : "no error");
+        struct stat st;
+        ok(lstat(j->lock ? j->lock : "", &st) == 0 && S_ISREG(st.st_mode),
+           "running/%s is a lock file now", ids[i]);
+        rx_error_free(&err);
+        q->ops->unlock(q, j, &err);
+        queue_job_free(j);
+    }
+    ok(count_dir("running") == 0, "all four given up");
+    q->ops->close(q);
+}
+
+/* Claims and dead letters where RENAME_NOREPLACE is refused (EINVAL), and
+ * a dead letter whose name is taken: nothing is replaced. */
+static void
+no_replace(void)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        no_noreplace = pass;
+        const char *how = pass ? "by link and unlink (EINVAL)" : "by renameat2";
+        struct queue *q = open_as(pass ? "w6" : "w5");
+        cleanup_free char *name = xasprintf("dl%d.json", pass);
+        cleanup_free char *old = xasprintf("%s/dead/dl%d.json", root, pass);
+        FILE *f = fopen(old, "w");
+        fputs("an older dead job", f);
+        fclose(f);
+        drop(name, "{\"command\":[\"false\"]}");
+        struct queue_job *j = claim(q);
+        ok(j && j->payload && strstr(j->payload, "false"), "claimed %s", how);
+        struct rx_error *err = NULL;
+        int r1 = j ? q->ops->release(q, j, true, "one", &err) : -1;
+        queue_job_free(j);
+        j = claim(q);
+        int r2 = j ? q->ops->release(q, j, true, "two", &err) : -1;
+        queue_job_free(j);
+        ok(r1 == 0 && r2 == 1, "requeued, then dead-lettered %s (%d, %d: %s)", how, r1, r2,
+           err ? err->msg : "no error");
+        rx_error_free(&err);
+        char *data = NULL;
+        size_t len = 0;
+        ok(read_file(old, 100, &data, &len, &err) == 0 && strcmp(data, "an older dead job") == 0,
+           "the older dead/%s is kept", name);
+        free(data);
+        rx_error_free(&err);
+        /* dead/dlN-XXXXXXXX.json and its .error.json beside the older one. */
+        cleanup_free char *dd = xasprintf("%s/dead", root);
+        DIR *dh = opendir(dd);
+        struct dirent *e;
+        int job = 0, reason = 0;
+        cleanup_free char *pfx = xasprintf("dl%d-", pass);
+        while (dh && (e = readdir(dh)) != NULL) {
+            if (strncmp(e->d_name, pfx, strlen(pfx)) != 0)
+                continue;
+            size_t l = strlen(e->d_name);
+            if (l > 11 && strcmp(e->d_name + l - 11, ".error.json") == 0)
+                reason++;
+            else
+                job++;
+        }
+        if (dh)
+            closedir(dh);
+        ok(job == 1 && reason == 1, "the new one is beside it under another name, with its "
+                                    "reason (%d, %d)", job, reason);
+        ok(count_dir("claimed") == 0, "nothing left in claimed/");
+        q->ops->close(q);
+    }
+    no_noreplace = 0;
+}
+
 int
 main(void)
 {
@@ -225,6 +393,9 @@ main(void)
     too_large();
     special_entries();
     run_lock();
+    read_failures();
+    planted_locks();
+    no_replace();
     nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     return done_testing();
 }
