@@ -17,7 +17,10 @@
 #   /var/log/ralph-docker26.log).  Its own network namespace because a
 #   second dockerd in the host's would change the host's bridges (with
 #   --bridge=none it deletes docker0, and the default engine's builds fail);
-#   jobs never have a network, so the engine needs none either.  Image
+#   jobs never have a network, so the engine needs none either.  What a
+#   killed engine left (its containerd, shims, the processes of its
+#   containers, under cgroup parent ralph-docker26) is stopped before a new
+#   start; a dockerd still running on that root is an error.  Image
 #   builds do: images/build.sh builds on the default engine and copies the
 #   sandbox image here (make images ENGINE=docker26).
 # Idempotent and quick when all is done; prints one line when the engine is up.
@@ -149,27 +152,38 @@ stop() {
     for _ in $(seq 50); do alive "$1" || return 0; sleep 0.1; done
 }
 
-# A process whose root is the engine's root filesystem: an engine (or its
-# containerd) still running there, whatever its pid file says.  Two on one
-# data root would corrupt it.
-# (By device and inode: after pivot_root, readlink of /proc/PID/root says "/".)
-engine_in_rootfs() {
+# The processes whose root is the engine's root filesystem, one pid a line:
+# an engine still running there, or what a killed one left (its containerd,
+# a shim).  By device and inode: after pivot_root, readlink of /proc/PID/root
+# says "/".
+procs_in_rootfs() {
     local r want
-    want=$(stat -c '%d:%i' "$ROOTFS" 2>/dev/null) || return 1
+    want=$(stat -c '%d:%i' "$ROOTFS" 2>/dev/null) || return 0
     for r in /proc/[0-9]*/root; do
         [[ $(stat -L -c '%d:%i' "$r" 2>/dev/null) == "$want" ]] || continue
         r=${r#/proc/}
         printf '%s\n' "${r%/root}"
-        return 0
     done
-    return 1
 }
 
 start_engine() {
-    local pid deadline offset gid other
-    if other=$(engine_in_rootfs); then
-        die "process $other still runs in $ROOTFS without answering on $SOCK: stop it first"
-    fi
+    local pid deadline offset gid p
+    # Two engines on one data root would corrupt it: a dockerd still there
+    # is an error; what a killed engine left (containerd, shims) is stopped.
+    for p in $(procs_in_rootfs); do
+        if [[ $(cat "/proc/$p/comm" 2>/dev/null) == dockerd ]]; then
+            die "dockerd (pid $p) still runs in $ROOTFS without answering on $SOCK: stop it first"
+        fi
+        log "stopping $(cat "/proc/$p/comm" 2>/dev/null) (pid $p), left in $ROOTFS by an engine that is gone"
+        stop "$p"
+    done
+    # And the jobs of its containers, which outlive their shims: everything
+    # in the cgroups under the engine's own parent (cgroup v1 or v2).
+    for p in $(cat /sys/fs/cgroup/*/ralph-docker26/*/cgroup.procs \
+        /sys/fs/cgroup/ralph-docker26/*/cgroup.procs 2>/dev/null | sort -un); do
+        log "killing pid $p ($(cat "/proc/$p/comm" 2>/dev/null)), a container process of an engine that is gone"
+        kill -KILL "$p" 2>/dev/null || true
+    done
     gid=$(socket_gid)
     mkdir -p "$RUNDIR" "${LOGFILE%/*}"
     rm -f "$SOCK" "$PIDFILE"
