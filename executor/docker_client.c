@@ -159,7 +159,8 @@ docker_server_header_parse(const char *server, char *version, size_t size, bool 
         if (strncmp(server, known[i].product, pl) != 0)
             continue;
         const char *v = server + pl;
-        size_t vl = strspn(v, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.+~-_");
+        size_t vl =
+            strspn(v, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.+~-_");
         if (vl == 0 || vl >= size || (v[vl] != '\0' && v[vl] != ' '))
             return -1;
         memcpy(version, v, vl);

@@ -326,8 +326,7 @@ docker_container_remove(struct docker_client *dc, const char *id, struct rx_erro
             return -1;
         }
         docker_resp_free(&resp);
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 250 * 1000000L};
-        nanosleep(&ts, NULL);
+        rx_sleep_ms(250);
     }
     return rx_error_set(err, EBUSY, "remove container %.12s: removal still in progress", id);
 }

@@ -79,6 +79,13 @@ rx_now_ms(void)
 }
 
 void
+rx_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+void
 rx_iso8601_now(char out[32])
 {
     struct timespec ts;

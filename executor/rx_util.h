@@ -63,6 +63,8 @@ rx_steal_pointer(void *pp)
 
 /* Milliseconds on the monotonic clock. */
 long long rx_now_ms(void);
+/* Sleep for ms milliseconds (a signal may cut it short). */
+void rx_sleep_ms(long ms);
 /* Seconds since the epoch (wall clock), for labels humans read. */
 long long rx_wall_s(void);
 /* Now as UTC ISO 8601 with milliseconds ("2026-11-22T01:02:03.456Z"). */

@@ -488,8 +488,7 @@ dir_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_err
                 }
             }
         } else {
-            struct timespec ts = {0, step * 1000000L};
-            nanosleep(&ts, NULL);
+            rx_sleep_ms(step);
         }
     }
 }

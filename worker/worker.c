@@ -9,7 +9,6 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <sys/signalfd.h>
-#include <time.h>
 
 #include "executor/docker_client.h"
 #include "executor/executor.h"
@@ -118,6 +117,18 @@ qcfg(const struct worker_cfg *cfg, struct worker *w)
                               .note_ud = w};
 }
 
+/* The queue of a slot, opened (again) when it is not: NULL with *err set
+ * when it cannot be. */
+static struct queue *
+slot_queue(struct worker *w, struct queue **q, struct rx_error **err)
+{
+    if (*q == NULL) {
+        struct queue_cfg c = qcfg(w->cfg, w);
+        *q = queue_open(w->cfg->queue_url, &c, err);
+    }
+    return *q;
+}
+
 static bool
 pipe_readable(int fd)
 {
@@ -133,12 +144,10 @@ complete_with_retry(struct slot *s, struct queue **q, struct queue_job *job, con
                     const char *result, bool success)
 {
     struct worker *w = s->w;
-    struct queue_cfg c = qcfg(w->cfg, w);
     for (int attempt = 0;; attempt++) {
         struct rx_error *err = NULL;
-        if (*q == NULL)
-            *q = queue_open(w->cfg->queue_url, &c, &err);
-        if (*q != NULL && (*q)->ops->complete(*q, job, task_id, result, success, &err) == 0)
+        if (slot_queue(w, q, &err) != NULL &&
+            (*q)->ops->complete(*q, job, task_id, result, success, &err) == 0)
             return 0;
         if (attempt == 0 || attempt % 10 == 0)
             log_event(w, "warn", "store_retry",
@@ -146,8 +155,7 @@ complete_with_retry(struct slot *s, struct queue **q, struct queue_job *job, con
         rx_error_free(&err);
         if (atomic_load(&w->forced))
             return -1;
-        struct timespec ts = {1, 0};
-        nanosleep(&ts, NULL);
+        rx_sleep_ms(1000);
     }
 }
 
@@ -158,12 +166,9 @@ release_job(struct slot *s, struct queue **q, struct queue_job *job, const char 
             bool count, const char *why)
 {
     struct worker *w = s->w;
-    struct queue_cfg c = qcfg(w->cfg, w);
     for (int attempt = 0; attempt < 30; attempt++) {
         struct rx_error *err = NULL;
-        if (*q == NULL)
-            *q = queue_open(w->cfg->queue_url, &c, &err);
-        int r = *q != NULL ? (*q)->ops->release(*q, job, count, why, &err) : -1;
+        int r = slot_queue(w, q, &err) != NULL ? (*q)->ops->release(*q, job, count, why, &err) : -1;
         if (r == 1) {
             log_event(w, "error", "job_dead",
                       kv("task_id", task_id, "reason", why, NULL));
@@ -175,8 +180,7 @@ release_job(struct slot *s, struct queue **q, struct queue_job *job, const char 
             return true;
         }
         rx_error_free(&err);
-        struct timespec ts = {1, 0};
-        nanosleep(&ts, NULL);
+        rx_sleep_ms(1000);
     }
     /* The lease will return it once this worker is gone; its run lock is
      * given up by drop_lock (slot_main). */
@@ -191,19 +195,15 @@ static void
 drop_lock(struct slot *s, struct queue **q, struct queue_job *job)
 {
     struct worker *w = s->w;
-    struct queue_cfg c = qcfg(w->cfg, w);
     for (int attempt = 0; job->lock != NULL && attempt < UNLOCK_TRIES; attempt++) {
         struct rx_error *err = NULL;
-        if (*q == NULL)
-            *q = queue_open(w->cfg->queue_url, &c, &err);
-        if (*q != NULL && (*q)->ops->unlock(*q, job, &err) == 0)
+        if (slot_queue(w, q, &err) != NULL && (*q)->ops->unlock(*q, job, &err) == 0)
             return;
         if (attempt + 1 == UNLOCK_TRIES)
             log_event(w, "error", "unlock_failed",
                       kv("lock", job->lock, "error", err ? err->msg : "?", NULL));
         rx_error_free(&err);
-        struct timespec ts = {0, 200 * 1000000L};
-        nanosleep(&ts, NULL);
+        rx_sleep_ms(200);
     }
 }
 
@@ -226,8 +226,7 @@ backoff(struct worker *w, int streak)
 {
     int ms = streak < 5 ? streak * 200 : 1000;
     for (int waited = 0; waited < ms && !atomic_load(&w->stop_taking); waited += 50) {
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
+        rx_sleep_ms(50);
     }
 }
 
@@ -254,15 +253,13 @@ static bool
 wait_run_lock(struct slot *s, struct queue **q, struct queue_job *qj, const char *task_id)
 {
     struct worker *w = s->w;
-    struct queue_cfg c = qcfg(w->cfg, w);
     bool said = false;
     int errors = 0;
     for (;;) {
         struct rx_error *err = NULL;
         bool got = false;
-        if (*q == NULL)
-            *q = queue_open(w->cfg->queue_url, &c, &err);
-        if (*q != NULL && (*q)->ops->lock(*q, qj, task_id, &got, &err) == 0 && got)
+        if (slot_queue(w, q, &err) != NULL &&
+            (*q)->ops->lock(*q, qj, task_id, &got, &err) == 0 && got)
             return true;
         if (err != NULL) {
             if (!said)
@@ -293,8 +290,7 @@ wait_run_lock(struct slot *s, struct queue **q, struct queue_job *qj, const char
             release_job(s, q, qj, task_id, false, "the worker is stopping");
             return false;
         }
-        struct timespec ts = {0, LOCK_POLL_MS * 1000000L};
-        nanosleep(&ts, NULL);
+        rx_sleep_ms(LOCK_POLL_MS);
     }
 }
 
@@ -445,7 +441,6 @@ slot_main(void *arg)
     struct slot *s = arg;
     struct worker *w = s->w;
     const struct worker_cfg *cfg = w->cfg;
-    struct queue_cfg c = qcfg(cfg, w);
     struct queue *q = NULL;
     struct docker_client *dc = NULL;
     int backoff_ms = 200;
@@ -457,10 +452,8 @@ slot_main(void *arg)
         if (cfg->max_jobs > 0 && ticket >= cfg->max_jobs)
             break;
         struct rx_error *err = NULL;
-        if (q == NULL)
-            q = queue_open(cfg->queue_url, &c, &err);
         struct queue_job *job = NULL;
-        if (q == NULL || q->ops->claim(q, CLAIM_WAIT_MS, &job, &err) < 0) {
+        if (slot_queue(w, &q, &err) == NULL || q->ops->claim(q, CLAIM_WAIT_MS, &job, &err) < 0) {
             atomic_fetch_sub(&w->taken, 1);
             log_event(w, "warn", "queue_unavailable", kv("error", err ? err->msg : "?", NULL));
             rx_error_free(&err);
@@ -468,8 +461,7 @@ slot_main(void *arg)
                 q->ops->close(q);
                 q = NULL;
             }
-            struct timespec ts = {backoff_ms / 1000, (backoff_ms % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
+            rx_sleep_ms(backoff_ms);
             backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
             continue;
         }
@@ -567,12 +559,9 @@ static void
 housekeeping(struct worker *w, struct queue **q)
 {
     const struct worker_cfg *cfg = w->cfg;
-    struct queue_cfg c = qcfg(cfg, w);
     struct rx_error *err = NULL;
-    if (*q == NULL)
-        *q = queue_open(cfg->queue_url, &c, &err);
-    if (*q == NULL || (*q)->ops->heartbeat(*q, atomic_load(&w->inflight), cfg->concurrency,
-                                           &err) < 0) {
+    if (slot_queue(w, q, &err) == NULL ||
+        (*q)->ops->heartbeat(*q, atomic_load(&w->inflight), cfg->concurrency, &err) < 0) {
         log_event(w, "warn", "heartbeat_failed", kv("error", err ? err->msg : "?", NULL));
         rx_error_free(&err);
         return;
@@ -669,8 +658,7 @@ worker_run(const struct worker_cfg *cfg)
     long long wait_until = rx_now_ms() + 2 * cfg->lease_ms + 1000;
     while (q->ops->worker_alive(q, cfg->worker_id, &taken, &err) == 0 && taken &&
            rx_now_ms() < wait_until) {
-        struct timespec ts = {0, 250 * 1000000L};
-        nanosleep(&ts, NULL);
+        rx_sleep_ms(250);
     }
     rx_error_free(&err);
     if (taken) {
