@@ -85,23 +85,8 @@ fi
 api() { curl -fsS --max-time "${2:-5}" --unix-socket "$SOCK" "http://localhost$1" 2>/dev/null; }
 ping_ok() { [[ $(api /_ping) == OK ]]; }
 
-# alive PID: the process exists and is not a zombie.
-alive() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [[ ${stat:0:1} != [ZX] ]]
-}
-
-# engine_pid: the pid of our dockerd, when its pid file names a live one.
-engine_pid() {
-    local pid=""
-    [[ -r $PIDFILE ]] || return 1
-    read -r pid <"$PIDFILE" || [[ -n $pid ]] || return 1
-    [[ $pid =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dockerd ]] &&
-        alive "$pid" || return 1
-    printf '%s\n' "$pid"
-}
+# shellcheck source=scripts/procs.sh
+source "$HERE/procs.sh"
 
 build_rootfs() {
     local tmp=$STATE/rootfs.new sources opts=() line t0=$SECONDS
@@ -127,8 +112,6 @@ build_rootfs() {
         die "mmdebstrap $SUITE failed (log: $STATE/mmdebstrap.log)"
     fi
     [[ -x $tmp/usr/sbin/dockerd && -x $tmp/usr/bin/runsc ]] || die "the $SUITE root has no dockerd or runsc"
-    mkdir -p "$tmp/etc/docker"
-    printf '%s\n' "$DAEMON_JSON" >"$tmp/etc/docker/daemon.json"
     chroot "$tmp" dpkg-query -W docker.io containerd runc runsc >"$tmp/.ralph-rootfs-ok"
     rm -rf --one-file-system "$ROOTFS"
     mv "$tmp" "$ROOTFS"
@@ -188,6 +171,7 @@ start_engine() {
     mkdir -p "$RUNDIR" "${LOGFILE%/*}"
     rm -f "$SOCK" "$PIDFILE"
     # The daemon.json of this script's version, whatever the root had.
+    mkdir -p "$ROOTFS/etc/docker"
     printf '%s\n' "$DAEMON_JSON" >"$ROOTFS/etc/docker/daemon.json"
     offset=$(stat -c %s "$LOGFILE" 2>/dev/null || echo 0)
     printf '=== %s: starting Docker 26 at %s ===\n' "$PROG" "$(date -Is)" >>"$LOGFILE"
@@ -199,7 +183,7 @@ start_engine() {
     deadline=$((SECONDS + START_TIMEOUT))
     while ((SECONDS < deadline)); do
         ping_ok && break
-        alive "$pid" || engine_pid >/dev/null || break
+        alive "$pid" || pid_named "$PIDFILE" dockerd >/dev/null || break
         sleep 0.3
     done
     if ping_ok; then
@@ -223,7 +207,7 @@ if ! ping_ok; then
     flock -w 300 9 || die "timed out waiting for $LOCKFILE"
 fi
 if ! ping_ok; then
-    if pid=$(engine_pid); then
+    if pid=$(pid_named "$PIDFILE" dockerd); then
         log "dockerd (pid $pid) is running but not answering yet; waiting up to ${START_TIMEOUT}s"
         deadline=$((SECONDS + START_TIMEOUT))
         until ping_ok || ((SECONDS >= deadline)); do sleep 0.5; done
