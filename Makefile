@@ -42,11 +42,11 @@ override LDFLAGS += -pie -Wl,-z,relro,-z,now
 LDLIBS    += $(PKG_LIBS) -lm
 
 LIB_SRCS  := executor/rx_util.c executor/rx_error.c executor/rx_buf.c executor/rx_json.c \
-             executor/job_spec.c executor/job_result.c executor/sandbox_policy.c \
+             executor/job_spec.c executor/job_result.c executor/container_spec.c \
              executor/docker_http.c executor/docker_client.c executor/docker_container.c \
              executor/docker_archive.c executor/docker_attach.c executor/docker_demux.c \
              executor/docker_errors.c \
-             executor/tar_stream.c executor/executor.c executor/rx_policy.c executor/rx_audit.c \
+             executor/tar_stream.c executor/executor.c executor/operator_policy.c executor/audit_log.c \
              executor/doctor.c
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/executor/harness_blob.o \
              $(BUILD)/executor/seccomp_blob.o
@@ -97,7 +97,8 @@ $(BUILD)/executor/main.o $(BUILD)/worker/main.o: override CFLAGS += -DRALPH_VERS
 $(BUILD)/ralph-worker: $(BUILD)/worker/main.o $(WORKER_OBJS) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis) -lpthread
 
-$(BUILD)/ralph-exec: $(BUILD)/executor/main.o $(LIB)
+# doctor prints its report: it belongs to the command, not the library.
+$(BUILD)/ralph-exec: $(BUILD)/executor/main.o $(BUILD)/executor/doctor.o $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)

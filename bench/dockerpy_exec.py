@@ -3,7 +3,7 @@
 Docker SDK for Python (Debian's python3-docker), written the way its
 documentation suggests -- create, put_archive, start, wait, read the output,
 get_archive, remove -- with the hardening ralph-exec sends
-(executor/sandbox_policy.c), and the same harness and workspace layout, so the
+(executor/container_spec.c), and the same harness and workspace layout, so the
 container does exactly the same work.
 
 Three deviations from the plain documented calls, forced by the hardening and

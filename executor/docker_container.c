@@ -8,7 +8,7 @@
 
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
-#include "executor/sandbox_policy.h"
+#include "executor/container_spec.h"
 
 /* Container ids come from the engine, but are still checked before they go
  * into a URL path. */

@@ -8,7 +8,7 @@
 
 #include "executor/docker_client.h"
 
-/* POST /containers/create?name=NAME with a body built by sandbox_policy.
+/* POST /containers/create?name=NAME with a body built by container_spec.
  * The name (unique per run) lets a container be found and removed when the
  * engine made it but its reply was lost.  Any engine
  * warning (a limit it could not apply) is an error: the container is

@@ -8,7 +8,7 @@
 #include "executor/docker_errors.h"
 #include "executor/executor.h"
 #include "executor/rx_json.h"
-#include "executor/rx_policy.h"
+#include "executor/operator_policy.h"
 #include "executor/rx_util.h"
 
 struct report {
@@ -63,19 +63,19 @@ has_string(struct json_object *arr, const char *prefix)
 }
 
 int
-rx_doctor(const char *policy_path, bool json)
+doctor_run(const char *policy_path, bool json)
 {
     struct report r = {.checks = json_object_new_array(), .json = json};
     struct rx_error *err = NULL;
     char *ipath = NULL; /* freed at out: (no cleanup attribute across the gotos) */
 
     /* The policy, first: the rest is checked against it. */
-    struct rx_policy policy;
-    if (rx_policy_load(policy_path, &policy, &err) < 0) {
+    struct operator_policy policy;
+    if (operator_policy_load(policy_path, &policy, &err) < 0) {
         check(&r, "policy", true, false, "fix the file or pass a valid --policy", "%s", err->msg);
         rx_error_free(&err);
-        rx_policy_free(&policy);
-        rx_policy_load(NULL, &policy, NULL);
+        operator_policy_free(&policy);
+        operator_policy_load(NULL, &policy, NULL);
     } else {
         check(&r, "policy", true, true, NULL, "%s (default sandbox %s, seccomp %s)",
               policy.source, policy.default_sandbox, policy.seccomp_strict ? "strict" : "default");
@@ -167,7 +167,7 @@ rx_doctor(const char *policy_path, bool json)
         bool need_gvisor = strcmp(policy.default_sandbox, "gvisor") == 0;
         if (dc->podman) {
             /* ralph-exec refuses gVisor and its own seccomp profile on
-             * Podman (sandbox_policy_engine_check): a policy that makes
+             * Podman (container_spec_engine_check): a policy that makes
              * them the default fails every job there. */
             check(&r, "runtime runsc (gVisor)", need_gvisor, !need_gvisor,
                   "use a Docker engine for gVisor, or set default_sandbox to runc", "%s",
@@ -203,10 +203,10 @@ rx_doctor(const char *policy_path, bool json)
             "\"grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status; id -u; "
             "echo '{\\\"ok\\\": true}' > output.json\"]}";
         struct job_spec *job = job_spec_parse(canary, strlen(canary), NULL, &err);
-        struct rx_exec_opts opts;
-        rx_exec_opts_defaults(&opts);
+        struct executor_opts opts;
+        executor_opts_defaults(&opts);
         opts.owner = "ralph-exec/doctor";
-        if (job != NULL && rx_policy_apply(&policy, job, &opts, &err) == 0) {
+        if (job != NULL && operator_policy_apply(&policy, job, &opts, &err) == 0) {
             struct job_result res;
             job_result_init(&res);
             executor_run(dc, job, &opts, &res);
@@ -255,7 +255,7 @@ out:
     free(ipath);
     free(sock);
     docker_client_free(dc);
-    rx_policy_free(&policy);
+    operator_policy_free(&policy);
     if (json) {
         struct json_object *o = json_object_new_object();
         json_object_object_add(o, "ok", json_object_new_boolean(!r.failed));

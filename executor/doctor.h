@@ -8,6 +8,6 @@
 
 /* Run every check, print them (text or JSON) on stdout; returns 0 when
  * every required check passed, 1 otherwise. */
-int rx_doctor(const char *policy_path, bool json);
+int doctor_run(const char *policy_path, bool json);
 
 #endif

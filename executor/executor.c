@@ -6,9 +6,9 @@
 #include "executor/docker_container.h"
 #include "executor/docker_errors.h"
 #include "executor/rx_json.h"
-#include "executor/rx_policy.h"
+#include "executor/operator_policy.h"
 #include "executor/rx_util.h"
-#include "executor/sandbox_policy.h"
+#include "executor/container_spec.h"
 #include "executor/tar_stream.h"
 
 #include <signal.h>
@@ -27,7 +27,7 @@
 #define EXIT_GRACE_MS 2000
 
 void
-rx_exec_opts_defaults(struct rx_exec_opts *o)
+executor_opts_defaults(struct executor_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->stdout_cap = RX_DEFAULT_STREAM_CAP;
@@ -66,7 +66,7 @@ build_input(const struct job_spec *job, struct rx_buf *tar, struct rx_error **er
 }
 
 /* Send a code job's input, or its go-ahead, to the harness's stdin (see
- * sandbox_policy.h): the header line, the code, the inputs' JSON, straight
+ * container_spec.h): the header line, the code, the inputs' JSON, straight
  * from the job.  Returns as docker_attach_feed: DOCKER_ATTACH_SENT when all
  * of it was written. */
 static int
@@ -187,7 +187,7 @@ fetch_file(struct docker_client *dc, const char *id, const char *rel, size_t cap
  * res->output; a missing file leaves it NULL and sets *missing. */
 static int
 collect_output(struct docker_client *dc, const char *id, const struct job_spec *job,
-               const struct rx_exec_opts *opts, struct job_result *res, bool *missing,
+               const struct executor_opts *opts, struct job_result *res, bool *missing,
                struct rx_error **err)
 {
     cleanup_free char *data = NULL;
@@ -257,7 +257,7 @@ container_exits(struct docker_client *dc, const char *id)
 }
 
 void
-executor_run(struct docker_client *dc, const struct job_spec *job, const struct rx_exec_opts *opts,
+executor_run(struct docker_client *dc, const struct job_spec *job, const struct executor_opts *opts,
              struct job_result *res)
 {
     struct rx_error *err = NULL;
@@ -275,7 +275,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     res->engine_version = xstrdup(dc->engine_version);
     res->api_version = xstrdup(dc->api_version);
     res->engine_kind = dc->podman ? "podman" : "docker";
-    struct sandbox_opts so = {
+    struct container_spec_opts so = {
         .owner = opts->owner,
         .queue = opts->queue,
         .deadline_s = rx_wall_s() + (job->timeout_ms + 999) / 1000 + 300,
@@ -285,7 +285,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
     };
     cleanup_json struct json_object *profile = NULL;
     if (opts->seccomp_strict) {
-        profile = rx_json_parse(rx_seccomp_strict, (size_t)(rx_seccomp_strict_end - rx_seccomp_strict),
+        profile = rx_json_parse(seccomp_strict_profile, (size_t)(seccomp_strict_profile_end - seccomp_strict_profile),
                                 "seccomp-strict.json", NULL);
         so.seccomp = profile ? rx_json_compact(profile) : NULL;
         if (so.seccomp == NULL) {
@@ -293,15 +293,15 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
             goto fail;
         }
     }
-    res->limits = sandbox_policy_limits(job, &so);
+    res->limits = container_spec_limits(job, &so);
     json_object_object_add(res->limits, "stdout_bytes", json_object_new_int64((int64_t)opts->stdout_cap));
     json_object_object_add(res->limits, "stderr_bytes", json_object_new_int64((int64_t)opts->stderr_cap));
     json_object_object_add(res->limits, "output_bytes", json_object_new_int64((int64_t)opts->output_cap));
-    if (sandbox_policy_engine_check(job, &so, &err) < 0)
+    if (container_spec_engine_check(job, &so, &err) < 0)
         goto fail;
 
     /* A code job's harness waits for its input or its go-ahead on stdin,
-     * so the container is started first (sandbox_policy.h).  Without files
+     * so the container is started first (container_spec.h).  Without files
      * the input goes through stdin and nothing is copied: on Engine 20.10 a
      * copy re-executes dockerd (60-90 ms).  With files, or when the harness
      * could not write the input under the job's file size limit, it is
@@ -319,7 +319,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
 
     t = rx_now_ms();
     {
-        cleanup_json struct json_object *body = sandbox_policy_create_body(job, &so);
+        cleanup_json struct json_object *body = container_spec_create_body(job, &so);
         uuid_t u;
         char us[37];
         uuid_generate_random(u);
@@ -498,7 +498,7 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
                 event_error = xasprintf("; the engine's event log could not tell: %s", e->msg);
             rx_error_free(&e);
             oom_killed = r > 0;
-            if (!oom_killed && sandbox_policy_runtime(job->sandbox) != NULL) {
+            if (!oom_killed && container_spec_runtime(job->sandbox) != NULL) {
                 oom_killed = true;
                 inferred_why = "under gVisor the engine misses OOM kills made as the sandbox "
                                "starts";

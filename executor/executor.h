@@ -14,7 +14,7 @@
 #define RX_DEFAULT_STREAM_CAP (1u << 20) /* stdout, stderr: each */
 #define RX_DEFAULT_OUTPUT_CAP (1u << 20) /* the output file */
 
-struct rx_exec_opts {
+struct executor_opts {
     size_t stdout_cap;
     size_t stderr_cap;
     size_t output_cap;
@@ -26,7 +26,7 @@ struct rx_exec_opts {
     bool defer_remove;   /* leave the container for executor_remove() (see below) */
 };
 
-void rx_exec_opts_defaults(struct rx_exec_opts *o);
+void executor_opts_defaults(struct executor_opts *o);
 
 /* Run job in a fresh container and fill res (initialised by the caller with
  * job_result_init).  Every failure becomes a status in res: this never
@@ -34,7 +34,7 @@ void rx_exec_opts_defaults(struct rx_exec_opts *o);
  * cancellation through the client's cancel fd ends the job as infra_error
  * after removing the container. */
 void executor_run(struct docker_client *dc, const struct job_spec *job,
-                  const struct rx_exec_opts *opts, struct job_result *res);
+                  const struct executor_opts *opts, struct job_result *res);
 
 /* With opts->defer_remove, executor_run() leaves the stopped container in
  * place (res->remove_pending) so that a worker can hand the result on

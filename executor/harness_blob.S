@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* The Python harness, embedded byte for byte in the binary. */
     .section .rodata
-    .global rx_harness_py
-    .type rx_harness_py, @object
-rx_harness_py:
+    .global harness_py
+    .type harness_py, @object
+harness_py:
     .incbin "executor/harness.py"
-    .global rx_harness_py_end
-rx_harness_py_end:
+    .global harness_py_end
+harness_py_end:
     .byte 0
     .section .note.GNU-stack,"",@progbits

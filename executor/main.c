@@ -11,9 +11,9 @@
 #include "executor/executor.h"
 #include "executor/job_result.h"
 #include "executor/job_spec.h"
-#include "executor/rx_audit.h"
+#include "executor/audit_log.h"
 #include "executor/rx_json.h"
-#include "executor/rx_policy.h"
+#include "executor/operator_policy.h"
 #include "executor/rx_util.h"
 
 #ifndef RALPH_VERSION
@@ -110,7 +110,7 @@ print_result(const struct job_result *res, bool quiet, const char *sandbox)
 {
     if (audit_path != NULL) {
         struct rx_error *aerr = NULL;
-        if (rx_audit_append(audit_path, res, sandbox, &aerr) < 0) {
+        if (audit_log_append(audit_path, res, sandbox, &aerr) < 0) {
             fprintf(stderr, "ralph-exec: warning: %s\n", aerr->msg);
             rx_error_free(&aerr);
         }
@@ -189,7 +189,7 @@ main(int argc, char **argv)
             return 2;
         }
         curl_global_init(CURL_GLOBAL_NOTHING);
-        int r = rx_doctor(policy_path, json_out);
+        int r = doctor_run(policy_path, json_out);
         curl_global_cleanup();
         return r;
     }
@@ -205,12 +205,12 @@ main(int argc, char **argv)
     }
 
     /* The operator's policy: any problem with it stops us before any job. */
-    struct rx_policy policy;
+    struct operator_policy policy;
     struct rx_error *perr = NULL;
-    if (rx_policy_load(policy_path, &policy, &perr) < 0) {
+    if (operator_policy_load(policy_path, &policy, &perr) < 0) {
         fprintf(stderr, "ralph-exec: %s\n", perr->msg);
         rx_error_free(&perr);
-        rx_policy_free(&policy);
+        operator_policy_free(&policy);
         return 2;
     }
     audit_path = audit_opt ? audit_opt : policy.audit_log;
@@ -218,7 +218,7 @@ main(int argc, char **argv)
         int afd = open(audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
         if (afd < 0) {
             fprintf(stderr, "ralph-exec: audit log %s: %s\n", audit_path, strerror(errno));
-            rx_policy_free(&policy);
+            operator_policy_free(&policy);
             return 2;
         }
         close(afd);
@@ -234,15 +234,15 @@ main(int argc, char **argv)
     cleanup_error struct rx_error *err = NULL;
     cleanup_free char *bad_task_id = NULL;
     cleanup_job_spec struct job_spec *job = job_spec_load(argv[optind], &bad_task_id, &err);
-    struct rx_exec_opts opts;
-    rx_exec_opts_defaults(&opts);
+    struct executor_opts opts;
+    executor_opts_defaults(&opts);
     opts.owner = owner;
-    if (job != NULL && rx_policy_apply(&policy, job, &opts, &err) < 0) {
+    if (job != NULL && operator_policy_apply(&policy, job, &opts, &err) < 0) {
         free(bad_task_id);
         bad_task_id = xstrdup(job->task_id);
         job_spec_free(steal_pointer(&job));
     }
-    rx_policy_free(&policy);
+    operator_policy_free(&policy);
     if (job == NULL) {
         executor_result_from_error(&res, bad_task_id, NULL, err);
         print_result(&res, quiet, NULL);

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* The strict seccomp profile, embedded byte for byte. */
     .section .rodata
-    .global rx_seccomp_strict
-    .type rx_seccomp_strict, @object
-rx_seccomp_strict:
+    .global seccomp_strict_profile
+    .type seccomp_strict_profile, @object
+seccomp_strict_profile:
     .incbin "images/seccomp-strict.json"
-    .global rx_seccomp_strict_end
-rx_seccomp_strict_end:
+    .global seccomp_strict_profile_end
+seccomp_strict_profile_end:
     .byte 0
     .section .note.GNU-stack,"",@progbits

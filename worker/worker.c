@@ -14,9 +14,9 @@
 #include "executor/executor.h"
 #include "executor/job_result.h"
 #include "executor/job_spec.h"
-#include "executor/rx_audit.h"
+#include "executor/audit_log.h"
 #include "executor/rx_json.h"
-#include "executor/rx_policy.h"
+#include "executor/operator_policy.h"
 #include "executor/rx_util.h"
 #include "worker/queue.h"
 
@@ -53,7 +53,7 @@ struct worker {
     atomic_int infra_streak;    /* consecutive infrastructure errors */
     atomic_int slots_done;
     pthread_mutex_t log_lock;
-    struct rx_policy policy; /* read-only once the slots run */
+    struct operator_policy policy; /* read-only once the slots run */
     const char *audit_path;
     char breaker_reason[1024];
     struct slot *slots;
@@ -213,7 +213,7 @@ audit(struct worker *w, const struct job_result *res, const char *sandbox)
     if (w->audit_path == NULL)
         return;
     struct rx_error *err = NULL;
-    if (rx_audit_append(w->audit_path, res, sandbox, &err) < 0) {
+    if (audit_log_append(w->audit_path, res, sandbox, &err) < 0) {
         log_event(w, "error", "audit_failed", kv("error", err->msg, NULL));
         rx_error_free(&err);
     }
@@ -317,11 +317,11 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
         qj->too_large ? (job_spec_check_size(qj->len, &err), NULL)
                       : job_spec_parse(qj->payload, qj->len, &bad_tid, &err);
     cleanup_free char *task_id = NULL;
-    struct rx_exec_opts opts;
-    rx_exec_opts_defaults(&opts);
+    struct executor_opts opts;
+    executor_opts_defaults(&opts);
     opts.owner = w->owner;
     opts.queue = w->queue_label;
-    if (job != NULL && rx_policy_apply(&w->policy, job, &opts, &err) < 0) {
+    if (job != NULL && operator_policy_apply(&w->policy, job, &opts, &err) < 0) {
         bad_tid = xstrdup(job->task_id);
         job_spec_free(steal_pointer(&job));
     }
@@ -600,7 +600,7 @@ worker_run(const struct worker_cfg *cfg)
     int sfd = -1;
 
     struct rx_error *err = NULL;
-    if (rx_policy_load(cfg->policy_path, &w.policy, &err) < 0) {
+    if (operator_policy_load(cfg->policy_path, &w.policy, &err) < 0) {
         log_event(&w, "error", "bad_policy", kv("error", err->msg, NULL));
         fprintf(stderr, "ralph-worker: %s\n", err->msg);
         rx_error_free(&err);
@@ -763,7 +763,7 @@ out:
     if (sfd >= 0)
         close(sfd);
     free(w.slots);
-    rx_policy_free(&w.policy);
+    operator_policy_free(&w.policy);
     free(w.owner);
     free(w.run_id);
     free(w.queue_label);

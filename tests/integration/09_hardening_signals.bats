@@ -88,7 +88,7 @@ interrupt() {
         # gVisor: the job's pids_limit is enforced inside the sandbox as
         # RLIMIT_NPROC (ulimit nproc = 20); the host pids cgroup keeps a
         # larger but finite bound for the sentry's own threads and ptrace
-        # stubs (pids_limit x 8 + 256 today, see sandbox_policy.h), so a job
+        # stubs (pids_limit x 8 + 256 today, see container_spec.h), so a job
         # at its limit meets EAGAIN instead of killing its sandbox.
         ins_check '.HostConfig.PidsLimit > 20 and .HostConfig.PidsLimit <= 1024' \
             'PidsLimit (gVisor: a host bound above the job limit)'

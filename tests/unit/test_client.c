@@ -16,7 +16,7 @@
 #include "executor/job_spec.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
-#include "executor/sandbox_policy.h"
+#include "executor/container_spec.h"
 #include "tests/lib/tap.h"
 
 #define JOB_T1 "{\"task_id\":\"t1\",\"command\":[\"true\"]}"
@@ -303,9 +303,9 @@ create_shape(void)
     ok(dc != NULL, "client connects to the fake daemon");
     struct job_spec *job = job_spec_parse(JOB_T1, strlen(JOB_T1), NULL,
                                           &err);
-    struct sandbox_opts so = {.owner = "test-owner", .deadline_s = 123, .tmp_bytes = 1 << 20,
+    struct container_spec_opts so = {.owner = "test-owner", .deadline_s = 123, .tmp_bytes = 1 << 20,
                               .shm_bytes = 1 << 20};
-    struct json_object *body = sandbox_policy_create_body(job, &so);
+    struct json_object *body = container_spec_create_body(job, &so);
     char *id = dc ? docker_container_create(dc, "ralph-test", body, &err) : NULL;
     waitpid(pid, NULL, 0);
     ok(id == NULL && err && strstr(err->msg, "swap limit"),
@@ -347,8 +347,8 @@ no_gvisor(void)
     struct docker_client *dc = docker_client_new(host, -1, &err);
     const char *j = "{\"task_id\":\"g1\",\"sandbox\":\"gvisor\",\"command\":[\"true\"]}";
     struct job_spec *job = job_spec_parse(j, strlen(j), NULL, &err);
-    struct rx_exec_opts opts;
-    rx_exec_opts_defaults(&opts);
+    struct executor_opts opts;
+    executor_opts_defaults(&opts);
     struct job_result res;
     job_result_init(&res);
     if (dc != NULL && job != NULL)
@@ -394,19 +394,19 @@ podman_shapes(void)
 {
     struct rx_error *err = NULL;
     struct job_spec *job = job_spec_parse(JOB_T1, strlen(JOB_T1), NULL, &err);
-    struct sandbox_opts so = {.owner = "o", .deadline_s = 1, .tmp_bytes = 1 << 20,
+    struct container_spec_opts so = {.owner = "o", .deadline_s = 1, .tmp_bytes = 1 << 20,
                               .shm_bytes = 1 << 20};
 
     /* Docker: no nproc (per-uid, host-wide) and no tmpfs but /tmp. */
-    struct json_object *body = sandbox_policy_create_body(job, &so);
+    struct json_object *body = container_spec_create_body(job, &so);
     struct json_object *tmpfs = rx_json_get(rx_json_get(body, "HostConfig"), "Tmpfs");
     ok(find_ulimit(body, "nproc") == NULL, "Docker: no nproc ulimit");
     ok(tmpfs && json_object_object_length(tmpfs) == 1, "Docker: /tmp is the only tmpfs");
-    ok(sandbox_policy_engine_check(job, &so, &err) == 0, "Docker: the job may run");
+    ok(container_spec_engine_check(job, &so, &err) == 0, "Docker: the job may run");
     json_object_put(body);
 
     so.podman = true;
-    body = sandbox_policy_create_body(job, &so);
+    body = container_spec_create_body(job, &so);
     struct json_object *np = find_ulimit(body, "nproc");
     ok(np && json_object_get_int64(rx_json_get(np, "Soft")) == SANDBOX_PODMAN_NPROC &&
            json_object_get_int64(rx_json_get(np, "Hard")) == SANDBOX_PODMAN_NPROC,
@@ -419,11 +419,11 @@ podman_shapes(void)
        "Podman: /run declared read-only (not Podman's writable tmpfs)");
     ok(vtmp && strncmp(vtmp, "ro,", 3) == 0, "Podman: /var/tmp declared read-only");
     ok(strncmp(rx_json_get_str(tmpfs, "/tmp"), "rw,", 3) == 0, "Podman: /tmp stays writable");
-    ok(sandbox_policy_engine_check(job, &so, &err) == 0, "Podman: a runc job may run");
+    ok(container_spec_engine_check(job, &so, &err) == 0, "Podman: a runc job may run");
     json_object_put(body);
 
     so.seccomp = "{\"defaultAction\":\"SCMP_ACT_ERRNO\"}";
-    ok(sandbox_policy_engine_check(job, &so, &err) < 0 && err &&
+    ok(container_spec_engine_check(job, &so, &err) < 0 && err &&
            strstr(err->msg, "seccomp") && strstr(err->msg, "Podman") &&
            err->kind == RX_ERR_INFRA,
        "Podman: the strict seccomp profile is refused as an infra error");
@@ -431,7 +431,7 @@ podman_shapes(void)
     so.seccomp = NULL;
     const char *gj = "{\"task_id\":\"g\",\"sandbox\":\"gvisor\",\"command\":[\"true\"]}";
     struct job_spec *gjob = job_spec_parse(gj, strlen(gj), NULL, &err);
-    ok(gjob && sandbox_policy_engine_check(gjob, &so, &err) < 0 && err &&
+    ok(gjob && container_spec_engine_check(gjob, &so, &err) < 0 && err &&
            strstr(err->msg, "gvisor"),
        "Podman: a gVisor job is refused");
     rx_error_free(&err);
@@ -470,7 +470,7 @@ podman_shapes(void)
     struct docker_client *dc = docker_client_new(host, -1, &err);
     job = job_spec_parse(JOB_T1, strlen(JOB_T1), NULL, &err);
     so.podman = true;
-    body = sandbox_policy_create_body(job, &so);
+    body = container_spec_create_body(job, &so);
     char *id = dc ? docker_container_create(dc, "ralph-pm", body, &err) : NULL;
     waitpid(pid, NULL, 0);
     ok(id == NULL && err && strstr(err->msg, "apt-get install catatonit") &&
@@ -545,18 +545,18 @@ code_job_shape(void)
     const char *js = "{\"task_id\":\"c1\",\"code\":\"def calculate(i):\\n    return 1\\n\"}";
     struct job_spec *job = job_spec_parse(js, strlen(js), NULL, &err);
     ok(job != NULL, "a code job parses");
-    struct sandbox_opts so = {.owner = "o", .deadline_s = 1, .tmp_bytes = 1 << 20,
+    struct container_spec_opts so = {.owner = "o", .deadline_s = 1, .tmp_bytes = 1 << 20,
                               .shm_bytes = 1 << 20};
-    cleanup_json struct json_object *body = job ? sandbox_policy_create_body(job, &so) : NULL;
+    cleanup_json struct json_object *body = job ? container_spec_create_body(job, &so) : NULL;
     struct json_object *cmd = rx_json_get(body, "Cmd");
-    size_t hl = (size_t)(rx_harness_py_end - rx_harness_py);
+    size_t hl = (size_t)(harness_py_end - harness_py);
     const char *want[] = {"python3", "-I", "-B", "-u", "-c"};
     bool same = cmd && json_object_array_length(cmd) == 7;
     for (size_t i = 0; same && i < RX_ARRAY_SIZE(want); i++)
         same = strcmp(json_object_get_string(json_object_array_get_idx(cmd, i)), want[i]) == 0;
     struct json_object *src = same ? json_object_array_get_idx(cmd, 5) : NULL;
     ok(same && json_object_get_string_len(src) == (int)hl &&
-           memcmp(json_object_get_string(src), rx_harness_py, hl) == 0 &&
+           memcmp(json_object_get_string(src), harness_py, hl) == 0 &&
            strcmp(json_object_get_string(json_object_array_get_idx(cmd, 6)), job->output_path) == 0,
        "code job: Cmd is python3 -I -B -u -c HARNESS OUTPUT_PATH, the harness byte for byte");
     ok(hl < 65536, "the harness fits one argv element with room to spare (kernel limit 128 KiB)");

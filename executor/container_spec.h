@@ -2,8 +2,8 @@
 /* The hardening, in one place: a validated job and the operator's options
  * become the engine's create body.  Every setting here is always on; none is
  * a job's to loosen. */
-#ifndef SANDBOX_POLICY_H
-#define SANDBOX_POLICY_H
+#ifndef CONTAINER_SPEC_H
+#define CONTAINER_SPEC_H
 
 #include <json-c/json.h>
 
@@ -33,17 +33,17 @@
 #define SANDBOX_HARNESS_NO_INPUT 3
 
 /* The embedded harness (executor/harness.py), run as `python3 -I -B -u -c`. */
-extern const char rx_harness_py[];
-extern const char rx_harness_py_end[];
+extern const char harness_py[];
+extern const char harness_py_end[];
 
-struct sandbox_opts {
+struct container_spec_opts {
     const char *owner;      /* ralph.owner label: who made the container */
     const char *queue;      /* ralph.queue label (workers), or NULL */
     long long deadline_s;   /* ralph.deadline label: wall-clock epoch seconds */
     long long tmp_bytes;    /* size of the /tmp tmpfs */
     long long shm_bytes;    /* size of /dev/shm */
     const char *seccomp;    /* a compact seccomp profile to send inline, or NULL (engine default) */
-    bool podman;            /* Podman's compat API (see sandbox_policy_engine_check) */
+    bool podman;            /* Podman's compat API (see container_spec_engine_check) */
 };
 
 /* Podman mounts its own writable tmpfs on /run and /var/tmp of a read-only
@@ -75,7 +75,7 @@ struct sandbox_opts {
 #define SANDBOX_GVISOR_PIDS_BASE 256
 
 /* The engine runtime for a sandbox name ("gvisor" -> "runsc"), NULL for runc. */
-const char *sandbox_policy_runtime(const char *sandbox);
+const char *container_spec_runtime(const char *sandbox);
 
 /* What the engine cannot honour for this job, refused before any engine
  * call: 0 when the job can run, or -1 with *err set (an RX_ERR_INFRA error
@@ -83,15 +83,15 @@ const char *sandbox_policy_runtime(const char *sandbox);
  * compat API reads an inline profile as a path on the engine's host) and
  * gVisor (not registered with Podman here; nothing proves the profile and
  * limits would hold). */
-int sandbox_policy_engine_check(const struct job_spec *job, const struct sandbox_opts *opts,
+int container_spec_engine_check(const struct job_spec *job, const struct container_spec_opts *opts,
                                 struct rx_error **err);
 
 /* The POST /containers/create body for job.  Returns a new object. */
-struct json_object *sandbox_policy_create_body(const struct job_spec *job,
-                                               const struct sandbox_opts *opts);
+struct json_object *container_spec_create_body(const struct job_spec *job,
+                                               const struct container_spec_opts *opts);
 
 /* The limits as applied, for the result (a new object). */
-struct json_object *sandbox_policy_limits(const struct job_spec *job,
-                                          const struct sandbox_opts *opts);
+struct json_object *container_spec_limits(const struct job_spec *job,
+                                          const struct container_spec_opts *opts);
 
 #endif

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "executor/rx_policy.h"
+#include "executor/operator_policy.h"
 
 #include <math.h>
 #include <sys/stat.h>
@@ -10,7 +10,7 @@
 #include "executor/rx_util.h"
 
 void
-rx_policy_free(struct rx_policy *p)
+operator_policy_free(struct operator_policy *p)
 {
     for (size_t i = 0; i < p->n_images; i++)
         free(p->allowed_images[i]);
@@ -84,7 +84,7 @@ valid_sandbox(const char *s)
 }
 
 static int
-parse_policy(struct json_object *o, struct rx_policy *p, struct rx_error **err)
+parse_policy(struct json_object *o, struct operator_policy *p, struct rx_error **err)
 {
     const char *src = p->source;
     if (!json_object_is_type(o, json_type_object))
@@ -155,17 +155,17 @@ parse_policy(struct json_object *o, struct rx_policy *p, struct rx_error **err)
 }
 
 int
-rx_policy_load(const char *path, struct rx_policy *p, struct rx_error **err)
+operator_policy_load(const char *path, struct operator_policy *p, struct rx_error **err)
 {
     memset(p, 0, sizeof(*p));
     p->default_sandbox = xstrdup("runc");
     struct stat st;
     if (path == NULL) {
-        if (stat(RX_POLICY_DEFAULT_PATH, &st) < 0 && errno == ENOENT) {
+        if (stat(OPERATOR_POLICY_DEFAULT_PATH, &st) < 0 && errno == ENOENT) {
             p->source = xstrdup("built-in defaults");
             return 0;
         }
-        path = RX_POLICY_DEFAULT_PATH;
+        path = OPERATOR_POLICY_DEFAULT_PATH;
     }
     p->source = xstrdup(path);
     FILE *f = fopen(path, "re");
@@ -195,7 +195,7 @@ rx_policy_load(const char *path, struct rx_policy *p, struct rx_error **err)
 }
 
 static bool
-image_allowed(const struct rx_policy *p, const char *image)
+image_allowed(const struct operator_policy *p, const char *image)
 {
     if (p->allowed_images == NULL)
         return true;
@@ -223,7 +223,7 @@ limit(const struct job_spec *job, const char *field, long long *value, long long
 }
 
 int
-rx_policy_apply(const struct rx_policy *p, struct job_spec *job, struct rx_exec_opts *opts,
+operator_policy_apply(const struct operator_policy *p, struct job_spec *job, struct executor_opts *opts,
                 struct rx_error **err)
 {
     if (!image_allowed(p, job->image))

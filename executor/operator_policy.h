@@ -3,8 +3,8 @@
  * override.  A job may always ask for less than the policy allows; asking for
  * more is a rejection naming the limit.  Defaults a job did not ask for are
  * lowered to the policy's maximum instead. */
-#ifndef RX_POLICY_H
-#define RX_POLICY_H
+#ifndef OPERATOR_POLICY_H
+#define OPERATOR_POLICY_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -12,11 +12,11 @@
 #include "executor/job_spec.h"
 #include "executor/rx_error.h"
 
-#define RX_POLICY_DEFAULT_PATH "/etc/ralph-exec/policy.json"
+#define OPERATOR_POLICY_DEFAULT_PATH "/etc/ralph-exec/policy.json"
 
-struct rx_exec_opts;
+struct executor_opts;
 
-struct rx_policy {
+struct operator_policy {
     char **allowed_images; /* exact names, or prefixes ending in '*'; NULL: any */
     size_t n_images;
     long long max_timeout_ms;   /* 0: no maximum */
@@ -33,20 +33,20 @@ struct rx_policy {
     char *source;               /* the file it came from, or "built-in defaults" */
 };
 
-/* Load a policy.  path NULL: RX_POLICY_DEFAULT_PATH when it exists, else the
+/* Load a policy.  path NULL: OPERATOR_POLICY_DEFAULT_PATH when it exists, else the
  * built-in defaults.  A named file that is missing, unreadable or invalid
  * (unknown key, wrong type, bad value) is an error of kind RX_ERR_REJECTED;
  * never a silent fallback. */
-int rx_policy_load(const char *path, struct rx_policy *p, struct rx_error **err);
-void rx_policy_free(struct rx_policy *p);
+int operator_policy_load(const char *path, struct operator_policy *p, struct rx_error **err);
+void operator_policy_free(struct operator_policy *p);
 
 /* Check a job against the policy and apply its defaults (sandbox, lowered
  * limits) and output caps (into opts).  Rejection names the limit. */
-int rx_policy_apply(const struct rx_policy *p, struct job_spec *job, struct rx_exec_opts *opts,
+int operator_policy_apply(const struct operator_policy *p, struct job_spec *job, struct executor_opts *opts,
                     struct rx_error **err);
 
 /* The strict seccomp profile (images/seccomp-strict.json, embedded). */
-extern const char rx_seccomp_strict[];
-extern const char rx_seccomp_strict_end[];
+extern const char seccomp_strict_profile[];
+extern const char seccomp_strict_profile_end[];
 
 #endif

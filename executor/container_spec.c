@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "executor/sandbox_policy.h"
+#include "executor/container_spec.h"
 
 #include "executor/rx_util.h"
 
@@ -47,13 +47,13 @@ env_has(const struct job_spec *job, const char *key)
 }
 
 const char *
-sandbox_policy_runtime(const char *sandbox)
+container_spec_runtime(const char *sandbox)
 {
     return sandbox != NULL && strcmp(sandbox, "gvisor") == 0 ? "runsc" : NULL;
 }
 
 struct json_object *
-sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts *opts)
+container_spec_create_body(const struct job_spec *job, const struct container_spec_opts *opts)
 {
     struct json_object *b = json_object_new_object();
     add_str(b, "Image", job->image);
@@ -71,7 +71,7 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
 
     if (job->kind == JOB_CODE) {
         /* The harness is started before the job's input is in place (it
-         * waits on stdin for the input or a go-ahead, sandbox_policy.h), so
+         * waits on stdin for the input or a go-ahead, container_spec.h), so
          * it comes as an argument, not as a file: argv is passed as is,
          * never through a shell.  -I: nothing the job controls (PYTHON*
          * variables such as PYTHONPATH, a user site under HOME) runs code
@@ -79,7 +79,7 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
          * PYTHONPATH after that.  -u and -B stand for the
          * PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE that -I ignores. */
         cleanup_free char *src =
-            xstrndup(rx_harness_py, (size_t)(rx_harness_py_end - rx_harness_py));
+            xstrndup(harness_py, (size_t)(harness_py_end - harness_py));
         const char *cmd[] = {"python3", "-I", "-B", "-u", "-c", src, job->output_path};
         json_object_object_add(b, "Cmd", strv(cmd, RX_ARRAY_SIZE(cmd)));
     } else {
@@ -107,7 +107,7 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
         add_str(labels, "ralph.queue", opts->queue);
     json_object_object_add(b, "Labels", labels);
 
-    /* Code jobs: the harness's go-ahead comes on stdin (sandbox_policy.h). */
+    /* Code jobs: the harness's go-ahead comes on stdin (container_spec.h). */
     bool with_stdin = job->stdin_data != NULL || job->kind == JOB_CODE;
     add_bool(b, "Tty", false);
     add_bool(b, "AttachStdout", true);
@@ -125,13 +125,13 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
     /* runsc (registered without --oci-seccomp) applies no profile inside the
      * sandbox: the job's calls meet gVisor's kernel, whose sentry runs under
      * its own filters.  So none is sent, and the limits say so. */
-    if (opts->seccomp != NULL && sandbox_policy_runtime(job->sandbox) == NULL) {
+    if (opts->seccomp != NULL && container_spec_runtime(job->sandbox) == NULL) {
         /* The engine takes the profile's text, never a path (it reads no files). */
         cleanup_free char *sc = xasprintf("seccomp=%s", opts->seccomp);
         json_object_array_add(secopt, json_object_new_string(sc));
     }
     json_object_object_add(h, "SecurityOpt", secopt);
-    const char *runtime = sandbox_policy_runtime(job->sandbox);
+    const char *runtime = container_spec_runtime(job->sandbox);
     if (runtime != NULL)
         add_str(h, "Runtime", runtime);
     add_str(h, "NetworkMode", "none");
@@ -147,7 +147,7 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
     json_object_array_add(ul, ulimit("core", 0));
     /* No nproc under runc: it counts per uid across every container of uid
      * 65534 on the host, so one job could starve the others; PidsLimit bounds
-     * each job.  Under gVisor nproc is the job's bound (see sandbox_policy.h). */
+     * each job.  Under gVisor nproc is the job's bound (see container_spec.h). */
     if (runtime != NULL)
         json_object_array_add(ul, ulimit("nproc", job->pids_limit));
     else if (opts->podman)
@@ -195,7 +195,7 @@ sandbox_policy_create_body(const struct job_spec *job, const struct sandbox_opts
 }
 
 struct json_object *
-sandbox_policy_limits(const struct job_spec *job, const struct sandbox_opts *opts)
+container_spec_limits(const struct job_spec *job, const struct container_spec_opts *opts)
 {
     struct json_object *l = json_object_new_object();
     json_object_object_add(l, "timeout", json_object_new_double(job->timeout_ms / 1000.0));
@@ -210,19 +210,19 @@ sandbox_policy_limits(const struct job_spec *job, const struct sandbox_opts *opt
     add_str(l, "user", "65534:65534");
     add_bool(l, "read_only_rootfs", true);
     add_str(l, "sandbox", job->sandbox ? job->sandbox : "runc");
-    add_str(l, "seccomp", sandbox_policy_runtime(job->sandbox) ? "gvisor-sentry"
+    add_str(l, "seccomp", container_spec_runtime(job->sandbox) ? "gvisor-sentry"
                           : opts->seccomp                   ? "strict"
                                                             : "default");
     return l;
 }
 
 int
-sandbox_policy_engine_check(const struct job_spec *job, const struct sandbox_opts *opts,
+container_spec_engine_check(const struct job_spec *job, const struct container_spec_opts *opts,
                             struct rx_error **err)
 {
     if (!opts->podman)
         return 0;
-    if (sandbox_policy_runtime(job->sandbox) != NULL)
+    if (container_spec_runtime(job->sandbox) != NULL)
         return rx_error_set(err, ENOTSUP,
                             "sandbox \"gvisor\" is not available on Podman: ralph-exec runs "
                             "gVisor jobs only on Docker, where the runsc runtime is registered "

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "executor/rx_audit.h"
+#include "executor/audit_log.h"
 
 #include <fcntl.h>
 #include <time.h>
@@ -8,7 +8,7 @@
 #include "executor/rx_util.h"
 
 int
-rx_audit_append(const char *path, const struct job_result *res, const char *sandbox,
+audit_log_append(const char *path, const struct job_result *res, const char *sandbox,
                 struct rx_error **err)
 {
     struct json_object *o = json_object_new_object();
