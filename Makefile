@@ -45,9 +45,9 @@ LIB_SRCS  := executor/rx_util.c executor/rx_error.c executor/rx_buf.c executor/r
              executor/job_spec.c executor/job_result.c executor/container_spec.c \
              executor/docker_http.c executor/docker_client.c executor/docker_container.c \
              executor/docker_archive.c executor/docker_attach.c executor/docker_demux.c \
-             executor/docker_errors.c \
-             executor/tar_stream.c executor/executor.c executor/operator_policy.c executor/audit_log.c \
-             executor/doctor.c
+             executor/docker_errors.c executor/tar_stream.c executor/run_classify.c \
+             executor/executor.c executor/admit.c executor/operator_policy.c \
+             executor/audit_log.c
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/executor/harness_blob.o \
              $(BUILD)/executor/seccomp_blob.o
 LIB       := $(BUILD)/libexecutor.a

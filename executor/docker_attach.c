@@ -112,10 +112,9 @@ handshake(struct docker_attach *a, struct docker_client *dc, const char *id, boo
         struct docker_resp resp = {.status = status};
         rx_buf_init(&resp.body, 4096);
         rx_buf_append(&resp.body, b.data + hdr_end, b.len - hdr_end);
-        docker_resp_error(&resp, err, "attach to container");
         /* Podman prepares (creates) the container at attach: its start
-         * errors come back here. */
-        docker_container_podman_hint(dc, err);
+         * errors come back here (docker_error_explain reads them). */
+        docker_resp_error(&resp, err, "attach to container");
         docker_resp_free(&resp);
         return -1;
     }

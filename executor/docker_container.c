@@ -8,7 +8,6 @@
 
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
-#include "executor/container_spec.h"
 
 /* Container ids come from the engine, but are still checked before they go
  * into a URL path. */
@@ -51,26 +50,6 @@ remove_by_name(struct docker_client *dc, const char *name)
         docker_container_remove(dc, name, NULL);
 }
 
-void
-docker_container_podman_hint(const struct docker_client *dc, struct rx_error **err)
-{
-    if (!dc->podman || err == NULL || *err == NULL)
-        return;
-    /* An error that carries the engine's text without a status (a failed
-     * attach or start stream) is read as the server error it was. */
-    long st = (*err)->http_status >= 400 ? (*err)->http_status : 500;
-    enum docker_error_meaning m = docker_error_meaning(st, (*err)->msg);
-    if (m == DOCKER_ERROR_PODMAN_NO_INIT)
-        rx_error_prefix(err, "Podman runs jobs with an init process (Init: true) and needs "
-                             "catatonit for it: install it on the engine's host "
-                             "(apt-get install catatonit)");
-    else if (m == DOCKER_ERROR_PODMAN_RLIMIT)
-        rx_error_prefix(err, "the Podman service's own hard limits are below the job's ulimits "
-                             "(nofile %d, nproc %d): start `podman system service` with at "
-                             "least those (ulimit -Hn, ulimit -Hu)",
-                             SANDBOX_NOFILE, SANDBOX_PODMAN_NPROC);
-}
-
 char *
 docker_container_create(struct docker_client *dc, const char *name, struct json_object *body,
                         struct rx_error **err)
@@ -85,7 +64,6 @@ docker_container_create(struct docker_client *dc, const char *name, struct json_
     }
     if (resp.status != 201) {
         docker_resp_error(&resp, err, "create container");
-        docker_container_podman_hint(dc, err);
         docker_resp_free(&resp);
         return NULL;
     }
@@ -126,10 +104,8 @@ docker_container_start(struct docker_client *dc, const char *id, struct rx_error
     cleanup_free char *path = xasprintf("/containers/%s/start", id);
     struct docker_resp resp;
     int r = call(dc, "POST", path, NULL, 60000, false, &resp, err);
-    if (r == 0 && resp.status != 204 && resp.status != 304) {
+    if (r == 0 && resp.status != 204 && resp.status != 304)
         r = docker_resp_error(&resp, err, "start container");
-        docker_container_podman_hint(dc, err);
-    }
     docker_resp_free(&resp);
     return r;
 }

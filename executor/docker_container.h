@@ -27,11 +27,6 @@ int docker_container_kill(struct docker_client *dc, const char *id, struct rx_er
 /* GET /json; returns a new reference or NULL. */
 struct json_object *docker_container_inspect(struct docker_client *dc, const char *id,
                                              struct rx_error **err);
-/* On Podman, put the remedy in front of an engine error that has a known
- * one (catatonit missing for Init, the service's hard rlimits too low);
- * the engine's text is kept.  Nothing for Docker or other errors. */
-void docker_container_podman_hint(const struct docker_client *dc, struct rx_error **err);
-
 /* Whether the job ran out of memory, from inspect's State.  Docker sets
  * OOMKilled.  Podman 4.3.1 with Debian's conmon 2.1.6 never does: conmon
  * writes its "oom" marker into the service's working directory, where Podman

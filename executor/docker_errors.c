@@ -51,6 +51,45 @@ static const struct {
     {409, false, "already in progress", DOCKER_ERROR_REMOVAL_IN_PROGRESS},
 };
 
+/* What each meaning is in ralph-exec's terms: the kind it gives the error,
+ * and the remedy put before the engine's text, with what it names. */
+enum remedy_arg { ARG_NONE, ARG_IMAGE, ARG_API, ARG_ULIMITS };
+
+static const struct {
+    bool podman_only;
+    enum rx_error_kind kind;
+    enum remedy_arg arg;
+    const char *remedy; /* a format taking what arg names; NULL: none */
+} meanings[] = {
+    [DOCKER_ERROR_OTHER] = {false, RX_ERR_INFRA, ARG_NONE, NULL},
+    [DOCKER_ERROR_NO_RUNTIME] = {false, RX_ERR_INFRA, ARG_NONE,
+        "the engine has no gVisor runtime \"runsc\": install Debian's runsc package and "
+        "register it in /etc/docker/daemon.json as {\"runtimes\": {\"runsc\": {\"path\": "
+        "\"/usr/bin/runsc\", \"runtimeArgs\": [\"--network=none\"]}}}, then reload dockerd "
+        "(kill -HUP)"},
+    /* A limit this host cannot give: the job asked for it. */
+    [DOCKER_ERROR_CPU_RANGE] = {false, RX_ERR_REJECTED, ARG_NONE, "`cpu_limit`"},
+    [DOCKER_ERROR_MEMORY_MINIMUM] = {false, RX_ERR_REJECTED, ARG_NONE, "`memory_limit`"},
+    [DOCKER_ERROR_NO_IMAGE] = {false, RX_ERR_INFRA, ARG_IMAGE,
+        "image \"%s\" is not on the engine (ralph-exec never pulls): build it with "
+        "`make images`, or load it with `docker pull`/`docker load`"},
+    [DOCKER_ERROR_API_TOO_OLD] = {false, RX_ERR_INFRA, ARG_API,
+        "the engine no longer accepts API %s, the newest ralph-exec speaks (ralph-exec "
+        "doctor checks the range)"},
+    /* The job named that file: rejected, never an infra_error (which
+     * would count toward a worker's breaker). */
+    [DOCKER_ERROR_DIR_COLLISION] = {false, RX_ERR_REJECTED, ARG_IMAGE,
+        "`files`: a file would replace a directory that image \"%s\" has in /workspace"},
+    [DOCKER_ERROR_NOT_RUNNING] = {false, RX_ERR_INFRA, ARG_NONE, NULL},
+    [DOCKER_ERROR_REMOVAL_IN_PROGRESS] = {false, RX_ERR_INFRA, ARG_NONE, NULL},
+    [DOCKER_ERROR_PODMAN_NO_INIT] = {true, RX_ERR_INFRA, ARG_NONE,
+        "Podman runs jobs with an init process (Init: true) and needs catatonit for it: "
+        "install it on the engine's host (apt-get install catatonit)"},
+    [DOCKER_ERROR_PODMAN_RLIMIT] = {true, RX_ERR_INFRA, ARG_ULIMITS,
+        "the Podman service's own hard limits are below the job's ulimits (nofile %d, nproc "
+        "%d): start `podman system service` with at least those (ulimit -Hn, ulimit -Hu)"},
+};
+
 /* The engine's own message in an error text: what follows our
  * "...: engine answered NNN: " (docker_resp_error), else all of it. */
 static const char *
@@ -79,6 +118,31 @@ docker_error_meaning(long status, const char *message)
             return rows[i].meaning;
     }
     return DOCKER_ERROR_OTHER;
+}
+
+enum docker_error_meaning
+docker_error_explain(struct rx_error **err, const struct docker_error_context *ctx)
+{
+    if (err == NULL || *err == NULL)
+        return DOCKER_ERROR_OTHER;
+    long st = (*err)->http_status >= 400 ? (*err)->http_status : 500;
+    enum docker_error_meaning m = docker_error_meaning(st, (*err)->msg);
+    if (meanings[m].remedy == NULL || (meanings[m].podman_only && !ctx->podman))
+        return m;
+    (*err)->kind = meanings[m].kind;
+    const char *fmt = meanings[m].remedy;
+    /* The formats are the table's own literals, each with the arguments its
+     * arg names (checked by tests/unit/test_engine_errors.c). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    switch (meanings[m].arg) {
+    case ARG_NONE: rx_error_prefix(err, "%s", fmt); break;
+    case ARG_IMAGE: rx_error_prefix(err, fmt, ctx->image ? ctx->image : "?"); break;
+    case ARG_API: rx_error_prefix(err, fmt, ctx->api_version ? ctx->api_version : "?"); break;
+    case ARG_ULIMITS: rx_error_prefix(err, fmt, ctx->nofile, ctx->nproc); break;
+    }
+#pragma GCC diagnostic pop
+    return m;
 }
 
 const char *

@@ -8,6 +8,8 @@
 
 #include <stdbool.h>
 
+#include "executor/rx_error.h"
+
 enum docker_error_meaning {
     DOCKER_ERROR_OTHER = 0,         /* nothing we know: the engine's own message */
     DOCKER_ERROR_NO_RUNTIME,        /* create: the named runtime (runsc) is not registered */
@@ -26,6 +28,23 @@ enum docker_error_meaning {
  * "message", or the error text that carries it); DOCKER_ERROR_OTHER when
  * no row of the table matches.  message may be NULL. */
 enum docker_error_meaning docker_error_meaning(long status, const char *message);
+
+/* What a failed call was about, for the remedies that name it. */
+struct docker_error_context {
+    bool podman;             /* the Podman rows apply only there */
+    const char *image;       /* the job's image */
+    const char *api_version; /* the API version ralph-exec speaks */
+    int nofile, nproc;       /* the ulimits sent (Podman's service must allow them) */
+};
+
+/* Give an engine's error reply its meaning in ralph-exec's terms, from the
+ * same table: the kind (a job that asked for what this host cannot give is
+ * rejected; the rest stay infra_error) and a remedy put before the engine's
+ * own text, which stays.  An error without an HTTP status (a stream that
+ * failed) is read as the server error it was.  Returns the meaning;
+ * DOCKER_ERROR_OTHER leaves *err as it was. */
+enum docker_error_meaning docker_error_explain(struct rx_error **err,
+                                               const struct docker_error_context *ctx);
 
 /* What ralph-exec knows to differ on an engine of this kind (podman) whose
  * API maximum is api_max ("1.41"), one line for `doctor`; a static string. */

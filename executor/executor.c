@@ -5,6 +5,7 @@
 #include "executor/docker_attach.h"
 #include "executor/docker_container.h"
 #include "executor/docker_errors.h"
+#include "executor/run_classify.h"
 #include "executor/rx_json.h"
 #include "executor/operator_policy.h"
 #include "executor/rx_util.h"
@@ -85,22 +86,6 @@ feed_harness(struct docker_attach *att, const struct job_spec *job, bool input_o
     for (size_t i = 0; i < RX_ARRAY_SIZE(part) && r == DOCKER_ATTACH_SENT; i++)
         r = docker_attach_feed(att, part[i], len[i], d, deadline_ms, err);
     return r;
-}
-
-/* A failed copy of the input: when it is because a file of the job's would
- * replace a directory the image has in /workspace (Docker refuses it under
- * noOverwriteDirNonDir, with a 500), the job named that file: rejected,
- * never an infra_error (which would count toward a worker's breaker). */
-static bool
-input_collides(const struct job_spec *job, struct rx_error **err)
-{
-    if (*err == NULL ||
-        docker_error_meaning((*err)->http_status, (*err)->msg) != DOCKER_ERROR_DIR_COLLISION)
-        return false;
-    (*err)->kind = RX_ERR_REJECTED;
-    rx_error_prefix(err, "`files`: a file would replace a directory that image \"%s\" has in %s",
-                    job->image, JOB_WORKSPACE);
-    return true;
 }
 
 /* Copy one file out of the stopped container, with every check: it must be a
@@ -256,351 +241,398 @@ container_exits(struct docker_client *dc, const char *id)
     return r == 0;
 }
 
-void
-executor_run(struct docker_client *dc, const struct job_spec *job, const struct executor_opts *opts,
-             struct job_result *res)
-{
-    struct rx_error *err = NULL;
-    struct docker_attach *att = NULL;
-    struct docker_demux demux;
-    docker_demux_init(&demux, opts->stdout_cap, opts->stderr_cap);
-    cleanup_free char *id = NULL;
-    cleanup_buf struct rx_buf tar;
-    rx_buf_init(&tar, 0);
-    bool timed_out = false, cancelled = false;
-    long long t;
+/* What the steps of one run share.  Every step returns 0, or -1 with err
+ * set (or cancelled): the run then ends in run_fail. */
+struct run {
+    struct docker_client *dc;
+    const struct job_spec *job;
+    const struct executor_opts *opts;
+    struct job_result *res;
+    struct rx_error *err;
+    bool cancelled;
 
-    res->task_id = xstrdup(job->task_id);
-    res->image = xstrdup(job->image);
-    res->engine_version = xstrdup(dc->engine_version);
-    res->api_version = xstrdup(dc->api_version);
-    res->engine_kind = dc->podman ? "podman" : "docker";
-    struct container_spec_opts so = {
-        .owner = opts->owner,
-        .queue = opts->queue,
-        .deadline_s = rx_wall_s() + (job->timeout_ms + 999) / 1000 + 300,
-        .tmp_bytes = opts->tmp_bytes,
-        .shm_bytes = opts->shm_bytes,
-        .podman = dc->podman,
-    };
-    cleanup_json struct json_object *profile = NULL;
-    if (opts->seccomp_strict) {
-        profile = rx_json_parse(seccomp_strict_profile, (size_t)(seccomp_strict_profile_end - seccomp_strict_profile),
-                                "seccomp-strict.json", NULL);
-        so.seccomp = profile ? rx_json_compact(profile) : NULL;
-        if (so.seccomp == NULL) {
-            job_result_fail(res, JOB_INFRA_ERROR, "the built-in strict seccomp profile is invalid");
-            goto fail;
-        }
-    }
-    res->limits = container_spec_limits(job, &so);
-    json_object_object_add(res->limits, "stdout_bytes", json_object_new_int64((int64_t)opts->stdout_cap));
-    json_object_object_add(res->limits, "stderr_bytes", json_object_new_int64((int64_t)opts->stderr_cap));
-    json_object_object_add(res->limits, "output_bytes", json_object_new_int64((int64_t)opts->output_cap));
-    if (container_spec_engine_check(job, &so, &err) < 0)
-        goto fail;
+    struct container_spec_opts spec;
+    struct json_object *seccomp;   /* the strict profile, when sent */
+    struct rx_buf tar;             /* the input archive, until copied in */
+    struct docker_demux demux;     /* the job's stdout and stderr */
+    struct docker_attach *att;
+    char *id;                      /* the container, once created */
+    bool started;
 
     /* A code job's harness waits for its input or its go-ahead on stdin,
-     * so the container is started first (container_spec.h).  Without files
+     * so its container is started first (container_spec.h).  Without files
      * the input goes through stdin and nothing is copied: on Engine 20.10 a
      * copy re-executes dockerd (60-90 ms).  With files, or when the harness
      * could not write the input under the job's file size limit, it is
      * copied in after the start, while Python starts.  A command runs at
      * once: its input first. */
-    bool input_after_start = job->kind == JOB_CODE;
-    bool input_on_stdin = input_after_start && job->n_files == 0 &&
-                          (long long)job->code_len <= job->file_size_bytes &&
-                          (long long)strlen(job->inputs_json) <= job->file_size_bytes;
+    bool input_after_start;
+    bool input_on_stdin;
+    long long send_ms;  /* how long the interpreter has to take its input */
+    long long run_start; /* the job's own time starts: its input is complete */
+    long long deadline;  /* ... and runs out */
+    struct run_facts facts;
+};
 
-    /* Build the input before creating anything, so an oversized job costs
-     * the engine nothing. */
-    if (!input_on_stdin && build_input(job, &tar, &err) < 0)
-        goto fail;
+/* Give an engine error its meaning (docker_errors.c): the kind and remedy. */
+static enum docker_error_meaning
+explain(struct run *r)
+{
+    struct docker_error_context ctx = {
+        .podman = r->dc->podman,
+        .image = r->job->image,
+        .api_version = r->dc->api_version,
+        .nofile = SANDBOX_NOFILE,
+        .nproc = SANDBOX_PODMAN_NPROC,
+    };
+    return docker_error_explain(&r->err, &ctx);
+}
 
-    t = rx_now_ms();
-    {
-        cleanup_json struct json_object *body = container_spec_create_body(job, &so);
-        uuid_t u;
-        char us[37];
-        uuid_generate_random(u);
-        uuid_unparse_lower(u, us);
-        char name[48];
-        snprintf(name, sizeof(name), "ralph-%s", us);
-        id = docker_container_create(dc, name, body, &err);
-    }
-    res->timings.create_ms = rx_now_ms() - t;
-    if (id == NULL) {
-        enum docker_error_meaning m = docker_error_meaning(err->http_status, err->msg);
-        if (m == DOCKER_ERROR_NO_RUNTIME) {
-            job_result_fail(res, JOB_INFRA_ERROR,
-                            "the engine has no gVisor runtime \"runsc\": install Debian's runsc "
-                            "package and register it in /etc/docker/daemon.json as {\"runtimes\": "
-                            "{\"runsc\": {\"path\": \"/usr/bin/runsc\", \"runtimeArgs\": "
-                            "[\"--network=none\"]}}}, then reload dockerd (kill -HUP)");
-            rx_error_free(&err);
-        } else if (m == DOCKER_ERROR_API_TOO_OLD) {
-            rx_error_prefix(&err, "the engine no longer accepts API %s, the newest ralph-exec "
-                                  "speaks (ralph-exec doctor checks the range)",
-                            dc->api_version);
-        } else if (m == DOCKER_ERROR_CPU_RANGE || m == DOCKER_ERROR_MEMORY_MINIMUM) {
-            /* A limit this host cannot give: the job asked for it. */
-            err->kind = RX_ERR_REJECTED;
-            rx_error_prefix(&err, "`%s`", m == DOCKER_ERROR_CPU_RANGE ? "cpu_limit" : "memory_limit");
-        } else if (m == DOCKER_ERROR_NO_IMAGE) {
-            res->job_image_missing = job_spec_has(job, "runtime");
-            job_result_fail(res, JOB_INFRA_ERROR,
-                            "image \"%s\" is not on the engine (ralph-exec never pulls): build "
-                            "it with `make images`, or load it with `docker pull`/`docker load`",
-                            job->image);
-            rx_error_free(&err);
-        }
-        goto fail;
-    }
-    res->container_id = xstrdup(id);
+static bool
+cancelled_by(const struct rx_error *err)
+{
+    return err != NULL && err->kind == RX_ERR_CANCELLED;
+}
 
-    if (!input_after_start) {
-        t = rx_now_ms();
-        if (docker_archive_put(dc, id, JOB_WORKSPACE, tar.data, tar.len, &err) < 0) {
-            input_collides(job, &err);
-            goto fail;
-        }
-        rx_buf_free(&tar);
-        res->timings.input_ms = rx_now_ms() - t;
+/* The result's identity, the container's settings and limits, what the
+ * engine cannot honour, and the input archive: all before the engine is
+ * asked for anything, so a job that cannot run costs it nothing. */
+static int
+step_prepare(struct run *r)
+{
+    const struct job_spec *job = r->job;
+    struct job_result *res = r->res;
+    res->task_id = xstrdup(job->task_id);
+    res->image = xstrdup(job->image);
+    res->engine_version = xstrdup(r->dc->engine_version);
+    res->api_version = xstrdup(r->dc->api_version);
+    res->engine_kind = r->dc->podman ? "podman" : "docker";
+    r->spec = (struct container_spec_opts){
+        .owner = r->opts->owner,
+        .queue = r->opts->queue,
+        .deadline_s = rx_wall_s() + (job->timeout_ms + 999) / 1000 + 300,
+        .tmp_bytes = r->opts->tmp_bytes,
+        .shm_bytes = r->opts->shm_bytes,
+        .podman = r->dc->podman,
+    };
+    if (r->opts->seccomp_strict) {
+        r->seccomp = rx_json_parse(seccomp_strict_profile,
+                                   (size_t)(seccomp_strict_profile_end - seccomp_strict_profile),
+                                   "seccomp-strict.json", NULL);
+        r->spec.seccomp = r->seccomp ? rx_json_compact(r->seccomp) : NULL;
+        if (r->spec.seccomp == NULL)
+            return rx_error_set(&r->err, EINVAL, "the built-in strict seccomp profile is invalid");
     }
+    res->limits = container_spec_limits(job, &r->spec);
+    json_object_object_add(res->limits, "stdout_bytes",
+                           json_object_new_int64((int64_t)r->opts->stdout_cap));
+    json_object_object_add(res->limits, "stderr_bytes",
+                           json_object_new_int64((int64_t)r->opts->stderr_cap));
+    json_object_object_add(res->limits, "output_bytes",
+                           json_object_new_int64((int64_t)r->opts->output_cap));
+    if (container_spec_engine_check(job, &r->spec, &r->err) < 0)
+        return -1;
 
-    t = rx_now_ms();
-    att = docker_attach_open(dc, id, job->stdin_data != NULL || input_after_start, &err);
-    if (att == NULL)
-        goto fail;
-    res->timings.attach_ms = rx_now_ms() - t;
+    r->input_after_start = job->kind == JOB_CODE;
+    r->input_on_stdin = r->input_after_start && job->n_files == 0 &&
+                        (long long)job->code_len <= job->file_size_bytes &&
+                        (long long)strlen(job->inputs_json) <= job->file_size_bytes;
+    r->send_ms = job->timeout_ms > INPUT_SEND_MS ? job->timeout_ms : INPUT_SEND_MS;
+    if (!r->input_on_stdin)
+        return build_input(job, &r->tar, &r->err);
+    return 0;
+}
 
-    if (docker_http_cancelled(dc->http)) {
-        cancelled = true;
-        goto fail;
+static int
+step_create(struct run *r)
+{
+    long long t = rx_now_ms();
+    cleanup_json struct json_object *body = container_spec_create_body(r->job, &r->spec);
+    uuid_t u;
+    char us[37], name[48];
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, us);
+    snprintf(name, sizeof(name), "ralph-%s", us);
+    r->id = docker_container_create(r->dc, name, body, &r->err);
+    r->res->timings.create_ms = rx_now_ms() - t;
+    if (r->id == NULL) {
+        if (explain(r) == DOCKER_ERROR_NO_IMAGE && job_spec_has(r->job, "runtime"))
+            r->res->infra_cause = JOB_INFRA_JOB_IMAGE;
+        return -1;
     }
-    t = rx_now_ms();
-    if (docker_container_start(dc, id, &err) < 0)
-        goto fail;
-    res->timings.start_ms = rx_now_ms() - t;
-    /* go_lost: the input or the go-ahead did not all reach the harness.
-     * Nothing of the job's has run then: its exit code tells why (no
-     * python3 on PATH, too little memory to start).  The job's to the
-     * end, as the image and its interpreter are: an exit status from inside
-     * the container never makes an infra_error. */
-    bool go_lost = false, input_timed_out = false;
-    long long send_ms = job->timeout_ms > INPUT_SEND_MS ? job->timeout_ms : INPUT_SEND_MS;
-    if (input_after_start) {
-        t = rx_now_ms();
-        if (!input_on_stdin &&
-            docker_archive_put(dc, id, JOB_WORKSPACE, tar.data, tar.len, &err) < 0) {
-            /* Podman cannot copy into a container that has exited (it
-             * enters the container's mount namespace): an interpreter that
-             * could not start is the job's failure, its exit code below. */
-            if (input_collides(job, &err) || !container_exits(dc, id)) {
-                docker_container_kill(dc, id, NULL);
-                goto fail;
-            }
-            rx_error_free(&err);
-            go_lost = true;
-        }
-        rx_buf_free(&tar);
-        /* The input, or the go-ahead after the copy; then stdin closes
-         * (StdinOnce).  The harness's output is read meanwhile: an
-         * interpreter that exits before taking it all ends the stream. */
-        int fr = go_lost ? DOCKER_ATTACH_SENT
-                         : feed_harness(att, job, input_on_stdin, &demux, rx_now_ms() + send_ms,
-                                        &err);
-        if (fr < 0) {
-            if (err->kind == RX_ERR_CANCELLED)
-                cancelled = true;
-            docker_container_kill(dc, id, NULL);
-            goto fail;
-        }
-        /* Started, yet its interpreter has not taken the input (beyond
-         * what the stream buffers) in the job's timeout or 30 s, whichever
-         * is longer: too little CPU or memory to start (the job's limits). */
-        if (fr == DOCKER_ATTACH_DEADLINE) {
-            input_timed_out = timed_out = true;
-            docker_container_kill(dc, id, NULL);
-        }
-        if (fr != DOCKER_ATTACH_SENT)
-            go_lost = true;
-        res->timings.input_ms = rx_now_ms() - t;
-    }
-    /* The job's time starts when its input is complete. */
-    long long run_start = rx_now_ms();
-    long long deadline = run_start + (input_timed_out ? KILL_WAIT_MS : job->timeout_ms);
+    r->res->container_id = xstrdup(r->id);
+    return 0;
+}
 
-    int pr = docker_attach_pump(att, job->stdin_data, job->stdin_len, &demux, deadline, &err);
-    docker_attach_close(att);
-    att = NULL;
-    if (pr < 0) {
-        if (err->kind == RX_ERR_CANCELLED)
-            cancelled = true;
-        docker_container_kill(dc, id, NULL);
-        goto fail;
+/* A command's files go in before it starts. */
+static int
+step_input_before_start(struct run *r)
+{
+    if (r->input_after_start)
+        return 0;
+    long long t = rx_now_ms();
+    if (docker_archive_put(r->dc, r->id, JOB_WORKSPACE, r->tar.data, r->tar.len, &r->err) < 0) {
+        explain(r);
+        return -1;
     }
+    rx_buf_free(&r->tar);
+    r->res->timings.input_ms = rx_now_ms() - t;
+    return 0;
+}
+
+static int
+step_attach(struct run *r)
+{
+    long long t = rx_now_ms();
+    bool with_stdin = r->job->stdin_data != NULL || r->input_after_start;
+    r->att = docker_attach_open(r->dc, r->id, with_stdin, &r->err);
+    if (r->att == NULL) {
+        explain(r);
+        return -1;
+    }
+    r->res->timings.attach_ms = rx_now_ms() - t;
+    return 0;
+}
+
+static int
+step_start(struct run *r)
+{
+    if (docker_http_cancelled(r->dc->http)) {
+        r->cancelled = true;
+        return -1;
+    }
+    long long t = rx_now_ms();
+    if (docker_container_start(r->dc, r->id, &r->err) < 0) {
+        explain(r);
+        return -1;
+    }
+    r->started = true;
+    r->res->timings.start_ms = rx_now_ms() - t;
+    return 0;
+}
+
+/* A code job's input (copied in, or sent on stdin), then its go-ahead.
+ * facts.input_lost: the input or the go-ahead did not all reach the
+ * harness.  Nothing of the job's has run then: its exit code tells why
+ * (no python3 on PATH, too little memory to start).  The job's to the end,
+ * as the image and its interpreter are: an exit status from inside the
+ * container never makes an infra_error. */
+static int
+step_input_after_start(struct run *r)
+{
+    if (!r->input_after_start)
+        return 0;
+    long long t = rx_now_ms();
+    if (!r->input_on_stdin &&
+        docker_archive_put(r->dc, r->id, JOB_WORKSPACE, r->tar.data, r->tar.len, &r->err) < 0) {
+        /* Podman cannot copy into a container that has exited (it enters
+         * the container's mount namespace): an interpreter that could not
+         * start is the job's failure, its exit code later. */
+        if (explain(r) == DOCKER_ERROR_DIR_COLLISION || !container_exits(r->dc, r->id))
+            return -1;
+        rx_error_free(&r->err);
+        r->facts.input_lost = true;
+    }
+    rx_buf_free(&r->tar);
+    /* The input, or the go-ahead after the copy; then stdin closes
+     * (StdinOnce).  The harness's output is read meanwhile: an interpreter
+     * that exits before taking it all ends the stream. */
+    int fr = r->facts.input_lost ? DOCKER_ATTACH_SENT
+                                 : feed_harness(r->att, r->job, r->input_on_stdin, &r->demux,
+                                                rx_now_ms() + r->send_ms, &r->err);
+    if (fr < 0)
+        return -1;
+    /* Started, yet its interpreter has not taken the input (beyond what
+     * the stream buffers) in the job's timeout or 30 s, whichever is
+     * longer: too little CPU or memory to start (the job's limits). */
+    if (fr == DOCKER_ATTACH_DEADLINE) {
+        r->facts.input_timed_out = r->facts.timed_out = true;
+        docker_container_kill(r->dc, r->id, NULL);
+    }
+    if (fr != DOCKER_ATTACH_SENT)
+        r->facts.input_lost = true;
+    r->res->timings.input_ms = rx_now_ms() - t;
+    return 0;
+}
+
+/* The job's stdin in, its output out, until it closes or the deadline; the
+ * job's time starts when its input is complete. */
+static int
+step_stream(struct run *r)
+{
+    r->run_start = rx_now_ms();
+    r->deadline = r->run_start +
+                  (r->facts.input_timed_out ? KILL_WAIT_MS : r->job->timeout_ms);
+    int pr = docker_attach_pump(r->att, r->job->stdin_data, r->job->stdin_len, &r->demux,
+                                r->deadline, &r->err);
+    docker_attach_close(steal_pointer(&r->att));
+    if (pr < 0)
+        return -1;
     if (pr == DOCKER_ATTACH_DEADLINE) {
-        timed_out = true;
-        docker_container_kill(dc, id, NULL);
+        r->facts.timed_out = true;
+        docker_container_kill(r->dc, r->id, NULL);
     }
+    return 0;
+}
 
-    /* The output closes a moment before the engine records the exit; a job
-     * that closed its output early is still bound by the deadline. */
-    int wait_code = -1;
-    long long left = timed_out ? KILL_WAIT_MS : deadline - rx_now_ms();
-    if (wait_exit(dc, id, left > 0 ? left : 1, &wait_code, &err) < 0) {
-        if (err->kind == RX_ERR_CANCELLED) {
-            cancelled = true;
-            docker_container_kill(dc, id, NULL);
-            goto fail;
-        }
-        if (err->code != ETIMEDOUT || timed_out)
-            goto fail;
-        rx_error_free(&err);
-        timed_out = true;
-        if (docker_container_kill(dc, id, &err) < 0 ||
-            wait_exit(dc, id, KILL_WAIT_MS, &wait_code, &err) < 0)
-            goto fail;
+/* The output closes a moment before the engine records the exit; a job
+ * that closed its output early is still bound by the deadline. */
+static int
+step_wait(struct run *r)
+{
+    int code = -1;
+    long long left = r->facts.timed_out ? KILL_WAIT_MS : r->deadline - rx_now_ms();
+    if (wait_exit(r->dc, r->id, left > 0 ? left : 1, &code, &r->err) < 0) {
+        if (cancelled_by(r->err) || r->err->code != ETIMEDOUT || r->facts.timed_out)
+            return -1;
+        rx_error_free(&r->err);
+        r->facts.timed_out = true;
+        if (docker_container_kill(r->dc, r->id, &r->err) < 0 ||
+            wait_exit(r->dc, r->id, KILL_WAIT_MS, &code, &r->err) < 0)
+            return -1;
     }
-    res->timings.run_ms = rx_now_ms() - run_start;
+    r->res->timings.run_ms = rx_now_ms() - r->run_start;
+    return 0;
+}
 
-    t = rx_now_ms();
-    {
-        cleanup_json struct json_object *ins = docker_container_inspect(dc, id, &err);
-        if (ins == NULL)
-            goto fail;
-        struct json_object *state = rx_json_get(ins, "State");
-        const char *image_id = rx_json_get_str(ins, "Image");
-        if (image_id != NULL)
-            res->image_id = xstrdup(image_id);
-        struct json_object *ec = rx_json_get(state, "ExitCode");
-        res->timings.inspect_ms = rx_now_ms() - t;
-        if (ec == NULL || !json_object_is_type(ec, json_type_int)) {
-            rx_error_set(&err, EPROTO, "inspect: engine reply has no State.ExitCode");
-            goto fail;
-        }
-        int exit_code = json_object_get_int(ec);
-        const char *inferred_why = NULL;
-        bool oom_killed = docker_container_oom(dc, state, timed_out, &inferred_why);
-        /* A SIGKILL we did not send: the engine's "oom" event may still be on
-         * its way (see docker_container_oom_event).  Under gVisor the shim
-         * can miss the kill altogether: it starts watching the cgroup only
-         * once `runsc start` returns, and a job can fill its memory before
-         * that (1-3% of OOM jobs at two at a time, seen 2026-11); so there an
-         * unexplained SIGKILL is inferred, as on Podman. */
-        cleanup_free char *event_error = NULL;
-        if (!oom_killed && !timed_out && !dc->podman && exit_code == 128 + SIGKILL) {
-            struct rx_error *e = NULL;
-            int r = docker_container_oom_event(dc, id, rx_json_get_str(ins, "Created"),
-                                               OOM_EVENT_GRACE_MS, &e);
-            if (r < 0)
-                event_error = xasprintf("; the engine's event log could not tell: %s", e->msg);
-            rx_error_free(&e);
-            oom_killed = r > 0;
-            if (!oom_killed && container_spec_runtime(job->sandbox) != NULL) {
-                oom_killed = true;
-                inferred_why = "under gVisor the engine misses OOM kills made as the sandbox "
-                               "starts";
-            }
-        }
+/* How it ended, as the engine tells it: the exit code and the evidence of
+ * an OOM kill.  A SIGKILL we did not send: the engine's "oom" event may
+ * still be on its way (see docker_container_oom_event).  Under gVisor the
+ * shim can miss the kill altogether: it starts watching the cgroup only once
+ * `runsc start` returns, and a job can fill its memory before that (1-3% of
+ * OOM jobs at two at a time, seen 2026-11); so there an unexplained SIGKILL
+ * is inferred, as on Podman. */
+static int
+step_inspect(struct run *r)
+{
+    long long t = rx_now_ms();
+    cleanup_json struct json_object *ins = docker_container_inspect(r->dc, r->id, &r->err);
+    if (ins == NULL)
+        return -1;
+    struct json_object *state = rx_json_get(ins, "State");
+    const char *image_id = rx_json_get_str(ins, "Image");
+    if (image_id != NULL)
+        r->res->image_id = xstrdup(image_id);
+    struct json_object *ec = rx_json_get(state, "ExitCode");
+    r->res->timings.inspect_ms = rx_now_ms() - t;
+    if (ec == NULL || !json_object_is_type(ec, json_type_int))
+        return rx_error_set(&r->err, EPROTO, "inspect: engine reply has no State.ExitCode");
+    struct run_facts *f = &r->facts;
+    f->exit_code = json_object_get_int(ec);
+    f->oom_killed = docker_container_oom(r->dc, state, f->timed_out, &f->oom_inferred_why);
+    if (!run_sigkill_unexplained(f, r->dc->podman))
+        return 0;
+    struct rx_error *e = NULL;
+    int ev = docker_container_oom_event(r->dc, r->id, rx_json_get_str(ins, "Created"),
+                                        OOM_EVENT_GRACE_MS, &e);
+    if (ev < 0)
+        f->event_note = xasprintf("; the engine's event log could not tell: %s", e->msg);
+    rx_error_free(&e);
+    f->oom_killed = ev > 0;
+    if (!f->oom_killed && (f->oom_inferred_why = run_oom_inferred_without_event(r->job->sandbox)))
+        f->oom_killed = true;
+    return 0;
+}
 
-        t = rx_now_ms();
-        bool missing = false;
-        if (input_timed_out) {
-            job_result_fail(res, JOB_TIMEOUT,
-                            "timed out before its code ran: the interpreter did not take its "
-                            "input within %.3g s (too little CPU or memory to start Python?) "
-                            "and was killed",
-                            send_ms / 1000.0);
-        } else if (timed_out) {
-            job_result_fail(res, JOB_TIMEOUT, "timed out after %.3g s and was killed%s",
-                            job->timeout_ms / 1000.0,
-                            oom_killed ? " (a process had also run out of memory)" : "");
-        } else if (go_lost && exit_code == SANDBOX_HARNESS_NO_INPUT) {
-            /* The harness, or whatever the image runs as python3, saw its
-             * stdin end early (a cut stream, or an interpreter that never
-             * read it): not provably the engine's, so not infra_error. */
-            res->exit_code = exit_code;
-            res->has_exit_code = true;
-            job_result_fail(res, JOB_ERROR,
-                            "exited with code %d before it had all its input: its stdin ended "
-                            "early (the engine's stream, or an interpreter that did not read "
-                            "it); nothing of the job's code ran",
-                            exit_code);
-        } else if (oom_killed) {
-            res->exit_code = exit_code;
-            res->has_exit_code = true;
-            job_result_fail(res, JOB_OOM,
-                            "ran out of memory: the kernel killed a process at the %lld-byte "
-                            "limit%s%s%s%s",
-                            job->memory_bytes,
-                            inferred_why ? " (inferred from exit 137: " : "",
-                            inferred_why ? inferred_why : "",
-                            inferred_why ? ", and a SIGKILL sent by the job itself looks the same)"
-                                         : "",
-                            event_error ? event_error : "");
-        } else if (exit_code != 0) {
-            res->exit_code = exit_code;
-            res->has_exit_code = true;
-            char *why = job->kind == JOB_CODE ? harness_error(dc, id) : NULL;
-            if (why != NULL) {
-                job_result_fail(res, JOB_ERROR, "%s", why);
-                free(why);
-            } else {
-                job_result_fail(res, JOB_ERROR, "exited with code %d%s%s%s", exit_code,
-                                exit_code == 127   ? " (command not found)"
-                                : exit_code == 126 ? " (command not executable)"
-                                : exit_code > 128 && exit_code < 160 ? " (killed by a signal)"
-                                                                      : "",
-                                go_lost ? " before it had all its input" : "",
-                                event_error ? event_error : "");
-            }
-            /* A failed command may still have left a useful output file. */
-            if (job->kind == JOB_COMMAND &&
-                collect_output(dc, id, job, opts, res, &missing, &err) < 0)
-                rx_error_free(&err);
-        } else {
-            res->exit_code = 0;
-            res->has_exit_code = true;
-            if (collect_output(dc, id, job, opts, res, &missing, &err) < 0)
-                goto fail;
-            if (missing && job->kind == JOB_CODE)
-                job_result_fail(res, JOB_RESULT_INVALID,
-                                "the job exited 0 but wrote no output file %s",
-                                job->output_path);
-            else
-                res->status = JOB_SUCCESS;
-        }
-        res->timings.output_ms = rx_now_ms() - t;
+/* The status (run_classify: pure), then what it needs copied out. */
+static int
+step_classify_collect(struct run *r)
+{
+    struct job_result *res = r->res;
+    struct run_facts *f = &r->facts;
+    f->kind = r->job->kind;
+    f->timeout_ms = r->job->timeout_ms;
+    f->memory_bytes = r->job->memory_bytes;
+    f->send_ms = r->send_ms;
+    f->output_path = r->job->output_path;
+    struct run_verdict v;
+    run_classify(f, &v);
+    res->has_exit_code = v.has_exit_code;
+    res->exit_code = f->exit_code;
+    long long t = rx_now_ms();
+    cleanup_free char *why = v.ask_harness ? harness_error(r->dc, r->id) : NULL;
+    bool missing = false;
+    int rc = 0;
+    if (v.collect != RUN_COLLECT_NONE &&
+        collect_output(r->dc, r->id, r->job, r->opts, res, &missing, &r->err) < 0) {
+        if (v.collect == RUN_COLLECT_REQUIRED)
+            rc = -1;
+        else
+            rx_error_free(&r->err); /* a failed command's output is a bonus */
     }
-    goto done;
+    if (rc == 0) {
+        run_classify_output(f, missing, &v);
+        if (v.status == JOB_SUCCESS)
+            res->status = JOB_SUCCESS;
+        else
+            job_result_fail(res, v.status, "%s", why ? why : v.message);
+    }
+    res->timings.output_ms = rx_now_ms() - t;
+    run_verdict_free(&v);
+    return rc;
+}
 
-fail:
-    if (cancelled) {
-        rx_error_free(&err);
-        res->cancelled = true;
-        job_result_fail(res, JOB_INFRA_ERROR,
+/* A run that ended early: its status from the error (cancelled: an
+ * infra_error saying so), and a started container stopped at once. */
+static void
+run_fail(struct run *r)
+{
+    if (r->started)
+        docker_container_kill(r->dc, r->id, NULL);
+    if (r->cancelled || cancelled_by(r->err)) {
+        r->res->infra_cause = JOB_INFRA_CANCELLED;
+        job_result_fail(r->res, JOB_INFRA_ERROR,
                         "interrupted before the job finished; its container was removed");
-    } else if (err != NULL) {
-        job_result_from_error(res, err);
-    } else if (res->error == NULL) {
-        job_result_fail(res, JOB_INFRA_ERROR, "internal error: failure without a message");
+    } else if (r->err != NULL) {
+        job_result_from_error(r->res, r->err);
+    } else {
+        job_result_fail(r->res, JOB_INFRA_ERROR, "internal error: failure without a message");
     }
-done:
-    rx_error_free(&err);
-    docker_attach_close(att);
-    if (id != NULL) {
-        res->remove_pending = true;
-        if (!opts->defer_remove && executor_remove(dc, res, &err) < 0)
-            rx_error_free(&err);
+}
+
+/* On every path: the container removed (or left for executor_remove), the
+ * streams handed to the result. */
+static void
+run_finish(struct run *r)
+{
+    rx_error_free(&r->err);
+    docker_attach_close(steal_pointer(&r->att));
+    if (r->id != NULL) {
+        r->res->remove_pending = true;
+        if (!r->opts->defer_remove && executor_remove(r->dc, r->res, &r->err) < 0)
+            rx_error_free(&r->err);
     }
-    res->out[0] = demux.out[0];
-    res->out[1] = demux.out[1];
-    rx_buf_init(&demux.out[0], 0);
-    rx_buf_init(&demux.out[1], 0);
-    docker_demux_free(&demux);
-    res->duration_ms = rx_now_ms() - res->started_ms;
+    free(r->id);
+    for (int i = 0; i < 2; i++) {
+        r->res->out[i] = r->demux.out[i];
+        rx_buf_init(&r->demux.out[i], 0);
+    }
+    docker_demux_free(&r->demux);
+    rx_buf_free(&r->tar);
+    json_object_put(r->seccomp);
+    free((char *)r->facts.event_note);
+    r->res->duration_ms = rx_now_ms() - r->res->started_ms;
+}
+
+void
+executor_run(struct docker_client *dc, const struct job_spec *job, const struct executor_opts *opts,
+             struct job_result *res)
+{
+    static int (*const steps[])(struct run *) = {
+        step_prepare,           step_create, step_input_before_start, step_attach,
+        step_start,             step_input_after_start, step_stream,  step_wait,
+        step_inspect,           step_classify_collect,
+    };
+    struct run r = {.dc = dc, .job = job, .opts = opts, .res = res};
+    docker_demux_init(&r.demux, opts->stdout_cap, opts->stderr_cap);
+    rx_buf_init(&r.tar, 0);
+    for (size_t i = 0; i < RX_ARRAY_SIZE(steps); i++) {
+        if (steps[i](&r) < 0) {
+            run_fail(&r);
+            break;
+        }
+    }
+    run_finish(&r);
 }
 
 int

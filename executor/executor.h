@@ -43,6 +43,42 @@ void executor_run(struct docker_client *dc, const struct job_spec *job,
  * (also returned as -1 with *err set).  A no-op when nothing is pending. */
 int executor_remove(struct docker_client *dc, struct job_result *res, struct rx_error **err);
 
+/* A job document, as either program has it. */
+struct job_doc {
+    const char *path;  /* a job file ("-": standard input), or NULL: */
+    const char *bytes; /* the document in memory; NULL: a queue measured */
+    size_t len;        /* len bytes, too many to read (rejected unread) */
+    const char *default_task_id; /* a queue's name for it, when the document gives none */
+};
+
+struct operator_policy;
+
+/* The one way into a run, for ralph-exec and the worker alike: parse and
+ * validate the document, check it against the operator's policy and apply
+ * its defaults and caps (into opts).  Returns the job, ready for
+ * executor_run; or NULL with res filled as its rejection (task id: the
+ * document's when it had a usable one, else doc->default_task_id, else
+ * NULL). */
+struct job_spec *executor_admit(const struct job_doc *doc, const struct operator_policy *policy,
+                                struct executor_opts *opts, struct job_result *res);
+
+/* The end of every job, run or not, in one order for both programs: its
+ * result document handed to deliver (ralph-exec prints it, a worker stores
+ * it; NULL: not delivered, a job going back to its queue), then its
+ * container removed if executor_run left it (defer_remove), then its line
+ * in the audit log (when audit_path), which records the removal's outcome.
+ * A failed removal or audit sets remove_err or audit_err: the result
+ * stands. */
+struct executor_finish {
+    const char *audit_path;
+    const char *sandbox; /* the job's, or NULL (rejected before it had one) */
+    void (*deliver)(const struct job_result *res, const char *json, void *ud);
+    void *ud;
+    struct rx_error *remove_err; /* out */
+    struct rx_error *audit_err;  /* out */
+};
+void executor_finish(struct docker_client *dc, struct job_result *res, struct executor_finish *f);
+
 /* Fill res for a job that never reached the engine (rejected, or no engine):
  * status from err, the task id if known. */
 void executor_result_from_error(struct job_result *res, const char *task_id, const char *image,

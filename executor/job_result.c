@@ -67,6 +67,8 @@ void
 job_result_fail(struct job_result *r, enum job_status st, const char *fmt, ...)
 {
     r->status = st;
+    if (st == JOB_INFRA_ERROR && r->infra_cause == JOB_INFRA_NONE)
+        r->infra_cause = JOB_INFRA_ENGINE;
     if (r->error != NULL)
         return;
     va_list ap;
@@ -82,6 +84,8 @@ job_result_from_error(struct job_result *r, const struct rx_error *e)
     enum job_status st = e->kind == RX_ERR_REJECTED ? JOB_REJECTED
                          : e->kind == RX_ERR_OUTPUT ? JOB_RESULT_INVALID
                                                     : JOB_INFRA_ERROR;
+    if (e->kind == RX_ERR_CANCELLED && r->infra_cause == JOB_INFRA_NONE)
+        r->infra_cause = JOB_INFRA_CANCELLED;
     job_result_fail(r, st, "%s", e->msg);
 }
 

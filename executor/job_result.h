@@ -20,6 +20,16 @@ enum job_status {
     JOB_INFRA_ERROR,
 };
 
+/* What an infra_error came from, for the callers that act on it (a worker
+ * counts only JOB_INFRA_ENGINE toward its breaker). */
+enum job_infra_cause {
+    JOB_INFRA_NONE = 0,  /* not an infra_error */
+    JOB_INFRA_ENGINE,    /* the engine or the host failed, or could not be reached */
+    JOB_INFRA_JOB_IMAGE, /* the image the job named in `runtime` is not on the engine:
+                          * the engine is fine */
+    JOB_INFRA_CANCELLED, /* stopped through the cancel fd before the job finished */
+};
+
 struct job_timings {
     long long create_ms, input_ms, attach_ms, start_ms, run_ms, inspect_ms, output_ms, remove_ms;
 };
@@ -43,11 +53,8 @@ struct job_result {
     struct json_object *limits; /* owned */
     struct job_timings timings;
     char *removal_error; /* the container could not be confirmed removed */
-    bool cancelled;      /* stopped through the cancel fd before the job finished */
     bool remove_pending; /* container_id still exists: executor_remove() must run */
-    /* infra_error because the image the job itself named in `runtime` is not
-     * on the engine: the engine is fine (a worker's breaker ignores it). */
-    bool job_image_missing;
+    enum job_infra_cause infra_cause;
 };
 
 void job_result_init(struct job_result *r);

@@ -11,7 +11,6 @@
 #include "executor/executor.h"
 #include "executor/job_result.h"
 #include "executor/job_spec.h"
-#include "executor/audit_log.h"
 #include "executor/rx_json.h"
 #include "executor/operator_policy.h"
 #include "executor/rx_util.h"
@@ -106,23 +105,15 @@ write_output_file(const char *json)
 }
 
 static void
-print_result(const struct job_result *res, bool quiet, const char *sandbox)
+print_result(const struct job_result *res, const char *json, void *quiet_flag)
 {
-    if (audit_path != NULL) {
-        struct rx_error *aerr = NULL;
-        if (audit_log_append(audit_path, res, sandbox, &aerr) < 0) {
-            fprintf(stderr, "ralph-exec: warning: %s\n", aerr->msg);
-            rx_error_free(&aerr);
-        }
-    }
-    cleanup_json struct json_object *o = job_result_to_json(res);
-    const char *s = rx_json_compact(o);
+    bool quiet = *(const bool *)quiet_flag;
     if (output_path != NULL)
-        write_output_file(s);
+        write_output_file(json);
     if (text_format) {
         job_result_print_text(res, stdout, 64u << 10);
     } else {
-        fputs(s, stdout);
+        fputs(json, stdout);
         fputc('\n', stdout);
     }
     fflush(stdout);
@@ -137,6 +128,19 @@ print_result(const struct job_result *res, bool quiet, const char *sandbox)
     }
     if (!quiet && res->removal_error)
         fprintf(stderr, "ralph-exec: warning: %s\n", res->removal_error);
+}
+
+/* Print the result, then write its audit line (the container is gone). */
+static void
+finish(struct job_result *res, bool quiet, const char *sandbox)
+{
+    struct executor_finish f = {
+        .audit_path = audit_path, .sandbox = sandbox, .deliver = print_result, .ud = &quiet,
+    };
+    executor_finish(NULL, res, &f);
+    if (f.audit_err != NULL)
+        fprintf(stderr, "ralph-exec: warning: %s\n", f.audit_err->msg);
+    rx_error_free(&f.audit_err);
 }
 
 int
@@ -232,20 +236,14 @@ main(int argc, char **argv)
     cleanup_job_result struct job_result res;
     job_result_init(&res);
     cleanup_error struct rx_error *err = NULL;
-    cleanup_free char *bad_task_id = NULL;
-    cleanup_job_spec struct job_spec *job = job_spec_load(argv[optind], &bad_task_id, &err);
     struct executor_opts opts;
     executor_opts_defaults(&opts);
     opts.owner = owner;
-    if (job != NULL && operator_policy_apply(&policy, job, &opts, &err) < 0) {
-        free(bad_task_id);
-        bad_task_id = xstrdup(job->task_id);
-        job_spec_free(steal_pointer(&job));
-    }
+    const struct job_doc doc = {.path = argv[optind]};
+    cleanup_job_spec struct job_spec *job = executor_admit(&doc, &policy, &opts, &res);
     operator_policy_free(&policy);
     if (job == NULL) {
-        executor_result_from_error(&res, bad_task_id, NULL, err);
-        print_result(&res, quiet, NULL);
+        finish(&res, quiet, NULL);
         curl_global_cleanup();
         return job_status_exit_code(res.status);
     }
@@ -253,22 +251,22 @@ main(int argc, char **argv)
     cleanup_docker_client struct docker_client *dc = docker_client_new(NULL, sig_pipe[0], &err);
     if (dc == NULL) {
         executor_result_from_error(&res, job->task_id, job->image, err);
-        print_result(&res, quiet, job->sandbox);
+        finish(&res, quiet, job->sandbox);
         curl_global_cleanup();
         return job_status_exit_code(res.status);
     }
 
     executor_run(dc, job, &opts, &res);
-    if (got_signal && res.cancelled) {
+    bool interrupted = got_signal && res.infra_cause == JOB_INFRA_CANCELLED;
+    if (interrupted) {
         free(res.error);
         res.error = xasprintf("interrupted by signal %d (%s) before the job finished; its "
                               "container was removed",
                               (int)got_signal, strsignal(got_signal));
         res.status = JOB_INFRA_ERROR;
     }
-    print_result(&res, quiet, job->sandbox);
-    int code = got_signal && res.cancelled ? 128 + got_signal
-                                                           : job_status_exit_code(res.status);
+    finish(&res, quiet, job->sandbox);
+    int code = interrupted ? 128 + got_signal : job_status_exit_code(res.status);
     docker_client_free(steal_pointer(&dc));
     curl_global_cleanup();
     return code;

@@ -46,7 +46,10 @@ struct queue_job {
 struct queue;
 
 struct queue_ops {
-    const char *kind;
+    /* After a failed claim: true, the queue mends itself (Redis reconnects
+     * on its next call); false, the worker closes it and opens it again
+     * (a spool whose directory was replaced or remounted). */
+    bool mends_itself;
     /* Wait up to timeout_ms for a job; 0 with *out == NULL when none came. */
     int (*claim)(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_error **err);
     int (*result_exists)(struct queue *q, const char *task_id, bool *exists, struct rx_error **err);

@@ -919,7 +919,7 @@ dir_close(struct queue *q)
 }
 
 static const struct queue_ops dir_ops = {
-    .kind = "dir",
+    .mends_itself = false,
     .claim = dir_claim,
     .result_exists = dir_result_exists,
     .lock = dir_lock,

@@ -823,7 +823,7 @@ redis_close(struct queue *q)
 }
 
 static const struct queue_ops redis_ops = {
-    .kind = "redis",
+    .mends_itself = true,
     .claim = redis_claim,
     .result_exists = redis_result_exists,
     .lock = redis_lock,

@@ -12,9 +12,6 @@
 
 #include "executor/docker_client.h"
 #include "executor/executor.h"
-#include "executor/job_result.h"
-#include "executor/job_spec.h"
-#include "executor/audit_log.h"
 #include "executor/rx_json.h"
 #include "executor/operator_policy.h"
 #include "executor/rx_util.h"
@@ -207,18 +204,6 @@ drop_lock(struct slot *s, struct queue **q, struct queue_job *job)
     }
 }
 
-static void
-audit(struct worker *w, const struct job_result *res, const char *sandbox)
-{
-    if (w->audit_path == NULL)
-        return;
-    struct rx_error *err = NULL;
-    if (audit_log_append(w->audit_path, res, sandbox, &err) < 0) {
-        log_event(w, "error", "audit_failed", kv("error", err->msg, NULL));
-        rx_error_free(&err);
-    }
-}
-
 /* After an infrastructure error, wait a little (longer as they repeat) so a
  * broken engine does not spin the queue; cut short when stopping. */
 static void
@@ -230,17 +215,43 @@ backoff(struct worker *w, int streak)
     }
 }
 
-/* The deferred removal of a finished job's container. */
+struct delivery {
+    struct slot *s;
+    struct queue **q;
+    struct queue_job *qj;
+};
+
 static void
-remove_container(struct worker *w, struct docker_client *dc, struct job_result *res)
+deliver_result(const struct job_result *res, const char *json, void *ud)
 {
-    struct rx_error *err = NULL;
-    if (executor_remove(dc, res, &err) < 0) {
+    struct delivery *d = ud;
+    complete_with_retry(d->s, d->q, d->qj, res->task_id, json, res->status == JOB_SUCCESS);
+}
+
+/* executor_finish: the result stored (when deliver), the container removed
+ * (the removal, ~40 ms, is off the path from claim to stored result), the
+ * audit line written; what failed goes to the log. */
+static void
+finish_job(struct slot *s, struct queue **q, struct queue_job *qj, struct docker_client *dc,
+           struct job_result *res, const char *sandbox, bool deliver)
+{
+    struct worker *w = s->w;
+    struct delivery d = {s, q, qj};
+    struct executor_finish f = {
+        .audit_path = w->audit_path,
+        .sandbox = sandbox,
+        .deliver = deliver ? deliver_result : NULL,
+        .ud = &d,
+    };
+    executor_finish(dc, res, &f);
+    if (f.remove_err != NULL)
         log_event(w, "error", "container_not_removed",
-                  kv("task_id", res->task_id, "container", res->container_id, "error", err->msg,
-                     NULL));
-        rx_error_free(&err);
-    }
+                  kv("task_id", res->task_id, "container", res->container_id, "error",
+                     f.remove_err->msg, NULL));
+    if (f.audit_err != NULL)
+        log_event(w, "error", "audit_failed", kv("error", f.audit_err->msg, NULL));
+    rx_error_free(&f.remove_err);
+    rx_error_free(&f.audit_err);
 }
 
 /* Wait until this job holds its task id's run lock: at most one job per
@@ -310,45 +321,29 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
     cleanup_job_result struct job_result res;
     job_result_init(&res);
     struct rx_error *err = NULL;
-    char *bad_tid = NULL;
-    /* A job too large to read is rejected by the size its queue measured:
-     * it is never in this process. */
-    cleanup_job_spec struct job_spec *job =
-        qj->too_large ? (job_spec_check_size(qj->len, &err), NULL)
-                      : job_spec_parse(qj->payload, qj->len, &bad_tid, &err);
-    cleanup_free char *task_id = NULL;
     struct executor_opts opts;
     executor_opts_defaults(&opts);
     opts.owner = w->owner;
     opts.queue = w->queue_label;
-    if (job != NULL && operator_policy_apply(&w->policy, job, &opts, &err) < 0) {
-        bad_tid = xstrdup(job->task_id);
-        job_spec_free(steal_pointer(&job));
-    }
-
+    /* A job too large to read is rejected by the size its queue measured:
+     * it is never in this process. */
+    const struct job_doc doc = {
+        .bytes = qj->too_large ? NULL : qj->payload,
+        .len = qj->len,
+        .default_task_id = qj->default_task_id,
+    };
+    cleanup_job_spec struct job_spec *job = executor_admit(&doc, &w->policy, &opts, &res);
+    cleanup_free char *task_id = NULL;
     if (job == NULL) {
-        if (bad_tid != NULL)
-            task_id = bad_tid;
-        else if (qj->default_task_id != NULL)
-            task_id = xstrdup(qj->default_task_id);
-        else
-            task_id = rejected_task_id();
-        if (!wait_run_lock(s, q, qj, task_id)) {
-            rx_error_free(&err);
+        if (res.task_id == NULL)
+            res.task_id = rejected_task_id();
+        task_id = xstrdup(res.task_id);
+        if (!wait_run_lock(s, q, qj, task_id))
             return;
-        }
-        executor_result_from_error(&res, task_id, NULL, err);
-        rx_error_free(&err);
-        audit(w, &res, NULL);
-        cleanup_json struct json_object *o = job_result_to_json(&res);
-        complete_with_retry(s, q, qj, task_id, rx_json_compact(o), false);
+        finish_job(s, q, qj, NULL, &res, NULL, true);
         log_event(w, "info", "job_done",
                   kv("task_id", task_id, "status", "rejected", "error", res.error, NULL));
         return;
-    }
-    if (job->task_id_generated && qj->default_task_id != NULL) {
-        free(job->task_id);
-        job->task_id = xstrdup(qj->default_task_id);
     }
     task_id = xstrdup(job->task_id);
     if (!wait_run_lock(s, q, qj, task_id))
@@ -393,9 +388,9 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
     executor_run(*dc, job, &opts, &res);
 
     if (res.status == JOB_INFRA_ERROR) {
-        remove_container(w, *dc, &res);
-        audit(w, &res, job->sandbox);
-        bool cancelled = pipe_readable(s->cancel_pipe[0]);
+        finish_job(s, q, qj, *dc, &res, job->sandbox, false);
+        bool cancelled =
+            res.infra_cause == JOB_INFRA_CANCELLED || pipe_readable(s->cancel_pipe[0]);
         /* A fresh engine connection next time: the engine may have restarted. */
         docker_client_free(*dc);
         *dc = NULL;
@@ -406,11 +401,12 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
         /* The breaker is for an engine that fails; an image the job named
          * and the engine lacks is the job's (retried and dead-lettered as
          * usual), or a handful of such jobs could stop every worker. */
-        int streak = res.job_image_missing ? atomic_load(&w->infra_streak)
-                                           : atomic_fetch_add(&w->infra_streak, 1) + 1;
+        bool engine_fault = res.infra_cause != JOB_INFRA_JOB_IMAGE;
+        int streak = engine_fault ? atomic_fetch_add(&w->infra_streak, 1) + 1
+                                  : atomic_load(&w->infra_streak);
         log_event(w, "error", "job_infra_error",
                   kv("task_id", task_id, "error", res.error, NULL));
-        if (!res.job_image_missing && streak >= cfg->max_infra_errors)
+        if (engine_fault && streak >= cfg->max_infra_errors)
             snprintf(w->breaker_reason, sizeof(w->breaker_reason), "%s",
                      res.error ? res.error : "infrastructure error");
         /* An attempt counts only when the engine still answers (a missing
@@ -426,10 +422,7 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
         return;
     }
     atomic_store(&w->infra_streak, 0);
-    cleanup_json struct json_object *o = job_result_to_json(&res);
-    complete_with_retry(s, q, qj, task_id, rx_json_compact(o), res.status == JOB_SUCCESS);
-    remove_container(w, *dc, &res);
-    audit(w, &res, job->sandbox); /* with the removal's outcome */
+    finish_job(s, q, qj, *dc, &res, job->sandbox, true);
     struct json_object *f = kv("task_id", task_id, "status", job_status_name(res.status), NULL);
     json_object_object_add(f, "duration_ms", json_object_new_int64(res.duration_ms));
     log_event(w, "info", "job_done", f);
@@ -457,7 +450,7 @@ slot_main(void *arg)
             atomic_fetch_sub(&w->taken, 1);
             log_event(w, "warn", "queue_unavailable", kv("error", err ? err->msg : "?", NULL));
             rx_error_free(&err);
-            if (q != NULL && strcmp(q->ops->kind, "redis") != 0) {
+            if (q != NULL && !q->ops->mends_itself) {
                 q->ops->close(q);
                 q = NULL;
             }

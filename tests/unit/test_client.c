@@ -17,6 +17,7 @@
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
 #include "executor/container_spec.h"
+#include "executor/docker_errors.h"
 #include "tests/lib/tap.h"
 
 #define JOB_T1 "{\"task_id\":\"t1\",\"command\":[\"true\"]}"
@@ -473,6 +474,9 @@ podman_shapes(void)
     body = container_spec_create_body(job, &so);
     char *id = dc ? docker_container_create(dc, "ralph-pm", body, &err) : NULL;
     waitpid(pid, NULL, 0);
+    const struct docker_error_context pctx = {.podman = true};
+    ok(docker_error_explain(&err, &pctx) == DOCKER_ERROR_PODMAN_NO_INIT,
+       "Podman without catatonit: the reply's text is read as such");
     ok(id == NULL && err && strstr(err->msg, "apt-get install catatonit") &&
            strstr(err->msg, "container-init binary not found"),
        "Podman without catatonit: the error says to install it, and keeps Podman's text");

@@ -4,6 +4,9 @@
  * and nothing read into a status or a text that does not say it. */
 #include "executor/docker_errors.h"
 #include "executor/rx_util.h"
+
+#include <errno.h>
+#include <string.h>
 #include "tests/lib/tap.h"
 
 #define ID "672d82cf0f7bd74686657278484c651592833bc09b86a37d87db3b63084e9c80"
@@ -73,6 +76,66 @@ main(void)
     };
     for (size_t i = 0; i < RX_ARRAY_SIZE(cases); i++)
         is_int(docker_error_meaning(cases[i].status, cases[i].msg), cases[i].want, cases[i].what);
+
+    /* What each meaning becomes: the kind, and the remedy before the
+     * engine's own text, which stays. */
+    static const struct {
+        bool podman;
+        long status;
+        const char *msg;
+        enum rx_error_kind kind;
+        const char *starts; /* the message then starts with this; NULL: unchanged */
+        const char *what;
+    } explained[] = {
+        {false, 400, "Unknown runtime specified runsc", RX_ERR_INFRA,
+         "the engine has no gVisor runtime \"runsc\": install Debian's runsc",
+         "no runsc: infra_error with how to register it"},
+        {false, 400, "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available",
+         RX_ERR_REJECTED, "`cpu_limit`: Range of CPUs", "too many CPUs: the job's cpu_limit, rejected"},
+        {false, 400, "Minimum memory limit allowed is 6MB", RX_ERR_REJECTED,
+         "`memory_limit`: Minimum", "too little memory: the job's memory_limit, rejected"},
+        {false, 404, "No such image: img:1", RX_ERR_INFRA,
+         "image \"img:1\" is not on the engine (ralph-exec never pulls)",
+         "no image: infra_error naming the image"},
+        {false, 400,
+         "client version 1.47 is too old. Minimum supported API version is 1.50, please upgrade "
+         "your client to a newer version",
+         RX_ERR_INFRA, "the engine no longer accepts API 1.41, the newest ralph-exec speaks",
+         "API too old: names the version we speak"},
+        {false, 500, "cannot overwrite directory \"/workspace/d\" with non-directory",
+         RX_ERR_REJECTED,
+         "`files`: a file would replace a directory that image \"img:1\" has in /workspace",
+         "a file over the image's directory: the job's files, rejected"},
+        {true, 500, "crun: error setting rlimit type 6: Operation not permitted", RX_ERR_INFRA,
+         "the Podman service's own hard limits are below the job's ulimits (nofile 1024, nproc "
+         "32768)",
+         "Podman's rlimits: the numbers sent"},
+        {false, 500, "crun: error setting rlimit type 6: Operation not permitted", RX_ERR_INFRA,
+         NULL, "the Podman remedies are not given on Docker"},
+        {true, 0, "attach: container-init binary not found", RX_ERR_INFRA,
+         "Podman runs jobs with an init process",
+         "an error without a status (a failed stream) is read as a server error"},
+        {false, 500, "something else entirely", RX_ERR_INFRA, NULL, "anything else: unchanged"},
+        {false, 409, "removal of container x is already in progress", RX_ERR_INFRA, NULL,
+         "a meaning without a remedy: unchanged"},
+    };
+    for (size_t i = 0; i < RX_ARRAY_SIZE(explained); i++) {
+        const struct docker_error_context ctx = {
+            .podman = explained[i].podman, .image = "img:1", .api_version = "1.41",
+            .nofile = 1024, .nproc = 32768,
+        };
+        struct rx_error *e = NULL;
+        rx_error_set(&e, EIO, "%s", explained[i].msg);
+        e->http_status = (int)explained[i].status;
+        docker_error_explain(&e, &ctx);
+        const char *want = explained[i].starts ? explained[i].starts : explained[i].msg;
+        ok(e->kind == explained[i].kind && strncmp(e->msg, want, strlen(want)) == 0 &&
+               strstr(e->msg, explained[i].msg) != NULL,
+           "%s", explained[i].what);
+        if (strncmp(e->msg, want, strlen(want)) != 0)
+            diag("  got: %s", e->msg);
+        rx_error_free(&e);
+    }
 
     ok(strstr(docker_engine_differences(false, "1.41"), "Docker 20.10") != NULL,
        "doctor: API 1.41 is Docker 20.10, with its costly archive copies");

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/* What both programs do around executor_run: a job document and the
+ * operator's policy become a job ready to run (or its rejection), and every
+ * result, run or not, becomes its audit line and its document. */
+#include "executor/audit_log.h"
+#include "executor/executor.h"
+#include "executor/operator_policy.h"
+#include "executor/rx_json.h"
+#include "executor/rx_util.h"
+
+struct job_spec *
+executor_admit(const struct job_doc *doc, const struct operator_policy *policy,
+               struct executor_opts *opts, struct job_result *res)
+{
+    struct rx_error *err = NULL;
+    cleanup_free char *bad_task_id = NULL;
+    struct job_spec *job;
+    if (doc->path != NULL)
+        job = job_spec_load(doc->path, &bad_task_id, &err);
+    else if (doc->bytes == NULL)
+        job = (job_spec_check_size(doc->len, &err), NULL);
+    else
+        job = job_spec_parse(doc->bytes, doc->len, &bad_task_id, &err);
+    if (job != NULL && job->task_id_generated && doc->default_task_id != NULL) {
+        free(job->task_id);
+        job->task_id = xstrdup(doc->default_task_id);
+    }
+    if (job != NULL && operator_policy_apply(policy, job, opts, &err) < 0) {
+        free(bad_task_id);
+        bad_task_id = xstrdup(job->task_id);
+        job_spec_free(steal_pointer(&job));
+    }
+    if (job == NULL) {
+        executor_result_from_error(res, bad_task_id ? bad_task_id : doc->default_task_id, NULL,
+                                   err);
+        rx_error_free(&err);
+    }
+    return job;
+}
+
+void
+executor_finish(struct docker_client *dc, struct job_result *res, struct executor_finish *f)
+{
+    if (f->deliver != NULL) {
+        cleanup_json struct json_object *o = job_result_to_json(res);
+        f->deliver(res, rx_json_compact(o), f->ud);
+    }
+    if (dc != NULL)
+        executor_remove(dc, res, &f->remove_err);
+    if (f->audit_path != NULL)
+        audit_log_append(f->audit_path, res, f->sandbox, &f->audit_err);
+}
