@@ -51,7 +51,7 @@ static const char usage_text[] =
     "Environment:\n"
     "  DOCKER_HOST        unix:///path/to/docker.sock (default /var/run/docker.sock)\n"
     "\n"
-    "See ralph-exec(1) and README.md for the job and result formats.\n";
+    "See ralph-exec(1) and docs/jobs.md for the job and result formats.\n";
 
 static volatile sig_atomic_t got_signal;
 static int sig_pipe[2] = {-1, -1};

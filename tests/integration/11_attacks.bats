@@ -144,7 +144,7 @@ PY
 }
 
 @test "attack: many files in the workspace are bounded by the timeout; the disk is given back" {
-    # The workspace volume has no quota (README): what bounds it is the
+    # The workspace volume has no quota (docs/security.md): what bounds it is the
     # timeout, and removing the container gives the space back.  Empty
     # files in directories of 1000: inodes and directory entries, as fast as
     # one process can make them.  (Bytes written as fast as possible are
@@ -575,7 +575,7 @@ PY
     # (ptrace_scope >= 1) on the host nothing but the kernel's same-uid rule
     # is left, and that rule lets a job attach to (stop, or rewrite) its
     # init.  That reaches only the job's own processes (the host is out of
-    # reach, README says so); an operator who minds sets the policy's
+    # reach, docs/security.md says so); an operator who minds sets the policy's
     # "seccomp": "strict", which denies ptrace, and that is what is checked
     # here (gVisor refuses it either way).  Should the attach succeed, the
     # job detaches at once so the failure is reported here rather than as a
@@ -928,7 +928,7 @@ PY
         # gVisor keeps named pipes and sockets made on a host-backed mount
         # inside its own kernel ("synthetic" files): the engine, reading the
         # volume on the host, finds no output file at all, which a command
-        # job may have.  Nothing hangs, nothing is read.  (README promises
+        # job may have.  Nothing hangs, nothing is read.  (docs/jobs.md promises
         # result_invalid for a FIFO: reported.)
         rx_expect success 0
         rx_check '.output == null and .error == null' 'gVisor: the FIFO is not on the host, no output'
