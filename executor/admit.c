@@ -2,11 +2,34 @@
 /* What both programs do around executor_run: a job document and the
  * operator's policy become a job ready to run (or its rejection), and every
  * result, run or not, becomes its audit line and its document. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "executor/audit_log.h"
 #include "executor/executor.h"
 #include "executor/operator_policy.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
+
+int
+executor_setup(const char *policy_path, const char *audit_override, struct operator_policy *p,
+               const char **audit_path, struct rx_error **err)
+{
+    *audit_path = NULL;
+    if (operator_policy_load(policy_path, p, err) < 0)
+        return -1;
+    const char *path = audit_override ? audit_override : p->audit_log;
+    if (path != NULL) {
+        int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (fd < 0)
+            return rx_error_reject(err, "audit log %s: %s", path, strerror(errno));
+        close(fd);
+    }
+    *audit_path = path;
+    return 0;
+}
 
 struct job_spec *
 executor_admit(const struct job_doc *doc, const struct operator_policy *policy,

@@ -53,6 +53,14 @@ struct job_doc {
 
 struct operator_policy;
 
+/* The operator's side of both programs' start, before any job: the policy
+ * (policy_path NULL: the default file when it exists) and the audit log
+ * that audit_override or else the policy names, checked writable (created
+ * 0640).  *audit_path then points at audit_override or into p.  An error
+ * (RX_ERR_REJECTED) names the file; p must be freed either way. */
+int executor_setup(const char *policy_path, const char *audit_override,
+                   struct operator_policy *p, const char **audit_path, struct rx_error **err);
+
 /* The one way into a run, for ralph-exec and the worker alike: parse and
  * validate the document, check it against the operator's policy and apply
  * its defaults and caps (into opts).  Returns the job, ready for

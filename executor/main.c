@@ -143,8 +143,17 @@ finish(struct job_result *res, bool quiet, const char *sandbox)
     rx_error_free(&f.audit_err);
 }
 
-int
-main(int argc, char **argv)
+/* What the command line asked for. */
+struct cli {
+    bool quiet, json_out, doctor;
+    const char *owner, *policy_path, *audit;
+    const char *job_path;
+};
+
+/* Fill o from argv: -1 to go on, or the exit code to leave with (help,
+ * version, a usage error). */
+static int
+parse_args(int argc, char **argv, struct cli *o)
 {
     static const struct option longopts[] = {
         {"quiet", no_argument, NULL, 'q'},  {"owner", required_argument, NULL, 'O'},
@@ -154,26 +163,19 @@ main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},   {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    /* First of all, so no signal can end us before it is handled. */
-    if (install_signals() < 0) {
-        perror("ralph-exec: pipe");
-        return 125;
-    }
-    bool quiet = false, json_out = false;
-    const char *owner_opt = NULL, *policy_path = NULL, *audit_opt = NULL;
-    bool doctor = argc > 1 && strcmp(argv[1], "doctor") == 0;
-    if (doctor) {
+    o->doctor = argc > 1 && strcmp(argv[1], "doctor") == 0;
+    if (o->doctor) {
         argv++;
         argc--;
     }
     int c;
     while ((c = getopt_long(argc, argv, "qhVo:", longopts, NULL)) != -1) {
         switch (c) {
-        case 'q': quiet = true; break;
-        case 'O': owner_opt = optarg; break;
-        case 'P': policy_path = optarg; break;
-        case 'A': audit_opt = optarg; break;
-        case 'J': json_out = true; break;
+        case 'q': o->quiet = true; break;
+        case 'O': o->owner = optarg; break;
+        case 'P': o->policy_path = optarg; break;
+        case 'A': o->audit = optarg; break;
+        case 'J': o->json_out = true; break;
         case 'o': output_path = optarg; break;
         case 'F':
             if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
@@ -187,76 +189,49 @@ main(int argc, char **argv)
         default: fputs("Try 'ralph-exec --help'.\n", stderr); return 2;
         }
     }
-    if (doctor) {
-        if (optind != argc) {
-            fputs("ralph-exec: doctor takes no arguments\n", stderr);
-            return 2;
-        }
-        curl_global_init(CURL_GLOBAL_NOTHING);
-        int r = doctor_run(policy_path, json_out);
-        curl_global_cleanup();
-        return r;
+    if (o->doctor && optind != argc) {
+        fputs("ralph-exec: doctor takes no arguments\n", stderr);
+        return 2;
     }
-    if (optind != argc - 1) {
+    if (!o->doctor && optind != argc - 1) {
         fputs("ralph-exec: expected exactly one job file (or - for stdin)\n"
               "Try 'ralph-exec --help'.\n",
               stderr);
         return 2;
     }
-    if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK) {
-        fputs("ralph-exec: curl_global_init failed\n", stderr);
-        return 125;
-    }
+    o->job_path = o->doctor ? NULL : argv[optind];
+    return -1;
+}
 
-    /* The operator's policy: any problem with it stops us before any job. */
+/* One job: admitted, run, its result printed; the exit code says how it
+ * ended (128 + N when signal N stopped it). */
+static int
+run_job(const struct cli *o)
+{
     struct operator_policy policy;
-    struct rx_error *perr = NULL;
-    if (operator_policy_load(policy_path, &policy, &perr) < 0) {
-        fprintf(stderr, "ralph-exec: %s\n", perr->msg);
-        rx_error_free(&perr);
+    cleanup_error struct rx_error *err = NULL;
+    if (executor_setup(o->policy_path, o->audit, &policy, &audit_path, &err) < 0) {
+        fprintf(stderr, "ralph-exec: %s\n", err->msg);
         operator_policy_free(&policy);
         return 2;
     }
-    audit_path = audit_opt ? audit_opt : policy.audit_log;
-    if (audit_path != NULL) {
-        int afd = open(audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (afd < 0) {
-            fprintf(stderr, "ralph-exec: audit log %s: %s\n", audit_path, strerror(errno));
-            operator_policy_free(&policy);
-            return 2;
-        }
-        close(afd);
-    }
-
     char host[256] = "localhost";
     gethostname(host, sizeof(host) - 1);
     cleanup_free char *owner =
-        owner_opt ? xstrdup(owner_opt) : xasprintf("ralph-exec/%s/%ld", host, (long)getpid());
-
+        o->owner ? xstrdup(o->owner) : xasprintf("ralph-exec/%s/%ld", host, (long)getpid());
     cleanup_job_result struct job_result res;
     job_result_init(&res);
-    cleanup_error struct rx_error *err = NULL;
     struct executor_opts opts;
     executor_opts_defaults(&opts);
     opts.owner = owner;
-    const struct job_doc doc = {.path = argv[optind]};
+    const struct job_doc doc = {.path = o->job_path};
     cleanup_job_spec struct job_spec *job = executor_admit(&doc, &policy, &opts, &res);
-    operator_policy_free(&policy);
-    if (job == NULL) {
-        finish(&res, quiet, NULL);
-        curl_global_cleanup();
-        return job_status_exit_code(res.status);
-    }
-
-    cleanup_docker_client struct docker_client *dc = docker_client_new(NULL, sig_pipe[0], &err);
-    if (dc == NULL) {
+    cleanup_docker_client struct docker_client *dc =
+        job ? docker_client_new(NULL, sig_pipe[0], &err) : NULL;
+    if (job != NULL && dc == NULL)
         executor_result_from_error(&res, job->task_id, job->image, err);
-        finish(&res, quiet, job->sandbox);
-        curl_global_cleanup();
-        return job_status_exit_code(res.status);
-    }
-
-    executor_run(dc, job, &opts, &res);
+    if (dc != NULL)
+        executor_run(dc, job, &opts, &res);
     bool interrupted = got_signal && res.infra_cause == JOB_INFRA_CANCELLED;
     if (interrupted) {
         free(res.error);
@@ -265,9 +240,29 @@ main(int argc, char **argv)
                               (int)got_signal, strsignal(got_signal));
         res.status = JOB_INFRA_ERROR;
     }
-    finish(&res, quiet, job->sandbox);
-    int code = interrupted ? 128 + got_signal : job_status_exit_code(res.status);
-    docker_client_free(steal_pointer(&dc));
+    finish(&res, o->quiet, job ? job->sandbox : NULL);
+    /* The policy's strings (the audit log's path) live until here. */
+    operator_policy_free(&policy);
+    return interrupted ? 128 + got_signal : job_status_exit_code(res.status);
+}
+
+int
+main(int argc, char **argv)
+{
+    /* First of all, so no signal can end us before it is handled. */
+    if (install_signals() < 0) {
+        perror("ralph-exec: pipe");
+        return 125;
+    }
+    struct cli o = {0};
+    int r = parse_args(argc, argv, &o);
+    if (r >= 0)
+        return r;
+    if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK) {
+        fputs("ralph-exec: curl_global_init failed\n", stderr);
+        return 125;
+    }
+    r = o.doctor ? doctor_run(o.policy_path, o.json_out) : run_job(&o);
     curl_global_cleanup();
-    return code;
+    return r;
 }

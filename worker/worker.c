@@ -313,14 +313,116 @@ rejected_task_id(void)
     return xasprintf("rejected-%s", u);
 }
 
+/* One more infrastructure error in a row (counts false: one that is not
+ * the engine's, which leaves the streak as it is); the streak is returned.
+ * The one that trips the breaker leaves its message for the stop line,
+ * under log_lock: slots write it, the main thread reads it. */
+static int
+note_infra_error(struct worker *w, const char *why, bool counts)
+{
+    if (!counts)
+        return atomic_load(&w->infra_streak);
+    int streak = atomic_fetch_add(&w->infra_streak, 1) + 1;
+    if (streak >= w->cfg->max_infra_errors) {
+        pthread_mutex_lock(&w->log_lock);
+        snprintf(w->breaker_reason, sizeof(w->breaker_reason), "%s", why);
+        pthread_mutex_unlock(&w->log_lock);
+    }
+    return streak;
+}
+
+/* A job rejected before it ran: its result stored under its task id. */
+static void
+reject_job(struct slot *s, struct queue **q, struct queue_job *qj, struct job_result *res)
+{
+    if (res->task_id == NULL)
+        res->task_id = rejected_task_id();
+    cleanup_free char *task_id = xstrdup(res->task_id);
+    if (!wait_run_lock(s, q, qj, task_id))
+        return;
+    finish_job(s, q, qj, NULL, res, NULL, true);
+    log_event(s->w, "info", "job_done",
+              kv("task_id", task_id, "status", "rejected", "error", res->error, NULL));
+}
+
+/* A result for this task id is already stored: this copy is a duplicate,
+ * done without running. */
+static bool
+skip_duplicate(struct slot *s, struct queue **q, struct queue_job *qj, const char *task_id)
+{
+    bool exists = false;
+    struct rx_error *err = NULL;
+    if ((*q)->ops->result_exists(*q, task_id, &exists, &err) < 0) {
+        rx_error_free(&err);
+        return false;
+    }
+    if (exists) {
+        complete_with_retry(s, q, qj, task_id, NULL, true);
+        log_event(s->w, "info", "job_skipped",
+                  kv("task_id", task_id, "reason", "a result already exists: a duplicate",
+                     NULL));
+    }
+    return exists;
+}
+
+/* The slot's engine connection, opened if it is not; when it cannot be,
+ * the job goes back without using up an attempt (not its fault). */
+static struct docker_client *
+slot_engine(struct slot *s, struct queue **q, struct docker_client **dc, struct queue_job *qj,
+            const char *task_id)
+{
+    struct rx_error *err = NULL;
+    if (*dc == NULL)
+        *dc = docker_client_new(NULL, s->cancel_pipe[0], &err);
+    if (*dc != NULL)
+        return *dc;
+    char why[512];
+    snprintf(why, sizeof(why), "%s", err->msg);
+    rx_error_free(&err);
+    int streak = note_infra_error(s->w, why, true);
+    log_event(s->w, "error", "engine_unavailable", kv("task_id", task_id, "error", why, NULL));
+    release_job(s, q, qj, task_id, false, why);
+    backoff(s->w, streak);
+    return NULL;
+}
+
+/* A job that ended in infra_error goes back to its queue: uncounted when
+ * the worker stopped it or the engine went away, counted (the retry and
+ * dead-letter rules) when the engine still answers (a missing image, say). */
+static void
+give_back(struct slot *s, struct queue **q, struct docker_client **dc, struct queue_job *qj,
+          struct job_result *res, const char *sandbox)
+{
+    struct worker *w = s->w;
+    const char *task_id = res->task_id;
+    const char *why = res->error ? res->error : "infrastructure error";
+    finish_job(s, q, qj, *dc, res, sandbox, false);
+    /* A fresh engine connection next time: the engine may have restarted. */
+    docker_client_free(steal_pointer(dc));
+    if (res->infra_cause == JOB_INFRA_CANCELLED || pipe_readable(s->cancel_pipe[0])) {
+        release_job(s, q, qj, task_id, false, "the worker was stopped");
+        return;
+    }
+    /* The breaker is for an engine that fails; an image the job named and
+     * the engine lacks is the job's (retried and dead-lettered as usual),
+     * or a handful of such jobs could stop every worker. */
+    int streak = note_infra_error(w, why, res->infra_cause != JOB_INFRA_JOB_IMAGE);
+    log_event(w, "error", "job_infra_error", kv("task_id", task_id, "error", res->error, NULL));
+    struct rx_error *perr = NULL;
+    struct docker_client *probe = docker_client_new(NULL, -1, &perr);
+    bool engine_up = probe != NULL;
+    docker_client_free(probe);
+    rx_error_free(&perr);
+    release_job(s, q, qj, task_id, engine_up, why);
+    backoff(w, streak);
+}
+
 static void
 run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queue_job *qj)
 {
     struct worker *w = s->w;
-    const struct worker_cfg *cfg = w->cfg;
     cleanup_job_result struct job_result res;
     job_result_init(&res);
-    struct rx_error *err = NULL;
     struct executor_opts opts;
     executor_opts_defaults(&opts);
     opts.owner = w->owner;
@@ -333,92 +435,28 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
         .default_task_id = qj->default_task_id,
     };
     cleanup_job_spec struct job_spec *job = executor_admit(&doc, &w->policy, &opts, &res);
-    cleanup_free char *task_id = NULL;
     if (job == NULL) {
-        if (res.task_id == NULL)
-            res.task_id = rejected_task_id();
-        task_id = xstrdup(res.task_id);
-        if (!wait_run_lock(s, q, qj, task_id))
-            return;
-        finish_job(s, q, qj, NULL, &res, NULL, true);
-        log_event(w, "info", "job_done",
-                  kv("task_id", task_id, "status", "rejected", "error", res.error, NULL));
+        reject_job(s, q, qj, &res);
         return;
     }
-    task_id = xstrdup(job->task_id);
+    const char *task_id = job->task_id;
     if (!wait_run_lock(s, q, qj, task_id))
         return;
     /* The job has been parsed: its document is no longer needed here (a
      * Redis job's item stays: it names the job on the processing list). */
     if (qj->handle != NULL)
         free(steal_pointer(&qj->payload));
-
-    bool exists = false;
-    if ((*q)->ops->result_exists(*q, task_id, &exists, &err) < 0) {
-        rx_error_free(&err);
-    } else if (exists) {
-        complete_with_retry(s, q, qj, task_id, NULL, true);
-        log_event(w, "info", "job_skipped",
-                  kv("task_id", task_id, "reason", "a result already exists: a duplicate",
-                     NULL));
+    if (skip_duplicate(s, q, qj, task_id) || slot_engine(s, q, dc, qj, task_id) == NULL)
         return;
-    }
-
-    if (*dc == NULL)
-        *dc = docker_client_new(NULL, s->cancel_pipe[0], &err);
-    if (*dc == NULL) {
-        char why[512];
-        snprintf(why, sizeof(why), "%s", err->msg);
-        rx_error_free(&err);
-        int streak = atomic_fetch_add(&w->infra_streak, 1) + 1;
-        log_event(w, "error", "engine_unavailable", kv("task_id", task_id, "error", why, NULL));
-        if (streak >= cfg->max_infra_errors)
-            snprintf(w->breaker_reason, sizeof(w->breaker_reason), "%s", why);
-        /* Not the job's fault: it goes back without using up an attempt. */
-        release_job(s, q, qj, task_id, false, why);
-        backoff(w, streak);
-        return;
-    }
 
     log_event(w, "info", "job_start", kv("task_id", task_id, NULL));
-    /* The container is removed after the result is handed on: the removal
-     * (~40 ms) is off the path from claim to stored result.  A worker that
-     * dies in between leaves it to the sweep (deadline and owner labels). */
+    /* The container is removed after the result is handed on (finish_job).
+     * A worker that dies in between leaves it to the sweep (deadline and
+     * owner labels). */
     opts.defer_remove = true;
     executor_run(*dc, job, &opts, &res);
-
     if (res.status == JOB_INFRA_ERROR) {
-        finish_job(s, q, qj, *dc, &res, job->sandbox, false);
-        bool cancelled =
-            res.infra_cause == JOB_INFRA_CANCELLED || pipe_readable(s->cancel_pipe[0]);
-        /* A fresh engine connection next time: the engine may have restarted. */
-        docker_client_free(*dc);
-        *dc = NULL;
-        if (cancelled) {
-            release_job(s, q, qj, task_id, false, "the worker was stopped");
-            return;
-        }
-        /* The breaker is for an engine that fails; an image the job named
-         * and the engine lacks is the job's (retried and dead-lettered as
-         * usual), or a handful of such jobs could stop every worker. */
-        bool engine_fault = res.infra_cause != JOB_INFRA_JOB_IMAGE;
-        int streak = engine_fault ? atomic_fetch_add(&w->infra_streak, 1) + 1
-                                  : atomic_load(&w->infra_streak);
-        log_event(w, "error", "job_infra_error",
-                  kv("task_id", task_id, "error", res.error, NULL));
-        if (engine_fault && streak >= cfg->max_infra_errors)
-            snprintf(w->breaker_reason, sizeof(w->breaker_reason), "%s",
-                     res.error ? res.error : "infrastructure error");
-        /* An attempt counts only when the engine still answers (a missing
-         * image, say): an engine that went away is not the job's doing. */
-        struct rx_error *perr = NULL;
-        struct docker_client *probe = docker_client_new(NULL, -1, &perr);
-        bool engine_up = probe != NULL;
-        docker_client_free(probe);
-        rx_error_free(&perr);
-        release_job(s, q, qj, task_id, engine_up,
-                    res.error ? res.error : "infrastructure error");
-        backoff(w, streak);
+        give_back(s, q, dc, qj, &res, job->sandbox);
         return;
     }
     atomic_store(&w->infra_streak, 0);
@@ -579,53 +617,59 @@ force_cancel(struct worker *w)
     }
 }
 
-int
-worker_run(const struct worker_cfg *cfg)
-{
-    struct worker w = {.cfg = cfg};
-    pthread_mutex_init(&w.log_lock, NULL);
-    w.owner = xasprintf(OWNER_PREFIX "%s", cfg->worker_id);
-    w.run_id = queue_identity_new();
-    struct queue_cfg c = qcfg(cfg, &w);
-    w.queue_label = queue_label(cfg->queue_url, &c);
-    int exit_code = WORKER_EXIT_OK;
-    struct queue *q = NULL;
-    int sfd = -1;
+/* What the main thread keeps while the slots run. */
+struct supervisor {
+    struct worker *w;
+    struct queue *q;
+    struct docker_client *sweeper;
+    int sfd;                 /* SIGTERM, SIGINT, SIGHUP */
+    int exit_code;
+    const char *reason;      /* why it stopped */
+    long long started;
+    long long next_beat, next_sweep;
+    long long grace_deadline; /* -1: no stop under way */
+};
 
+/* The operator's policy, the audit log, the queue and the label that names
+ * it on our containers: any problem here stops us before any job. */
+static int
+worker_open(struct supervisor *m)
+{
+    struct worker *w = m->w;
+    const struct worker_cfg *cfg = w->cfg;
     struct rx_error *err = NULL;
-    if (operator_policy_load(cfg->policy_path, &w.policy, &err) < 0) {
-        log_event(&w, "error", "bad_policy", kv("error", err->msg, NULL));
+    m->exit_code = WORKER_EXIT_USAGE;
+    if (executor_setup(cfg->policy_path, cfg->audit_path, &w->policy, &w->audit_path, &err) < 0) {
+        log_event(w, "error", "bad_policy", kv("error", err->msg, NULL));
         fprintf(stderr, "ralph-worker: %s\n", err->msg);
         rx_error_free(&err);
-        exit_code = WORKER_EXIT_USAGE;
-        goto out;
+        return -1;
     }
-    w.audit_path = cfg->audit_path ? cfg->audit_path : w.policy.audit_log;
-    if (w.audit_path != NULL) {
-        int afd = open(w.audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (afd < 0) {
-            fprintf(stderr, "ralph-worker: audit log %s: %s\n", w.audit_path, strerror(errno));
-            exit_code = WORKER_EXIT_USAGE;
-            goto out;
-        }
-        close(afd);
-    }
-    q = queue_open(cfg->queue_url, &c, &err);
+    struct queue_cfg c = qcfg(cfg, w);
+    w->queue_label = queue_label(cfg->queue_url, &c);
+    m->q = queue_open(cfg->queue_url, &c, &err);
     /* The sweep judges containers labelled with this queue by its leases:
      * the label must name this queue and no other one at the same address. */
-    char *qid = NULL;
-    if (q == NULL || q->ops->identity(q, &qid, &err) < 0) {
-        exit_code = err->kind == RX_ERR_REJECTED ? WORKER_EXIT_USAGE : WORKER_EXIT_QUEUE;
-        log_event(&w, "error", "queue_unavailable", kv("error", err->msg, NULL));
+    cleanup_free char *qid = NULL;
+    if (m->q == NULL || m->q->ops->identity(m->q, &qid, &err) < 0) {
+        m->exit_code = err->kind == RX_ERR_REJECTED ? WORKER_EXIT_USAGE : WORKER_EXIT_QUEUE;
+        log_event(w, "error", "queue_unavailable", kv("error", err->msg, NULL));
         rx_error_free(&err);
-        goto out;
+        return -1;
     }
-    char *label = xasprintf("%s@%s", w.queue_label, qid);
-    free(w.queue_label);
-    free(qid);
-    w.queue_label = label;
+    char *label = xasprintf("%s@%s", w->queue_label, qid);
+    free(w->queue_label);
+    w->queue_label = label;
+    m->exit_code = WORKER_EXIT_OK;
+    return 0;
+}
 
-    /* Signals go to the main thread only, through a signalfd. */
+/* Signals go to the main thread only, through a signalfd; then the start
+ * line, with the memory bound the worker keeps to. */
+static void
+worker_announce(struct supervisor *m)
+{
+    const struct worker_cfg *cfg = m->w->cfg;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -633,7 +677,7 @@ worker_run(const struct worker_cfg *cfg)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    m->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 
     struct json_object *f = kv("queue", cfg->queue_url, NULL);
     json_object_object_add(f, "concurrency", json_object_new_int(cfg->concurrency));
@@ -642,14 +686,22 @@ worker_run(const struct worker_cfg *cfg)
                                                            (unsigned long long)cfg->concurrency *
                                                                WORKER_JOB_MEMORY_FACTOR *
                                                                JOB_SPEC_MAX_FILE_BYTES)));
-    log_event(&w, "info", "start", f);
+    log_event(m->w, "info", "start", f);
+}
 
-    /* A lease under our id is either a crashed run of ours (it expires
-     * within the lease) or a live worker (it never does): wait up to twice
-     * the lease to tell which. */
+/* A lease under our id is either a crashed run of ours (it expires within
+ * the lease) or a live worker (it never does): wait up to twice the lease
+ * to tell which.  Then what a crashed run of ours left is taken back, and
+ * leftover containers swept. */
+static int
+worker_take_id(struct supervisor *m)
+{
+    struct worker *w = m->w;
+    const struct worker_cfg *cfg = w->cfg;
+    struct rx_error *err = NULL;
     bool taken = false;
     long long wait_until = rx_now_ms() + 2 * cfg->lease_ms + 1000;
-    while (q->ops->worker_alive(q, cfg->worker_id, &taken, &err) == 0 && taken &&
+    while (m->q->ops->worker_alive(m->q, cfg->worker_id, &taken, &err) == 0 && taken &&
            rx_now_ms() < wait_until) {
         rx_sleep_ms(250);
     }
@@ -658,110 +710,163 @@ worker_run(const struct worker_cfg *cfg)
         fprintf(stderr, "ralph-worker: worker id %s is in use by a live worker (its lease is "
                         "fresh): choose another --worker-id, or wait for the lease to expire\n",
                 cfg->worker_id);
-        log_event(&w, "error", "worker_id_in_use", NULL);
-        exit_code = WORKER_EXIT_USAGE;
-        goto out;
+        log_event(w, "error", "worker_id_in_use", NULL);
+        m->exit_code = WORKER_EXIT_USAGE;
+        return -1;
     }
     int recovered = 0;
-    if (q->ops->recover(q, &recovered, &err) < 0) {
-        log_event(&w, "warn", "recover_failed", kv("error", err->msg, NULL));
+    if (m->q->ops->recover(m->q, &recovered, &err) < 0) {
+        log_event(w, "warn", "recover_failed", kv("error", err->msg, NULL));
         rx_error_free(&err);
     } else if (recovered > 0) {
         struct json_object *rf = json_object_new_object();
         json_object_object_add(rf, "jobs", json_object_new_int(recovered));
-        log_event(&w, "info", "jobs_recovered", rf);
+        log_event(w, "info", "jobs_recovered", rf);
     }
-    struct docker_client *sweeper = NULL;
-    housekeeping(&w, &q);
-    sweep(&w, q, &sweeper, true);
+    housekeeping(w, &m->q);
+    sweep(w, m->q, &m->sweeper, true);
+    return 0;
+}
 
-    w.slots = xcalloc((size_t)cfg->concurrency, sizeof(struct slot));
-    for (int i = 0; i < cfg->concurrency; i++) {
-        struct slot *s = &w.slots[i];
-        s->w = &w;
+static void
+slots_start(struct worker *w)
+{
+    w->slots = xcalloc((size_t)w->cfg->concurrency, sizeof(struct slot));
+    for (int i = 0; i < w->cfg->concurrency; i++) {
+        struct slot *s = &w->slots[i];
+        s->w = w;
         s->index = i;
         if (pipe2(s->cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
             rx_oom();
         pthread_create(&s->thread, NULL, slot_main, s);
     }
+}
 
-    long long started = rx_now_ms();
-    long long next_beat = started + cfg->heartbeat_ms;
-    long long next_sweep = started + SWEEP_EVERY_MS;
-    long long grace_deadline = -1;
-    const char *reason = NULL;
-    while (atomic_load(&w.slots_done) < cfg->concurrency) {
-        struct pollfd p = {.fd = sfd, .events = POLLIN};
+/* The first signal stops the taking of jobs and starts the grace period; a
+ * second one cancels the running jobs at once. */
+static void
+on_signal(struct supervisor *m)
+{
+    struct signalfd_siginfo si;
+    if (m->sfd < 0 || read(m->sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+        return;
+    struct worker *w = m->w;
+    if (atomic_load(&w->stop_taking)) {
+        force_cancel(w);
+        return;
+    }
+    m->reason = strsignal((int)si.ssi_signo);
+    atomic_store(&w->stop_taking, 1);
+    m->grace_deadline = rx_now_ms() + w->cfg->grace_ms;
+    log_event(w, "info", "stopping",
+              kv("reason", m->reason, "running_jobs_get", "the grace period", NULL));
+}
+
+/* Consecutive infrastructure errors: stop, and give the jobs in flight back. */
+static void
+check_breaker(struct supervisor *m)
+{
+    struct worker *w = m->w;
+    if (atomic_load(&w->infra_streak) < w->cfg->max_infra_errors || m->exit_code != WORKER_EXIT_OK)
+        return;
+    m->exit_code = WORKER_EXIT_BREAKER;
+    m->reason = "infrastructure-error breaker";
+    atomic_store(&w->stop_taking, 1);
+    pthread_mutex_lock(&w->log_lock);
+    struct json_object *bf = kv("last_error", w->breaker_reason, NULL);
+    pthread_mutex_unlock(&w->log_lock);
+    json_object_object_add(bf, "consecutive_infra_errors",
+                           json_object_new_int(atomic_load(&w->infra_streak)));
+    log_event(w, "error", "breaker_tripped", bf);
+    force_cancel(w);
+}
+
+/* Until every slot has ended: signals, the limits on the run, the breaker,
+ * the heartbeat and the sweep. */
+static void
+supervise(struct supervisor *m)
+{
+    struct worker *w = m->w;
+    const struct worker_cfg *cfg = w->cfg;
+    m->started = rx_now_ms();
+    m->next_beat = m->started + cfg->heartbeat_ms;
+    m->next_sweep = m->started + SWEEP_EVERY_MS;
+    m->grace_deadline = -1;
+    while (atomic_load(&w->slots_done) < cfg->concurrency) {
+        struct pollfd p = {.fd = m->sfd, .events = POLLIN};
         poll(&p, 1, 250);
-        struct signalfd_siginfo si;
-        if (sfd >= 0 && read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-            if (!atomic_load(&w.stop_taking)) {
-                reason = strsignal((int)si.ssi_signo);
-                atomic_store(&w.stop_taking, 1);
-                grace_deadline = rx_now_ms() + cfg->grace_ms;
-                log_event(&w, "info", "stopping",
-                          kv("reason", reason, "running_jobs_get", "the grace period", NULL));
-            } else {
-                force_cancel(&w); /* a second signal: no more waiting */
-            }
-        }
+        on_signal(m);
         long long now = rx_now_ms();
-        if (cfg->max_runtime_ms > 0 && now - started >= cfg->max_runtime_ms &&
-            !atomic_load(&w.stop_taking)) {
-            reason = "max-runtime reached";
-            atomic_store(&w.stop_taking, 1);
-            log_event(&w, "info", "stopping", kv("reason", reason, NULL));
+        if (cfg->max_runtime_ms > 0 && now - m->started >= cfg->max_runtime_ms &&
+            !atomic_load(&w->stop_taking)) {
+            m->reason = "max-runtime reached";
+            atomic_store(&w->stop_taking, 1);
+            log_event(w, "info", "stopping", kv("reason", m->reason, NULL));
         }
-        if (atomic_load(&w.infra_streak) >= cfg->max_infra_errors && exit_code == WORKER_EXIT_OK) {
-            exit_code = WORKER_EXIT_BREAKER;
-            reason = "infrastructure-error breaker";
-            atomic_store(&w.stop_taking, 1);
-            struct json_object *bf = kv("last_error", w.breaker_reason, NULL);
-            json_object_object_add(bf, "consecutive_infra_errors",
-                                   json_object_new_int(atomic_load(&w.infra_streak)));
-            log_event(&w, "error", "breaker_tripped", bf);
-            force_cancel(&w); /* jobs in flight go back to the queue */
+        check_breaker(m);
+        if (m->grace_deadline >= 0 && now >= m->grace_deadline)
+            force_cancel(w);
+        if (now >= m->next_beat) {
+            housekeeping(w, &m->q);
+            m->next_beat = now + cfg->heartbeat_ms;
         }
-        if (grace_deadline >= 0 && now >= grace_deadline)
-            force_cancel(&w);
-        if (now >= next_beat) {
-            housekeeping(&w, &q);
-            next_beat = now + cfg->heartbeat_ms;
-        }
-        if (now >= next_sweep) {
-            sweep(&w, q, &sweeper, false);
-            next_sweep = now + SWEEP_EVERY_MS;
+        if (now >= m->next_sweep) {
+            sweep(w, m->q, &m->sweeper, false);
+            m->next_sweep = now + SWEEP_EVERY_MS;
         }
     }
-    for (int i = 0; i < cfg->concurrency; i++) {
-        pthread_join(w.slots[i].thread, NULL);
-        close(w.slots[i].cancel_pipe[0]);
-        close(w.slots[i].cancel_pipe[1]);
+}
+
+/* Every slot joined, the queue told we are gone, the stop line. */
+static void
+worker_stop(struct supervisor *m)
+{
+    struct worker *w = m->w;
+    for (int i = 0; i < w->cfg->concurrency; i++) {
+        pthread_join(w->slots[i].thread, NULL);
+        close(w->slots[i].cancel_pipe[0]);
+        close(w->slots[i].cancel_pipe[1]);
     }
-    if (q != NULL)
-        q->ops->unregister(q);
-    docker_client_free(sweeper);
-    struct json_object *sf = kv("reason", reason ? reason : "max-jobs reached", NULL);
-    json_object_object_add(sf, "jobs", json_object_new_int64(atomic_load(&w.finished)));
-    json_object_object_add(sf, "exit_code", json_object_new_int(exit_code));
-    if (exit_code == WORKER_EXIT_BREAKER)
-        json_object_object_add(sf, "last_error", json_object_new_string(w.breaker_reason));
-    log_event(&w, exit_code ? "error" : "info", "stop", sf);
-    if (exit_code == WORKER_EXIT_BREAKER)
+    m->q->ops->unregister(m->q);
+    struct json_object *sf = kv("reason", m->reason ? m->reason : "max-jobs reached", NULL);
+    json_object_object_add(sf, "jobs", json_object_new_int64(atomic_load(&w->finished)));
+    json_object_object_add(sf, "exit_code", json_object_new_int(m->exit_code));
+    if (m->exit_code == WORKER_EXIT_BREAKER)
+        json_object_object_add(sf, "last_error", json_object_new_string(w->breaker_reason));
+    log_event(w, m->exit_code ? "error" : "info", "stop", sf);
+    if (m->exit_code == WORKER_EXIT_BREAKER)
         fprintf(stderr, "ralph-worker: stopped after %d consecutive infrastructure errors: %s\n",
-                atomic_load(&w.infra_streak), w.breaker_reason);
-out:
-    if (q != NULL)
-        q->ops->close(q);
-    if (sfd >= 0)
-        close(sfd);
+                atomic_load(&w->infra_streak), w->breaker_reason);
+}
+
+int
+worker_run(const struct worker_cfg *cfg)
+{
+    struct worker w = {.cfg = cfg};
+    struct supervisor m = {.w = &w, .sfd = -1, .exit_code = WORKER_EXIT_OK};
+    pthread_mutex_init(&w.log_lock, NULL);
+    w.owner = xasprintf(OWNER_PREFIX "%s", cfg->worker_id);
+    w.run_id = queue_identity_new();
+    if (worker_open(&m) == 0) {
+        worker_announce(&m);
+        if (worker_take_id(&m) == 0) {
+            slots_start(&w);
+            supervise(&m);
+            worker_stop(&m);
+        }
+    }
+    if (m.q != NULL)
+        m.q->ops->close(m.q);
+    docker_client_free(m.sweeper);
+    if (m.sfd >= 0)
+        close(m.sfd);
     free(w.slots);
     operator_policy_free(&w.policy);
     free(w.owner);
     free(w.run_id);
     free(w.queue_label);
     pthread_mutex_destroy(&w.log_lock);
-    return exit_code;
+    return m.exit_code;
 }
 
 int
