@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "executor/docker_archive.h"
 
+#include "executor/limits.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
 
@@ -14,7 +15,7 @@ docker_archive_put(struct docker_client *dc, const char *id, const char *dir, co
         xasprintf("/containers/%s/archive?path=%s&noOverwriteDirNonDir=1", id, qdir);
     /* The explicit type matters: a form-encoded body is silently dropped. */
     struct docker_req req = {.method = "PUT", .path = path, .content_type = "application/x-tar",
-                             .body = tar, .body_len = len, .resp_cap = 64 << 10,
+                             .body = tar, .body_len = len, .resp_cap = LIMIT_ENGINE_ERROR_BYTES,
                              .timeout_ms = 120000};
     struct docker_resp resp;
     int r = docker_http_do(dc->http, &req, &resp, err);
@@ -89,7 +90,7 @@ docker_archive_stat(struct docker_client *dc, const char *id, const char *path,
 {
     cleanup_free char *qpath = docker_http_escape(path);
     cleanup_free char *url = xasprintf("/containers/%s/archive?path=%s", id, qpath);
-    struct docker_req req = {.method = "HEAD", .path = url, .resp_cap = 64 << 10,
+    struct docker_req req = {.method = "HEAD", .path = url, .resp_cap = LIMIT_ENGINE_ERROR_BYTES,
                              .timeout_ms = 60000,
                              .want_header = {"X-Docker-Container-Path-Stat"}};
     struct docker_resp resp;

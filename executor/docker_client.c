@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <limits.h>
 
+#include "executor/limits.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
 
@@ -108,7 +109,7 @@ static int
 negotiate_version(struct docker_client *dc, struct rx_error **err)
 {
     struct docker_req req = {.method = "GET", .path = "/version", .unversioned = true,
-                             .resp_cap = 256 << 10, .timeout_ms = 10000};
+                             .resp_cap = LIMIT_ENGINE_VERSION_BYTES, .timeout_ms = 10000};
     struct docker_resp resp;
     int r = docker_http_do(dc->http, &req, &resp, err);
     if (r < 0) {
@@ -184,7 +185,7 @@ static int
 negotiate(struct docker_client *dc, struct rx_error **err)
 {
     struct docker_req req = {.method = "GET", .path = "/_ping", .unversioned = true,
-                             .resp_cap = 4 << 10, .timeout_ms = 10000,
+                             .resp_cap = LIMIT_ENGINE_PING_BYTES, .timeout_ms = 10000,
                              .want_header = {"Api-Version", "Server"}};
     struct docker_resp resp;
     if (docker_http_do(dc->http, &req, &resp, err) < 0) {

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include "executor/limits.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
 #include "executor/container_spec.h"
@@ -35,7 +36,7 @@ call(struct docker_client *dc, const char *method, const char *path, struct json
         .content_type = body ? "application/json" : (strcmp(method, "POST") == 0 ? "application/json" : NULL),
         .body = b,
         .body_len = b ? strlen(b) : 0,
-        .resp_cap = 16u << 20, /* inspect echoes the job's argv and env */
+        .resp_cap = LIMIT_ENGINE_INSPECT_BYTES,
         .timeout_ms = timeout_ms,
         .cancellable = cancellable,
     };
@@ -272,7 +273,7 @@ docker_container_oom_event(struct docker_client *dc, const char *id, const char 
     cleanup_free char *path =
         xasprintf("/events?since=%lld&filters=%s", from > 0 ? from - 1 : 0, q);
     struct docker_resp resp;
-    struct docker_req req = {.method = "GET", .path = path, .resp_cap = 64u << 10,
+    struct docker_req req = {.method = "GET", .path = path, .resp_cap = LIMIT_ENGINE_ERROR_BYTES,
                              .timeout_ms = grace_ms > 0 ? grace_ms : 1, .first_byte_only = true};
     struct rx_error *e = NULL;
     int r;
@@ -338,7 +339,7 @@ docker_container_list_labelled(struct docker_client *dc, const char *label, stru
     cleanup_free char *q = docker_http_escape(filter);
     cleanup_free char *path = xasprintf("/containers/json?all=1&filters=%s", q);
     struct docker_resp resp;
-    struct docker_req req = {.method = "GET", .path = path, .resp_cap = 16u << 20,
+    struct docker_req req = {.method = "GET", .path = path, .resp_cap = LIMIT_ENGINE_INSPECT_BYTES,
                              .timeout_ms = 30000};
     if (docker_http_do(dc->http, &req, &resp, err) < 0) {
         docker_resp_free(&resp);

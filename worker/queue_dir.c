@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "executor/job_spec.h"
+#include "executor/limits.h"
 #include "executor/rx_buf.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
@@ -43,9 +44,8 @@ struct queue_dir {
 };
 
 /* Hashes of the incoming/ names already reported, shared by the slots: each
- * is logged once per process (the oldest forgotten past this many). */
-#define DIR_NOTED_MAX 1024
-static unsigned long long noted[DIR_NOTED_MAX];
+ * is logged once per process (the oldest forgotten past LIMIT_DIR_NOTED). */
+static unsigned long long noted[LIMIT_DIR_NOTED];
 static unsigned n_noted;
 static pthread_mutex_t noted_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -79,12 +79,12 @@ note_entry(struct queue_dir *d, const char *level, const char *event, const char
 {
     unsigned long long h = hash64(name);
     pthread_mutex_lock(&noted_lock);
-    unsigned n = n_noted < DIR_NOTED_MAX ? n_noted : DIR_NOTED_MAX;
+    unsigned n = n_noted < LIMIT_DIR_NOTED ? n_noted : LIMIT_DIR_NOTED;
     bool seen = false;
     for (unsigned i = 0; i < n && !seen; i++)
         seen = noted[i] == h;
     if (!seen)
-        noted[n_noted++ % DIR_NOTED_MAX] = h;
+        noted[n_noted++ % LIMIT_DIR_NOTED] = h;
     pthread_mutex_unlock(&noted_lock);
     if (seen || d->note == NULL)
         return;
@@ -343,7 +343,7 @@ load_job(struct queue_job *j, struct rx_error **err)
     off_t size = 0;
     struct rx_error *e = NULL;
     cleanup_close int fd = open_regular(j->handle, &size, &e);
-    if (fd >= 0 && (size_t)size > JOB_SPEC_MAX_FILE_BYTES) {
+    if (fd >= 0 && (size_t)size > LIMIT_JOB_BYTES) {
         j->too_large = true;
         j->len = (size_t)size;
         return 0;
@@ -820,7 +820,7 @@ dir_status(struct queue *q, struct json_object **out, struct rx_error **err RX_U
         size_t len = 0;
         struct rx_error *e2 = NULL;
         int inflight = 0;
-        if (read_file(p, 4096, &data, &len, &e2) == 0) {
+        if (read_file(p, LIMIT_HEARTBEAT_BYTES, &data, &len, &e2) == 0) {
             struct json_object *hb = rx_json_parse(data, strlen(data), "heartbeat", NULL);
             struct json_object *v = rx_json_get(hb, "inflight");
             inflight = v ? json_object_get_int(v) : 0;
@@ -844,7 +844,7 @@ dir_status(struct queue *q, struct json_object **out, struct rx_error **err RX_U
         char *data = NULL;
         size_t len = 0;
         struct rx_error *e2 = NULL;
-        if (read_file(p, 8u << 20, &data, &len, &e2) == 0) {
+        if (read_file(p, LIMIT_RESULT_FILE_BYTES, &data, &len, &e2) == 0) {
             struct json_object *r = rx_json_parse(data, strlen(data), "result", NULL);
             const char *st = rx_json_get_str(r, "status");
             if (st && strcmp(st, "success") == 0)

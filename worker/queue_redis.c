@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "executor/job_spec.h"
+#include "executor/limits.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
 #include "worker/queue.h"
@@ -16,14 +17,6 @@
 /* The longest a run lock outlives a worker that vanished without a trace
  * (its lease key deleted by hand, say): longer than any job's timeout. */
 #define REDIS_LOCK_MAX_MS (2LL * 86400 * 1000)
-/* Bounds on what the worker reads back of keys anyone may write. */
-#define REDIS_MAX_SMALL_VALUE 4096
-/* A reply this large leaves hiredis's read buffer as large until the next
- * reply: past it, the buffer is given back at once. */
-#define REDIS_READER_KEEP (1u << 20)
-/* Members of P:workers the reaper cannot use are logged once each (per
- * queue object), the oldest forgotten past this many. */
-#define REDIS_NOTED_MAX 256
 
 struct queue_redis {
     struct queue base;
@@ -41,7 +34,7 @@ struct queue_redis {
     long long result_ttl_s;
     queue_note_fn *note; /* may be NULL */
     void *note_ud;
-    unsigned long long noted[REDIS_NOTED_MAX]; /* hashes of members reap_failed was said of */
+    unsigned long long noted[LIMIT_REDIS_NOTED]; /* hashes of members reap_failed was said of */
     unsigned n_noted;
     char *k_jobs, *k_proc, *k_claiming, *k_lease, *k_workers, *k_done, *k_dead, *k_attempts,
         *k_stats, *k_lease_prefix;
@@ -400,7 +393,7 @@ redis_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_e
     struct queue_redis *r = (struct queue_redis *)q;
     *out = NULL;
     char cap[32];
-    snprintf(cap, sizeof(cap), "%u", JOB_SPEC_MAX_FILE_BYTES);
+    snprintf(cap, sizeof(cap), "%u", LIMIT_JOB_BYTES);
     const char *take[] = {"EVAL", take_lua, "3", r->k_claiming, r->k_jobs, r->k_proc, cap};
     redisReply *rep = cmds(r, err, 7, take);
     if (rep == NULL)
@@ -408,7 +401,7 @@ redis_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_e
     int rc = take_reply(r, rep, out, err);
     freeReplyObject(rep);
     if (rc < 0 || *out != NULL) {
-        if (*out != NULL && (*out)->len > REDIS_READER_KEEP)
+        if (*out != NULL && (*out)->len > LIMIT_REDIS_READER_KEEP_BYTES)
             shrink_reader(r);
         return rc;
     }
@@ -449,18 +442,18 @@ redis_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_e
         drop(r);
         return rc;
     }
-    if (*out != NULL && (*out)->len > REDIS_READER_KEEP)
+    if (*out != NULL && (*out)->len > LIMIT_REDIS_READER_KEEP_BYTES)
         shrink_reader(r);
     return rc;
 }
 
-/* GET a key anyone may write, at most REDIS_MAX_SMALL_VALUE bytes of it
+/* GET a key anyone may write, at most LIMIT_REDIS_SMALL_VALUE_BYTES bytes of it
  * (a nil reply when it is no string). */
 static redisReply *
 get_small(struct queue_redis *r, const char *key, struct rx_error **err)
 {
     char max[16];
-    snprintf(max, sizeof(max), "%d", REDIS_MAX_SMALL_VALUE);
+    snprintf(max, sizeof(max), "%d", LIMIT_REDIS_SMALL_VALUE_BYTES);
     const char *argv[] = {"EVAL", small_get_lua, "1", key, max};
     return cmds(r, err, 5, argv);
 }
@@ -612,11 +605,11 @@ noted_before(struct queue_redis *r, const char *wid)
     unsigned long long h = 0xcbf29ce484222325ULL;
     for (const char *p = wid; *p; p++)
         h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
-    unsigned n = r->n_noted < REDIS_NOTED_MAX ? r->n_noted : REDIS_NOTED_MAX;
+    unsigned n = r->n_noted < LIMIT_REDIS_NOTED ? r->n_noted : LIMIT_REDIS_NOTED;
     for (unsigned i = 0; i < n; i++)
         if (r->noted[i] == h)
             return true;
-    r->noted[r->n_noted++ % REDIS_NOTED_MAX] = h;
+    r->noted[r->n_noted++ % LIMIT_REDIS_NOTED] = h;
     return false;
 }
 

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <stdbool.h>
 
+#include "executor/limits.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
 #include "worker/worker.h"
@@ -20,7 +21,7 @@ static const struct opt {
     {"queue", OPT_STR, offsetof(struct worker_cfg, queue_url), 0, 0},
     {"worker-id", OPT_STR, offsetof(struct worker_cfg, worker_id), 0, 0},
     {"prefix", OPT_STR, offsetof(struct worker_cfg, prefix), 0, 0},
-    {"concurrency", OPT_INT, offsetof(struct worker_cfg, concurrency), 1, WORKER_MAX_CONCURRENCY},
+    {"concurrency", OPT_INT, offsetof(struct worker_cfg, concurrency), 1, LIMIT_WORKER_SLOTS},
     {"lease", OPT_SECONDS, offsetof(struct worker_cfg, lease_ms), 1, 86400},
     {"heartbeat", OPT_SECONDS, offsetof(struct worker_cfg, heartbeat_ms), 1, 86400},
     {"max-attempts", OPT_INT, offsetof(struct worker_cfg, max_attempts), 1, 1000},
@@ -112,12 +113,13 @@ worker_cfg_from_json(struct worker_cfg *cfg, const char *path, struct rx_error *
     FILE *f = fopen(path, "re");
     if (f == NULL)
         return rx_error_reject(err, "--config %s: %s", path, strerror(errno));
-    char *buf = xmalloc(1 << 20);
-    size_t n = fread(buf, 1, 1 << 20, f);
+    char *buf = xmalloc(LIMIT_CONFIG_FILE_BYTES);
+    size_t n = fread(buf, 1, LIMIT_CONFIG_FILE_BYTES, f);
     fclose(f);
-    if (n == 1 << 20) {
+    if (n == LIMIT_CONFIG_FILE_BYTES) {
         free(buf);
-        return rx_error_reject(err, "--config %s: larger than 1 MiB", path);
+        return rx_error_reject(err, "--config %s: larger than %d MiB", path,
+                               LIMIT_CONFIG_FILE_BYTES >> 20);
     }
     struct json_object *o = rx_json_parse(buf, n, path, err);
     free(buf);
