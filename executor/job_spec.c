@@ -12,6 +12,7 @@
 #include "executor/rx_buf.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
+#include "executor/task_id.h"
 
 /* ---- small checks ---------------------------------------------------- */
 
@@ -98,26 +99,6 @@ job_spec_check_path(const char *p, size_t len, const char **why)
         start = end + 1;
     }
     return 0;
-}
-
-/* ASCII only, whatever the locale: a task id names files, keys and labels. */
-static bool
-ascii_alnum(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-bool
-job_spec_valid_task_id(const char *s, size_t len)
-{
-    if (s == NULL || len == 0 || len > LIMIT_TASK_ID_BYTES || !ascii_alnum((unsigned char)s[0]))
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!ascii_alnum(c) && c != '.' && c != '_' && c != '-' && c != ':')
-            return false;
-    }
-    return true;
 }
 
 static bool
@@ -230,7 +211,7 @@ f_task_id(struct job_spec *job, struct json_object *v, struct rx_error **err)
     size_t n;
     if (get_plain_string(v, "task_id", LIMIT_TASK_ID_BYTES, &s, &n, err) < 0)
         return -1;
-    if (!job_spec_valid_task_id(s, n))
+    if (!task_id_valid(s, n))
         return rx_error_reject(err, "`task_id` must be 1-128 characters of letters, digits, "
                                     "'.', '_', '-' or ':', starting with a letter or digit");
     job->task_id = xstrdup(s);
@@ -711,7 +692,7 @@ job_spec_parse(const char *data, size_t len, char **task_id_out, struct rx_error
         /* Judged by its whole length: "victim\u0000junk" is not "victim". */
         struct json_object *t = rx_json_get(doc, "task_id");
         if (t != NULL && json_object_is_type(t, json_type_string) &&
-            job_spec_valid_task_id(json_object_get_string(t),
+            task_id_valid(json_object_get_string(t),
                                    (size_t)json_object_get_string_len(t)))
             *task_id_out = xstrdup(json_object_get_string(t));
     }

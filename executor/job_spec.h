@@ -87,10 +87,6 @@ struct job_spec *job_spec_parse(const char *data, size_t len, char **task_id_out
                                 struct rx_error **err);
 void job_spec_free(struct job_spec *job);
 
-/* A task id: 1-128 of letters, digits, '.', '_', '-', ':', starting with a
- * letter or digit (it names files, keys and labels). */
-bool job_spec_valid_task_id(const char *s, size_t len);
-
 /* "256m", "1g", "65536" -> bytes.  Returns 0, or -1 when malformed. */
 int job_spec_parse_size(const char *s, long long *out);
 /* Check a relative path for the workspace: no absolute paths, no ".." or "."

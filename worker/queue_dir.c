@@ -25,11 +25,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "executor/job_spec.h"
 #include "executor/limits.h"
 #include "executor/rx_buf.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
+#include "executor/task_id.h"
 #include "worker/queue.h"
 
 struct queue_dir {
@@ -449,7 +449,7 @@ dir_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_err
             closedir(dh); /* e is gone after this */
             struct queue_job *j = queue_job_new();
             j->handle = dst;
-            if (job_spec_valid_task_id(stem, strlen(stem)))
+            if (task_id_valid(stem, strlen(stem)))
                 j->default_task_id = stem;
             else
                 free(stem);

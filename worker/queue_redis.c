@@ -7,7 +7,6 @@
 #include <hiredis/hiredis.h>
 #include <time.h>
 
-#include "executor/job_spec.h"
 #include "executor/limits.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"

@@ -6,6 +6,7 @@
 
 #include "executor/job_spec.h"
 #include "executor/rx_util.h"
+#include "executor/task_id.h"
 #include "tests/lib/tap.h"
 
 static const char *
@@ -263,11 +264,11 @@ big_fields(void)
     char longid[LIMIT_TASK_ID_BYTES + 2];
     memset(longid, 'a', sizeof(longid) - 1);
     longid[sizeof(longid) - 1] = '\0';
-    ok(!job_spec_valid_task_id(longid, strlen(longid)), "a %zu-character task id is invalid",
+    ok(!task_id_valid(longid, strlen(longid)), "a %zu-character task id is invalid",
        strlen(longid));
-    ok(job_spec_valid_task_id(longid, LIMIT_TASK_ID_BYTES), "a %d-character one is valid",
+    ok(task_id_valid(longid, LIMIT_TASK_ID_BYTES), "a %d-character one is valid",
        LIMIT_TASK_ID_BYTES);
-    ok(!job_spec_valid_task_id("vict\xc3\xafm", 7), "non-ASCII letters are not in a task id");
+    ok(!task_id_valid("vict\xc3\xafm", 7), "non-ASCII letters are not in a task id");
     ok(job_spec_check_size(LIMIT_JOB_BYTES, &err) == 0, "a job of the cap's size is fine");
     ok(job_spec_check_size(314572852, &err) < 0 && err && err->kind == RX_ERR_REJECTED &&
            strstr(err->msg, "314572852 bytes"),
