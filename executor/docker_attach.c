@@ -108,14 +108,13 @@ handshake(struct docker_attach *a, struct docker_client *dc, const char *id, boo
         return rx_error_set(err, EPROTO, "attach: unreadable reply from the engine");
     if (status != 101 && status != 200) {
         /* An error reply: its JSON body may already be here. */
-        struct docker_resp resp = {.status = status};
+        cleanup_resp struct docker_resp resp = {.status = status};
         rx_buf_init(&resp.body, LIMIT_ATTACH_ERROR_BYTES);
         rx_buf_append(&resp.body, b.data + hdr_end, b.len - hdr_end);
         docker_resp_error(&resp, err, "attach to container");
         /* Podman prepares (creates) the container at attach: its start
          * errors come back here. */
         docker_container_podman_hint(dc, err);
-        docker_resp_free(&resp);
         return -1;
     }
     if (b.len > hdr_end) {

@@ -60,6 +60,8 @@ int docker_http_cancel_fd(const struct docker_http *dh);
 int docker_http_do(struct docker_http *dh, const struct docker_req *req, struct docker_resp *resp,
                    struct rx_error **err);
 void docker_resp_free(struct docker_resp *resp);
+/* Frees a docker_resp when it goes out of scope; initialise it ({0}) first. */
+#define cleanup_resp __attribute__((cleanup(docker_resp_free)))
 
 /* Make an error from a non-success reply: the engine's {"message": ...}
  * (or the raw text) with the HTTP status, prefixed by `what`. */
