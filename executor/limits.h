@@ -12,26 +12,29 @@
 #define RX_LIMITS_H
 
 /* ---- the job (job.json, from the command line or a queue) ---- */
-/* The job document itself: a job over it is never read.  Sized for a job
- * with its full code, inputs and stdin below, with room for JSON escaping. */
+/* The job document itself: a job over it is never read, by the command or
+ * either queue, so the worker's memory bound is a multiple of it (below). */
 #define LIMIT_JOB_BYTES (16u << 20)
 /* `code`: a program, not a data channel (inputs and files carry data). */
 #define LIMIT_JOB_CODE_BYTES (100u << 10)
 /* `inputs`, serialised: delivered as one file in the workspace. */
 #define LIMIT_JOB_INPUTS_BYTES (8u << 20)
-/* `stdin`: held whole until the job reads it. */
+/* `stdin`: held in memory whole, as part of the job. */
 #define LIMIT_JOB_STDIN_BYTES (8u << 20)
-/* Entries in `files` (and distinct directories they make): one tar header each. */
+/* Entries in `files`, and separately the distinct directories their paths
+ * imply: each is a tar entry, so a small job cannot make a huge tree. */
 #define LIMIT_JOB_FILES 1000
-/* A path in the workspace, in bytes: PATH_MAX's order, well under the engine's. */
+/* A path in the workspace, in bytes: a quarter of PATH_MAX, leaving room
+ * for the workspace's own path in front of it. */
 #define LIMIT_JOB_PATH_BYTES 1024
-/* Directories above a file in `files`: deep trees only cost time in tar. */
+/* Directories above a file in `files` (with LIMIT_JOB_FILES: no huge tree). */
 #define LIMIT_JOB_PATH_DEPTH 32
 /* Entries in `args`. */
 #define LIMIT_JOB_ARGS 1024
 /* One argument: Linux's MAX_ARG_STRLEN (32 pages), so exec never refuses it. */
 #define LIMIT_JOB_ARG_BYTES (128u << 10)
-/* All of argv together: well under Linux's ARG_MAX share of the stack. */
+/* All of argv together: half of the 2 MiB Linux allows argv and the
+ * environment (a quarter of the default 8 MiB stack). */
 #define LIMIT_JOB_ARGV_BYTES (1u << 20)
 /* Entries in `env`. */
 #define LIMIT_JOB_ENV 256
@@ -39,7 +42,7 @@
 #define LIMIT_JOB_ENV_VALUE_BYTES (32u << 10)
 /* A task id: it names files (under NAME_MAX with suffixes), keys and labels. */
 #define LIMIT_TASK_ID_BYTES 128
-/* An image or runtime name: the OCI reference grammar's 255. */
+/* An image or runtime name: Docker's reference length limit is 255. */
 #define LIMIT_IMAGE_NAME_BYTES 255
 /* `memory_limit`: below 6 MiB the engine refuses to start a container. */
 #define LIMIT_JOB_MEMORY_MIN (6ll << 20)
@@ -82,14 +85,14 @@
 /* Room for the tar header (and a long name's extra headers) around one file
  * fetched from the workspace, on top of the file's own cap. */
 #define LIMIT_TAR_OVERHEAD_BYTES (64u << 10)
-/* The engine's system-error stream in the attach output (stream 3). */
+/* The engine's own errors in the attach stream (type-3 frames). */
 #define LIMIT_SYSERR_BYTES 4096
 /* The output shown by --format text (the JSON result carries all of it). */
 #define LIMIT_TEXT_OUTPUT_BYTES (64u << 10)
 
 /* ---- what goes into the container ---- */
-/* The input tar (code, inputs, files, harness): the job's own caps above,
- * summed, with tar's headers and padding. */
+/* The input tar (code, inputs, files): its contents come from a job within
+ * LIMIT_JOB_BYTES, so this leaves room for tar's headers and padding. */
 #define LIMIT_INPUT_TAR_BYTES (64u << 20)
 
 /* ---- the operator's files ---- */
@@ -110,8 +113,8 @@
  * and at most that while it runs (its spec, input archive, output caps). */
 #define LIMIT_WORKER_BASE_MEMORY (32ull << 20)
 #define LIMIT_WORKER_JOB_MEMORY_FACTOR 5ull
-/* A result file read back by `ralph-worker status` (directory queue): a
- * result holds at most the stream and output caps, escaped. */
+/* A result file read back by `ralph-worker status` (directory queue) for
+ * its status: a larger one is not counted. */
 #define LIMIT_RESULT_FILE_BYTES (8u << 20)
 /* A worker's heartbeat file: one small JSON object. */
 #define LIMIT_HEARTBEAT_BYTES 4096
