@@ -42,7 +42,7 @@ override LDFLAGS += -pie -Wl,-z,relro,-z,now
 LDLIBS    += $(PKG_LIBS) -lm
 
 LIB_SRCS  := executor/rx_util.c executor/rx_error.c executor/rx_buf.c executor/rx_json.c \
-             executor/job_spec.c executor/job_result.c executor/container_spec.c \
+             executor/task_id.c executor/job_spec.c executor/job_result.c executor/container_spec.c \
              executor/docker_http.c executor/docker_client.c executor/docker_container.c \
              executor/docker_archive.c executor/docker_attach.c executor/docker_demux.c \
              executor/docker_errors.c executor/tar_stream.c executor/run_classify.c \

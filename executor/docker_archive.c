@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "executor/docker_archive.h"
 
+#include "executor/limits.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
 
@@ -14,13 +15,12 @@ docker_archive_put(struct docker_client *dc, const char *id, const char *dir, co
         xasprintf("/containers/%s/archive?path=%s&noOverwriteDirNonDir=1", id, qdir);
     /* The explicit type matters: a form-encoded body is silently dropped. */
     struct docker_req req = {.method = "PUT", .path = path, .content_type = "application/x-tar",
-                             .body = tar, .body_len = len, .resp_cap = 64 << 10,
+                             .body = tar, .body_len = len, .resp_cap = LIMIT_ENGINE_ERROR_BYTES,
                              .timeout_ms = 120000};
-    struct docker_resp resp;
+    cleanup_resp struct docker_resp resp = {0};
     int r = docker_http_do(dc->http, &req, &resp, err);
     if (r == 0 && resp.status != 200)
         r = docker_resp_error(&resp, err, "copy input files into the container");
-    docker_resp_free(&resp);
     return r;
 }
 
@@ -89,20 +89,17 @@ docker_archive_stat(struct docker_client *dc, const char *id, const char *path,
 {
     cleanup_free char *qpath = docker_http_escape(path);
     cleanup_free char *url = xasprintf("/containers/%s/archive?path=%s", id, qpath);
-    struct docker_req req = {.method = "HEAD", .path = url, .resp_cap = 64 << 10,
+    struct docker_req req = {.method = "HEAD", .path = url, .resp_cap = LIMIT_ENGINE_ERROR_BYTES,
                              .timeout_ms = 60000,
                              .want_header = {"X-Docker-Container-Path-Stat"}};
-    struct docker_resp resp;
-    if (docker_http_do(dc->http, &req, &resp, err) < 0) {
-        docker_resp_free(&resp);
+    cleanup_resp struct docker_resp resp = {0};
+    if (docker_http_do(dc->http, &req, &resp, err) < 0)
         return -1;
-    }
     int r = 0;
     if (resp.status != 200)
         r = docker_resp_error(&resp, err, "stat in the workspace");
     else
         parse_stat(resp.header_value[0], stat_size, stat_mode);
-    docker_resp_free(&resp);
     return r;
 }
 
@@ -116,17 +113,14 @@ docker_archive_get(struct docker_client *dc, const char *id, const char *path, s
     struct docker_req req = {.method = "GET", .path = url, .resp_cap = cap,
                              .timeout_ms = 120000,
                              .want_header = {"X-Docker-Container-Path-Stat"}};
-    struct docker_resp resp;
+    cleanup_resp struct docker_resp resp = {0};
     *stat_size = -1;
     *stat_mode = -1;
     *truncated = false;
-    if (docker_http_do(dc->http, &req, &resp, err) < 0) {
-        docker_resp_free(&resp);
+    if (docker_http_do(dc->http, &req, &resp, err) < 0)
         return -1;
-    }
     if (resp.status != 200) {
         docker_resp_error(&resp, err, "copy the output file out");
-        docker_resp_free(&resp);
         return -1;
     }
     parse_stat(resp.header_value[0], stat_size, stat_mode);
@@ -134,6 +128,5 @@ docker_archive_get(struct docker_client *dc, const char *id, const char *path, s
     rx_buf_free(tar);
     *tar = resp.body;
     rx_buf_init(&resp.body, 0);
-    docker_resp_free(&resp);
     return 0;
 }

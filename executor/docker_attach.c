@@ -8,10 +8,9 @@
 #include <sys/un.h>
 
 #include "executor/docker_container.h"
+#include "executor/limits.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
-
-#define ATTACH_HEADER_CAP (16u << 10)
 
 struct docker_attach {
     int fd;
@@ -59,7 +58,7 @@ read_headers(int fd, struct rx_buf *b, size_t *hdr_end, struct rx_error **err)
         }
         if (b->overflow)
             return rx_error_set(err, EPROTO, "attach: reply headers larger than %u bytes",
-                                ATTACH_HEADER_CAP);
+                                LIMIT_ATTACH_HEADER_BYTES);
         long long left = deadline - rx_now_ms();
         if (left <= 0)
             return rx_error_set(err, ETIMEDOUT, "attach: engine did not answer in time");
@@ -100,7 +99,7 @@ handshake(struct docker_attach *a, struct docker_client *dc, const char *id, boo
         return -1;
 
     cleanup_buf struct rx_buf b;
-    rx_buf_init(&b, ATTACH_HEADER_CAP);
+    rx_buf_init(&b, LIMIT_ATTACH_HEADER_BYTES);
     size_t hdr_end = 0;
     if (read_headers(a->fd, &b, &hdr_end, err) < 0)
         return -1;
@@ -109,13 +108,12 @@ handshake(struct docker_attach *a, struct docker_client *dc, const char *id, boo
         return rx_error_set(err, EPROTO, "attach: unreadable reply from the engine");
     if (status != 101 && status != 200) {
         /* An error reply: its JSON body may already be here. */
-        struct docker_resp resp = {.status = status};
-        rx_buf_init(&resp.body, 4096);
+        cleanup_resp struct docker_resp resp = {.status = status};
+        rx_buf_init(&resp.body, LIMIT_ATTACH_ERROR_BYTES);
         rx_buf_append(&resp.body, b.data + hdr_end, b.len - hdr_end);
         /* Podman prepares (creates) the container at attach: its start
          * errors come back here (docker_error_explain reads them). */
         docker_resp_error(&resp, err, "attach to container");
-        docker_resp_free(&resp);
         return -1;
     }
     if (b.len > hdr_end) {

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <limits.h>
 
+#include "executor/limits.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
 
@@ -108,21 +109,17 @@ static int
 negotiate_version(struct docker_client *dc, struct rx_error **err)
 {
     struct docker_req req = {.method = "GET", .path = "/version", .unversioned = true,
-                             .resp_cap = 256 << 10, .timeout_ms = 10000};
-    struct docker_resp resp;
+                             .resp_cap = LIMIT_ENGINE_VERSION_BYTES, .timeout_ms = 10000};
+    cleanup_resp struct docker_resp resp = {0};
     int r = docker_http_do(dc->http, &req, &resp, err);
-    if (r < 0) {
-        docker_resp_free(&resp);
+    if (r < 0)
         return -1;
-    }
     if (resp.status != 200 || resp.truncated) {
         docker_resp_error(&resp, err, "GET /version");
-        docker_resp_free(&resp);
         return -1;
     }
     cleanup_json struct json_object *v =
         rx_json_parse(resp.body.data, resp.body.len, "engine reply to GET /version", err);
-    docker_resp_free(&resp);
     if (v == NULL)
         return -1;
     const char *api = rx_json_get_str(v, "ApiVersion");
@@ -184,16 +181,13 @@ static int
 negotiate(struct docker_client *dc, struct rx_error **err)
 {
     struct docker_req req = {.method = "GET", .path = "/_ping", .unversioned = true,
-                             .resp_cap = 4 << 10, .timeout_ms = 10000,
+                             .resp_cap = LIMIT_ENGINE_PING_BYTES, .timeout_ms = 10000,
                              .want_header = {"Api-Version", "Server"}};
-    struct docker_resp resp;
-    if (docker_http_do(dc->http, &req, &resp, err) < 0) {
-        docker_resp_free(&resp);
+    cleanup_resp struct docker_resp resp = {0};
+    if (docker_http_do(dc->http, &req, &resp, err) < 0)
         return -1;
-    }
     if (resp.status != 200) {
         docker_resp_error(&resp, err, "GET /_ping");
-        docker_resp_free(&resp);
         return -1;
     }
     bool podman = false;
@@ -201,7 +195,6 @@ negotiate(struct docker_client *dc, struct rx_error **err)
     const char *api = resp.header_value[0];
     if (api == NULL ||
         docker_server_header_parse(resp.header_value[1], version, sizeof(version), &podman) < 0) {
-        docker_resp_free(&resp);
         return negotiate_version(dc, err);
     }
     int r = docker_version_negotiate(api, NULL, dc->api_version, err);
@@ -211,7 +204,6 @@ negotiate(struct docker_client *dc, struct rx_error **err)
         dc->podman = podman;
         set_prefix(dc);
     }
-    docker_resp_free(&resp);
     return r;
 }
 
@@ -245,17 +237,12 @@ struct json_object *
 docker_client_get_json(struct docker_client *dc, const char *path, struct rx_error **err)
 {
     struct docker_req req = {.method = "GET", .path = path, .timeout_ms = 30000};
-    struct docker_resp resp;
-    if (docker_http_do(dc->http, &req, &resp, err) < 0) {
-        docker_resp_free(&resp);
+    cleanup_resp struct docker_resp resp = {0};
+    if (docker_http_do(dc->http, &req, &resp, err) < 0)
         return NULL;
-    }
     if (resp.status != 200 || resp.truncated) {
         docker_resp_error(&resp, err, path);
-        docker_resp_free(&resp);
         return NULL;
     }
-    struct json_object *o = rx_json_parse(resp.body.data, resp.body.len, path, err);
-    docker_resp_free(&resp);
-    return o;
+    return rx_json_parse(resp.body.data, resp.body.len, path, err);
 }

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include "executor/limits.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
 
@@ -34,7 +35,7 @@ call(struct docker_client *dc, const char *method, const char *path, struct json
         .content_type = body ? "application/json" : (strcmp(method, "POST") == 0 ? "application/json" : NULL),
         .body = b,
         .body_len = b ? strlen(b) : 0,
-        .resp_cap = 16u << 20, /* inspect echoes the job's argv and env */
+        .resp_cap = LIMIT_ENGINE_INSPECT_BYTES,
         .timeout_ms = timeout_ms,
         .cancellable = cancellable,
     };
@@ -54,22 +55,19 @@ char *
 docker_container_create(struct docker_client *dc, const char *name, struct json_object *body,
                         struct rx_error **err)
 {
-    struct docker_resp resp;
+    cleanup_resp struct docker_resp resp = {0};
     cleanup_free char *path =
         name ? xasprintf("/containers/create?name=%s", name) : xstrdup("/containers/create");
     if (call(dc, "POST", path, body, 60000, false, &resp, err) < 0) {
-        docker_resp_free(&resp);
         remove_by_name(dc, name);
         return NULL;
     }
     if (resp.status != 201) {
         docker_resp_error(&resp, err, "create container");
-        docker_resp_free(&resp);
         return NULL;
     }
     cleanup_json struct json_object *o =
         rx_json_parse(resp.body.data, resp.body.len, "engine reply to create", err);
-    docker_resp_free(&resp);
     if (o == NULL) {
         remove_by_name(dc, name);
         return NULL;
@@ -102,11 +100,10 @@ int
 docker_container_start(struct docker_client *dc, const char *id, struct rx_error **err)
 {
     cleanup_free char *path = xasprintf("/containers/%s/start", id);
-    struct docker_resp resp;
+    cleanup_resp struct docker_resp resp = {0};
     int r = call(dc, "POST", path, NULL, 60000, false, &resp, err);
     if (r == 0 && resp.status != 204 && resp.status != 304)
         r = docker_resp_error(&resp, err, "start container");
-    docker_resp_free(&resp);
     return r;
 }
 
@@ -115,22 +112,18 @@ docker_container_wait(struct docker_client *dc, const char *id, const char *cond
                       long timeout_ms, int *status_code, struct rx_error **err)
 {
     cleanup_free char *path = xasprintf("/containers/%s/wait?condition=%s", id, condition);
-    struct docker_resp resp;
+    cleanup_resp struct docker_resp resp = {0};
     if (timeout_ms < 1)
         timeout_ms = 1;
     int r = call(dc, "POST", path, NULL, timeout_ms, true, &resp, err);
-    if (r < 0) {
-        docker_resp_free(&resp);
+    if (r < 0)
         return -1;
-    }
     if (resp.status != 200) {
         docker_resp_error(&resp, err, "wait for container");
-        docker_resp_free(&resp);
         return -1;
     }
     cleanup_json struct json_object *o =
         rx_json_parse(resp.body.data, resp.body.len, "engine reply to wait", err);
-    docker_resp_free(&resp);
     if (o == NULL)
         return -1;
     struct json_object *sc = rx_json_get(o, "StatusCode");
@@ -148,13 +141,12 @@ int
 docker_container_kill(struct docker_client *dc, const char *id, struct rx_error **err)
 {
     cleanup_free char *path = xasprintf("/containers/%s/kill?signal=SIGKILL", id);
-    struct docker_resp resp;
+    cleanup_resp struct docker_resp resp = {0};
     int r = call(dc, "POST", path, NULL, 30000, false, &resp, err);
     /* 409 (Docker) or 500 (Podman 4) when it is not running: already dead. */
     if (r == 0 && resp.status != 204 && resp.status != 409 && resp.status != 304 &&
         docker_error_meaning(resp.status, resp.body.data) != DOCKER_ERROR_NOT_RUNNING)
         r = docker_resp_error(&resp, err, "kill container");
-    docker_resp_free(&resp);
     return r;
 }
 
@@ -162,24 +154,19 @@ struct json_object *
 docker_container_inspect(struct docker_client *dc, const char *id, struct rx_error **err)
 {
     cleanup_free char *path = xasprintf("/containers/%s/json", id);
-    struct docker_resp resp;
-    if (call(dc, "GET", path, NULL, 30000, false, &resp, err) < 0) {
-        docker_resp_free(&resp);
+    cleanup_resp struct docker_resp resp = {0};
+    if (call(dc, "GET", path, NULL, 30000, false, &resp, err) < 0)
         return NULL;
-    }
     if (resp.truncated) {
-        docker_resp_free(&resp);
-        return rx_error_set(err, EFBIG, "inspect container: reply larger than 16 MiB"), NULL;
+        rx_error_set(err, EFBIG, "inspect container: reply larger than %u MiB",
+                     LIMIT_ENGINE_INSPECT_BYTES >> 20);
+        return NULL;
     }
     if (resp.status != 200) {
         docker_resp_error(&resp, err, "inspect container");
-        docker_resp_free(&resp);
         return NULL;
     }
-    struct json_object *o =
-        rx_json_parse(resp.body.data, resp.body.len, "engine reply to inspect", err);
-    docker_resp_free(&resp);
-    return o;
+    return rx_json_parse(resp.body.data, resp.body.len, "engine reply to inspect", err);
 }
 
 bool
@@ -247,8 +234,8 @@ docker_container_oom_event(struct docker_client *dc, const char *id, const char 
     long long from = rfc3339_seconds(since);
     cleanup_free char *path =
         xasprintf("/events?since=%lld&filters=%s", from > 0 ? from - 1 : 0, q);
-    struct docker_resp resp;
-    struct docker_req req = {.method = "GET", .path = path, .resp_cap = 64u << 10,
+    cleanup_resp struct docker_resp resp = {0};
+    struct docker_req req = {.method = "GET", .path = path, .resp_cap = LIMIT_ENGINE_ERROR_BYTES,
                              .timeout_ms = grace_ms > 0 ? grace_ms : 1, .first_byte_only = true};
     struct rx_error *e = NULL;
     int r;
@@ -266,7 +253,6 @@ docker_container_oom_event(struct docker_client *dc, const char *id, const char 
     } else {
         r = resp.truncated || resp.body.len > 0;
     }
-    docker_resp_free(&resp);
     return r;
 }
 
@@ -275,12 +261,11 @@ docker_container_remove(struct docker_client *dc, const char *id, struct rx_erro
 {
     cleanup_free char *path = xasprintf("/containers/%s?force=1&v=1", id);
     for (int attempt = 0; attempt < 20; attempt++) {
-        struct docker_resp resp;
+        cleanup_resp struct docker_resp resp = {0};
         struct rx_error *e = NULL;
         /* A job can leave millions of files: removing them can take minutes. */
         int r = call(dc, "DELETE", path, NULL, 300000, false, &resp, &e);
         if (r < 0) {
-            docker_resp_free(&resp);
             if (err != NULL) {
                 *err = e;
                 rx_error_prefix(err, "remove container %.12s", id);
@@ -292,16 +277,12 @@ docker_container_remove(struct docker_client *dc, const char *id, struct rx_erro
         long st = resp.status;
         bool in_progress =
             docker_error_meaning(st, resp.body.data) == DOCKER_ERROR_REMOVAL_IN_PROGRESS;
-        if (st == 204 || st == 200 || st == 404) {
-            docker_resp_free(&resp);
+        if (st == 204 || st == 200 || st == 404)
             return 0;
-        }
         if (!in_progress) {
             docker_resp_error(&resp, err, "remove container");
-            docker_resp_free(&resp);
             return -1;
         }
-        docker_resp_free(&resp);
         rx_sleep_ms(250);
     }
     return rx_error_set(err, EBUSY, "remove container %.12s: removal still in progress", id);
@@ -313,20 +294,16 @@ docker_container_list_labelled(struct docker_client *dc, const char *label, stru
     cleanup_free char *filter = xasprintf("{\"label\":[\"%s\"]}", label);
     cleanup_free char *q = docker_http_escape(filter);
     cleanup_free char *path = xasprintf("/containers/json?all=1&filters=%s", q);
-    struct docker_resp resp;
-    struct docker_req req = {.method = "GET", .path = path, .resp_cap = 16u << 20,
+    cleanup_resp struct docker_resp resp = {0};
+    struct docker_req req = {.method = "GET", .path = path, .resp_cap = LIMIT_ENGINE_INSPECT_BYTES,
                              .timeout_ms = 30000};
-    if (docker_http_do(dc->http, &req, &resp, err) < 0) {
-        docker_resp_free(&resp);
+    if (docker_http_do(dc->http, &req, &resp, err) < 0)
         return NULL;
-    }
     if (resp.status != 200 || resp.truncated) {
         docker_resp_error(&resp, err, "list containers");
-        docker_resp_free(&resp);
         return NULL;
     }
     struct json_object *o = rx_json_parse(resp.body.data, resp.body.len, "container list", err);
-    docker_resp_free(&resp);
     if (o != NULL && !json_object_is_type(o, json_type_array)) {
         json_object_put(o);
         return rx_error_set(err, EPROTO, "list containers: reply is not an array"), NULL;

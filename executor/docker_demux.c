@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "executor/docker_demux.h"
 
+#include "executor/limits.h"
 #include "executor/rx_util.h"
 
 void
@@ -9,7 +10,7 @@ docker_demux_init(struct docker_demux *d, size_t stdout_cap, size_t stderr_cap)
     memset(d, 0, sizeof(*d));
     rx_buf_init(&d->out[0], stdout_cap);
     rx_buf_init(&d->out[1], stderr_cap);
-    rx_buf_init(&d->syserr, 4096);
+    rx_buf_init(&d->syserr, LIMIT_SYSERR_BYTES);
 }
 
 int

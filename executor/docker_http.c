@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/stat.h>
 
+#include "executor/limits.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
 
@@ -118,8 +119,8 @@ on_header(char *p, size_t size, size_t n, void *ud)
             end--;
         /* Cap what we keep of one header. */
         size_t vl = (size_t)(end - v);
-        if (vl > 65536)
-            vl = 65536;
+        if (vl > LIMIT_ENGINE_HEADER_BYTES)
+            vl = LIMIT_ENGINE_HEADER_BYTES;
         free(x->resp->header_value[i]);
         x->resp->header_value[i] = xstrndup(v, vl);
     }
@@ -171,7 +172,7 @@ docker_http_do(struct docker_http *dh, const struct docker_req *req, struct dock
                struct rx_error **err)
 {
     memset(resp, 0, sizeof(*resp));
-    rx_buf_init(&resp->body, req->resp_cap ? req->resp_cap : DOCKER_HTTP_DEFAULT_CAP);
+    rx_buf_init(&resp->body, req->resp_cap ? req->resp_cap : LIMIT_ENGINE_REPLY_BYTES);
     if (req->cancellable && docker_http_cancelled(dh)) {
         rx_error_set(err, ECANCELED, "%s %s: cancelled", req->method, req->path);
         (*err)->kind = RX_ERR_CANCELLED;
@@ -265,7 +266,8 @@ docker_resp_error(const struct docker_resp *resp, struct rx_error **err, const c
     cleanup_free char *raw = NULL;
     if (msg == NULL) {
         /* Text replies (old API versions, proxies): keep a printable prefix. */
-        size_t n = resp->body.len < 512 ? resp->body.len : 512;
+        size_t n = resp->body.len < LIMIT_ENGINE_TEXT_ERROR_BYTES ? resp->body.len
+                                                                 : LIMIT_ENGINE_TEXT_ERROR_BYTES;
         raw = xstrndup(resp->body.data ? resp->body.data : "", n);
         for (char *p = raw; *p; p++)
             if (!isprint((unsigned char)*p))

@@ -10,8 +10,6 @@
 #include "executor/rx_buf.h"
 #include "executor/rx_error.h"
 
-/* Replies we expect to be small (JSON) are capped at this. */
-#define DOCKER_HTTP_DEFAULT_CAP (4u << 20)
 /* Every call has a timeout unless a caller gives its own deadline. */
 #define DOCKER_HTTP_DEFAULT_TIMEOUT_MS 60000
 
@@ -27,7 +25,7 @@ struct docker_req {
     const char *content_type;
     const void *body;
     size_t body_len;
-    size_t resp_cap;    /* 0: DOCKER_HTTP_DEFAULT_CAP */
+    size_t resp_cap;    /* 0: LIMIT_ENGINE_REPLY_BYTES */
     long timeout_ms;    /* 0: DOCKER_HTTP_DEFAULT_TIMEOUT_MS */
     bool cancellable;   /* abort when the cancel fd becomes readable */
     /* response headers to keep (NULL: none), e.g. "X-Docker-Container-Path-Stat" */
@@ -62,6 +60,8 @@ int docker_http_cancel_fd(const struct docker_http *dh);
 int docker_http_do(struct docker_http *dh, const struct docker_req *req, struct docker_resp *resp,
                    struct rx_error **err);
 void docker_resp_free(struct docker_resp *resp);
+/* Frees a docker_resp when it goes out of scope; initialise it ({0}) first. */
+#define cleanup_resp __attribute__((cleanup(docker_resp_free)))
 
 /* Make an error from a non-success reply: the engine's {"message": ...}
  * (or the raw text) with the HTTP status, prefixed by `what`. */

@@ -10,9 +10,12 @@
 #include "executor/docker_client.h"
 #include "executor/job_result.h"
 #include "executor/job_spec.h"
+#include "executor/limits.h"
 
-#define RX_DEFAULT_STREAM_CAP (1u << 20) /* stdout, stderr: each */
-#define RX_DEFAULT_OUTPUT_CAP (1u << 20) /* the output file */
+/* Kept for executor.c until it names LIMIT_STREAM_BYTES and
+ * LIMIT_OUTPUT_BYTES (executor/limits.h) itself. */
+#define RX_DEFAULT_STREAM_CAP LIMIT_STREAM_BYTES
+#define RX_DEFAULT_OUTPUT_CAP LIMIT_OUTPUT_BYTES
 
 struct executor_opts {
     size_t stdout_cap;

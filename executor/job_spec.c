@@ -12,6 +12,7 @@
 #include "executor/rx_buf.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
+#include "executor/task_id.h"
 
 /* ---- small checks ---------------------------------------------------- */
 
@@ -60,7 +61,8 @@ job_spec_check_path(const char *p, size_t len, const char **why)
 {
     if (len == 0)
         return *why = "is empty", -1;
-    if (len > JOB_SPEC_MAX_PATH)
+    _Static_assert(LIMIT_JOB_PATH_BYTES == 1024, "the message says 1024");
+    if (len > LIMIT_JOB_PATH_BYTES)
         return *why = "is longer than 1024 bytes", -1;
     if (p[0] == '/')
         return *why = "is absolute (paths are relative to the workspace)", -1;
@@ -99,30 +101,10 @@ job_spec_check_path(const char *p, size_t len, const char **why)
     return 0;
 }
 
-/* ASCII only, whatever the locale: a task id names files, keys and labels. */
-static bool
-ascii_alnum(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-bool
-job_spec_valid_task_id(const char *s, size_t len)
-{
-    if (s == NULL || len == 0 || len > JOB_SPEC_MAX_TASK_ID || !ascii_alnum((unsigned char)s[0]))
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!ascii_alnum(c) && c != '.' && c != '_' && c != '-' && c != ':')
-            return false;
-    }
-    return true;
-}
-
 static bool
 valid_image(const char *s, size_t len)
 {
-    if (len == 0 || len > JOB_SPEC_MAX_IMAGE || !isalnum((unsigned char)s[0]))
+    if (len == 0 || len > LIMIT_IMAGE_NAME_BYTES || !isalnum((unsigned char)s[0]))
         return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -227,9 +209,9 @@ f_task_id(struct job_spec *job, struct json_object *v, struct rx_error **err)
 {
     const char *s;
     size_t n;
-    if (get_plain_string(v, "task_id", JOB_SPEC_MAX_TASK_ID, &s, &n, err) < 0)
+    if (get_plain_string(v, "task_id", LIMIT_TASK_ID_BYTES, &s, &n, err) < 0)
         return -1;
-    if (!job_spec_valid_task_id(s, n))
+    if (!task_id_valid(s, n))
         return rx_error_reject(err, "`task_id` must be 1-128 characters of letters, digits, "
                                     "'.', '_', '-' or ':', starting with a letter or digit");
     job->task_id = xstrdup(s);
@@ -241,7 +223,7 @@ f_code(struct job_spec *job, struct json_object *v, struct rx_error **err)
 {
     const char *s;
     size_t n;
-    if (get_plain_string(v, "code", JOB_SPEC_MAX_CODE_BYTES, &s, &n, err) < 0)
+    if (get_plain_string(v, "code", LIMIT_JOB_CODE_BYTES, &s, &n, err) < 0)
         return -1;
     if (n == 0)
         return rx_error_reject(err, "`code` is empty");
@@ -255,9 +237,9 @@ f_inputs(struct job_spec *job, struct json_object *v, struct rx_error **err)
 {
     const char *s = v == NULL ? "null" : rx_json_compact(v);
     size_t n = strlen(s);
-    if (n > JOB_SPEC_MAX_INPUTS_BYTES)
+    if (n > LIMIT_JOB_INPUTS_BYTES)
         return rx_error_reject(err, "`inputs` is %zu bytes as JSON, more than the %u allowed", n,
-                               JOB_SPEC_MAX_INPUTS_BYTES);
+                               LIMIT_JOB_INPUTS_BYTES);
     job->inputs_json = xstrdup(s);
     return 0;
 }
@@ -271,9 +253,9 @@ f_command(struct job_spec *job, struct json_object *v, struct rx_error **err)
     size_t n = json_object_array_length(v);
     if (n == 0)
         return rx_error_reject(err, "`command` is empty");
-    if (n > JOB_SPEC_MAX_ARGS)
+    if (n > LIMIT_JOB_ARGS)
         return rx_error_reject(err, "`command` has %zu arguments, more than the %d allowed", n,
-                               JOB_SPEC_MAX_ARGS);
+                               LIMIT_JOB_ARGS);
     job->command = xcalloc(n + 1, sizeof(char *));
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
@@ -281,15 +263,15 @@ f_command(struct job_spec *job, struct json_object *v, struct rx_error **err)
         snprintf(field, sizeof(field), "command[%zu]", i);
         const char *s;
         size_t len;
-        if (get_plain_string(json_object_array_get_idx(v, i), field, JOB_SPEC_MAX_ARG_BYTES, &s,
+        if (get_plain_string(json_object_array_get_idx(v, i), field, LIMIT_JOB_ARG_BYTES, &s,
                              &len, err) < 0)
             return -1;
         if (i == 0 && len == 0)
             return rx_error_reject(err, "`command[0]` (the program) is empty");
         total += len + 1;
-        if (total > JOB_SPEC_MAX_ARGV_BYTES)
+        if (total > LIMIT_JOB_ARGV_BYTES)
             return rx_error_reject(err, "`command` is more than %u bytes in all",
-                                   JOB_SPEC_MAX_ARGV_BYTES);
+                                   LIMIT_JOB_ARGV_BYTES);
         job->command[i] = xstrndup(s, len);
         job->n_command = i + 1;
     }
@@ -309,9 +291,9 @@ f_files(struct job_spec *job, struct json_object *v, struct rx_error **err)
         return rx_error_reject(err, "`files` must be an object mapping paths to text, not %s",
                                type_name(v));
     size_t n = (size_t)json_object_object_length(v);
-    if (n > JOB_SPEC_MAX_FILES)
+    if (n > LIMIT_JOB_FILES)
         return rx_error_reject(err, "`files` has %zu entries, more than the %d allowed", n,
-                               JOB_SPEC_MAX_FILES);
+                               LIMIT_JOB_FILES);
     job->files = xcalloc(n ? n : 1, sizeof(*job->files));
     json_object_object_foreach(v, key, val)
     {
@@ -335,13 +317,13 @@ f_files(struct job_spec *job, struct json_object *v, struct rx_error **err)
         const char *p = job->files[i].path;
         size_t depth = 0;
         for (const char *s = strchr(p, '/'); s != NULL; s = strchr(s + 1, '/')) {
-            if (++depth > JOB_SPEC_MAX_DEPTH) {
+            if (++depth > LIMIT_JOB_PATH_DEPTH) {
                 for (size_t k = 0; k < nd; k++)
                     free(dirs[k]);
                 free(dirs);
                 return rx_error_reject(err, "`files`: path \"%.100s\" is more than %d "
                                             "directories deep",
-                                       p, JOB_SPEC_MAX_DEPTH);
+                                       p, LIMIT_JOB_PATH_DEPTH);
             }
             if (nd == cap) {
                 cap = cap ? cap * 2 : 64;
@@ -361,9 +343,9 @@ f_files(struct job_spec *job, struct json_object *v, struct rx_error **err)
     for (size_t k = 0; k < nd; k++)
         free(dirs[k]);
     free(dirs);
-    if (distinct > JOB_SPEC_MAX_FILES)
+    if (distinct > LIMIT_JOB_FILES)
         return rx_error_reject(err, "`files` implies %zu directories, more than the %d allowed",
-                               distinct, JOB_SPEC_MAX_FILES);
+                               distinct, LIMIT_JOB_FILES);
     /* One path must not be a directory prefix of another ("a" and "a/b"). */
     for (size_t i = 0; i < job->n_files; i++) {
         for (size_t j = 0; j < job->n_files; j++) {
@@ -383,9 +365,9 @@ f_stdin(struct job_spec *job, struct json_object *v, struct rx_error **err)
     if (!json_object_is_type(v, json_type_string))
         return rx_error_reject(err, "`stdin` must be a string, not %s", type_name(v));
     size_t n = (size_t)json_object_get_string_len(v);
-    if (n > JOB_SPEC_MAX_STDIN_BYTES)
+    if (n > LIMIT_JOB_STDIN_BYTES)
         return rx_error_reject(err, "`stdin` is %zu bytes, more than the %u allowed", n,
-                               JOB_SPEC_MAX_STDIN_BYTES);
+                               LIMIT_JOB_STDIN_BYTES);
     job->stdin_data = xmalloc(n + 1);
     memcpy(job->stdin_data, json_object_get_string(v), n + 1);
     job->stdin_len = n;
@@ -397,7 +379,7 @@ f_runtime(struct job_spec *job, struct json_object *v, struct rx_error **err)
 {
     const char *s;
     size_t n;
-    if (get_plain_string(v, "runtime", JOB_SPEC_MAX_IMAGE, &s, &n, err) < 0)
+    if (get_plain_string(v, "runtime", LIMIT_IMAGE_NAME_BYTES, &s, &n, err) < 0)
         return -1;
     if (!valid_image(s, n))
         return rx_error_reject(err, "`runtime` \"%.100s\" is not an image reference "
@@ -425,13 +407,15 @@ static int
 f_memory(struct job_spec *job, struct json_object *v, struct rx_error **err)
 {
     /* The engine refuses less than 6 MiB. */
-    return get_bytes(v, "memory_limit", 6ll << 20, 1ll << 40, &job->memory_bytes, err);
+    return get_bytes(v, "memory_limit", LIMIT_JOB_MEMORY_MIN, LIMIT_JOB_MEMORY_MAX,
+                     &job->memory_bytes, err);
 }
 
 static int
 f_fsize(struct job_spec *job, struct json_object *v, struct rx_error **err)
 {
-    return get_bytes(v, "file_size_limit", 1ll << 10, 1ll << 40, &job->file_size_bytes, err);
+    return get_bytes(v, "file_size_limit", LIMIT_JOB_FSIZE_MIN, LIMIT_JOB_FSIZE_MAX,
+                     &job->file_size_bytes, err);
 }
 
 static int
@@ -466,9 +450,9 @@ f_env(struct job_spec *job, struct json_object *v, struct rx_error **err)
     if (!json_object_is_type(v, json_type_object))
         return rx_error_reject(err, "`env` must be an object of strings, not %s", type_name(v));
     size_t n = (size_t)json_object_object_length(v);
-    if (n > JOB_SPEC_MAX_ENV)
+    if (n > LIMIT_JOB_ENV)
         return rx_error_reject(err, "`env` has %zu entries, more than the %d allowed", n,
-                               JOB_SPEC_MAX_ENV);
+                               LIMIT_JOB_ENV);
     job->env = xcalloc(n + 1, sizeof(char *));
     json_object_object_foreach(v, key, val)
     {
@@ -479,7 +463,7 @@ f_env(struct job_spec *job, struct json_object *v, struct rx_error **err)
         char field[300];
         snprintf(field, sizeof(field), "env.%s", key);
         const char *s;
-        if (get_plain_string(val, field, JOB_SPEC_MAX_ENV_VALUE, &s, NULL, err) < 0)
+        if (get_plain_string(val, field, LIMIT_JOB_ENV_VALUE_BYTES, &s, NULL, err) < 0)
             return -1;
         job->env[job->n_env++] = xasprintf("%s=%s", key, s);
     }
@@ -491,7 +475,7 @@ f_output_path(struct job_spec *job, struct json_object *v, struct rx_error **err
 {
     const char *s;
     size_t n;
-    if (get_plain_string(v, "output_path", JOB_SPEC_MAX_PATH, &s, &n, err) < 0)
+    if (get_plain_string(v, "output_path", LIMIT_JOB_PATH_BYTES, &s, &n, err) < 0)
         return -1;
     const char *why = NULL;
     if (job_spec_check_path(s, n, &why) < 0)
@@ -680,9 +664,9 @@ field_at(const char *p, size_t n, size_t off)
 int
 job_spec_check_size(size_t len, struct rx_error **err)
 {
-    if (len > JOB_SPEC_MAX_FILE_BYTES)
+    if (len > LIMIT_JOB_BYTES)
         return rx_error_reject(err, "the job is %zu bytes, more than the %u allowed", len,
-                               JOB_SPEC_MAX_FILE_BYTES);
+                               LIMIT_JOB_BYTES);
     return 0;
 }
 
@@ -708,7 +692,7 @@ job_spec_parse(const char *data, size_t len, char **task_id_out, struct rx_error
         /* Judged by its whole length: "victim\u0000junk" is not "victim". */
         struct json_object *t = rx_json_get(doc, "task_id");
         if (t != NULL && json_object_is_type(t, json_type_string) &&
-            job_spec_valid_task_id(json_object_get_string(t),
+            task_id_valid(json_object_get_string(t),
                                    (size_t)json_object_get_string_len(t)))
             *task_id_out = xstrdup(json_object_get_string(t));
     }
@@ -731,12 +715,12 @@ job_spec_load(const char *path, char **task_id_out, struct rx_error **err)
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
         return rx_error_reject(err, "job file %s is a directory", path), NULL;
     cleanup_buf struct rx_buf b;
-    rx_buf_init(&b, JOB_SPEC_MAX_FILE_BYTES);
+    rx_buf_init(&b, LIMIT_JOB_BYTES);
     if (rx_buf_read_fd(&b, fd) < 0)
         return rx_error_reject(err, "cannot read job file %s: %s", path, strerror(errno)), NULL;
     if (b.overflow)
         return rx_error_reject(err, "job file %s is more than %u bytes", path,
-                               JOB_SPEC_MAX_FILE_BYTES),
+                               LIMIT_JOB_BYTES),
                NULL;
     struct job_spec *job = job_spec_parse(b.data ? b.data : "", b.len, task_id_out, err);
     if (job == NULL)

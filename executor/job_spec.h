@@ -8,23 +8,12 @@
 #include <stddef.h>
 #include <json-c/json.h>
 
+#include "executor/limits.h"
 #include "executor/rx_error.h"
 
-/* Bounds on what a job may carry. */
-#define JOB_SPEC_MAX_FILE_BYTES (16u << 20)  /* the job document itself */
-#define JOB_SPEC_MAX_CODE_BYTES (100u << 10)
-#define JOB_SPEC_MAX_INPUTS_BYTES (8u << 20) /* inputs, serialised */
-#define JOB_SPEC_MAX_STDIN_BYTES (8u << 20)
-#define JOB_SPEC_MAX_FILES 1000
-#define JOB_SPEC_MAX_PATH 1024
-#define JOB_SPEC_MAX_DEPTH 32 /* directories above a file in `files` */
-#define JOB_SPEC_MAX_ARGS 1024
-#define JOB_SPEC_MAX_ARG_BYTES (128u << 10)
-#define JOB_SPEC_MAX_ARGV_BYTES (1u << 20)
-#define JOB_SPEC_MAX_ENV 256
-#define JOB_SPEC_MAX_ENV_VALUE (32u << 10)
-#define JOB_SPEC_MAX_TASK_ID 128
-#define JOB_SPEC_MAX_IMAGE 255
+/* The bounds on what a job may carry are in executor/limits.h.  Kept for
+ * worker.c until it names LIMIT_JOB_BYTES itself. */
+#define JOB_SPEC_MAX_FILE_BYTES LIMIT_JOB_BYTES
 
 #define JOB_SPEC_DEFAULT_IMAGE "ralph-sandbox:python"
 #define JOB_SPEC_DEFAULT_TIMEOUT_S 30.0
@@ -87,7 +76,7 @@ bool job_spec_has(const struct job_spec *job, const char *field);
  * set (kind RX_ERR_REJECTED) naming the field. */
 struct job_spec *job_spec_from_json(struct json_object *doc, struct rx_error **err);
 /* Read and validate a job file ("-" is standard input), at most
- * JOB_SPEC_MAX_FILE_BYTES.  On rejection, *task_id_out (if not NULL) gets the
+ * LIMIT_JOB_BYTES.  On rejection, *task_id_out (if not NULL) gets the
  * document's task_id when one could be read, so the result can carry it. */
 struct job_spec *job_spec_load(const char *path, char **task_id_out, struct rx_error **err);
 /* The size check job_spec_parse starts with, for a job measured before it
@@ -97,10 +86,6 @@ int job_spec_check_size(size_t len, struct rx_error **err);
 struct job_spec *job_spec_parse(const char *data, size_t len, char **task_id_out,
                                 struct rx_error **err);
 void job_spec_free(struct job_spec *job);
-
-/* A task id: 1-128 of letters, digits, '.', '_', '-', ':', starting with a
- * letter or digit (it names files, keys and labels). */
-bool job_spec_valid_task_id(const char *s, size_t len);
 
 /* "256m", "1g", "65536" -> bytes.  Returns 0, or -1 when malformed. */
 int job_spec_parse_size(const char *s, long long *out);

@@ -6,6 +6,7 @@
 
 #include "executor/executor.h"
 #include "executor/rx_buf.h"
+#include "executor/limits.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
 
@@ -114,7 +115,8 @@ parse_policy(struct json_object *o, struct operator_policy *p, struct rx_error *
         } else if (strcmp(key, "max_output_bytes") == 0 || strcmp(key, "max_log_bytes") == 0) {
             if (bytes(v, src, key, &b, err) < 0)
                 return -1;
-            if (b > (1ll << 30))
+            _Static_assert(LIMIT_POLICY_OUTPUT_MAX == 1ll << 30, "the message says 1 GiB");
+            if (b > LIMIT_POLICY_OUTPUT_MAX)
                 return bad(err, src, key, "must be at most 1 GiB");
             *(key[4] == 'o' ? &p->max_output_bytes : &p->max_log_bytes) = (size_t)b;
         } else if (strcmp(key, "allowed_sandboxes") == 0) {
@@ -172,7 +174,7 @@ operator_policy_load(const char *path, struct operator_policy *p, struct rx_erro
     if (f == NULL)
         return rx_error_reject(err, "policy %s: %s", path, strerror(errno));
     struct rx_buf b;
-    rx_buf_init(&b, 1u << 20);
+    rx_buf_init(&b, LIMIT_POLICY_FILE_BYTES);
     char chunk[8192];
     size_t n;
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
@@ -181,7 +183,8 @@ operator_policy_load(const char *path, struct operator_policy *p, struct rx_erro
     fclose(f);
     if (b.overflow) {
         rx_buf_free(&b);
-        return rx_error_reject(err, "policy %s: larger than 1 MiB", path);
+        return rx_error_reject(err, "policy %s: larger than %u MiB", path,
+                               LIMIT_POLICY_FILE_BYTES >> 20);
     }
     struct json_object *o = rx_json_parse(b.data ? b.data : "", b.len, path, err);
     rx_buf_free(&b);

@@ -28,7 +28,7 @@ struct queue_cfg {
     void *note_ud;
 };
 
-/* One claimed job.  A job larger than JOB_SPEC_MAX_FILE_BYTES is never read:
+/* One claimed job.  A job larger than LIMIT_JOB_BYTES is never read:
  * payload is NULL, too_large is set and len is its size, measured where it
  * lies (fstat, or a script on the Redis server). */
 struct queue_job {

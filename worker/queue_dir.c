@@ -25,10 +25,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "executor/job_spec.h"
+#include "executor/limits.h"
 #include "executor/rx_buf.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
+#include "executor/task_id.h"
 #include "worker/queue.h"
 
 struct queue_dir {
@@ -43,11 +44,19 @@ struct queue_dir {
 };
 
 /* Hashes of the incoming/ names already reported, shared by the slots: each
- * is logged once per process (the oldest forgotten past this many). */
-#define DIR_NOTED_MAX 1024
-static unsigned long long noted[DIR_NOTED_MAX];
+ * is logged once per process (the oldest forgotten past LIMIT_DIR_NOTED). */
+static unsigned long long noted[LIMIT_DIR_NOTED];
 static unsigned n_noted;
 static pthread_mutex_t noted_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+dir_closep(DIR **dh)
+{
+    if (*dh != NULL)
+        closedir(*dh);
+}
+/* Closes a directory stream when it goes out of scope. */
+#define cleanup_dir __attribute__((cleanup(dir_closep)))
 
 static const char *const subdirs[] = {"incoming", "claimed", "results", "dead",
                                       "workers",  "running", "stats"};
@@ -79,12 +88,12 @@ note_entry(struct queue_dir *d, const char *level, const char *event, const char
 {
     unsigned long long h = hash64(name);
     pthread_mutex_lock(&noted_lock);
-    unsigned n = n_noted < DIR_NOTED_MAX ? n_noted : DIR_NOTED_MAX;
+    unsigned n = n_noted < LIMIT_DIR_NOTED ? n_noted : LIMIT_DIR_NOTED;
     bool seen = false;
     for (unsigned i = 0; i < n && !seen; i++)
         seen = noted[i] == h;
     if (!seen)
-        noted[n_noted++ % DIR_NOTED_MAX] = h;
+        noted[n_noted++ % LIMIT_DIR_NOTED] = h;
     pthread_mutex_unlock(&noted_lock);
     if (seen || d->note == NULL)
         return;
@@ -343,7 +352,7 @@ load_job(struct queue_job *j, struct rx_error **err)
     off_t size = 0;
     struct rx_error *e = NULL;
     cleanup_close int fd = open_regular(j->handle, &size, &e);
-    if (fd >= 0 && (size_t)size > JOB_SPEC_MAX_FILE_BYTES) {
+    if (fd >= 0 && (size_t)size > LIMIT_JOB_BYTES) {
         j->too_large = true;
         j->len = (size_t)size;
         return 0;
@@ -449,7 +458,7 @@ dir_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_err
             closedir(dh); /* e is gone after this */
             struct queue_job *j = queue_job_new();
             j->handle = dst;
-            if (job_spec_valid_task_id(stem, strlen(stem)))
+            if (task_id_valid(stem, strlen(stem)))
                 j->default_task_id = stem;
             else
                 free(stem);
@@ -727,7 +736,7 @@ dir_reap(struct queue *q, int *n, struct rx_error **err)
     struct queue_dir *d = (struct queue_dir *)q;
     cleanup_free char *cdir = xasprintf("%s/claimed", d->root);
     *n = 0;
-    DIR *dh = opendir(cdir);
+    cleanup_dir DIR *dh = opendir(cdir);
     if (dh == NULL)
         return rx_error_set(err, errno, "spool: open %s: %s", cdir, strerror(errno));
     struct dirent *e;
@@ -748,7 +757,6 @@ dir_reap(struct queue *q, int *n, struct rx_error **err)
             (*n)++;
         rx_error_free(&e2);
     }
-    closedir(dh);
     return 0;
 }
 
@@ -759,7 +767,7 @@ dir_recover(struct queue *q, int *n, struct rx_error **err)
     cleanup_free char *cdir = xasprintf("%s/claimed", d->root);
     cleanup_free char *mine = xasprintf("%s@", d->worker_id);
     *n = 0;
-    DIR *dh = opendir(cdir);
+    cleanup_dir DIR *dh = opendir(cdir);
     if (dh == NULL)
         return rx_error_set(err, errno, "spool: open %s: %s", cdir, strerror(errno));
     struct dirent *e;
@@ -772,14 +780,13 @@ dir_recover(struct queue *q, int *n, struct rx_error **err)
             (*n)++;
         rx_error_free(&e2);
     }
-    closedir(dh);
     return 0;
 }
 
 static int
 count_json(const char *dir, const char *skip_suffix)
 {
-    DIR *dh = opendir(dir);
+    cleanup_dir DIR *dh = opendir(dir);
     int n = 0;
     struct dirent *e;
     while (dh && (e = readdir(dh)) != NULL) {
@@ -791,8 +798,6 @@ count_json(const char *dir, const char *skip_suffix)
             continue;
         n++;
     }
-    if (dh)
-        closedir(dh);
     return n;
 }
 
@@ -807,58 +812,47 @@ dir_status(struct queue *q, struct json_object **out, struct rx_error **err RX_U
     cleanup_free char *wdir = xasprintf("%s/workers", d->root);
     json_object_object_add(o, "queued", json_object_new_int(count_json(in, NULL)));
     struct json_object *proc = json_object_new_object();
-    DIR *dh = opendir(wdir);
+    cleanup_dir DIR *wdh = opendir(wdir);
     struct dirent *e;
-    while (dh && (e = readdir(dh)) != NULL) {
+    while (wdh && (e = readdir(wdh)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
         long long age = heartbeat_age(d, e->d_name);
         if (age < 0 || age > d->lease_ms)
             continue;
         cleanup_free char *p = xasprintf("%s/%s", wdir, e->d_name);
-        char *data = NULL;
+        cleanup_free char *data = NULL;
         size_t len = 0;
-        struct rx_error *e2 = NULL;
+        cleanup_error struct rx_error *e2 = NULL;
         int inflight = 0;
-        if (read_file(p, 4096, &data, &len, &e2) == 0) {
-            struct json_object *hb = rx_json_parse(data, strlen(data), "heartbeat", NULL);
+        if (read_file(p, LIMIT_HEARTBEAT_BYTES, &data, &len, &e2) == 0) {
+            cleanup_json struct json_object *hb =
+                rx_json_parse(data, strlen(data), "heartbeat", NULL);
             struct json_object *v = rx_json_get(hb, "inflight");
             inflight = v ? json_object_get_int(v) : 0;
-            if (hb)
-                json_object_put(hb);
         }
-        free(data);
-        rx_error_free(&e2);
         json_object_object_add(proc, e->d_name, json_object_new_int(inflight));
     }
-    if (dh)
-        closedir(dh);
     json_object_object_add(o, "processing", proc);
     int done = 0, failed = 0;
-    dh = opendir(res);
-    while (dh && (e = readdir(dh)) != NULL) {
+    cleanup_dir DIR *rdh = opendir(res);
+    while (rdh && (e = readdir(rdh)) != NULL) {
         size_t l = strlen(e->d_name);
         if (e->d_name[0] == '.' || l < 6 || strcmp(e->d_name + l - 5, ".json") != 0)
             continue;
         cleanup_free char *p = xasprintf("%s/%s", res, e->d_name);
-        char *data = NULL;
+        cleanup_free char *data = NULL;
         size_t len = 0;
-        struct rx_error *e2 = NULL;
-        if (read_file(p, 8u << 20, &data, &len, &e2) == 0) {
-            struct json_object *r = rx_json_parse(data, strlen(data), "result", NULL);
+        cleanup_error struct rx_error *e2 = NULL;
+        if (read_file(p, LIMIT_RESULT_FILE_BYTES, &data, &len, &e2) == 0) {
+            cleanup_json struct json_object *r = rx_json_parse(data, strlen(data), "result", NULL);
             const char *st = rx_json_get_str(r, "status");
             if (st && strcmp(st, "success") == 0)
                 done++;
             else
                 failed++;
-            if (r)
-                json_object_put(r);
         }
-        free(data);
-        rx_error_free(&e2);
     }
-    if (dh)
-        closedir(dh);
     json_object_object_add(o, "done", json_object_new_int(done));
     json_object_object_add(o, "failed", json_object_new_int(failed));
     json_object_object_add(o, "dead", json_object_new_int(count_json(dead, ".error.json")));

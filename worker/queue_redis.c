@@ -7,7 +7,7 @@
 #include <hiredis/hiredis.h>
 #include <time.h>
 
-#include "executor/job_spec.h"
+#include "executor/limits.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
 #include "worker/queue.h"
@@ -16,14 +16,15 @@
 /* The longest a run lock outlives a worker that vanished without a trace
  * (its lease key deleted by hand, say): longer than any job's timeout. */
 #define REDIS_LOCK_MAX_MS (2LL * 86400 * 1000)
-/* Bounds on what the worker reads back of keys anyone may write. */
-#define REDIS_MAX_SMALL_VALUE 4096
-/* A reply this large leaves hiredis's read buffer as large until the next
- * reply: past it, the buffer is given back at once. */
-#define REDIS_READER_KEEP (1u << 20)
-/* Members of P:workers the reaper cannot use are logged once each (per
- * queue object), the oldest forgotten past this many. */
-#define REDIS_NOTED_MAX 256
+
+static void
+reply_freep(redisReply **rep)
+{
+    if (*rep != NULL)
+        freeReplyObject(*rep);
+}
+/* Frees a hiredis reply when it goes out of scope. */
+#define cleanup_reply __attribute__((cleanup(reply_freep)))
 
 struct queue_redis {
     struct queue base;
@@ -41,7 +42,7 @@ struct queue_redis {
     long long result_ttl_s;
     queue_note_fn *note; /* may be NULL */
     void *note_ud;
-    unsigned long long noted[REDIS_NOTED_MAX]; /* hashes of members reap_failed was said of */
+    unsigned long long noted[LIMIT_REDIS_NOTED]; /* hashes of members reap_failed was said of */
     unsigned n_noted;
     char *k_jobs, *k_proc, *k_claiming, *k_lease, *k_workers, *k_done, *k_dead, *k_attempts,
         *k_stats, *k_lease_prefix;
@@ -237,11 +238,8 @@ connect_redis(struct queue_redis *r, struct rx_error **err)
     struct timeval io = {REDIS_IO_TIMEOUT_MS / 1000, 0};
     redisSetTimeout(r->c, io);
     if (r->db != 0) {
-        redisReply *rep = redisCommand(r->c, "SELECT %d", r->db);
-        bool ok = rep && rep->type == REDIS_REPLY_STATUS;
-        if (rep)
-            freeReplyObject(rep);
-        if (!ok) {
+        cleanup_reply redisReply *rep = redisCommand(r->c, "SELECT %d", r->db);
+        if (rep == NULL || rep->type != REDIS_REPLY_STATUS) {
             rx_error_set(err, EIO, "redis %s:%d: SELECT %d failed", r->host, r->port, r->db);
             drop(r);
             return -1;
@@ -257,7 +255,7 @@ cmd(struct queue_redis *r, struct rx_error **err, int argc, const char **argv, c
 {
     if (connect_redis(r, err) < 0)
         return NULL;
-    redisReply *rep = redisCommandArgv(r->c, argc, argv, lens);
+    cleanup_reply redisReply *rep = redisCommandArgv(r->c, argc, argv, lens);
     if (rep == NULL) {
         rx_error_set(err, EIO, "redis %s:%d: %s: %s", r->host, r->port, argv[0],
                      r->c->errstr[0] ? r->c->errstr : "connection lost");
@@ -266,10 +264,9 @@ cmd(struct queue_redis *r, struct rx_error **err, int argc, const char **argv, c
     }
     if (rep->type == REDIS_REPLY_ERROR) {
         rx_error_set(err, EIO, "redis: %s: %.300s", argv[0], rep->str);
-        freeReplyObject(rep);
         return NULL;
     }
-    return rep;
+    return steal_pointer(&rep);
 }
 
 /* A command of NUL-terminated strings. */
@@ -337,7 +334,7 @@ check_claim(struct queue_redis *r, struct rx_error **err)
     if (connect_redis(r, err) < 0)
         return -1;
     const char *bl[] = {"BLMOVE", r->k_claiming, r->k_claiming, "RIGHT", "RIGHT", "0.001"};
-    redisReply *rep = redisCommandArgv(r->c, 6, bl, NULL);
+    cleanup_reply redisReply *rep = redisCommandArgv(r->c, 6, bl, NULL);
     if (rep == NULL) {
         rx_error_set(err, EIO, "redis %s:%d: BLMOVE: %s", r->host, r->port,
                      r->c->errstr[0] ? r->c->errstr : "connection lost");
@@ -350,11 +347,9 @@ check_claim(struct queue_redis *r, struct rx_error **err)
                      "redis %s:%d: BLMOVE is refused (%.200s): the worker needs Redis 6.2 or "
                      "later, and an ACL that allows BLMOVE",
                      r->host, r->port, rep->str);
-        freeReplyObject(rep);
         drop(r);
         return -1;
     }
-    freeReplyObject(rep);
     /* CLIENT REPLY SKIP, PING, PING: the first PING's reply is skipped, so
      * one reply (PONG) when it works, three (an error first) when not. */
     const char *skip[] = {"CLIENT", "REPLY", "SKIP"};
@@ -370,19 +365,16 @@ check_claim(struct queue_redis *r, struct rx_error **err)
         drop(r);
         return -1;
     }
-    rep = v;
-    bool pong = rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0;
-    if (!pong) {
+    cleanup_reply redisReply *pong = v;
+    if (pong->type != REDIS_REPLY_STATUS || strcmp(pong->str, "PONG") != 0) {
         rx_error_set(err, ENOTSUP,
                      "redis %s:%d: CLIENT REPLY SKIP is refused (%.200s): the worker needs it "
                      "(an ACL must allow CLIENT REPLY)",
                      r->host, r->port,
-                     rep->type == REDIS_REPLY_ERROR ? rep->str : "an unexpected reply");
-        freeReplyObject(rep);
+                     pong->type == REDIS_REPLY_ERROR ? pong->str : "an unexpected reply");
         drop(r); /* the PINGs' replies may still be on their way */
         return -1;
     }
-    freeReplyObject(rep);
     r->claim_ok = true;
     return 0;
 }
@@ -400,15 +392,14 @@ redis_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_e
     struct queue_redis *r = (struct queue_redis *)q;
     *out = NULL;
     char cap[32];
-    snprintf(cap, sizeof(cap), "%u", JOB_SPEC_MAX_FILE_BYTES);
+    snprintf(cap, sizeof(cap), "%u", LIMIT_JOB_BYTES);
     const char *take[] = {"EVAL", take_lua, "3", r->k_claiming, r->k_jobs, r->k_proc, cap};
-    redisReply *rep = cmds(r, err, 7, take);
-    if (rep == NULL)
+    cleanup_reply redisReply *taken = cmds(r, err, 7, take);
+    if (taken == NULL)
         return -1;
-    int rc = take_reply(r, rep, out, err);
-    freeReplyObject(rep);
+    int rc = take_reply(r, taken, out, err);
     if (rc < 0 || *out != NULL) {
-        if (*out != NULL && (*out)->len > REDIS_READER_KEEP)
+        if (*out != NULL && (*out)->len > LIMIT_REDIS_READER_KEEP_BYTES)
             shrink_reader(r);
         return rc;
     }
@@ -434,7 +425,7 @@ redis_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_e
     }
     struct timeval io2 = {REDIS_IO_TIMEOUT_MS / 1000, 0};
     redisSetTimeout(r->c, io2);
-    rep = v;
+    cleanup_reply redisReply *rep = v;
     /* One reply is expected (the take script's).  An error may be the
      * refused CLIENT REPLY's, with the BLMOVE's and the script's replies
      * still to come: past any error or odd reply, how many replies are
@@ -444,23 +435,22 @@ redis_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_e
         rc = rx_error_set(err, EIO, "redis: claim: %.300s", rep->str);
     else
         rc = take_reply(r, rep, out, err);
-    freeReplyObject(rep);
     if (rc < 0) {
         drop(r);
         return rc;
     }
-    if (*out != NULL && (*out)->len > REDIS_READER_KEEP)
+    if (*out != NULL && (*out)->len > LIMIT_REDIS_READER_KEEP_BYTES)
         shrink_reader(r);
     return rc;
 }
 
-/* GET a key anyone may write, at most REDIS_MAX_SMALL_VALUE bytes of it
+/* GET a key anyone may write, at most LIMIT_REDIS_SMALL_VALUE_BYTES bytes of it
  * (a nil reply when it is no string). */
 static redisReply *
 get_small(struct queue_redis *r, const char *key, struct rx_error **err)
 {
     char max[16];
-    snprintf(max, sizeof(max), "%d", REDIS_MAX_SMALL_VALUE);
+    snprintf(max, sizeof(max), "%d", LIMIT_REDIS_SMALL_VALUE_BYTES);
     const char *argv[] = {"EVAL", small_get_lua, "1", key, max};
     return cmds(r, err, 5, argv);
 }
@@ -471,11 +461,10 @@ redis_result_exists(struct queue *q, const char *task_id, bool *exists, struct r
     struct queue_redis *r = (struct queue_redis *)q;
     cleanup_free char *key = xasprintf("%s:result:%s", r->prefix, task_id);
     const char *argv[] = {"EXISTS", key};
-    redisReply *rep = cmds(r, err, 2, argv);
+    cleanup_reply redisReply *rep = cmds(r, err, 2, argv);
     if (rep == NULL)
         return -1;
     *exists = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0;
-    freeReplyObject(rep);
     return 0;
 }
 
@@ -499,11 +488,10 @@ redis_lock(struct queue *q, struct queue_job *job, const char *task_id, bool *go
     job->lock = steal_pointer(&key);
     const char *argv[] = {"EVAL", lock_lua, "1", job->lock, job->lock_token, r->k_lease_prefix,
                           ms};
-    redisReply *rep = cmds(r, err, 7, argv);
+    cleanup_reply redisReply *rep = cmds(r, err, 7, argv);
     if (rep == NULL)
         return -1;
     *got = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
-    freeReplyObject(rep);
     return 0;
 }
 
@@ -514,10 +502,9 @@ redis_unlock(struct queue *q, struct queue_job *job, struct rx_error **err)
     if (job->lock == NULL || job->lock_token == NULL)
         return 0;
     const char *argv[] = {"EVAL", unlock_lua, "1", job->lock, job->lock_token};
-    redisReply *rep = cmds(r, err, 5, argv);
+    cleanup_reply redisReply *rep = cmds(r, err, 5, argv);
     if (rep == NULL)
         return -1;
-    freeReplyObject(rep);
     free(steal_pointer(&job->lock));
     return 0;
 }
@@ -541,10 +528,9 @@ redis_complete(struct queue *q, struct queue_job *job, const char *task_id, cons
     for (int i = 0; i < 16; i++)
         lens[i] = strlen(argv[i]);
     lens[12] = job->payload != NULL ? job->len : 0;
-    redisReply *rep = cmd(r, err, 16, argv, lens);
+    cleanup_reply redisReply *rep = cmd(r, err, 16, argv, lens);
     if (rep == NULL)
         return -1;
-    freeReplyObject(rep);
     free(steal_pointer(&job->lock));
     return 0;
 }
@@ -566,11 +552,10 @@ redis_release(struct queue *q, struct queue_job *job, bool count, const char *wh
     for (int i = 0; i < 14; i++)
         lens[i] = strlen(argv[i]);
     lens[9] = job->len;
-    redisReply *rep = cmd(r, err, 14, argv, lens);
+    cleanup_reply redisReply *rep = cmd(r, err, 14, argv, lens);
     if (rep == NULL)
         return -1;
     int dead = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
-    freeReplyObject(rep);
     free(steal_pointer(&job->lock));
     return dead ? 1 : 0;
 }
@@ -592,17 +577,13 @@ redis_heartbeat(struct queue *q, int inflight, int concurrency, struct rx_error 
     char px[32];
     snprintf(px, sizeof(px), "%lld", r->lease_ms);
     const char *argv[] = {"SET", r->k_lease, rx_json_compact(o), "PX", px};
-    redisReply *rep = cmds(r, err, 5, argv);
+    cleanup_reply redisReply *set = cmds(r, err, 5, argv);
     json_object_put(o);
-    if (rep == NULL)
+    if (set == NULL)
         return -1;
-    freeReplyObject(rep);
     const char *argv2[] = {"SADD", r->k_workers, r->worker_id};
-    rep = cmds(r, err, 3, argv2);
-    if (rep == NULL)
-        return -1;
-    freeReplyObject(rep);
-    return 0;
+    cleanup_reply redisReply *sadd = cmds(r, err, 3, argv2);
+    return sadd == NULL ? -1 : 0;
 }
 
 /* Was wid reported before?  Remembers it if not (FNV-1a hashes). */
@@ -612,11 +593,11 @@ noted_before(struct queue_redis *r, const char *wid)
     unsigned long long h = 0xcbf29ce484222325ULL;
     for (const char *p = wid; *p; p++)
         h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
-    unsigned n = r->n_noted < REDIS_NOTED_MAX ? r->n_noted : REDIS_NOTED_MAX;
+    unsigned n = r->n_noted < LIMIT_REDIS_NOTED ? r->n_noted : LIMIT_REDIS_NOTED;
     for (unsigned i = 0; i < n; i++)
         if (r->noted[i] == h)
             return true;
-    r->noted[r->n_noted++ % REDIS_NOTED_MAX] = h;
+    r->noted[r->n_noted++ % LIMIT_REDIS_NOTED] = h;
     return false;
 }
 
@@ -626,7 +607,7 @@ redis_reap(struct queue *q, int *n, struct rx_error **err)
     struct queue_redis *r = (struct queue_redis *)q;
     *n = 0;
     const char *argv[] = {"SMEMBERS", r->k_workers};
-    redisReply *rep = cmds(r, err, 2, argv);
+    cleanup_reply redisReply *rep = cmds(r, err, 2, argv);
     if (rep == NULL)
         return -1;
     char maxa[16];
@@ -642,7 +623,7 @@ redis_reap(struct queue *q, int *n, struct rx_error **err)
                             r->k_dead, r->k_stats, r->k_workers, claiming, maxa,
                             "the worker running it stopped heartbeating", wid, "0"};
         struct rx_error *e2 = NULL;
-        redisReply *r2 = cmds(r, &e2, 15, a2);
+        cleanup_reply redisReply *r2 = cmds(r, &e2, 15, a2);
         if (r2 == NULL) {
             /* One member's keys (a producer's `SADD P:workers x` and a
              * string at P:processing:x) must not keep the other crashed
@@ -654,17 +635,13 @@ redis_reap(struct queue *q, int *n, struct rx_error **err)
                 r->note(r->note_ud, "warn", "reap_failed", f);
             }
             rx_error_free(&e2);
-            if (r->c == NULL && connect_redis(r, err) < 0) {
-                freeReplyObject(rep);
+            if (r->c == NULL && connect_redis(r, err) < 0)
                 return -1; /* the server is gone: the next heartbeat tries again */
-            }
             continue;
         }
         if (r2->type == REDIS_REPLY_INTEGER && r2->integer > 0)
             *n += (int)r2->integer;
-        freeReplyObject(r2);
     }
-    freeReplyObject(rep);
     return 0;
 }
 
@@ -677,11 +654,10 @@ redis_recover(struct queue *q, int *n, struct rx_error **err)
     const char *argv[] = {"EVAL", reap_lua, "8", r->k_lease, r->k_proc, r->k_jobs, r->k_attempts,
                           r->k_dead, r->k_stats, r->k_workers, r->k_claiming, maxa,
                           "the worker running it was restarted", r->worker_id, "1"};
-    redisReply *rep = cmds(r, err, 15, argv);
+    cleanup_reply redisReply *rep = cmds(r, err, 15, argv);
     if (rep == NULL)
         return -1;
     *n = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0 ? (int)rep->integer : 0;
-    freeReplyObject(rep);
     return 0;
 }
 
@@ -691,24 +667,22 @@ redis_worker_alive(struct queue *q, const char *wid, bool *alive, struct rx_erro
     struct queue_redis *r = (struct queue_redis *)q;
     cleanup_free char *lease = xasprintf("%s:lease:%s", r->prefix, wid);
     const char *argv[] = {"EXISTS", lease};
-    redisReply *rep = cmds(r, err, 2, argv);
+    cleanup_reply redisReply *rep = cmds(r, err, 2, argv);
     if (rep == NULL)
         return -1;
     *alive = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0;
-    freeReplyObject(rep);
     return 0;
 }
 
 static long long
 int_reply(struct queue_redis *r, struct rx_error **err, int argc, const char **argv)
 {
-    redisReply *rep = cmds(r, err, argc, argv);
+    cleanup_reply redisReply *rep = cmds(r, err, argc, argv);
     if (rep == NULL)
         return -1;
     long long v = rep->type == REDIS_REPLY_INTEGER ? rep->integer
                   : rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10)
                                                     : 0;
-    freeReplyObject(rep);
     return v;
 }
 
@@ -724,13 +698,13 @@ redis_status(struct queue *q, struct json_object **out, struct rx_error **err)
     json_object_object_add(o, "queued", json_object_new_int64(queued));
     struct json_object *proc = json_object_new_object();
     const char *a2[] = {"SMEMBERS", r->k_workers};
-    redisReply *rep = cmds(r, err, 2, a2);
+    cleanup_reply redisReply *rep = cmds(r, err, 2, a2);
     for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
         const char *wid = rep->element[i]->str;
         if (wid == NULL)
             continue;
         cleanup_free char *lease = xasprintf("%s:lease:%s", r->prefix, wid);
-        redisReply *hb = get_small(r, lease, NULL);
+        cleanup_reply redisReply *hb = get_small(r, lease, NULL);
         if (hb && hb->type == REDIS_REPLY_STRING) {
             struct json_object *h = rx_json_parse(hb->str, hb->len, "lease", NULL);
             struct json_object *v = rx_json_get(h, "inflight");
@@ -738,11 +712,7 @@ redis_status(struct queue *q, struct json_object **out, struct rx_error **err)
             if (h)
                 json_object_put(h);
         }
-        if (hb)
-            freeReplyObject(hb);
     }
-    if (rep)
-        freeReplyObject(rep);
     json_object_object_add(o, "processing", proc);
     const char *fields[] = {"done", "failed", "duplicates"};
     for (int i = 0; i < 3; i++) {
@@ -764,20 +734,16 @@ redis_identity(struct queue *q, char **id, struct rx_error **err)
     cleanup_free char *key = xasprintf("%s:queue-id", r->prefix);
     cleanup_free char *fresh = queue_identity_new();
     const char *set[] = {"SET", key, fresh, "NX"};
-    redisReply *rep = cmds(r, err, 4, set);
+    cleanup_reply redisReply *setnx = cmds(r, err, 4, set);
+    if (setnx == NULL)
+        return -1;
+    cleanup_reply redisReply *rep = get_small(r, key, err);
     if (rep == NULL)
         return -1;
-    freeReplyObject(rep);
-    rep = get_small(r, key, err);
-    if (rep == NULL)
-        return -1;
-    if (rep->type != REDIS_REPLY_STRING || !queue_identity_valid(rep->str, rep->len)) {
-        freeReplyObject(rep);
+    if (rep->type != REDIS_REPLY_STRING || !queue_identity_valid(rep->str, rep->len))
         return rx_error_set(err, EPROTO, "redis key %s: not a queue id (delete it to make a new one)",
                             key);
-    }
     *id = xstrndup(rep->str, rep->len);
-    freeReplyObject(rep);
     return 0;
 }
 
@@ -786,16 +752,12 @@ redis_unregister(struct queue *q)
 {
     struct queue_redis *r = (struct queue_redis *)q;
     const char *a1[] = {"DEL", r->k_lease};
-    redisReply *rep = cmds(r, NULL, 2, a1);
-    if (rep)
-        freeReplyObject(rep);
+    cleanup_reply redisReply *del = cmds(r, NULL, 2, a1);
     const char *a2[] = {"LLEN", r->k_proc};
     const char *a2c[] = {"LLEN", r->k_claiming};
     if (int_reply(r, NULL, 2, a2) == 0 && int_reply(r, NULL, 2, a2c) == 0) {
         const char *a3[] = {"SREM", r->k_workers, r->worker_id};
-        rep = cmds(r, NULL, 3, a3);
-        if (rep)
-            freeReplyObject(rep);
+        cleanup_reply redisReply *srem = cmds(r, NULL, 3, a3);
     }
 }
 

@@ -6,19 +6,14 @@
 #ifndef WORKER_H
 #define WORKER_H
 
+#include "executor/limits.h"
 #include "executor/rx_error.h"
 
-#define WORKER_MAX_CONCURRENCY 64
-
-/* The worker's memory bound (stated in ralph-worker(8), logged at start,
- * tested in 26_worker_hostile.bats): WORKER_BASE_MEMORY plus, per slot,
- * WORKER_JOB_MEMORY_FACTOR times the job size cap (JOB_SPEC_MAX_FILE_BYTES).
- * A job over the cap is never read, by either queue; one within it is held
- * about four times over while it is received and parsed (Redis: the reply
- * and its copy; json-c: the text, its string buffer and the parsed value),
- * and at most that while it runs (its spec, input archive, output caps). */
-#define WORKER_BASE_MEMORY (32ull << 20)
-#define WORKER_JOB_MEMORY_FACTOR 5ull
+/* The worker's memory bound is LIMIT_WORKER_BASE_MEMORY and
+ * LIMIT_WORKER_JOB_MEMORY_FACTOR (executor/limits.h).  Kept for worker.c
+ * until it names those itself. */
+#define WORKER_BASE_MEMORY LIMIT_WORKER_BASE_MEMORY
+#define WORKER_JOB_MEMORY_FACTOR LIMIT_WORKER_JOB_MEMORY_FACTOR
 
 struct worker_cfg {
     char *queue_url;

@@ -5,32 +5,52 @@
 #include <ctype.h>
 #include <stdbool.h>
 
+#include "executor/limits.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
 #include "worker/worker.h"
 
-enum opt_type { OPT_STR, OPT_INT, OPT_SECONDS };
+/* What an option's value is, and so what type its field has: OPT_STR a
+ * char * (owned), OPT_INT an int, OPT_LLONG a long long, OPT_SECONDS a long
+ * long of milliseconds given in (fractional) seconds. */
+enum opt_type { OPT_STR, OPT_INT, OPT_LLONG, OPT_SECONDS };
+
+/* The offset of worker_cfg's FIELD, which must be of type T: a field of
+ * another type is a compile error (the redis config table's typed
+ * create*Config entries, checked with _Generic). */
+#define CFG_FIELD(field, T)                                                                    \
+    (offsetof(struct worker_cfg, field) +                                                      \
+     0 * sizeof(struct {                                                                       \
+         _Static_assert(_Generic(((struct worker_cfg *)0)->field, T: 1, default: 0),           \
+                        "worker_cfg." #field " is not of type " #T);                           \
+         char c;                                                                               \
+     }))
+#define STR_OPT(name, field) {name, OPT_STR, CFG_FIELD(field, char *), 0, 0}
+#define INT_OPT(name, field, min, max) {name, OPT_INT, CFG_FIELD(field, int), min, max}
+#define LLONG_OPT(name, field, min, max) {name, OPT_LLONG, CFG_FIELD(field, long long), min, max}
+#define SECONDS_OPT(name, field, min, max)                                                     \
+    {name, OPT_SECONDS, CFG_FIELD(field, long long), min, max}
 
 static const struct opt {
     const char *name;
     enum opt_type type;
-    size_t off;
+    size_t off; /* of a field of the type `type` says */
     long long min, max;
 } opts[] = {
-    {"queue", OPT_STR, offsetof(struct worker_cfg, queue_url), 0, 0},
-    {"worker-id", OPT_STR, offsetof(struct worker_cfg, worker_id), 0, 0},
-    {"prefix", OPT_STR, offsetof(struct worker_cfg, prefix), 0, 0},
-    {"concurrency", OPT_INT, offsetof(struct worker_cfg, concurrency), 1, WORKER_MAX_CONCURRENCY},
-    {"lease", OPT_SECONDS, offsetof(struct worker_cfg, lease_ms), 1, 86400},
-    {"heartbeat", OPT_SECONDS, offsetof(struct worker_cfg, heartbeat_ms), 1, 86400},
-    {"max-attempts", OPT_INT, offsetof(struct worker_cfg, max_attempts), 1, 1000},
-    {"result-ttl", OPT_INT, offsetof(struct worker_cfg, result_ttl_s), 1, 315360000},
-    {"max-jobs", OPT_INT, offsetof(struct worker_cfg, max_jobs), 1, 1000000000000ll},
-    {"max-runtime", OPT_SECONDS, offsetof(struct worker_cfg, max_runtime_ms), 1, 315360000},
-    {"max-infra-errors", OPT_INT, offsetof(struct worker_cfg, max_infra_errors), 1, 1000000},
-    {"grace", OPT_SECONDS, offsetof(struct worker_cfg, grace_ms), 0, 86400},
-    {"policy", OPT_STR, offsetof(struct worker_cfg, policy_path), 0, 0},
-    {"audit", OPT_STR, offsetof(struct worker_cfg, audit_path), 0, 0},
+    STR_OPT("queue", queue_url),
+    STR_OPT("worker-id", worker_id),
+    STR_OPT("prefix", prefix),
+    INT_OPT("concurrency", concurrency, 1, LIMIT_WORKER_SLOTS),
+    SECONDS_OPT("lease", lease_ms, 1, 86400),
+    SECONDS_OPT("heartbeat", heartbeat_ms, 1, 86400),
+    INT_OPT("max-attempts", max_attempts, 1, 1000),
+    LLONG_OPT("result-ttl", result_ttl_s, 1, 315360000),
+    LLONG_OPT("max-jobs", max_jobs, 1, 1000000000000ll),
+    SECONDS_OPT("max-runtime", max_runtime_ms, 1, 315360000),
+    INT_OPT("max-infra-errors", max_infra_errors, 1, 1000000),
+    SECONDS_OPT("grace", grace_ms, 0, 86400),
+    STR_OPT("policy", policy_path),
+    STR_OPT("audit", audit_path),
 };
 
 void
@@ -90,16 +110,14 @@ worker_cfg_set(struct worker_cfg *cfg, const char *name, const char *value, stru
     char *end = NULL;
     errno = 0;
     double v = strtod(value, &end);
+    bool integer = o->type == OPT_INT || o->type == OPT_LLONG;
     if (errno != 0 || end == value || *end != '\0' || v < (double)o->min || v > (double)o->max ||
-        (o->type == OPT_INT && v != (double)(long long)v))
+        (integer && v != (double)(long long)v))
         return rx_error_reject(err, "`%s` must be a%s number from %lld to %lld, not \"%.40s\"",
-                               name, o->type == OPT_INT ? "n integer" : "", o->min, o->max,
-                               value);
+                               name, integer ? "n integer" : "", o->min, o->max, value);
     if (o->type == OPT_SECONDS)
         *(long long *)field = (long long)(v * 1000);
-    else if (o->off == offsetof(struct worker_cfg, concurrency) ||
-             o->off == offsetof(struct worker_cfg, max_attempts) ||
-             o->off == offsetof(struct worker_cfg, max_infra_errors))
+    else if (o->type == OPT_INT)
         *(int *)field = (int)v;
     else
         *(long long *)field = (long long)v;
@@ -112,12 +130,13 @@ worker_cfg_from_json(struct worker_cfg *cfg, const char *path, struct rx_error *
     FILE *f = fopen(path, "re");
     if (f == NULL)
         return rx_error_reject(err, "--config %s: %s", path, strerror(errno));
-    char *buf = xmalloc(1 << 20);
-    size_t n = fread(buf, 1, 1 << 20, f);
+    char *buf = xmalloc(LIMIT_CONFIG_FILE_BYTES);
+    size_t n = fread(buf, 1, LIMIT_CONFIG_FILE_BYTES, f);
     fclose(f);
-    if (n == 1 << 20) {
+    if (n == LIMIT_CONFIG_FILE_BYTES) {
         free(buf);
-        return rx_error_reject(err, "--config %s: larger than 1 MiB", path);
+        return rx_error_reject(err, "--config %s: larger than %d MiB", path,
+                               LIMIT_CONFIG_FILE_BYTES >> 20);
     }
     struct json_object *o = rx_json_parse(buf, n, path, err);
     free(buf);

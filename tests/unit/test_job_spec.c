@@ -6,6 +6,7 @@
 
 #include "executor/job_spec.h"
 #include "executor/rx_util.h"
+#include "executor/task_id.h"
 #include "tests/lib/tap.h"
 
 static const char *
@@ -192,7 +193,7 @@ big_fields(void)
 {
     struct rx_error *err = NULL;
     /* code: 100 KiB is the limit. */
-    size_t n = JOB_SPEC_MAX_CODE_BYTES + 1;
+    size_t n = LIMIT_JOB_CODE_BYTES + 1;
     char *doc = xmalloc(n + 64);
     strcpy(doc, "{\"code\":\"");
     memset(doc + 9, '#', n);
@@ -210,7 +211,7 @@ big_fields(void)
     free(doc);
 
     /* The whole document: 16 MiB. */
-    n = JOB_SPEC_MAX_FILE_BYTES + 1;
+    n = LIMIT_JOB_BYTES + 1;
     doc = xmalloc(n + 1);
     memset(doc, ' ', n);
     doc[n] = '\0';
@@ -223,7 +224,7 @@ big_fields(void)
     /* Too many files. */
     struct printbuf *pb = printbuf_new();
     sprintbuf(pb, "{\"command\":[\"true\"],\"files\":{");
-    for (int i = 0; i <= JOB_SPEC_MAX_FILES; i++)
+    for (int i = 0; i <= LIMIT_JOB_FILES; i++)
         sprintbuf(pb, "%s\"f%d\":\"\"", i ? "," : "", i);
     sprintbuf(pb, "}}");
     j = parse(pb->buf, &err);
@@ -260,15 +261,15 @@ big_fields(void)
         free(tid);
         rx_error_free(&err);
     }
-    char longid[JOB_SPEC_MAX_TASK_ID + 2];
+    char longid[LIMIT_TASK_ID_BYTES + 2];
     memset(longid, 'a', sizeof(longid) - 1);
     longid[sizeof(longid) - 1] = '\0';
-    ok(!job_spec_valid_task_id(longid, strlen(longid)), "a %zu-character task id is invalid",
+    ok(!task_id_valid(longid, strlen(longid)), "a %zu-character task id is invalid",
        strlen(longid));
-    ok(job_spec_valid_task_id(longid, JOB_SPEC_MAX_TASK_ID), "a %d-character one is valid",
-       JOB_SPEC_MAX_TASK_ID);
-    ok(!job_spec_valid_task_id("vict\xc3\xafm", 7), "non-ASCII letters are not in a task id");
-    ok(job_spec_check_size(JOB_SPEC_MAX_FILE_BYTES, &err) == 0, "a job of the cap's size is fine");
+    ok(task_id_valid(longid, LIMIT_TASK_ID_BYTES), "a %d-character one is valid",
+       LIMIT_TASK_ID_BYTES);
+    ok(!task_id_valid("vict\xc3\xafm", 7), "non-ASCII letters are not in a task id");
+    ok(job_spec_check_size(LIMIT_JOB_BYTES, &err) == 0, "a job of the cap's size is fine");
     ok(job_spec_check_size(314572852, &err) < 0 && err && err->kind == RX_ERR_REJECTED &&
            strstr(err->msg, "314572852 bytes"),
        "a 314572852-byte job is rejected by its size alone");
