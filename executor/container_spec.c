@@ -52,10 +52,15 @@ container_spec_runtime(const char *sandbox)
     return sandbox != NULL && strcmp(sandbox, "gvisor") == 0 ? "runsc" : NULL;
 }
 
-struct json_object *
-container_spec_create_body(const struct job_spec *job, const struct container_spec_opts *opts)
+/* The parts of the create body.  Each adds its keys to the object it is
+ * given; json-c keeps insertion order, so the order of the calls is the
+ * order of the keys on the wire (unchanged since the body was one function:
+ * a captured request from before compares equal). */
+
+/* Who runs, where, with which image; no network and no image ENTRYPOINT. */
+static void
+add_identity(struct json_object *b, const struct job_spec *job)
 {
-    struct json_object *b = json_object_new_object();
     add_str(b, "Image", job->image);
     add_str(b, "Hostname", "sandbox");
     add_str(b, "User", "65534:65534");
@@ -68,7 +73,12 @@ container_spec_create_body(const struct job_spec *job, const struct container_sp
     add_bool(b, "NetworkDisabled", true);
     /* Clear any ENTRYPOINT of the image: the job's argv is run as given. */
     json_object_object_add(b, "Entrypoint", json_object_new_array());
+}
 
+/* Cmd: the embedded harness for a code job, the job's own argv otherwise. */
+static void
+add_cmd(struct json_object *b, const struct job_spec *job)
+{
     if (job->kind == JOB_CODE) {
         /* The harness is started before the job's input is in place (it
          * waits on stdin for the input or a go-ahead, container_spec.h), so
@@ -85,7 +95,12 @@ container_spec_create_body(const struct job_spec *job, const struct container_sp
     } else {
         json_object_object_add(b, "Cmd", strv((const char *const *)job->command, job->n_command));
     }
+}
 
+/* Env: the job's variables, then the defaults it did not set itself. */
+static void
+add_env(struct json_object *b, const struct job_spec *job)
+{
     struct json_object *env = strv((const char *const *)job->env, job->n_env);
     if (!env_has(job, "HOME"))
         json_object_array_add(env, json_object_new_string("HOME=/tmp"));
@@ -96,7 +111,13 @@ container_spec_create_body(const struct job_spec *job, const struct container_sp
             json_object_array_add(env, json_object_new_string("PYTHONDONTWRITEBYTECODE=1"));
     }
     json_object_object_add(b, "Env", env);
+}
 
+/* Labels: what the reaper and the operator find a job's container by. */
+static void
+add_labels(struct json_object *b, const struct job_spec *job,
+           const struct container_spec_opts *opts)
+{
     struct json_object *labels = json_object_new_object();
     add_str(labels, "ralph.task_id", job->task_id);
     char dl[32];
@@ -106,7 +127,12 @@ container_spec_create_body(const struct job_spec *job, const struct container_sp
     if (opts->queue != NULL)
         add_str(labels, "ralph.queue", opts->queue);
     json_object_object_add(b, "Labels", labels);
+}
 
+/* No TTY; stdout and stderr attached; stdin only when something comes on it. */
+static void
+add_stdio(struct json_object *b, const struct job_spec *job)
+{
     /* Code jobs: the harness's go-ahead comes on stdin (container_spec.h). */
     bool with_stdin = job->stdin_data != NULL || job->kind == JOB_CODE;
     add_bool(b, "Tty", false);
@@ -115,8 +141,13 @@ container_spec_create_body(const struct job_spec *job, const struct container_sp
     add_bool(b, "AttachStdin", with_stdin);
     add_bool(b, "OpenStdin", with_stdin);
     add_bool(b, "StdinOnce", with_stdin);
+}
 
-    struct json_object *h = json_object_new_object();
+/* HostConfig's hardening: read-only rootfs, no capabilities, no new
+ * privileges, the operator's seccomp profile, the runtime, no network. */
+static void
+hc_security(struct json_object *h, const struct container_spec_opts *opts, const char *runtime)
+{
     add_bool(h, "ReadonlyRootfs", true);
     const char *capdrop[] = {"ALL"};
     json_object_object_add(h, "CapDrop", strv(capdrop, 1));
@@ -125,34 +156,55 @@ container_spec_create_body(const struct job_spec *job, const struct container_sp
     /* runsc (registered without --oci-seccomp) applies no profile inside the
      * sandbox: the job's calls meet gVisor's kernel, whose sentry runs under
      * its own filters.  So none is sent, and the limits say so. */
-    if (opts->seccomp != NULL && container_spec_runtime(job->sandbox) == NULL) {
+    if (opts->seccomp != NULL && runtime == NULL) {
         /* The engine takes the profile's text, never a path (it reads no files). */
         cleanup_free char *sc = xasprintf("seccomp=%s", opts->seccomp);
         json_object_array_add(secopt, json_object_new_string(sc));
     }
     json_object_object_add(h, "SecurityOpt", secopt);
-    const char *runtime = container_spec_runtime(job->sandbox);
     if (runtime != NULL)
         add_str(h, "Runtime", runtime);
     add_str(h, "NetworkMode", "none");
-    add_int(h, "Memory", job->memory_bytes);
-    add_int(h, "MemorySwap", job->memory_bytes); /* equal: no swap */
-    add_int(h, "NanoCpus", job->nano_cpus);
-    add_int(h, "PidsLimit", runtime ? job->pids_limit * SANDBOX_GVISOR_PIDS_PER_TASK +
-                                          SANDBOX_GVISOR_PIDS_BASE
-                                    : job->pids_limit);
+}
+
+/* The rlimits every process of the job gets. */
+static struct json_object *
+ulimits(const struct job_spec *job, const struct container_spec_opts *opts, const char *runtime)
+{
     struct json_object *ul = json_object_new_array();
     json_object_array_add(ul, ulimit("nofile", SANDBOX_NOFILE));
     json_object_array_add(ul, ulimit("fsize", job->file_size_bytes));
     json_object_array_add(ul, ulimit("core", 0));
     /* No nproc under runc: it counts per uid across every container of uid
      * 65534 on the host, so one job could starve the others; PidsLimit bounds
-     * each job.  Under gVisor nproc is the job's bound (see container_spec.h). */
+     * each job.  Under gVisor nproc is the job's bound (see container_spec.h);
+     * on Podman a number must be sent (SANDBOX_PODMAN_NPROC). */
     if (runtime != NULL)
         json_object_array_add(ul, ulimit("nproc", job->pids_limit));
     else if (opts->podman)
         json_object_array_add(ul, ulimit("nproc", SANDBOX_PODMAN_NPROC));
-    json_object_object_add(h, "Ulimits", ul);
+    return ul;
+}
+
+/* HostConfig's limits: memory without swap, CPU, processes, rlimits. */
+static void
+hc_limits(struct json_object *h, const struct job_spec *job,
+          const struct container_spec_opts *opts, const char *runtime)
+{
+    add_int(h, "Memory", job->memory_bytes);
+    add_int(h, "MemorySwap", job->memory_bytes); /* equal: no swap */
+    add_int(h, "NanoCpus", job->nano_cpus);
+    add_int(h, "PidsLimit", runtime ? job->pids_limit * SANDBOX_GVISOR_PIDS_PER_TASK +
+                                          SANDBOX_GVISOR_PIDS_BASE
+                                    : job->pids_limit);
+    json_object_object_add(h, "Ulimits", ulimits(job, opts, runtime));
+}
+
+/* Tmpfs: a writable /tmp; on Podman, its own writable /run and /var/tmp
+ * replaced by read-only ones (SANDBOX_PODMAN_RO_TMPFS_BYTES). */
+static void
+hc_tmpfs(struct json_object *h, const struct container_spec_opts *opts)
+{
     struct json_object *tmpfs = json_object_new_object();
     char tmpopt[96];
     snprintf(tmpopt, sizeof(tmpopt), "rw,noexec,nosuid,nodev,size=%lld,mode=1777",
@@ -165,6 +217,13 @@ container_spec_create_body(const struct job_spec *job, const struct container_sp
         add_str(tmpfs, "/var/tmp", tmpopt);
     }
     json_object_object_add(h, "Tmpfs", tmpfs);
+}
+
+/* Private IPC and cgroup namespaces, an init as PID 1, never privileged,
+ * and first to go under host memory pressure. */
+static void
+hc_process(struct json_object *h, const struct container_spec_opts *opts)
+{
     add_str(h, "IpcMode", "private");
     add_int(h, "ShmSize", opts->shm_bytes);
     add_str(h, "CgroupnsMode", "private");
@@ -172,6 +231,12 @@ container_spec_create_body(const struct job_spec *job, const struct container_sp
     add_bool(h, "Privileged", false);
     add_bool(h, "AutoRemove", false);
     add_int(h, "OomScoreAdj", 1000); /* under host memory pressure, jobs go first */
+}
+
+/* The workspace volume; no log kept by the engine; never restarted. */
+static void
+hc_storage(struct json_object *h)
+{
     struct json_object *mounts = json_object_new_array();
     struct json_object *ws = json_object_new_object();
     add_str(ws, "Type", "volume"); /* no Source: anonymous, removed with v=1 */
@@ -186,8 +251,32 @@ container_spec_create_body(const struct job_spec *job, const struct container_sp
     struct json_object *rp = json_object_new_object();
     add_str(rp, "Name", "no");
     json_object_object_add(h, "RestartPolicy", rp);
-    json_object_object_add(b, "HostConfig", h);
+}
 
+/* HostConfig: everything the engine enforces from outside the job. */
+static struct json_object *
+host_config(const struct job_spec *job, const struct container_spec_opts *opts)
+{
+    const char *runtime = container_spec_runtime(job->sandbox);
+    struct json_object *h = json_object_new_object();
+    hc_security(h, opts, runtime);
+    hc_limits(h, job, opts, runtime);
+    hc_tmpfs(h, opts);
+    hc_process(h, opts);
+    hc_storage(h);
+    return h;
+}
+
+struct json_object *
+container_spec_create_body(const struct job_spec *job, const struct container_spec_opts *opts)
+{
+    struct json_object *b = json_object_new_object();
+    add_identity(b, job);
+    add_cmd(b, job);
+    add_env(b, job);
+    add_labels(b, job, opts);
+    add_stdio(b, job);
+    json_object_object_add(b, "HostConfig", host_config(job, opts));
     struct json_object *nc = json_object_new_object();
     json_object_object_add(nc, "EndpointsConfig", json_object_new_object());
     json_object_object_add(b, "NetworkingConfig", nc);

@@ -62,209 +62,305 @@ has_string(struct json_object *arr, const char *prefix)
     return false;
 }
 
-int
-doctor_run(const char *policy_path, bool json)
-{
-    struct report r = {.checks = json_object_new_array(), .json = json};
-    struct rx_error *err = NULL;
-    char *ipath = NULL; /* freed at out: (no cleanup attribute across the gotos) */
-
-    /* The policy, first: the rest is checked against it. */
+/* What the checks share: the report, the operator's policy (the rest is
+ * checked against it), the engine once reached and what it said about
+ * itself.  Each step adds its checks to the report and returns 0, or -1 when
+ * the steps after it cannot run (no engine to ask). */
+struct doctor {
+    struct report r;
+    const char *policy_path; /* --policy, or NULL for the default path */
     struct operator_policy policy;
-    if (operator_policy_load(policy_path, &policy, &err) < 0) {
-        check(&r, "policy", true, false, "fix the file or pass a valid --policy", "%s", err->msg);
-        rx_error_free(&err);
-        operator_policy_free(&policy);
-        operator_policy_load(NULL, &policy, NULL);
-    } else {
-        check(&r, "policy", true, true, NULL, "%s (default sandbox %s, seccomp %s)",
-              policy.source, policy.default_sandbox, policy.seccomp_strict ? "strict" : "default");
-    }
+    struct docker_client *dc;
+    struct json_object *info; /* GET /info, or NULL when it failed */
+};
 
-    char *sock = docker_client_socket_from_host(getenv("DOCKER_HOST"), &err);
-    struct docker_client *dc = NULL;
+static int
+step_policy(struct doctor *d)
+{
+    struct rx_error *err = NULL;
+    if (operator_policy_load(d->policy_path, &d->policy, &err) < 0) {
+        check(&d->r, "policy", true, false, "fix the file or pass a valid --policy", "%s",
+              err->msg);
+        rx_error_free(&err);
+        /* Go on with the built-in defaults: the engine's checks still tell. */
+        operator_policy_free(&d->policy);
+        operator_policy_load(NULL, &d->policy, NULL);
+    } else {
+        check(&d->r, "policy", true, true, NULL, "%s (default sandbox %s, seccomp %s)",
+              d->policy.source, d->policy.default_sandbox,
+              d->policy.seccomp_strict ? "strict" : "default");
+    }
+    return 0;
+}
+
+/* DOCKER_HOST names a unix socket that is there and that we may use. */
+static int
+step_socket(struct doctor *d)
+{
+    struct rx_error *err = NULL;
+    cleanup_free char *sock = docker_client_socket_from_host(getenv("DOCKER_HOST"), &err);
     if (sock == NULL) {
-        check(&r, "engine socket", true, false, "set DOCKER_HOST=unix:///path/to/docker.sock",
+        check(&d->r, "engine socket", true, false, "set DOCKER_HOST=unix:///path/to/docker.sock",
               "%s", err->msg);
         rx_error_free(&err);
-        goto out;
+        return -1;
     }
     struct stat st;
     if (stat(sock, &st) < 0) {
-        check(&r, "engine socket", true, false,
+        check(&d->r, "engine socket", true, false,
               "start the engine (as root: scripts/ensure-engine.sh, or dockerd &), or point "
               "DOCKER_HOST=unix://... at its socket",
               "no socket at %s (%s)", sock, strerror(errno));
-        goto out;
+        return -1;
     }
     if (!S_ISSOCK(st.st_mode)) {
-        check(&r, "engine socket", true, false, "point DOCKER_HOST at the engine's socket",
+        check(&d->r, "engine socket", true, false, "point DOCKER_HOST at the engine's socket",
               "%s exists but is not a socket", sock);
-        goto out;
+        return -1;
     }
     if (access(sock, R_OK | W_OK) < 0) {
-        check(&r, "engine socket", true, false,
+        check(&d->r, "engine socket", true, false,
               "run as root, or add this user to the socket's group (usually docker); mind that "
               "access to the socket is root on the host",
               "permission denied on %s", sock);
-        goto out;
+        return -1;
     }
-    check(&r, "engine socket", true, true, NULL, "%s", sock);
+    check(&d->r, "engine socket", true, true, NULL, "%s", sock);
+    return 0;
+}
 
-    dc = docker_client_new(NULL, -1, &err);
-    if (dc == NULL) {
-        check(&r, "engine", true, false,
+/* The engine answers; which one it is and how it differs from the others. */
+static int
+step_engine(struct doctor *d)
+{
+    struct rx_error *err = NULL;
+    d->dc = docker_client_new(NULL, -1, &err);
+    if (d->dc == NULL) {
+        check(&d->r, "engine", true, false,
               "make sure dockerd runs and answers GET /_ping; ralph-exec needs Engine API 1.41 "
               "(Docker 20.10) or newer",
               "%s", err->msg);
         rx_error_free(&err);
-        goto out;
+        return -1;
     }
-    check(&r, "engine", true, true, NULL, "%s %s, API %s (engine's maximum %s)",
-          dc->podman ? "Podman" : "Docker", dc->engine_version, dc->api_version,
-          dc->engine_api_max);
-    check(&r, "engine differences", false, true, NULL, "%s",
-          docker_engine_differences(dc->podman, dc->engine_api_max));
-    /* Jobs negotiate from GET /_ping, which does not give the engine's
-     * minimum API version: check it here, once. */
-    {
-        struct json_object *v = docker_client_get_json(dc, "/version", &err);
-        const char *min = rx_json_get_str(v, "MinAPIVersion");
-        char use[16];
-        if (v == NULL) {
-            check(&r, "API range", true, false, "check the engine's log", "%s", err->msg);
-            rx_error_free(&err);
-        } else if (docker_version_negotiate(dc->engine_api_max, min, use, &err) < 0) {
-            check(&r, "API range", true, false,
-                  "use an engine that still accepts API " DOCKER_CLIENT_MAX_API, "%s", err->msg);
-            rx_error_free(&err);
-        } else {
-            check(&r, "API range", true, true, NULL, "the engine accepts %s to %s; jobs use %s",
-                  min ? min : "?", dc->engine_api_max, dc->api_version);
-        }
-        json_object_put(v);
-    }
+    check(&d->r, "engine", true, true, NULL, "%s %s, API %s (engine's maximum %s)",
+          d->dc->podman ? "Podman" : "Docker", d->dc->engine_version, d->dc->api_version,
+          d->dc->engine_api_max);
+    check(&d->r, "engine differences", false, true, NULL, "%s",
+          docker_engine_differences(d->dc->podman, d->dc->engine_api_max));
+    return 0;
+}
 
-    struct json_object *info = docker_client_get_json(dc, "/info", &err);
-    if (info == NULL) {
-        check(&r, "engine info", true, false, "check the engine's log", "%s", err->msg);
+/* Jobs negotiate from GET /_ping, which does not give the engine's minimum
+ * API version: check it here, once. */
+static int
+step_api_range(struct doctor *d)
+{
+    struct rx_error *err = NULL;
+    cleanup_json struct json_object *v = docker_client_get_json(d->dc, "/version", &err);
+    const char *min = rx_json_get_str(v, "MinAPIVersion");
+    char use[16];
+    if (v == NULL) {
+        check(&d->r, "API range", true, false, "check the engine's log", "%s", err->msg);
+        rx_error_free(&err);
+    } else if (docker_version_negotiate(d->dc->engine_api_max, min, use, &err) < 0) {
+        check(&d->r, "API range", true, false,
+              "use an engine that still accepts API " DOCKER_CLIENT_MAX_API, "%s", err->msg);
         rx_error_free(&err);
     } else {
-        const char *cg = rx_json_get_str(info, "CgroupVersion");
-        const char *drv = rx_json_get_str(info, "CgroupDriver");
-        check(&r, "cgroups", true, cg != NULL, "the engine must manage cgroups for limits",
-              "cgroup v%s (driver %s)", cg ? cg : "?", drv ? drv : "?");
-        struct json_object *so = rx_json_get(info, "SecurityOptions");
-        check(&r, "seccomp", true, has_string(so, "name=seccomp"),
-              "use an engine built with seccomp support (Debian's docker.io is)",
-              "%s", has_string(so, "name=seccomp") ? "supported by the engine"
-                                                   : "the engine reports no seccomp support");
-        struct json_object *rt = rx_json_get(info, "Runtimes");
-        bool runc = rx_json_get(rt, "runc") != NULL;
-        bool runsc = rx_json_get(rt, "runsc") != NULL;
-        check(&r, "runtime runc", true, runc, "reinstall the engine (docker.io ships runc)",
-              "%s", runc ? "available" : "missing");
-        bool need_gvisor = strcmp(policy.default_sandbox, "gvisor") == 0;
-        if (dc->podman) {
-            /* ralph-exec refuses gVisor and its own seccomp profile on
-             * Podman (container_spec_engine_check): a policy that makes
-             * them the default fails every job there. */
-            check(&r, "runtime runsc (gVisor)", need_gvisor, !need_gvisor,
-                  "use a Docker engine for gVisor, or set default_sandbox to runc", "%s",
-                  "not used on Podman: gVisor jobs are refused there");
-            check(&r, "policy on Podman", true, !policy.seccomp_strict,
-                  "use a Docker engine, or drop \"seccomp\": \"strict\" from the policy", "%s",
-                  policy.seccomp_strict
-                      ? "seccomp strict cannot be given to Podman: every job would be refused"
-                      : "nothing in it that Podman cannot honour");
-        } else {
-            check(&r, "runtime runsc (gVisor)", need_gvisor, runsc,
-                  "apt-get install runsc; add {\"runtimes\": {\"runsc\": {\"path\": "
-                  "\"/usr/bin/runsc\", \"runtimeArgs\": [\"--network=none\"]}}} to "
-                  "/etc/docker/daemon.json; kill -HUP dockerd (scripts/ensure-engine.sh does "
-                  "this)",
-                  "%s", runsc ? "available" : "not registered with the engine");
-        }
-        json_object_put(info);
+        check(&d->r, "API range", true, true, NULL, "the engine accepts %s to %s; jobs use %s",
+              min ? min : "?", d->dc->engine_api_max, d->dc->api_version);
     }
+    return 0;
+}
 
-    ipath = xasprintf("/images/%s/json", JOB_SPEC_DEFAULT_IMAGE);
-    struct json_object *img = docker_client_get_json(dc, ipath, &err);
-    check(&r, "default image", true, img != NULL, "make images (builds it offline)", "%s %s",
+/* GET /info: cgroups for the limits, seccomp for the filter. */
+static int
+step_info(struct doctor *d)
+{
+    struct rx_error *err = NULL;
+    d->info = docker_client_get_json(d->dc, "/info", &err);
+    if (d->info == NULL) {
+        check(&d->r, "engine info", true, false, "check the engine's log", "%s", err->msg);
+        rx_error_free(&err);
+        return 0;
+    }
+    const char *cg = rx_json_get_str(d->info, "CgroupVersion");
+    const char *drv = rx_json_get_str(d->info, "CgroupDriver");
+    check(&d->r, "cgroups", true, cg != NULL, "the engine must manage cgroups for limits",
+          "cgroup v%s (driver %s)", cg ? cg : "?", drv ? drv : "?");
+    struct json_object *so = rx_json_get(d->info, "SecurityOptions");
+    check(&d->r, "seccomp", true, has_string(so, "name=seccomp"),
+          "use an engine built with seccomp support (Debian's docker.io is)", "%s",
+          has_string(so, "name=seccomp") ? "supported by the engine"
+                                         : "the engine reports no seccomp support");
+    return 0;
+}
+
+/* The runtimes GET /info lists, against what the policy makes the default;
+ * on Podman, what the policy asks that Podman cannot give. */
+static int
+step_runtimes(struct doctor *d)
+{
+    if (d->info == NULL)
+        return 0; /* step_info said why */
+    struct json_object *rt = rx_json_get(d->info, "Runtimes");
+    bool runc = rx_json_get(rt, "runc") != NULL;
+    bool runsc = rx_json_get(rt, "runsc") != NULL;
+    check(&d->r, "runtime runc", true, runc, "reinstall the engine (docker.io ships runc)", "%s",
+          runc ? "available" : "missing");
+    bool need_gvisor = strcmp(d->policy.default_sandbox, "gvisor") == 0;
+    if (!d->dc->podman) {
+        check(&d->r, "runtime runsc (gVisor)", need_gvisor, runsc,
+              "apt-get install runsc; add {\"runtimes\": {\"runsc\": {\"path\": "
+              "\"/usr/bin/runsc\", \"runtimeArgs\": [\"--network=none\"]}}} to "
+              "/etc/docker/daemon.json; kill -HUP dockerd (scripts/ensure-engine.sh does "
+              "this)",
+              "%s", runsc ? "available" : "not registered with the engine");
+        return 0;
+    }
+    /* ralph-exec refuses gVisor and its own seccomp profile on Podman
+     * (container_spec_engine_check): a policy that makes them the default
+     * fails every job there. */
+    check(&d->r, "runtime runsc (gVisor)", need_gvisor, !need_gvisor,
+          "use a Docker engine for gVisor, or set default_sandbox to runc", "%s",
+          "not used on Podman: gVisor jobs are refused there");
+    check(&d->r, "policy on Podman", true, !d->policy.seccomp_strict,
+          "use a Docker engine, or drop \"seccomp\": \"strict\" from the policy", "%s",
+          d->policy.seccomp_strict
+              ? "seccomp strict cannot be given to Podman: every job would be refused"
+              : "nothing in it that Podman cannot honour");
+    return 0;
+}
+
+static int
+step_image(struct doctor *d)
+{
+    struct rx_error *err = NULL;
+    cleanup_free char *ipath = xasprintf("/images/%s/json", JOB_SPEC_DEFAULT_IMAGE);
+    cleanup_json struct json_object *img = docker_client_get_json(d->dc, ipath, &err);
+    check(&d->r, "default image", true, img != NULL, "make images (builds it offline)", "%s %s",
           JOB_SPEC_DEFAULT_IMAGE, img ? "present" : "missing");
     rx_error_free(&err);
-    if (img)
-        json_object_put(img);
+    return 0;
+}
 
-    /* A canary: a real job, hardened as always, then proof it is gone. */
-    {
-        static const char canary[] =
-            "{\"task_id\":\"doctor-canary\",\"timeout\":30,\"command\":[\"sh\",\"-c\","
-            "\"grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status; id -u; "
-            "echo '{\\\"ok\\\": true}' > output.json\"]}";
-        struct job_spec *job = job_spec_parse(canary, strlen(canary), NULL, &err);
-        struct executor_opts opts;
-        executor_opts_defaults(&opts);
-        opts.owner = "ralph-exec/doctor";
-        if (job != NULL && operator_policy_apply(&policy, job, &opts, &err) == 0) {
-            struct job_result res;
-            job_result_init(&res);
-            executor_run(dc, job, &opts, &res);
-            const char *out = res.out[0].data ? res.out[0].data : "";
-            bool ran = res.status == JOB_SUCCESS;
-            check(&r, "canary job", true, ran, "run it by hand: ralph-exec examples/demo.json",
-                  "%s in %lld ms%s%s", job_status_name(res.status), res.duration_ms,
-                  res.error ? ": " : "", res.error ? res.error : "");
-            if (ran) {
-                check(&r, "no-new-privileges", true, strstr(out, "NoNewPrivs:\t1") != NULL,
-                      "use a kernel of 4.10 or newer",
-                      "%s", strstr(out, "NoNewPrivs:\t1") ? "on in the job" : "off in the job");
-                check(&r, "seccomp filter", true, strstr(out, "Seccomp:\t2") != NULL,
-                      "use an engine and kernel with seccomp", "%s",
-                      strstr(out, "Seccomp:\t2") ? "filtering in the job" : "not filtering");
-                check(&r, "capabilities", true,
-                      strstr(out, "CapEff:\t0000000000000000") != NULL,
-                      "report this: CapDrop ALL was not applied", "%s",
-                      strstr(out, "CapEff:\t0000000000000000") ? "none in the job"
-                                                                : "the job has capabilities");
-                check(&r, "job user", true, strstr(out, "\n65534\n") != NULL,
-                      "report this: the job did not run as 65534", "%s",
-                      strstr(out, "\n65534\n") ? "uid 65534" : "not uid 65534");
-            }
-            if (res.container_id != NULL) {
-                cleanup_free char *cpath = xasprintf("/containers/%s/json", res.container_id);
-                struct json_object *gone = docker_client_get_json(dc, cpath, &err);
-                bool removed = gone == NULL && err != NULL && err->http_status == 404;
-                check(&r, "canary cleaned up", true, removed,
-                      "remove it: docker rm -fv <id>; check the engine's log", "container %.12s %s",
-                      res.container_id, removed ? "and its volume removed" : "still present");
-                rx_error_free(&err);
-                if (gone)
-                    json_object_put(gone);
-            }
-            job_result_free(&res);
-        } else {
-            check(&r, "canary job", true, false, "fix the policy", "%s",
-                  err ? err->msg : "rejected");
-            rx_error_free(&err);
-        }
-        job_spec_free(job);
+/* The canary prints these lines of its /proc/self/status and its uid; each
+ * must be there for the hardening to have held. */
+static const struct {
+    const char *name, *evidence, *remedy, *held, *failed;
+} canary_evidence[] = {
+    {"no-new-privileges", "NoNewPrivs:\t1", "use a kernel of 4.10 or newer", "on in the job",
+     "off in the job"},
+    {"seccomp filter", "Seccomp:\t2", "use an engine and kernel with seccomp",
+     "filtering in the job", "not filtering"},
+    {"capabilities", "CapEff:\t0000000000000000", "report this: CapDrop ALL was not applied",
+     "none in the job", "the job has capabilities"},
+    {"job user", "\n65534\n", "report this: the job did not run as 65534", "uid 65534",
+     "not uid 65534"},
+};
+
+/* The hardening as seen from inside the canary, from what it printed. */
+static void
+canary_hardening(struct doctor *d, const char *out)
+{
+    for (size_t i = 0; i < RX_ARRAY_SIZE(canary_evidence); i++) {
+        bool held = strstr(out, canary_evidence[i].evidence) != NULL;
+        check(&d->r, canary_evidence[i].name, true, held, canary_evidence[i].remedy, "%s",
+              held ? canary_evidence[i].held : canary_evidence[i].failed);
     }
+}
 
-out:
-    free(ipath);
-    free(sock);
-    docker_client_free(dc);
-    operator_policy_free(&policy);
-    if (json) {
+/* The canary's container, and its volume, are gone. */
+static void
+canary_removed(struct doctor *d, const char *id)
+{
+    struct rx_error *err = NULL;
+    cleanup_free char *cpath = xasprintf("/containers/%s/json", id);
+    cleanup_json struct json_object *gone = docker_client_get_json(d->dc, cpath, &err);
+    bool removed = gone == NULL && err != NULL && err->http_status == 404;
+    check(&d->r, "canary cleaned up", true, removed,
+          "remove it: docker rm -fv <id>; check the engine's log", "container %.12s %s", id,
+          removed ? "and its volume removed" : "still present");
+    rx_error_free(&err);
+}
+
+/* A canary: a real job, hardened as always, then proof it is gone. */
+static int
+step_canary(struct doctor *d)
+{
+    static const char canary[] =
+        "{\"task_id\":\"doctor-canary\",\"timeout\":30,\"command\":[\"sh\",\"-c\","
+        "\"grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status; id -u; "
+        "echo '{\\\"ok\\\": true}' > output.json\"]}";
+    struct rx_error *err = NULL;
+    cleanup_job_spec struct job_spec *job = job_spec_parse(canary, strlen(canary), NULL, &err);
+    struct executor_opts opts;
+    executor_opts_defaults(&opts);
+    opts.owner = "ralph-exec/doctor";
+    if (job == NULL || operator_policy_apply(&d->policy, job, &opts, &err) != 0) {
+        check(&d->r, "canary job", true, false, "fix the policy", "%s",
+              err ? err->msg : "rejected");
+        rx_error_free(&err);
+        return 0;
+    }
+    struct job_result res;
+    job_result_init(&res);
+    executor_run(d->dc, job, &opts, &res);
+    bool ran = res.status == JOB_SUCCESS;
+    check(&d->r, "canary job", true, ran, "run it by hand: ralph-exec examples/demo.json",
+          "%s in %lld ms%s%s", job_status_name(res.status), res.duration_ms,
+          res.error ? ": " : "", res.error ? res.error : "");
+    if (ran)
+        canary_hardening(d, res.out[0].data ? res.out[0].data : "");
+    if (res.container_id != NULL)
+        canary_removed(d, res.container_id);
+    job_result_free(&res);
+    return 0;
+}
+
+/* Print the verdict (the checks themselves were printed as they ran, or
+ * are printed now as one JSON object); the exit status. */
+static int
+report_finish(struct report *r)
+{
+    if (r->json) {
         struct json_object *o = json_object_new_object();
-        json_object_object_add(o, "ok", json_object_new_boolean(!r.failed));
-        json_object_object_add(o, "checks", r.checks);
+        json_object_object_add(o, "ok", json_object_new_boolean(!r->failed));
+        json_object_object_add(o, "checks", r->checks);
         printf("%s\n", rx_json_compact(o));
         json_object_put(o);
     } else {
-        printf("%s\n", r.failed ? "doctor: some required checks failed" : "doctor: all required checks passed");
-        json_object_put(r.checks);
+        printf("%s\n", r->failed ? "doctor: some required checks failed"
+                                 : "doctor: all required checks passed");
+        json_object_put(r->checks);
     }
-    return r.failed ? 1 : 0;
+    return r->failed ? 1 : 0;
+}
+
+/* The checks, in the order they print; the first step that cannot let the
+ * others run ends the list. */
+static int (*const steps[])(struct doctor *) = {
+    step_policy,    /* policy (first: the rest is checked against it) */
+    step_socket,    /* engine socket */
+    step_engine,    /* engine, engine differences */
+    step_api_range, /* API range */
+    step_info,      /* engine info, or cgroups and seccomp */
+    step_runtimes,  /* runtime runc, runtime runsc (gVisor), policy on Podman */
+    step_image,     /* default image */
+    step_canary,    /* canary job, what it saw of its hardening, canary cleaned up */
+};
+
+int
+doctor_run(const char *policy_path, bool json)
+{
+    struct doctor d = {.r = {.checks = json_object_new_array(), .json = json},
+                       .policy_path = policy_path};
+    for (size_t i = 0; i < RX_ARRAY_SIZE(steps); i++)
+        if (steps[i](&d) < 0)
+            break;
+    json_object_put(d.info);
+    docker_client_free(d.dc);
+    operator_policy_free(&d.policy);
+    return report_finish(&d.r);
 }
