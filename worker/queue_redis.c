@@ -47,6 +47,9 @@ struct queue_redis {
         *k_stats, *k_lease_prefix;
 };
 
+/* The Lua scripts are laid out as Lua, one line of it per C line, with the
+ * macros that splice in shared parts on lines of their own. */
+/* clang-format off */
 /* Lua prelude: refuse keys of the wrong type before any write, so that a
  * script never stops half-way (Redis does not undo what a failed script
  * already did: a job taken off one list and not put on the next is lost).
@@ -210,6 +213,7 @@ static const char reap_lua[] =
     "end\n"
     "redis.pcall('SREM', KEYS[7], ARGV[3])\n"
     "return n\n";
+/* clang-format on */
 
 static void
 drop(struct queue_redis *r)
