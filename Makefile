@@ -9,6 +9,7 @@
 #   make images     build the sandbox image offline (mmdebstrap + docker import)
 #   make bench      ralph-exec and ralph-worker against docker run --rm and docker-py, per engine
 #   make SANITIZE=address,undefined check   the same under sanitizers
+#   make style      check the C sources' layout (clang-format 14); make format rewrites them
 #   ENGINE=docker26 make engine, images, integration, bench, demo on Docker 26 (default: docker20)
 
 PKGS      := libcurl json-c libarchive uuid
@@ -60,7 +61,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-san test demo images deps engine setup podman docker26 integration \
-        integration-podman clean help fuzz fuzz-bins bench
+        integration-podman clean help fuzz fuzz-bins bench style format
 .DEFAULT_GOAL := all
 
 # The engines: docker20 is Debian bookworm's Docker 20.10 at /var/run/docker.sock
@@ -172,6 +173,22 @@ integration-podman: all
 integration: all
 	$(RUN_TIERS) $(if $(filter docker26,$(ENGINE)),$(ENGINE_TIERS),tests/integration/*.bats)
 
+# ---- layout: clang-format 14 with .clang-format --------------------------------
+# Every tracked C file of the three directories (STYLE_FILES=... for others).
+CLANG_FORMAT ?= clang-format
+STYLE_FILES  ?= $(shell git ls-files -- 'executor/*.[ch]' 'worker/*.[ch]' 'tests/*.[ch]' 2>/dev/null)
+
+style:
+	@command -v $(CLANG_FORMAT) >/dev/null 2>&1 || scripts/ensure-deps.sh clang-format
+	@$(CLANG_FORMAT) --version | grep -q ' version 14\.' || \
+	  echo "warning: $$($(CLANG_FORMAT) --version): .clang-format was tuned for clang-format 14" >&2
+	@$(CLANG_FORMAT) --dry-run -Werror $(STYLE_FILES) || \
+	  { echo "make style: the files above differ from .clang-format (make format rewrites them)" >&2; exit 1; }
+
+format:
+	@command -v $(CLANG_FORMAT) >/dev/null 2>&1 || scripts/ensure-deps.sh clang-format
+	$(CLANG_FORMAT) -i $(STYLE_FILES)
+
 # ---- fuzzing (libFuzzer, clang): each target for FUZZ_SECONDS ------------------
 FUZZ_TARGETS := job_spec demux tar engine_json
 FUZZ_SECONDS ?= 30
@@ -210,6 +227,6 @@ clean:
 	rm -rf build
 
 help:
-	@sed -n '2,11p' Makefile
+	@sed -n '2,13p' Makefile
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
