@@ -78,8 +78,7 @@ container_spec_create_body(const struct job_spec *job, const struct container_sp
          * before its input is complete; the harness applies the job's
          * PYTHONPATH after that.  -u and -B stand for the
          * PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE that -I ignores. */
-        cleanup_free char *src =
-            xstrndup(harness_py, (size_t)(harness_py_end - harness_py));
+        cleanup_free char *src = xstrndup(harness_py, (size_t)(harness_py_end - harness_py));
         const char *cmd[] = {"python3", "-I", "-B", "-u", "-c", src, job->output_path};
         json_object_object_add(b, "Cmd", strv(cmd, RX_ARRAY_SIZE(cmd)));
     } else {
@@ -138,9 +137,9 @@ container_spec_create_body(const struct job_spec *job, const struct container_sp
     add_int(h, "Memory", job->memory_bytes);
     add_int(h, "MemorySwap", job->memory_bytes); /* equal: no swap */
     add_int(h, "NanoCpus", job->nano_cpus);
-    add_int(h, "PidsLimit", runtime ? job->pids_limit * SANDBOX_GVISOR_PIDS_PER_TASK +
-                                          SANDBOX_GVISOR_PIDS_BASE
-                                    : job->pids_limit);
+    add_int(h, "PidsLimit",
+            runtime ? job->pids_limit * SANDBOX_GVISOR_PIDS_PER_TASK + SANDBOX_GVISOR_PIDS_BASE
+                    : job->pids_limit);
     struct json_object *ul = json_object_new_array();
     json_object_array_add(ul, ulimit("nofile", SANDBOX_NOFILE));
     json_object_array_add(ul, ulimit("fsize", job->file_size_bytes));
@@ -155,8 +154,7 @@ container_spec_create_body(const struct job_spec *job, const struct container_sp
     json_object_object_add(h, "Ulimits", ul);
     struct json_object *tmpfs = json_object_new_object();
     char tmpopt[96];
-    snprintf(tmpopt, sizeof(tmpopt), "rw,noexec,nosuid,nodev,size=%lld,mode=1777",
-             opts->tmp_bytes);
+    snprintf(tmpopt, sizeof(tmpopt), "rw,noexec,nosuid,nodev,size=%lld,mode=1777", opts->tmp_bytes);
     add_str(tmpfs, "/tmp", tmpopt);
     if (opts->podman) {
         snprintf(tmpopt, sizeof(tmpopt), "ro,noexec,nosuid,nodev,size=%lld",
@@ -210,9 +208,10 @@ container_spec_limits(const struct job_spec *job, const struct container_spec_op
     add_str(l, "user", "65534:65534");
     add_bool(l, "read_only_rootfs", true);
     add_str(l, "sandbox", job->sandbox ? job->sandbox : "runc");
-    add_str(l, "seccomp", container_spec_runtime(job->sandbox) ? "gvisor-sentry"
-                          : opts->seccomp                   ? "strict"
-                                                            : "default");
+    add_str(l, "seccomp",
+            container_spec_runtime(job->sandbox) ? "gvisor-sentry"
+            : opts->seccomp                      ? "strict"
+                                                 : "default");
     return l;
 }
 

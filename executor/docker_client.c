@@ -107,8 +107,11 @@ set_prefix(struct docker_client *dc)
 static int
 negotiate_version(struct docker_client *dc, struct rx_error **err)
 {
-    struct docker_req req = {.method = "GET", .path = "/version", .unversioned = true,
-                             .resp_cap = 256 << 10, .timeout_ms = 10000};
+    struct docker_req req = {.method = "GET",
+                             .path = "/version",
+                             .unversioned = true,
+                             .resp_cap = 256 << 10,
+                             .timeout_ms = 10000};
     struct docker_resp resp;
     int r = docker_http_do(dc->http, &req, &resp, err);
     if (r < 0) {
@@ -183,8 +186,11 @@ docker_server_header_parse(const char *server, char *version, size_t size, bool 
 static int
 negotiate(struct docker_client *dc, struct rx_error **err)
 {
-    struct docker_req req = {.method = "GET", .path = "/_ping", .unversioned = true,
-                             .resp_cap = 4 << 10, .timeout_ms = 10000,
+    struct docker_req req = {.method = "GET",
+                             .path = "/_ping",
+                             .unversioned = true,
+                             .resp_cap = 4 << 10,
+                             .timeout_ms = 10000,
                              .want_header = {"Api-Version", "Server"}};
     struct docker_resp resp;
     if (docker_http_do(dc->http, &req, &resp, err) < 0) {

@@ -32,7 +32,8 @@ call(struct docker_client *dc, const char *method, const char *path, struct json
     struct docker_req req = {
         .method = method,
         .path = path,
-        .content_type = body ? "application/json" : (strcmp(method, "POST") == 0 ? "application/json" : NULL),
+        .content_type = body ? "application/json"
+                             : (strcmp(method, "POST") == 0 ? "application/json" : NULL),
         .body = b,
         .body_len = b ? strlen(b) : 0,
         .resp_cap = 16u << 20, /* inspect echoes the job's argv and env */
@@ -65,10 +66,11 @@ docker_container_podman_hint(const struct docker_client *dc, struct rx_error **e
                              "catatonit for it: install it on the engine's host "
                              "(apt-get install catatonit)");
     else if (m == DOCKER_ERROR_PODMAN_RLIMIT)
-        rx_error_prefix(err, "the Podman service's own hard limits are below the job's ulimits "
-                             "(nofile %d, nproc %d): start `podman system service` with at "
-                             "least those (ulimit -Hn, ulimit -Hu)",
-                             SANDBOX_NOFILE, SANDBOX_PODMAN_NPROC);
+        rx_error_prefix(err,
+                        "the Podman service's own hard limits are below the job's ulimits "
+                        "(nofile %d, nproc %d): start `podman system service` with at "
+                        "least those (ulimit -Hn, ulimit -Hu)",
+                        SANDBOX_NOFILE, SANDBOX_PODMAN_NPROC);
 }
 
 char *
@@ -76,8 +78,8 @@ docker_container_create(struct docker_client *dc, const char *name, struct json_
                         struct rx_error **err)
 {
     struct docker_resp resp;
-    cleanup_free char *path =
-        name ? xasprintf("/containers/create?name=%s", name) : xstrdup("/containers/create");
+    cleanup_free char *path = name ? xasprintf("/containers/create?name=%s", name)
+                                   : xstrdup("/containers/create");
     if (call(dc, "POST", path, body, 60000, false, &resp, err) < 0) {
         docker_resp_free(&resp);
         remove_by_name(dc, name);
@@ -103,16 +105,15 @@ docker_container_create(struct docker_client *dc, const char *name, struct json_
     }
     char *cid = xstrdup(id);
     struct json_object *w = rx_json_get(o, "Warnings");
-    if (w != NULL && json_object_is_type(w, json_type_array) &&
-        json_object_array_length(w) > 0) {
+    if (w != NULL && json_object_is_type(w, json_type_array) && json_object_array_length(w) > 0) {
         const char *first = json_object_get_string(json_object_array_get_idx(w, 0));
         struct rx_error *rerr = NULL;
         docker_container_remove(dc, cid, &rerr);
         rx_error_set(err, EPERM,
                      "create container: the engine could not apply every limit, so the job was "
                      "not run: %.500s%s%s",
-                     first ? first : "(empty warning)",
-                     rerr ? "; and removing it failed: " : "", rerr ? rerr->msg : "");
+                     first ? first : "(empty warning)", rerr ? "; and removing it failed: " : "",
+                     rerr ? rerr->msg : "");
         rx_error_free(&rerr);
         free(cid);
         return NULL;
@@ -231,8 +232,10 @@ rfc3339_seconds(const char *t)
 {
     struct tm tm = {0};
     int used = 0;
-    if (t == NULL || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                            &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6 || used != 19)
+    if (t == NULL ||
+        sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &used) != 6 ||
+        used != 19)
         return -1;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
@@ -272,8 +275,11 @@ docker_container_oom_event(struct docker_client *dc, const char *id, const char 
     cleanup_free char *path =
         xasprintf("/events?since=%lld&filters=%s", from > 0 ? from - 1 : 0, q);
     struct docker_resp resp;
-    struct docker_req req = {.method = "GET", .path = path, .resp_cap = 64u << 10,
-                             .timeout_ms = grace_ms > 0 ? grace_ms : 1, .first_byte_only = true};
+    struct docker_req req = {.method = "GET",
+                             .path = path,
+                             .resp_cap = 64u << 10,
+                             .timeout_ms = grace_ms > 0 ? grace_ms : 1,
+                             .first_byte_only = true};
     struct rx_error *e = NULL;
     int r;
     if (docker_http_do(dc->http, &req, &resp, &e) < 0) {
@@ -314,8 +320,8 @@ docker_container_remove(struct docker_client *dc, const char *id, struct rx_erro
             return -1;
         }
         long st = resp.status;
-        bool in_progress =
-            docker_error_meaning(st, resp.body.data) == DOCKER_ERROR_REMOVAL_IN_PROGRESS;
+        bool in_progress = docker_error_meaning(st, resp.body.data) ==
+                           DOCKER_ERROR_REMOVAL_IN_PROGRESS;
         if (st == 204 || st == 200 || st == 404) {
             docker_resp_free(&resp);
             return 0;
@@ -338,7 +344,9 @@ docker_container_list_labelled(struct docker_client *dc, const char *label, stru
     cleanup_free char *q = docker_http_escape(filter);
     cleanup_free char *path = xasprintf("/containers/json?all=1&filters=%s", q);
     struct docker_resp resp;
-    struct docker_req req = {.method = "GET", .path = path, .resp_cap = 16u << 20,
+    struct docker_req req = {.method = "GET",
+                             .path = path,
+                             .resp_cap = 16u << 20,
                              .timeout_ms = 30000};
     if (docker_http_do(dc->http, &req, &resp, err) < 0) {
         docker_resp_free(&resp);

@@ -182,8 +182,8 @@ docker_http_do(struct docker_http *dh, const struct docker_req *req, struct dock
     /* Reset keeps the live connection, so calls reuse one kept-alive socket. */
     curl_easy_reset(c);
     dh->errbuf[0] = '\0';
-    cleanup_free char *url = xasprintf("http://localhost%s%s", req->unversioned ? "" : dh->prefix,
-                                       req->path);
+    cleanup_free char *url =
+        xasprintf("http://localhost%s%s", req->unversioned ? "" : dh->prefix, req->path);
     struct xfer x = {.dh = dh, .req = req, .resp = resp};
     struct curl_slist *hdrs = NULL;
     cleanup_free char *ct = NULL;

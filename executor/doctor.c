@@ -17,8 +17,8 @@ struct report {
     bool failed;
 };
 
-static void check(struct report *r, const char *name, bool required, bool pass,
-                  const char *remedy, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void check(struct report *r, const char *name, bool required, bool pass, const char *remedy,
+                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 static void
 check(struct report *r, const char *name, bool required, bool pass, const char *remedy,
@@ -36,10 +36,14 @@ check(struct report *r, const char *name, bool required, bool pass, const char *
     if (r->json) {
         struct json_object *c = json_object_new_object();
         json_object_object_add(c, "name", json_object_new_string(name));
-        json_object_object_add(c, "status", json_object_new_string(pass ? "ok" : required ? "fail" : "warn"));
+        json_object_object_add(c, "status",
+                               json_object_new_string(pass       ? "ok"
+                                                      : required ? "fail"
+                                                                 : "warn"));
         json_object_object_add(c, "required", json_object_new_boolean(required));
         json_object_object_add(c, "detail", rx_json_string_from_bytes(detail, strlen(detail)));
-        json_object_object_add(c, "remedy", !pass && remedy ? json_object_new_string(remedy) : NULL);
+        json_object_object_add(c, "remedy",
+                               !pass && remedy ? json_object_new_string(remedy) : NULL);
         json_object_array_add(r->checks, c);
     } else {
         printf("%-5s %-22s %s\n", verdict, name, detail);
@@ -52,8 +56,8 @@ check(struct report *r, const char *name, bool required, bool pass, const char *
 static bool
 has_string(struct json_object *arr, const char *prefix)
 {
-    for (size_t i = 0; arr && json_object_is_type(arr, json_type_array) &&
-                       i < json_object_array_length(arr);
+    for (size_t i = 0;
+         arr && json_object_is_type(arr, json_type_array) && i < json_object_array_length(arr);
          i++) {
         const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
         if (s != NULL && strstr(s, prefix) != NULL)
@@ -77,15 +81,15 @@ doctor_run(const char *policy_path, bool json)
         operator_policy_free(&policy);
         operator_policy_load(NULL, &policy, NULL);
     } else {
-        check(&r, "policy", true, true, NULL, "%s (default sandbox %s, seccomp %s)",
-              policy.source, policy.default_sandbox, policy.seccomp_strict ? "strict" : "default");
+        check(&r, "policy", true, true, NULL, "%s (default sandbox %s, seccomp %s)", policy.source,
+              policy.default_sandbox, policy.seccomp_strict ? "strict" : "default");
     }
 
     char *sock = docker_client_socket_from_host(getenv("DOCKER_HOST"), &err);
     struct docker_client *dc = NULL;
     if (sock == NULL) {
-        check(&r, "engine socket", true, false, "set DOCKER_HOST=unix:///path/to/docker.sock",
-              "%s", err->msg);
+        check(&r, "engine socket", true, false, "set DOCKER_HOST=unix:///path/to/docker.sock", "%s",
+              err->msg);
         rx_error_free(&err);
         goto out;
     }
@@ -156,14 +160,14 @@ doctor_run(const char *policy_path, bool json)
               "cgroup v%s (driver %s)", cg ? cg : "?", drv ? drv : "?");
         struct json_object *so = rx_json_get(info, "SecurityOptions");
         check(&r, "seccomp", true, has_string(so, "name=seccomp"),
-              "use an engine built with seccomp support (Debian's docker.io is)",
-              "%s", has_string(so, "name=seccomp") ? "supported by the engine"
-                                                   : "the engine reports no seccomp support");
+              "use an engine built with seccomp support (Debian's docker.io is)", "%s",
+              has_string(so, "name=seccomp") ? "supported by the engine"
+                                             : "the engine reports no seccomp support");
         struct json_object *rt = rx_json_get(info, "Runtimes");
         bool runc = rx_json_get(rt, "runc") != NULL;
         bool runsc = rx_json_get(rt, "runsc") != NULL;
-        check(&r, "runtime runc", true, runc, "reinstall the engine (docker.io ships runc)",
-              "%s", runc ? "available" : "missing");
+        check(&r, "runtime runc", true, runc, "reinstall the engine (docker.io ships runc)", "%s",
+              runc ? "available" : "missing");
         bool need_gvisor = strcmp(policy.default_sandbox, "gvisor") == 0;
         if (dc->podman) {
             /* ralph-exec refuses gVisor and its own seccomp profile on
@@ -217,16 +221,15 @@ doctor_run(const char *policy_path, bool json)
                   res.error ? ": " : "", res.error ? res.error : "");
             if (ran) {
                 check(&r, "no-new-privileges", true, strstr(out, "NoNewPrivs:\t1") != NULL,
-                      "use a kernel of 4.10 or newer",
-                      "%s", strstr(out, "NoNewPrivs:\t1") ? "on in the job" : "off in the job");
+                      "use a kernel of 4.10 or newer", "%s",
+                      strstr(out, "NoNewPrivs:\t1") ? "on in the job" : "off in the job");
                 check(&r, "seccomp filter", true, strstr(out, "Seccomp:\t2") != NULL,
                       "use an engine and kernel with seccomp", "%s",
                       strstr(out, "Seccomp:\t2") ? "filtering in the job" : "not filtering");
-                check(&r, "capabilities", true,
-                      strstr(out, "CapEff:\t0000000000000000") != NULL,
+                check(&r, "capabilities", true, strstr(out, "CapEff:\t0000000000000000") != NULL,
                       "report this: CapDrop ALL was not applied", "%s",
                       strstr(out, "CapEff:\t0000000000000000") ? "none in the job"
-                                                                : "the job has capabilities");
+                                                               : "the job has capabilities");
                 check(&r, "job user", true, strstr(out, "\n65534\n") != NULL,
                       "report this: the job did not run as 65534", "%s",
                       strstr(out, "\n65534\n") ? "uid 65534" : "not uid 65534");
@@ -263,7 +266,8 @@ out:
         printf("%s\n", rx_json_compact(o));
         json_object_put(o);
     } else {
-        printf("%s\n", r.failed ? "doctor: some required checks failed" : "doctor: all required checks passed");
+        printf("%s\n", r.failed ? "doctor: some required checks failed"
+                                : "doctor: all required checks passed");
         json_object_put(r.checks);
     }
     return r.failed ? 1 : 0;

@@ -11,7 +11,7 @@
 #include "executor/rx_error.h"
 
 /* Bounds on what a job may carry. */
-#define JOB_SPEC_MAX_FILE_BYTES (16u << 20)  /* the job document itself */
+#define JOB_SPEC_MAX_FILE_BYTES (16u << 20) /* the job document itself */
 #define JOB_SPEC_MAX_CODE_BYTES (100u << 10)
 #define JOB_SPEC_MAX_INPUTS_BYTES (8u << 20) /* inputs, serialised */
 #define JOB_SPEC_MAX_STDIN_BYTES (8u << 20)

@@ -501,8 +501,7 @@ redis_lock(struct queue *q, struct queue_job *job, const char *task_id, bool *go
      * and unlocking one that is not (it checks the value) does nothing. */
     free(job->lock);
     job->lock = steal_pointer(&key);
-    const char *argv[] = {"EVAL", lock_lua, "1", job->lock, job->lock_token, r->k_lease_prefix,
-                          ms};
+    const char *argv[] = {"EVAL", lock_lua, "1", job->lock, job->lock_token, r->k_lease_prefix, ms};
     redisReply *rep = cmds(r, err, 7, argv);
     if (rep == NULL)
         return -1;
@@ -536,9 +535,20 @@ redis_complete(struct queue *q, struct queue_job *job, const char *task_id, cons
     snprintf(ttl, sizeof(ttl), "%lld", r->result_ttl_s);
     /* A job too large to read was taken off the queue by the claim. */
     const char *item = job->payload != NULL ? job->payload : "";
-    const char *argv[] = {"EVAL", complete_lua, "6", key, r->k_done, r->k_proc, r->k_stats,
-                          r->k_attempts, job->lock ? job->lock : "", result ? result : "", ttl,
-                          task_id, item, success ? "done" : "failed",
+    const char *argv[] = {"EVAL",
+                          complete_lua,
+                          "6",
+                          key,
+                          r->k_done,
+                          r->k_proc,
+                          r->k_stats,
+                          r->k_attempts,
+                          job->lock ? job->lock : "",
+                          result ? result : "",
+                          ttl,
+                          task_id,
+                          item,
+                          success ? "done" : "failed",
                           job->lock_token ? job->lock_token : "",
                           job->payload != NULL ? "1" : "0"};
     size_t lens[16];
@@ -562,9 +572,19 @@ redis_release(struct queue *q, struct queue_job *job, bool count, const char *wh
         return rx_error_set(err, EINVAL, "redis: a job too large to read is not put back");
     char maxa[16];
     snprintf(maxa, sizeof(maxa), "%d", r->max_attempts);
-    const char *argv[] = {"EVAL", release_lua, "6", r->k_proc, r->k_jobs, r->k_attempts,
-                          r->k_dead, r->k_stats, job->lock ? job->lock : "", job->payload,
-                          count ? "1" : "0", maxa, why ? why : "unknown",
+    const char *argv[] = {"EVAL",
+                          release_lua,
+                          "6",
+                          r->k_proc,
+                          r->k_jobs,
+                          r->k_attempts,
+                          r->k_dead,
+                          r->k_stats,
+                          job->lock ? job->lock : "",
+                          job->payload,
+                          count ? "1" : "0",
+                          maxa,
+                          why ? why : "unknown",
                           job->lock_token ? job->lock_token : ""};
     size_t lens[14];
     for (int i = 0; i < 14; i++)
@@ -642,9 +662,21 @@ redis_reap(struct queue *q, int *n, struct rx_error **err)
         cleanup_free char *lease = xasprintf("%s:lease:%s", r->prefix, wid);
         cleanup_free char *proc = xasprintf("%s:processing:%s", r->prefix, wid);
         cleanup_free char *claiming = xasprintf("%s:claiming:%s", r->prefix, wid);
-        const char *a2[] = {"EVAL", reap_lua, "8", lease, proc, r->k_jobs, r->k_attempts,
-                            r->k_dead, r->k_stats, r->k_workers, claiming, maxa,
-                            "the worker running it stopped heartbeating", wid, "0"};
+        const char *a2[] = {"EVAL",
+                            reap_lua,
+                            "8",
+                            lease,
+                            proc,
+                            r->k_jobs,
+                            r->k_attempts,
+                            r->k_dead,
+                            r->k_stats,
+                            r->k_workers,
+                            claiming,
+                            maxa,
+                            "the worker running it stopped heartbeating",
+                            wid,
+                            "0"};
         struct rx_error *e2 = NULL;
         redisReply *r2 = cmds(r, &e2, 15, a2);
         if (r2 == NULL) {
@@ -678,9 +710,21 @@ redis_recover(struct queue *q, int *n, struct rx_error **err)
     struct queue_redis *r = (struct queue_redis *)q;
     char maxa[16];
     snprintf(maxa, sizeof(maxa), "%d", r->max_attempts);
-    const char *argv[] = {"EVAL", reap_lua, "8", r->k_lease, r->k_proc, r->k_jobs, r->k_attempts,
-                          r->k_dead, r->k_stats, r->k_workers, r->k_claiming, maxa,
-                          "the worker running it was restarted", r->worker_id, "1"};
+    const char *argv[] = {"EVAL",
+                          reap_lua,
+                          "8",
+                          r->k_lease,
+                          r->k_proc,
+                          r->k_jobs,
+                          r->k_attempts,
+                          r->k_dead,
+                          r->k_stats,
+                          r->k_workers,
+                          r->k_claiming,
+                          maxa,
+                          "the worker running it was restarted",
+                          r->worker_id,
+                          "1"};
     redisReply *rep = cmds(r, err, 15, argv);
     if (rep == NULL)
         return -1;
@@ -709,7 +753,7 @@ int_reply(struct queue_redis *r, struct rx_error **err, int argc, const char **a
     redisReply *rep = cmds(r, err, argc, argv);
     if (rep == NULL)
         return -1;
-    long long v = rep->type == REDIS_REPLY_INTEGER ? rep->integer
+    long long v = rep->type == REDIS_REPLY_INTEGER  ? rep->integer
                   : rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10)
                                                     : 0;
     freeReplyObject(rep);
@@ -777,8 +821,8 @@ redis_identity(struct queue *q, char **id, struct rx_error **err)
         return -1;
     if (rep->type != REDIS_REPLY_STRING || !queue_identity_valid(rep->str, rep->len)) {
         freeReplyObject(rep);
-        return rx_error_set(err, EPROTO, "redis key %s: not a queue id (delete it to make a new one)",
-                            key);
+        return rx_error_set(err, EPROTO,
+                            "redis key %s: not a queue id (delete it to make a new one)", key);
     }
     *id = xstrndup(rep->str, rep->len);
     freeReplyObject(rep);

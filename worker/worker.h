@@ -33,8 +33,8 @@ struct worker_cfg {
     long long max_runtime_ms; /* 0: no limit */
     int max_infra_errors;
     long long grace_ms;
-    char *policy_path;        /* NULL: /etc/ralph-exec/policy.json if present */
-    char *audit_path;         /* NULL: the policy's audit_log */
+    char *policy_path; /* NULL: /etc/ralph-exec/policy.json if present */
+    char *audit_path;  /* NULL: the policy's audit_log */
 };
 
 /* Exit codes of ralph-worker. */

@@ -93,8 +93,7 @@ worker_cfg_set(struct worker_cfg *cfg, const char *name, const char *value, stru
     if (errno != 0 || end == value || *end != '\0' || v < (double)o->min || v > (double)o->max ||
         (o->type == OPT_INT && v != (double)(long long)v))
         return rx_error_reject(err, "`%s` must be a%s number from %lld to %lld, not \"%.40s\"",
-                               name, o->type == OPT_INT ? "n integer" : "", o->min, o->max,
-                               value);
+                               name, o->type == OPT_INT ? "n integer" : "", o->min, o->max, value);
     if (o->type == OPT_SECONDS)
         *(long long *)field = (long long)(v * 1000);
     else if (o->off == offsetof(struct worker_cfg, concurrency) ||
@@ -168,8 +167,8 @@ worker_cfg_check(struct worker_cfg *cfg, struct rx_error **err)
         for (char *p = host; *p; p++)
             if (!isalnum((unsigned char)*p) && *p != '-')
                 *p = '-';
-        cfg->worker_id = xasprintf("%s-%d-%04x", host, (int)getpid(),
-                                   (unsigned)(rx_now_ms() & 0xffff));
+        cfg->worker_id =
+            xasprintf("%s-%d-%04x", host, (int)getpid(), (unsigned)(rx_now_ms() & 0xffff));
     }
     return 0;
 }

@@ -36,8 +36,9 @@ main(void)
          DOCKER_ERROR_NOT_RUNNING, "20.10: kill of a stopped container"},
         {409, "cannot kill container: " ID ": container " ID " is not running",
          DOCKER_ERROR_NOT_RUNNING, "26.1: kill of a stopped container"},
-        {500, "can only kill running containers. " ID " is in state exited: container state "
-              "improper: not running",
+        {500,
+         "can only kill running containers. " ID " is in state exited: container state "
+         "improper: not running",
          DOCKER_ERROR_NOT_RUNNING, "Podman 4.3: kill of a stopped container"},
         {409, "removal of container " ID " is already in progress",
          DOCKER_ERROR_REMOVAL_IN_PROGRESS, "20.10 and 26.1: a removal under way"},
@@ -65,7 +66,8 @@ main(void)
         {500, "Unknown runtime specified runsc", DOCKER_ERROR_OTHER,
          "the runtime text under another status"},
         {400, "No such image: x", DOCKER_ERROR_OTHER, "the image text under another status"},
-        {200, "cannot overwrite directory \"/x\"", DOCKER_ERROR_OTHER, "a success is never an error"},
+        {200, "cannot overwrite directory \"/x\"", DOCKER_ERROR_OTHER,
+         "a success is never an error"},
         {500, NULL, DOCKER_ERROR_OTHER, "no message"},
         {500, "", DOCKER_ERROR_OTHER, "an empty message"},
         {409, "Conflict. The container name \"/x\" is already in use", DOCKER_ERROR_OTHER,
