@@ -52,10 +52,10 @@ struct worker {
     atomic_llong finished;      /* jobs handled: results stored or put back */
     atomic_int infra_streak;    /* consecutive infrastructure errors */
     atomic_int slots_done;
-    pthread_mutex_t log_lock;
+    pthread_mutex_t log_lock; /* also guards breaker_reason */
     struct operator_policy policy; /* read-only once the slots run */
     const char *audit_path;
-    char breaker_reason[1024];
+    char breaker_reason[1024]; /* written by slots, read by main: under log_lock */
     struct slot *slots;
 };
 
@@ -80,6 +80,24 @@ log_event(struct worker *w, const char *level, const char *event, struct json_ob
     fflush(stderr);
     pthread_mutex_unlock(&w->log_lock);
     json_object_put(o);
+}
+
+/* The last infrastructure error, for the breaker's events: slots write it,
+ * the main thread reads it (get_breaker_reason), both under log_lock. */
+static void
+set_breaker_reason(struct worker *w, const char *why)
+{
+    pthread_mutex_lock(&w->log_lock);
+    snprintf(w->breaker_reason, sizeof(w->breaker_reason), "%s", why);
+    pthread_mutex_unlock(&w->log_lock);
+}
+
+static void
+get_breaker_reason(struct worker *w, char *buf, size_t size)
+{
+    pthread_mutex_lock(&w->log_lock);
+    snprintf(buf, size, "%s", w->breaker_reason);
+    pthread_mutex_unlock(&w->log_lock);
 }
 
 /* Build a fields object from "key", "string value" pairs (NULL-terminated). */
@@ -378,7 +396,7 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
         int streak = atomic_fetch_add(&w->infra_streak, 1) + 1;
         log_event(w, "error", "engine_unavailable", kv("task_id", task_id, "error", why, NULL));
         if (streak >= cfg->max_infra_errors)
-            snprintf(w->breaker_reason, sizeof(w->breaker_reason), "%s", why);
+            set_breaker_reason(w, why);
         /* Not the job's fault: it goes back without using up an attempt. */
         release_job(s, q, qj, task_id, false, why);
         backoff(w, streak);
@@ -411,8 +429,7 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
         log_event(w, "error", "job_infra_error",
                   kv("task_id", task_id, "error", res.error, NULL));
         if (!res.job_image_missing && streak >= cfg->max_infra_errors)
-            snprintf(w->breaker_reason, sizeof(w->breaker_reason), "%s",
-                     res.error ? res.error : "infrastructure error");
+            set_breaker_reason(w, res.error ? res.error : "infrastructure error");
         /* An attempt counts only when the engine still answers (a missing
          * image, say): an engine that went away is not the job's doing. */
         struct rx_error *perr = NULL;
@@ -723,7 +740,9 @@ worker_run(const struct worker_cfg *cfg)
             exit_code = WORKER_EXIT_BREAKER;
             reason = "infrastructure-error breaker";
             atomic_store(&w.stop_taking, 1);
-            struct json_object *bf = kv("last_error", w.breaker_reason, NULL);
+            char why[sizeof(w.breaker_reason)];
+            get_breaker_reason(&w, why, sizeof(why));
+            struct json_object *bf = kv("last_error", why, NULL);
             json_object_object_add(bf, "consecutive_infra_errors",
                                    json_object_new_int(atomic_load(&w.infra_streak)));
             log_event(&w, "error", "breaker_tripped", bf);
