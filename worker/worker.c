@@ -324,7 +324,6 @@ static void
 run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queue_job *qj)
 {
     struct worker *w = s->w;
-    const struct worker_cfg *cfg = w->cfg;
     cleanup_job_result struct job_result res;
     job_result_init(&res);
     struct rx_error *err = NULL;
@@ -393,10 +392,10 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
         char why[512];
         snprintf(why, sizeof(why), "%s", err->msg);
         rx_error_free(&err);
+        /* The reason before the count: main trips on the count, then reads it. */
+        set_breaker_reason(w, why);
         int streak = atomic_fetch_add(&w->infra_streak, 1) + 1;
         log_event(w, "error", "engine_unavailable", kv("task_id", task_id, "error", why, NULL));
-        if (streak >= cfg->max_infra_errors)
-            set_breaker_reason(w, why);
         /* Not the job's fault: it goes back without using up an attempt. */
         release_job(s, q, qj, task_id, false, why);
         backoff(w, streak);
@@ -424,12 +423,12 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
         /* The breaker is for an engine that fails; an image the job named
          * and the engine lacks is the job's (retried and dead-lettered as
          * usual), or a handful of such jobs could stop every worker. */
+        if (!res.job_image_missing)
+            set_breaker_reason(w, res.error ? res.error : "infrastructure error");
         int streak = res.job_image_missing ? atomic_load(&w->infra_streak)
                                            : atomic_fetch_add(&w->infra_streak, 1) + 1;
         log_event(w, "error", "job_infra_error",
                   kv("task_id", task_id, "error", res.error, NULL));
-        if (!res.job_image_missing && streak >= cfg->max_infra_errors)
-            set_breaker_reason(w, res.error ? res.error : "infrastructure error");
         /* An attempt counts only when the engine still answers (a missing
          * image, say): an engine that went away is not the job's doing. */
         struct rx_error *perr = NULL;
