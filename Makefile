@@ -9,6 +9,7 @@
 #   make images     build the sandbox image offline (mmdebstrap + docker import)
 #   make bench      ralph-exec and ralph-worker against docker run --rm and docker-py, per engine
 #   make SANITIZE=address,undefined check   the same under sanitizers
+#   make check-tsan the unit tier and the worker's threaded tiers under ThreadSanitizer
 #   make style      check the C sources' layout (clang-format 14); make format rewrites them
 #   ENGINE=docker26 make engine, images, integration, bench, demo on Docker 26 (default: docker20)
 
@@ -61,7 +62,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-san test demo images deps engine setup podman docker26 integration \
-        integration-podman clean help fuzz fuzz-bins bench style format
+        integration-podman clean help fuzz fuzz-bins bench style format check-tsan
 .DEFAULT_GOAL := all
 
 # The engines: docker20 is Debian bookworm's Docker 20.10 at /var/run/docker.sock
@@ -137,6 +138,32 @@ check: all $(UNIT_BINS)
 # The unit tier again under AddressSanitizer and UndefinedBehaviorSanitizer.
 check-san:
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined check
+
+# The unit tier and the worker's tiers that run its threads hardest (slots
+# side by side, jobs cancelled from the main thread, restarts and crashes,
+# the breaker; 20 to 23) on the default engine, with everything built with
+# -fsanitize=thread in build/tsan.  A report stops the process (exit 66) and
+# goes to a file in build/tsan/reports/: the run fails when any is there, also
+# from a worker whose stderr no test reads.
+TSAN_BUILD   := build/tsan
+TSAN_REPORTS := $(CURDIR)/$(TSAN_BUILD)/reports
+TSAN_UNIT    := $(UNIT_SRCS:tests/unit/%.c=$(TSAN_BUILD)/tests/%)
+TSAN_TIERS   := $(wildcard tests/integration/2[0-3]_worker_*.bats)
+TSAN_ENV      = TSAN_OPTIONS='halt_on_error=1 exitcode=66 second_deadlock_stack=1 log_path=$(TSAN_REPORTS)/tsan'
+
+check-tsan: images
+	@$(MAKE) --no-print-directory SANITIZE=thread BUILD=$(TSAN_BUILD) \
+	  $(TSAN_BUILD)/ralph-exec $(TSAN_BUILD)/ralph-worker $(TSAN_UNIT)
+	@rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
+	@echo "== ThreadSanitizer: unit tier, then worker tiers on Docker 20.10"
+	@rc=0; \
+	$(TSAN_ENV) prove --exec '' $(TSAN_UNIT) || rc=1; \
+	DOCKER_HOST= $(TSAN_ENV) RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(TSAN_BUILD)/ralph-exec \
+	  RALPH_WORKER=$(CURDIR)/$(TSAN_BUILD)/ralph-worker prove --timer --exec '' $(TSAN_TIERS) || rc=1; \
+	if [ -n "$$(ls -A $(TSAN_REPORTS))" ]; then \
+	  echo "ThreadSanitizer reported (files in $(TSAN_REPORTS)):"; cat $(TSAN_REPORTS)/*; rc=1; \
+	fi; \
+	exit $$rc
 
 # The real-engine tiers that run on every Docker engine: executor (0*),
 # policy, audit, doctor, attacks, CLI, code input (1*), worker on Redis and
@@ -227,6 +254,6 @@ clean:
 	rm -rf build
 
 help:
-	@sed -n '2,13p' Makefile
+	@sed -n '2,14p' Makefile
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
