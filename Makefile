@@ -176,10 +176,11 @@ GVISOR_TIERS := $(wildcard tests/integration/0[1-9]_*.bats) tests/integration/11
 RUN_TIERS     = RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec prove --timer --exec ''
 
 # Every tier, engine strictly required: a missing engine fails, never skips.
+# First the layout (make style) and the worker under ThreadSanitizer.
 # On Docker 20.10 every tier; on Docker 26 every tier but the images' own;
 # on each, the executor and attack tiers again with every job under gVisor;
 # the executor tier against Podman (then its cleanup check).
-test: setup check-san podman docker26
+test: style setup check-san check-tsan podman docker26
 	@echo "== Docker 20.10 (unix:///var/run/docker.sock): every tier"
 	DOCKER_HOST= $(RUN_TIERS) $(UNIT_BINS) tests/integration/*.bats
 	@echo "== Docker 20.10 under gVisor"
