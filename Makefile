@@ -9,6 +9,8 @@
 #   make images     build the sandbox image offline (mmdebstrap + docker import)
 #   make bench      ralph-exec and ralph-worker against docker run --rm and docker-py, per engine
 #   make SANITIZE=address,undefined check   the same under sanitizers
+#   make check-tsan the unit tier and the worker's threaded tiers under ThreadSanitizer
+#   make style      check the C sources' layout (clang-format 14); make format rewrites them
 #   ENGINE=docker26 make engine, images, integration, bench, demo on Docker 26 (default: docker20)
 
 PKGS      := libcurl json-c libarchive uuid
@@ -60,7 +62,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-san test demo images deps engine setup podman docker26 integration \
-        integration-podman clean help fuzz fuzz-bins bench
+        integration-podman clean help fuzz fuzz-bins bench style format check-tsan
 .DEFAULT_GOAL := all
 
 # The engines: docker20 is Debian bookworm's Docker 20.10 at /var/run/docker.sock
@@ -137,6 +139,32 @@ check: all $(UNIT_BINS)
 check-san:
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined check
 
+# The unit tier and the worker's tiers that run its threads hardest (slots
+# side by side, jobs cancelled from the main thread, restarts and crashes,
+# the breaker; 20 to 23) on the default engine, with everything built with
+# -fsanitize=thread in build/tsan.  A report stops the process (exit 66) and
+# goes to a file in build/tsan/reports/: the run fails when any is there, also
+# from a worker whose stderr no test reads.
+TSAN_BUILD   := build/tsan
+TSAN_REPORTS := $(CURDIR)/$(TSAN_BUILD)/reports
+TSAN_UNIT    := $(UNIT_SRCS:tests/unit/%.c=$(TSAN_BUILD)/tests/%)
+TSAN_TIERS   := $(wildcard tests/integration/2[0-3]_worker_*.bats)
+TSAN_ENV      = TSAN_OPTIONS='halt_on_error=1 exitcode=66 second_deadlock_stack=1 log_path=$(TSAN_REPORTS)/tsan'
+
+check-tsan: images
+	@$(MAKE) --no-print-directory SANITIZE=thread BUILD=$(TSAN_BUILD) \
+	  $(TSAN_BUILD)/ralph-exec $(TSAN_BUILD)/ralph-worker $(TSAN_UNIT)
+	@rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
+	@echo "== ThreadSanitizer: unit tier, then worker tiers on Docker 20.10"
+	@rc=0; \
+	$(TSAN_ENV) prove --exec '' $(TSAN_UNIT) || rc=1; \
+	DOCKER_HOST= $(TSAN_ENV) RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(TSAN_BUILD)/ralph-exec \
+	  RALPH_WORKER=$(CURDIR)/$(TSAN_BUILD)/ralph-worker prove --timer --exec '' $(TSAN_TIERS) || rc=1; \
+	if [ -n "$$(ls -A $(TSAN_REPORTS))" ]; then \
+	  echo "ThreadSanitizer reported (files in $(TSAN_REPORTS)):"; cat $(TSAN_REPORTS)/*; rc=1; \
+	fi; \
+	exit $$rc
+
 # The real-engine tiers that run on every Docker engine: executor (0*),
 # policy, audit, doctor, attacks, CLI, code input (1*), worker on Redis and
 # spool (2*), seccomp (30), then the check that nothing was left behind.  The
@@ -148,10 +176,11 @@ GVISOR_TIERS := $(wildcard tests/integration/0[1-9]_*.bats) tests/integration/11
 RUN_TIERS     = RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec prove --timer --exec ''
 
 # Every tier, engine strictly required: a missing engine fails, never skips.
+# First the layout (make style) and the worker under ThreadSanitizer.
 # On Docker 20.10 every tier; on Docker 26 every tier but the images' own;
 # on each, the executor and attack tiers again with every job under gVisor;
 # the executor tier against Podman (then its cleanup check).
-test: setup check-san podman docker26
+test: style setup check-san check-tsan podman docker26
 	@echo "== Docker 20.10 (unix:///var/run/docker.sock): every tier"
 	DOCKER_HOST= $(RUN_TIERS) $(UNIT_BINS) tests/integration/*.bats
 	@echo "== Docker 20.10 under gVisor"
@@ -171,6 +200,22 @@ integration-podman: all
 # Only the real-engine tiers on ENGINE (assumes `make setup` has run).
 integration: all
 	$(RUN_TIERS) $(if $(filter docker26,$(ENGINE)),$(ENGINE_TIERS),tests/integration/*.bats)
+
+# ---- layout: clang-format 14 with .clang-format --------------------------------
+# Every tracked C file of the three directories (STYLE_FILES=... for others).
+CLANG_FORMAT ?= clang-format
+STYLE_FILES  ?= $(shell git ls-files -- 'executor/*.[ch]' 'worker/*.[ch]' 'tests/*.[ch]' 2>/dev/null)
+
+style:
+	@command -v $(CLANG_FORMAT) >/dev/null 2>&1 || scripts/ensure-deps.sh clang-format
+	@$(CLANG_FORMAT) --version | grep -q ' version 14\.' || \
+	  echo "warning: $$($(CLANG_FORMAT) --version): .clang-format was tuned for clang-format 14" >&2
+	@$(CLANG_FORMAT) --dry-run -Werror $(STYLE_FILES) || \
+	  { echo "make style: the files above differ from .clang-format (make format rewrites them)" >&2; exit 1; }
+
+format:
+	@command -v $(CLANG_FORMAT) >/dev/null 2>&1 || scripts/ensure-deps.sh clang-format
+	$(CLANG_FORMAT) -i $(STYLE_FILES)
 
 # ---- fuzzing (libFuzzer, clang): each target for FUZZ_SECONDS ------------------
 FUZZ_TARGETS := job_spec demux tar engine_json
@@ -210,6 +255,6 @@ clean:
 	rm -rf build
 
 help:
-	@sed -n '2,11p' Makefile
+	@sed -n '2,14p' Makefile
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -9,13 +9,14 @@
 
 int
 audit_log_append(const char *path, const struct job_result *res, const char *sandbox,
-                struct rx_error **err)
+                 struct rx_error **err)
 {
     struct json_object *o = json_object_new_object();
     char when[32];
     rx_iso8601_now(when);
     json_object_object_add(o, "ts", json_object_new_string(when));
-    json_object_object_add(o, "task_id", res->task_id ? json_object_new_string(res->task_id) : NULL);
+    json_object_object_add(o, "task_id",
+                           res->task_id ? json_object_new_string(res->task_id) : NULL);
     json_object_object_add(o, "status", json_object_new_string(job_status_name(res->status)));
     json_object_object_add(o, "exit_code",
                            res->has_exit_code ? json_object_new_int(res->exit_code) : NULL);
@@ -53,12 +54,12 @@ audit_log_append(const char *path, const struct job_result *res, const char *san
     json_object_object_add(t, "remove", json_object_new_int64(res->timings.remove_ms));
     json_object_object_add(o, "timings_ms", t);
     /* Only engine-side messages: job-side ones may quote the job's data. */
-    json_object_object_add(o, "infra_error", res->status == JOB_INFRA_ERROR && res->error
-                                                 ? json_object_new_string(res->error)
-                                                 : NULL);
-    json_object_object_add(o, "removal_error", res->removal_error
-                                                   ? json_object_new_string(res->removal_error)
-                                                   : NULL);
+    json_object_object_add(o, "infra_error",
+                           res->status == JOB_INFRA_ERROR && res->error
+                               ? json_object_new_string(res->error)
+                               : NULL);
+    json_object_object_add(o, "removal_error",
+                           res->removal_error ? json_object_new_string(res->removal_error) : NULL);
     cleanup_free char *line = xasprintf("%s\n", rx_json_compact(o));
     json_object_put(o);
 

@@ -11,6 +11,6 @@
 /* Append the line for res to path (created 0640 if missing).  sandbox may be
  * NULL (a job rejected before it had one). */
 int audit_log_append(const char *path, const struct job_result *res, const char *sandbox,
-                    struct rx_error **err);
+                     struct rx_error **err);
 
 #endif

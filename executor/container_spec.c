@@ -88,8 +88,7 @@ add_cmd(struct json_object *b, const struct job_spec *job)
          * before its input is complete; the harness applies the job's
          * PYTHONPATH after that.  -u and -B stand for the
          * PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE that -I ignores. */
-        cleanup_free char *src =
-            xstrndup(harness_py, (size_t)(harness_py_end - harness_py));
+        cleanup_free char *src = xstrndup(harness_py, (size_t)(harness_py_end - harness_py));
         const char *cmd[] = {"python3", "-I", "-B", "-u", "-c", src, job->output_path};
         json_object_object_add(b, "Cmd", strv(cmd, RX_ARRAY_SIZE(cmd)));
     } else {
@@ -188,15 +187,15 @@ ulimits(const struct job_spec *job, const struct container_spec_opts *opts, cons
 
 /* HostConfig's limits: memory without swap, CPU, processes, rlimits. */
 static void
-hc_limits(struct json_object *h, const struct job_spec *job,
-          const struct container_spec_opts *opts, const char *runtime)
+hc_limits(struct json_object *h, const struct job_spec *job, const struct container_spec_opts *opts,
+          const char *runtime)
 {
     add_int(h, "Memory", job->memory_bytes);
     add_int(h, "MemorySwap", job->memory_bytes); /* equal: no swap */
     add_int(h, "NanoCpus", job->nano_cpus);
-    add_int(h, "PidsLimit", runtime ? job->pids_limit * SANDBOX_GVISOR_PIDS_PER_TASK +
-                                          SANDBOX_GVISOR_PIDS_BASE
-                                    : job->pids_limit);
+    add_int(h, "PidsLimit",
+            runtime ? job->pids_limit * SANDBOX_GVISOR_PIDS_PER_TASK + SANDBOX_GVISOR_PIDS_BASE
+                    : job->pids_limit);
     json_object_object_add(h, "Ulimits", ulimits(job, opts, runtime));
 }
 
@@ -207,8 +206,7 @@ hc_tmpfs(struct json_object *h, const struct container_spec_opts *opts)
 {
     struct json_object *tmpfs = json_object_new_object();
     char tmpopt[96];
-    snprintf(tmpopt, sizeof(tmpopt), "rw,noexec,nosuid,nodev,size=%lld,mode=1777",
-             opts->tmp_bytes);
+    snprintf(tmpopt, sizeof(tmpopt), "rw,noexec,nosuid,nodev,size=%lld,mode=1777", opts->tmp_bytes);
     add_str(tmpfs, "/tmp", tmpopt);
     if (opts->podman) {
         snprintf(tmpopt, sizeof(tmpopt), "ro,noexec,nosuid,nodev,size=%lld",
@@ -299,9 +297,10 @@ container_spec_limits(const struct job_spec *job, const struct container_spec_op
     add_str(l, "user", "65534:65534");
     add_bool(l, "read_only_rootfs", true);
     add_str(l, "sandbox", job->sandbox ? job->sandbox : "runc");
-    add_str(l, "seccomp", container_spec_runtime(job->sandbox) ? "gvisor-sentry"
-                          : opts->seccomp                   ? "strict"
-                                                            : "default");
+    add_str(l, "seccomp",
+            container_spec_runtime(job->sandbox) ? "gvisor-sentry"
+            : opts->seccomp                      ? "strict"
+                                                 : "default");
     return l;
 }
 

@@ -37,13 +37,13 @@ extern const char harness_py[];
 extern const char harness_py_end[];
 
 struct container_spec_opts {
-    const char *owner;      /* ralph.owner label: who made the container */
-    const char *queue;      /* ralph.queue label (workers), or NULL */
-    long long deadline_s;   /* ralph.deadline label: wall-clock epoch seconds */
-    long long tmp_bytes;    /* size of the /tmp tmpfs */
-    long long shm_bytes;    /* size of /dev/shm */
-    const char *seccomp;    /* a compact seccomp profile to send inline, or NULL (engine default) */
-    bool podman;            /* Podman's compat API (see container_spec_engine_check) */
+    const char *owner;    /* ralph.owner label: who made the container */
+    const char *queue;    /* ralph.queue label (workers), or NULL */
+    long long deadline_s; /* ralph.deadline label: wall-clock epoch seconds */
+    long long tmp_bytes;  /* size of the /tmp tmpfs */
+    long long shm_bytes;  /* size of /dev/shm */
+    const char *seccomp;  /* a compact seccomp profile to send inline, or NULL (engine default) */
+    bool podman;          /* Podman's compat API (see container_spec_engine_check) */
 };
 
 /* Podman mounts its own writable tmpfs on /run and /var/tmp of a read-only

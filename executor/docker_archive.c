@@ -14,8 +14,12 @@ docker_archive_put(struct docker_client *dc, const char *id, const char *dir, co
     cleanup_free char *path =
         xasprintf("/containers/%s/archive?path=%s&noOverwriteDirNonDir=1", id, qdir);
     /* The explicit type matters: a form-encoded body is silently dropped. */
-    struct docker_req req = {.method = "PUT", .path = path, .content_type = "application/x-tar",
-                             .body = tar, .body_len = len, .resp_cap = LIMIT_ENGINE_ERROR_BYTES,
+    struct docker_req req = {.method = "PUT",
+                             .path = path,
+                             .content_type = "application/x-tar",
+                             .body = tar,
+                             .body_len = len,
+                             .resp_cap = LIMIT_ENGINE_ERROR_BYTES,
                              .timeout_ms = 120000};
     cleanup_resp struct docker_resp resp = {0};
     int r = docker_http_do(dc->http, &req, &resp, err);
@@ -27,11 +31,16 @@ docker_archive_put(struct docker_client *dc, const char *id, const char *dir, co
 static int
 b64val(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
     return -1;
 }
 
@@ -89,7 +98,9 @@ docker_archive_stat(struct docker_client *dc, const char *id, const char *path,
 {
     cleanup_free char *qpath = docker_http_escape(path);
     cleanup_free char *url = xasprintf("/containers/%s/archive?path=%s", id, qpath);
-    struct docker_req req = {.method = "HEAD", .path = url, .resp_cap = LIMIT_ENGINE_ERROR_BYTES,
+    struct docker_req req = {.method = "HEAD",
+                             .path = url,
+                             .resp_cap = LIMIT_ENGINE_ERROR_BYTES,
                              .timeout_ms = 60000,
                              .want_header = {"X-Docker-Container-Path-Stat"}};
     cleanup_resp struct docker_resp resp = {0};
@@ -105,12 +116,14 @@ docker_archive_stat(struct docker_client *dc, const char *id, const char *path,
 
 int
 docker_archive_get(struct docker_client *dc, const char *id, const char *path, size_t cap,
-                   struct rx_buf *tar, bool *truncated, long long *stat_size,
-                   long long *stat_mode, struct rx_error **err)
+                   struct rx_buf *tar, bool *truncated, long long *stat_size, long long *stat_mode,
+                   struct rx_error **err)
 {
     cleanup_free char *qpath = docker_http_escape(path);
     cleanup_free char *url = xasprintf("/containers/%s/archive?path=%s", id, qpath);
-    struct docker_req req = {.method = "GET", .path = url, .resp_cap = cap,
+    struct docker_req req = {.method = "GET",
+                             .path = url,
+                             .resp_cap = cap,
                              .timeout_ms = 120000,
                              .want_header = {"X-Docker-Container-Path-Stat"}};
     cleanup_resp struct docker_resp resp = {0};

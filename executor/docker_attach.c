@@ -15,7 +15,7 @@
 struct docker_attach {
     int fd;
     int cancel_fd;
-    char *early;     /* stream bytes that came in with the reply headers */
+    char *early; /* stream bytes that came in with the reply headers */
     size_t early_len;
 };
 
@@ -86,15 +86,15 @@ static int
 handshake(struct docker_attach *a, struct docker_client *dc, const char *id, bool with_stdin,
           struct rx_error **err)
 {
-    cleanup_free char *req = xasprintf(
-        "POST /v%s/containers/%s/attach?stream=1&stdout=1&stderr=1%s HTTP/1.1\r\n"
-        "Host: localhost\r\n"
-        "User-Agent: ralph-exec\r\n"
-        "Content-Type: text/plain\r\n"
-        "Connection: Upgrade\r\n"
-        "Upgrade: tcp\r\n"
-        "\r\n",
-        dc->api_version, id, with_stdin ? "&stdin=1" : "");
+    cleanup_free char *req =
+        xasprintf("POST /v%s/containers/%s/attach?stream=1&stdout=1&stderr=1%s HTTP/1.1\r\n"
+                  "Host: localhost\r\n"
+                  "User-Agent: ralph-exec\r\n"
+                  "Content-Type: text/plain\r\n"
+                  "Connection: Upgrade\r\n"
+                  "Upgrade: tcp\r\n"
+                  "\r\n",
+                  dc->api_version, id, with_stdin ? "&stdin=1" : "");
     if (write_all(a->fd, req, strlen(req), err) < 0)
         return -1;
 
@@ -125,8 +125,7 @@ handshake(struct docker_attach *a, struct docker_client *dc, const char *id, boo
 }
 
 struct docker_attach *
-docker_attach_open(struct docker_client *dc, const char *id, bool with_stdin,
-                   struct rx_error **err)
+docker_attach_open(struct docker_client *dc, const char *id, bool with_stdin, struct rx_error **err)
 {
     const char *sock = docker_http_socket(dc->http);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};

@@ -40,8 +40,8 @@ int docker_attach_pump(struct docker_attach *a, const char *stdin_data, size_t s
  * ended first (EOF: the container's output closed, an interpreter that
  * exited; STDIN_CLOSED; DEADLINE), or -1 with *err set (RX_ERR_CANCELLED
  * on cancellation).  Never a silent short write. */
-int docker_attach_feed(struct docker_attach *a, const char *data, size_t len, struct docker_demux *d,
-                       long long deadline_ms, struct rx_error **err);
+int docker_attach_feed(struct docker_attach *a, const char *data, size_t len,
+                       struct docker_demux *d, long long deadline_ms, struct rx_error **err);
 void docker_attach_close(struct docker_attach *a);
 
 #endif

@@ -108,8 +108,11 @@ set_prefix(struct docker_client *dc)
 static int
 negotiate_version(struct docker_client *dc, struct rx_error **err)
 {
-    struct docker_req req = {.method = "GET", .path = "/version", .unversioned = true,
-                             .resp_cap = LIMIT_ENGINE_VERSION_BYTES, .timeout_ms = 10000};
+    struct docker_req req = {.method = "GET",
+                             .path = "/version",
+                             .unversioned = true,
+                             .resp_cap = LIMIT_ENGINE_VERSION_BYTES,
+                             .timeout_ms = 10000};
     cleanup_resp struct docker_resp resp = {0};
     int r = docker_http_do(dc->http, &req, &resp, err);
     if (r < 0)
@@ -180,8 +183,11 @@ docker_server_header_parse(const char *server, char *version, size_t size, bool 
 static int
 negotiate(struct docker_client *dc, struct rx_error **err)
 {
-    struct docker_req req = {.method = "GET", .path = "/_ping", .unversioned = true,
-                             .resp_cap = LIMIT_ENGINE_PING_BYTES, .timeout_ms = 10000,
+    struct docker_req req = {.method = "GET",
+                             .path = "/_ping",
+                             .unversioned = true,
+                             .resp_cap = LIMIT_ENGINE_PING_BYTES,
+                             .timeout_ms = 10000,
                              .want_header = {"Api-Version", "Server"}};
     cleanup_resp struct docker_resp resp = {0};
     if (docker_http_do(dc->http, &req, &resp, err) < 0)

@@ -32,7 +32,8 @@ call(struct docker_client *dc, const char *method, const char *path, struct json
     struct docker_req req = {
         .method = method,
         .path = path,
-        .content_type = body ? "application/json" : (strcmp(method, "POST") == 0 ? "application/json" : NULL),
+        .content_type = body ? "application/json"
+                             : (strcmp(method, "POST") == 0 ? "application/json" : NULL),
         .body = b,
         .body_len = b ? strlen(b) : 0,
         .resp_cap = LIMIT_ENGINE_INSPECT_BYTES,
@@ -56,8 +57,8 @@ docker_container_create(struct docker_client *dc, const char *name, struct json_
                         struct rx_error **err)
 {
     cleanup_resp struct docker_resp resp = {0};
-    cleanup_free char *path =
-        name ? xasprintf("/containers/create?name=%s", name) : xstrdup("/containers/create");
+    cleanup_free char *path = name ? xasprintf("/containers/create?name=%s", name)
+                                   : xstrdup("/containers/create");
     if (call(dc, "POST", path, body, 60000, false, &resp, err) < 0) {
         remove_by_name(dc, name);
         return NULL;
@@ -79,16 +80,15 @@ docker_container_create(struct docker_client *dc, const char *name, struct json_
     }
     char *cid = xstrdup(id);
     struct json_object *w = rx_json_get(o, "Warnings");
-    if (w != NULL && json_object_is_type(w, json_type_array) &&
-        json_object_array_length(w) > 0) {
+    if (w != NULL && json_object_is_type(w, json_type_array) && json_object_array_length(w) > 0) {
         const char *first = json_object_get_string(json_object_array_get_idx(w, 0));
         struct rx_error *rerr = NULL;
         docker_container_remove(dc, cid, &rerr);
         rx_error_set(err, EPERM,
                      "create container: the engine could not apply every limit, so the job was "
                      "not run: %.500s%s%s",
-                     first ? first : "(empty warning)",
-                     rerr ? "; and removing it failed: " : "", rerr ? rerr->msg : "");
+                     first ? first : "(empty warning)", rerr ? "; and removing it failed: " : "",
+                     rerr ? rerr->msg : "");
         rx_error_free(&rerr);
         free(cid);
         return NULL;
@@ -194,8 +194,10 @@ rfc3339_seconds(const char *t)
 {
     struct tm tm = {0};
     int used = 0;
-    if (t == NULL || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                            &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6 || used != 19)
+    if (t == NULL ||
+        sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &used) != 6 ||
+        used != 19)
         return -1;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
@@ -235,8 +237,11 @@ docker_container_oom_event(struct docker_client *dc, const char *id, const char 
     cleanup_free char *path =
         xasprintf("/events?since=%lld&filters=%s", from > 0 ? from - 1 : 0, q);
     cleanup_resp struct docker_resp resp = {0};
-    struct docker_req req = {.method = "GET", .path = path, .resp_cap = LIMIT_ENGINE_ERROR_BYTES,
-                             .timeout_ms = grace_ms > 0 ? grace_ms : 1, .first_byte_only = true};
+    struct docker_req req = {.method = "GET",
+                             .path = path,
+                             .resp_cap = LIMIT_ENGINE_ERROR_BYTES,
+                             .timeout_ms = grace_ms > 0 ? grace_ms : 1,
+                             .first_byte_only = true};
     struct rx_error *e = NULL;
     int r;
     if (docker_http_do(dc->http, &req, &resp, &e) < 0) {
@@ -275,8 +280,8 @@ docker_container_remove(struct docker_client *dc, const char *id, struct rx_erro
             return -1;
         }
         long st = resp.status;
-        bool in_progress =
-            docker_error_meaning(st, resp.body.data) == DOCKER_ERROR_REMOVAL_IN_PROGRESS;
+        bool in_progress = docker_error_meaning(st, resp.body.data) ==
+                           DOCKER_ERROR_REMOVAL_IN_PROGRESS;
         if (st == 204 || st == 200 || st == 404)
             return 0;
         if (!in_progress) {
@@ -295,7 +300,9 @@ docker_container_list_labelled(struct docker_client *dc, const char *label, stru
     cleanup_free char *q = docker_http_escape(filter);
     cleanup_free char *path = xasprintf("/containers/json?all=1&filters=%s", q);
     cleanup_resp struct docker_resp resp = {0};
-    struct docker_req req = {.method = "GET", .path = path, .resp_cap = LIMIT_ENGINE_INSPECT_BYTES,
+    struct docker_req req = {.method = "GET",
+                             .path = path,
+                             .resp_cap = LIMIT_ENGINE_INSPECT_BYTES,
                              .timeout_ms = 30000};
     if (docker_http_do(dc->http, &req, &resp, err) < 0)
         return NULL;

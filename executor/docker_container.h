@@ -14,8 +14,8 @@
  * warning (a limit it could not apply) is an error: the container is
  * removed and NULL returned, so no job runs weaker than asked.  Returns the
  * new id (caller frees) or NULL with *err set. */
-char *docker_container_create(struct docker_client *dc, const char *name,
-                              struct json_object *body, struct rx_error **err);
+char *docker_container_create(struct docker_client *dc, const char *name, struct json_object *body,
+                              struct rx_error **err);
 /* POST /start; "already running" (304) counts as success. */
 int docker_container_start(struct docker_client *dc, const char *id, struct rx_error **err);
 /* POST /wait?condition=COND with a timeout (cancellable).  *status_code gets
@@ -35,8 +35,8 @@ struct json_object *docker_container_inspect(struct docker_client *dc, const cha
  * memory limit's kill, *inferred_why saying why it is a guess (NULL when
  * the engine said so): the only other senders of SIGKILL are the job itself
  * and the host's operator. */
-bool docker_container_oom(const struct docker_client *dc, struct json_object *state,
-                          bool we_killed, const char **inferred_why);
+bool docker_container_oom(const struct docker_client *dc, struct json_object *state, bool we_killed,
+                          const char **inferred_why);
 /* Whether the engine logged an "oom" event for this container since
  * `since` (an engine timestamp, RFC 3339 as in inspect's Created; NULL or
  * malformed: all it keeps),

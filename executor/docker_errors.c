@@ -62,32 +62,38 @@ static const struct {
     const char *remedy; /* a format taking what arg names; NULL: none */
 } meanings[] = {
     [DOCKER_ERROR_OTHER] = {false, RX_ERR_INFRA, ARG_NONE, NULL},
-    [DOCKER_ERROR_NO_RUNTIME] = {false, RX_ERR_INFRA, ARG_NONE,
-        "the engine has no gVisor runtime \"runsc\": install Debian's runsc package and "
-        "register it in /etc/docker/daemon.json as {\"runtimes\": {\"runsc\": {\"path\": "
-        "\"/usr/bin/runsc\", \"runtimeArgs\": [\"--network=none\"]}}}, then reload dockerd "
-        "(kill -HUP)"},
+    [DOCKER_ERROR_NO_RUNTIME] =
+        {false, RX_ERR_INFRA, ARG_NONE,
+         "the engine has no gVisor runtime \"runsc\": install Debian's runsc package and "
+         "register it in /etc/docker/daemon.json as {\"runtimes\": {\"runsc\": {\"path\": "
+         "\"/usr/bin/runsc\", \"runtimeArgs\": [\"--network=none\"]}}}, then reload dockerd "
+         "(kill -HUP)"},
     /* A limit this host cannot give: the job asked for it. */
     [DOCKER_ERROR_CPU_RANGE] = {false, RX_ERR_REJECTED, ARG_NONE, "`cpu_limit`"},
     [DOCKER_ERROR_MEMORY_MINIMUM] = {false, RX_ERR_REJECTED, ARG_NONE, "`memory_limit`"},
-    [DOCKER_ERROR_NO_IMAGE] = {false, RX_ERR_INFRA, ARG_IMAGE,
-        "image \"%s\" is not on the engine (ralph-exec never pulls): build it with "
-        "`make images`, or load it with `docker pull`/`docker load`"},
-    [DOCKER_ERROR_API_TOO_OLD] = {false, RX_ERR_INFRA, ARG_API,
-        "the engine no longer accepts API %s, the newest ralph-exec speaks (ralph-exec "
-        "doctor checks the range)"},
+    [DOCKER_ERROR_NO_IMAGE] =
+        {false, RX_ERR_INFRA, ARG_IMAGE,
+         "image \"%s\" is not on the engine (ralph-exec never pulls): build it with "
+         "`make images`, or load it with `docker pull`/`docker load`"},
+    [DOCKER_ERROR_API_TOO_OLD] =
+        {false, RX_ERR_INFRA, ARG_API,
+         "the engine no longer accepts API %s, the newest ralph-exec speaks (ralph-exec "
+         "doctor checks the range)"},
     /* The job named that file: rejected, never an infra_error (which
      * would count toward a worker's breaker). */
-    [DOCKER_ERROR_DIR_COLLISION] = {false, RX_ERR_REJECTED, ARG_IMAGE,
-        "`files`: a file would replace a directory that image \"%s\" has in /workspace"},
+    [DOCKER_ERROR_DIR_COLLISION] =
+        {false, RX_ERR_REJECTED, ARG_IMAGE,
+         "`files`: a file would replace a directory that image \"%s\" has in /workspace"},
     [DOCKER_ERROR_NOT_RUNNING] = {false, RX_ERR_INFRA, ARG_NONE, NULL},
     [DOCKER_ERROR_REMOVAL_IN_PROGRESS] = {false, RX_ERR_INFRA, ARG_NONE, NULL},
-    [DOCKER_ERROR_PODMAN_NO_INIT] = {true, RX_ERR_INFRA, ARG_NONE,
-        "Podman runs jobs with an init process (Init: true) and needs catatonit for it: "
-        "install it on the engine's host (apt-get install catatonit)"},
-    [DOCKER_ERROR_PODMAN_RLIMIT] = {true, RX_ERR_INFRA, ARG_ULIMITS,
-        "the Podman service's own hard limits are below the job's ulimits (nofile %d, nproc "
-        "%d): start `podman system service` with at least those (ulimit -Hn, ulimit -Hu)"},
+    [DOCKER_ERROR_PODMAN_NO_INIT] =
+        {true, RX_ERR_INFRA, ARG_NONE,
+         "Podman runs jobs with an init process (Init: true) and needs catatonit for it: "
+         "install it on the engine's host (apt-get install catatonit)"},
+    [DOCKER_ERROR_PODMAN_RLIMIT] =
+        {true, RX_ERR_INFRA, ARG_ULIMITS,
+         "the Podman service's own hard limits are below the job's ulimits (nofile %d, nproc "
+         "%d): start `podman system service` with at least those (ulimit -Hn, ulimit -Hu)"},
 };
 
 /* The engine's own message in an error text: what follows our

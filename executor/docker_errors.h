@@ -11,17 +11,17 @@
 #include "executor/rx_error.h"
 
 enum docker_error_meaning {
-    DOCKER_ERROR_OTHER = 0,         /* nothing we know: the engine's own message */
-    DOCKER_ERROR_NO_RUNTIME,        /* create: the named runtime (runsc) is not registered */
-    DOCKER_ERROR_CPU_RANGE,         /* create: more CPUs than the host has */
-    DOCKER_ERROR_MEMORY_MINIMUM,    /* create: a memory limit below the engine's minimum */
-    DOCKER_ERROR_NO_IMAGE,          /* create: the image is not on the engine */
-    DOCKER_ERROR_API_TOO_OLD,       /* any call: the engine's minimum API is above ours */
-    DOCKER_ERROR_DIR_COLLISION,     /* archive PUT: a file would replace a directory */
-    DOCKER_ERROR_NOT_RUNNING,       /* kill: the container has already stopped */
+    DOCKER_ERROR_OTHER = 0,           /* nothing we know: the engine's own message */
+    DOCKER_ERROR_NO_RUNTIME,          /* create: the named runtime (runsc) is not registered */
+    DOCKER_ERROR_CPU_RANGE,           /* create: more CPUs than the host has */
+    DOCKER_ERROR_MEMORY_MINIMUM,      /* create: a memory limit below the engine's minimum */
+    DOCKER_ERROR_NO_IMAGE,            /* create: the image is not on the engine */
+    DOCKER_ERROR_API_TOO_OLD,         /* any call: the engine's minimum API is above ours */
+    DOCKER_ERROR_DIR_COLLISION,       /* archive PUT: a file would replace a directory */
+    DOCKER_ERROR_NOT_RUNNING,         /* kill: the container has already stopped */
     DOCKER_ERROR_REMOVAL_IN_PROGRESS, /* remove: another removal of it is under way */
-    DOCKER_ERROR_PODMAN_NO_INIT,    /* Podman: no catatonit for Init: true */
-    DOCKER_ERROR_PODMAN_RLIMIT,     /* Podman: its service's hard limits are below the job's */
+    DOCKER_ERROR_PODMAN_NO_INIT,      /* Podman: no catatonit for Init: true */
+    DOCKER_ERROR_PODMAN_RLIMIT,       /* Podman: its service's hard limits are below the job's */
 };
 
 /* The meaning of an error reply with HTTP status and message (the body's

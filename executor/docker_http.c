@@ -183,8 +183,8 @@ docker_http_do(struct docker_http *dh, const struct docker_req *req, struct dock
     /* Reset keeps the live connection, so calls reuse one kept-alive socket. */
     curl_easy_reset(c);
     dh->errbuf[0] = '\0';
-    cleanup_free char *url = xasprintf("http://localhost%s%s", req->unversioned ? "" : dh->prefix,
-                                       req->path);
+    cleanup_free char *url =
+        xasprintf("http://localhost%s%s", req->unversioned ? "" : dh->prefix, req->path);
     struct xfer x = {.dh = dh, .req = req, .resp = resp};
     struct curl_slist *hdrs = NULL;
     cleanup_free char *ct = NULL;
@@ -267,7 +267,7 @@ docker_resp_error(const struct docker_resp *resp, struct rx_error **err, const c
     if (msg == NULL) {
         /* Text replies (old API versions, proxies): keep a printable prefix. */
         size_t n = resp->body.len < LIMIT_ENGINE_TEXT_ERROR_BYTES ? resp->body.len
-                                                                 : LIMIT_ENGINE_TEXT_ERROR_BYTES;
+                                                                  : LIMIT_ENGINE_TEXT_ERROR_BYTES;
         raw = xstrndup(resp->body.data ? resp->body.data : "", n);
         for (char *p = raw; *p; p++)
             if (!isprint((unsigned char)*p))

@@ -25,9 +25,9 @@ struct docker_req {
     const char *content_type;
     const void *body;
     size_t body_len;
-    size_t resp_cap;    /* 0: LIMIT_ENGINE_REPLY_BYTES */
-    long timeout_ms;    /* 0: DOCKER_HTTP_DEFAULT_TIMEOUT_MS */
-    bool cancellable;   /* abort when the cancel fd becomes readable */
+    size_t resp_cap;  /* 0: LIMIT_ENGINE_REPLY_BYTES */
+    long timeout_ms;  /* 0: DOCKER_HTTP_DEFAULT_TIMEOUT_MS */
+    bool cancellable; /* abort when the cancel fd becomes readable */
     /* response headers to keep (NULL: none), e.g. "X-Docker-Container-Path-Stat" */
     const char *want_header[DOCKER_HTTP_HEADERS];
     bool first_byte_only; /* a 200's body ends the call at its first byte (resp->truncated set):
@@ -37,7 +37,7 @@ struct docker_req {
 struct docker_resp {
     long status;
     struct rx_buf body;
-    bool truncated;     /* body passed resp_cap; the transfer was cut */
+    bool truncated;                          /* body passed resp_cap; the transfer was cut */
     char *header_value[DOCKER_HTTP_HEADERS]; /* the value of each want_header that came */
 };
 

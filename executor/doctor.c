@@ -17,8 +17,8 @@ struct report {
     bool failed;
 };
 
-static void check(struct report *r, const char *name, bool required, bool pass,
-                  const char *remedy, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void check(struct report *r, const char *name, bool required, bool pass, const char *remedy,
+                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 static void
 check(struct report *r, const char *name, bool required, bool pass, const char *remedy,
@@ -36,10 +36,14 @@ check(struct report *r, const char *name, bool required, bool pass, const char *
     if (r->json) {
         struct json_object *c = json_object_new_object();
         json_object_object_add(c, "name", json_object_new_string(name));
-        json_object_object_add(c, "status", json_object_new_string(pass ? "ok" : required ? "fail" : "warn"));
+        json_object_object_add(c, "status",
+                               json_object_new_string(pass       ? "ok"
+                                                      : required ? "fail"
+                                                                 : "warn"));
         json_object_object_add(c, "required", json_object_new_boolean(required));
         json_object_object_add(c, "detail", rx_json_string_from_bytes(detail, strlen(detail)));
-        json_object_object_add(c, "remedy", !pass && remedy ? json_object_new_string(remedy) : NULL);
+        json_object_object_add(c, "remedy",
+                               !pass && remedy ? json_object_new_string(remedy) : NULL);
         json_object_array_add(r->checks, c);
     } else {
         printf("%-5s %-22s %s\n", verdict, name, detail);
@@ -52,8 +56,8 @@ check(struct report *r, const char *name, bool required, bool pass, const char *
 static bool
 has_string(struct json_object *arr, const char *prefix)
 {
-    for (size_t i = 0; arr && json_object_is_type(arr, json_type_array) &&
-                       i < json_object_array_length(arr);
+    for (size_t i = 0;
+         arr && json_object_is_type(arr, json_type_array) && i < json_object_array_length(arr);
          i++) {
         const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
         if (s != NULL && strstr(s, prefix) != NULL)
@@ -309,8 +313,8 @@ step_canary(struct doctor *d)
     executor_run(d->dc, job, &opts, &res);
     bool ran = res.status == JOB_SUCCESS;
     check(&d->r, "canary job", true, ran, "run it by hand: ralph-exec examples/demo.json",
-          "%s in %lld ms%s%s", job_status_name(res.status), res.duration_ms,
-          res.error ? ": " : "", res.error ? res.error : "");
+          "%s in %lld ms%s%s", job_status_name(res.status), res.duration_ms, res.error ? ": " : "",
+          res.error ? res.error : "");
     if (ran)
         canary_hardening(d, res.out[0].data ? res.out[0].data : "");
     if (res.container_id != NULL)

@@ -16,8 +16,6 @@
 #include <time.h>
 #include <uuid/uuid.h>
 
-#define INPUT_TAR_CAP (64u << 20)
-#define ERROR_FILE_CAP (64u << 10)
 #define KILL_WAIT_MS 30000
 /* How long a started code job's interpreter may take to read its input. */
 #define INPUT_SEND_MS 30000 /* or the job's timeout, when longer */
@@ -31,9 +29,9 @@ void
 executor_opts_defaults(struct executor_opts *o)
 {
     memset(o, 0, sizeof(*o));
-    o->stdout_cap = RX_DEFAULT_STREAM_CAP;
-    o->stderr_cap = RX_DEFAULT_STREAM_CAP;
-    o->output_cap = RX_DEFAULT_OUTPUT_CAP;
+    o->stdout_cap = LIMIT_STREAM_BYTES;
+    o->stderr_cap = LIMIT_STREAM_BYTES;
+    o->output_cap = LIMIT_OUTPUT_BYTES;
     o->owner = "ralph-exec";
     o->tmp_bytes = SANDBOX_TMP_BYTES;
     o->shm_bytes = SANDBOX_SHM_BYTES;
@@ -47,21 +45,20 @@ build_input(const struct job_spec *job, struct rx_buf *tar, struct rx_error **er
     size_t n = job->n_files + 2, k = 0;
     struct tar_entry_in *e = xcalloc(n, sizeof(*e));
     if (job->kind == JOB_CODE) {
-        e[k++] = (struct tar_entry_in){JOB_RESERVED_DIR "/job.py", job->code, job->code_len,
-                                       0644};
+        e[k++] = (struct tar_entry_in){JOB_RESERVED_DIR "/job.py", job->code, job->code_len, 0644};
         e[k++] = (struct tar_entry_in){JOB_RESERVED_DIR "/inputs.json", job->inputs_json,
                                        strlen(job->inputs_json), 0644};
     }
     for (size_t i = 0; i < job->n_files; i++)
-        e[k++] = (struct tar_entry_in){job->files[i].path, job->files[i].content,
-                                       job->files[i].len, 0644};
-    rx_buf_init(tar, INPUT_TAR_CAP);
+        e[k++] = (struct tar_entry_in){job->files[i].path, job->files[i].content, job->files[i].len,
+                                       0644};
+    rx_buf_init(tar, LIMIT_INPUT_TAR_BYTES);
     int r = tar_build(e, k, SANDBOX_UID, SANDBOX_GID, tar, err);
     free(e);
     if (r < 0 && tar->overflow) {
         rx_error_free(err);
         return rx_error_reject(err, "the job's files come to more than %u bytes",
-                               INPUT_TAR_CAP);
+                               LIMIT_INPUT_TAR_BYTES);
     }
     return r;
 }
@@ -104,7 +101,8 @@ fetch_file(struct docker_client *dc, const char *id, const char *rel, size_t cap
         if (docker_archive_stat(dc, id, parent, &psize, &pmode, err) < 0)
             return -1; /* 404: the output is missing */
         if (pmode < 0 || (pmode & GO_MODE_SYMLINK) || !(pmode & GO_MODE_DIR)) {
-            rx_error_set(err, EINVAL, "output file %s: %s is %s", rel, parent + strlen(JOB_WORKSPACE) + 1,
+            rx_error_set(err, EINVAL, "output file %s: %s is %s", rel,
+                         parent + strlen(JOB_WORKSPACE) + 1,
                          pmode >= 0 && (pmode & GO_MODE_SYMLINK) ? "a symbolic link"
                                                                  : "not a directory");
             (*err)->kind = RX_ERR_OUTPUT;
@@ -117,8 +115,8 @@ fetch_file(struct docker_client *dc, const char *id, const char *rel, size_t cap
     bool truncated = false;
     long long size = -1, mode = -1;
     /* Room for the tar headers and padding around the file itself. */
-    if (docker_archive_get(dc, id, path, cap + (64u << 10), &tar, &truncated, &size, &mode,
-                           err) < 0) {
+    if (docker_archive_get(dc, id, path, cap + LIMIT_TAR_OVERHEAD_BYTES, &tar, &truncated, &size,
+                           &mode, err) < 0) {
         /* The job shaped its own workspace: a path through a file or a
          * symlink loop is its doing, not the engine's. */
         if ((*err)->http_status >= 400 && (*err)->http_status != 404) {
@@ -206,7 +204,8 @@ harness_error(struct docker_client *dc, const char *id)
     cleanup_free char *data = NULL;
     size_t len = 0;
     struct rx_error *e = NULL;
-    if (fetch_file(dc, id, JOB_RESERVED_DIR "/error.json", ERROR_FILE_CAP, &data, &len, &e) < 0) {
+    if (fetch_file(dc, id, JOB_RESERVED_DIR "/error.json", LIMIT_ERROR_FILE_BYTES, &data, &len,
+                   &e) < 0) {
         rx_error_free(&e);
         return NULL;
     }
@@ -252,11 +251,11 @@ struct run {
     bool cancelled;
 
     struct container_spec_opts spec;
-    struct json_object *seccomp;   /* the strict profile, when sent */
-    struct rx_buf tar;             /* the input archive, until copied in */
-    struct docker_demux demux;     /* the job's stdout and stderr */
+    struct json_object *seccomp; /* the strict profile, when sent */
+    struct rx_buf tar;           /* the input archive, until copied in */
+    struct docker_demux demux;   /* the job's stdout and stderr */
     struct docker_attach *att;
-    char *id;                      /* the container, once created */
+    char *id; /* the container, once created */
     bool started;
 
     /* A code job's harness waits for its input or its go-ahead on stdin,
@@ -268,7 +267,7 @@ struct run {
      * once: its input first. */
     bool input_after_start;
     bool input_on_stdin;
-    long long send_ms;  /* how long the interpreter has to take its input */
+    long long send_ms;   /* how long the interpreter has to take its input */
     long long run_start; /* the job's own time starts: its input is complete */
     long long deadline;  /* ... and runs out */
     struct run_facts facts;
@@ -461,8 +460,7 @@ static int
 step_stream(struct run *r)
 {
     r->run_start = rx_now_ms();
-    r->deadline = r->run_start +
-                  (r->facts.input_timed_out ? KILL_WAIT_MS : r->job->timeout_ms);
+    r->deadline = r->run_start + (r->facts.input_timed_out ? KILL_WAIT_MS : r->job->timeout_ms);
     int pr = docker_attach_pump(r->att, r->job->stdin_data, r->job->stdin_len, &r->demux,
                                 r->deadline, &r->err);
     docker_attach_close(steal_pointer(&r->att));
@@ -619,9 +617,10 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
              struct job_result *res)
 {
     static int (*const steps[])(struct run *) = {
-        step_prepare,           step_create, step_input_before_start, step_attach,
-        step_start,             step_input_after_start, step_stream,  step_wait,
-        step_inspect,           step_classify_collect,
+        step_prepare,          step_create, step_input_before_start,
+        step_attach,           step_start,  step_input_after_start,
+        step_stream,           step_wait,   step_inspect,
+        step_classify_collect,
     };
     struct run r = {.dc = dc, .job = job, .opts = opts, .res = res};
     docker_demux_init(&r.demux, opts->stdout_cap, opts->stderr_cap);

@@ -12,11 +12,6 @@
 #include "executor/job_spec.h"
 #include "executor/limits.h"
 
-/* Kept for executor.c until it names LIMIT_STREAM_BYTES and
- * LIMIT_OUTPUT_BYTES (executor/limits.h) itself. */
-#define RX_DEFAULT_STREAM_CAP LIMIT_STREAM_BYTES
-#define RX_DEFAULT_OUTPUT_CAP LIMIT_OUTPUT_BYTES
-
 struct executor_opts {
     size_t stdout_cap;
     size_t stderr_cap;
@@ -48,9 +43,9 @@ int executor_remove(struct docker_client *dc, struct job_result *res, struct rx_
 
 /* A job document, as either program has it. */
 struct job_doc {
-    const char *path;  /* a job file ("-": standard input), or NULL: */
-    const char *bytes; /* the document in memory; NULL: a queue measured */
-    size_t len;        /* len bytes, too many to read (rejected unread) */
+    const char *path;            /* a job file ("-": standard input), or NULL: */
+    const char *bytes;           /* the document in memory; NULL: a queue measured */
+    size_t len;                  /* len bytes, too many to read (rejected unread) */
     const char *default_task_id; /* a queue's name for it, when the document gives none */
 };
 
@@ -61,8 +56,8 @@ struct operator_policy;
  * that audit_override or else the policy names, checked writable (created
  * 0640).  *audit_path then points at audit_override or into p.  An error
  * (RX_ERR_REJECTED) names the file; p must be freed either way. */
-int executor_setup(const char *policy_path, const char *audit_override,
-                   struct operator_policy *p, const char **audit_path, struct rx_error **err);
+int executor_setup(const char *policy_path, const char *audit_override, struct operator_policy *p,
+                   const char **audit_path, struct rx_error **err);
 
 /* The one way into a run, for ralph-exec and the worker alike: parse and
  * validate the document, check it against the operator's policy and apply

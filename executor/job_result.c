@@ -17,7 +17,7 @@ static const char *const status_names[] = {
 };
 
 static const int status_exit[] = {
-    [JOB_SUCCESS] = 0, [JOB_ERROR] = 1,          [JOB_TIMEOUT] = 3,       [JOB_OOM] = 4,
+    [JOB_SUCCESS] = 0,        [JOB_ERROR] = 1,    [JOB_TIMEOUT] = 3,       [JOB_OOM] = 4,
     [JOB_RESULT_INVALID] = 5, [JOB_REJECTED] = 2, [JOB_INFRA_ERROR] = 125,
 };
 

@@ -37,19 +37,19 @@ struct job_timings {
 struct job_result {
     char *task_id;
     enum job_status status;
-    int exit_code;       /* -1 when the job never exited by itself */
+    int exit_code; /* -1 when the job never exited by itself */
     bool has_exit_code;
     struct json_object *output; /* owned; NULL prints as null */
-    char *error;         /* owned; NULL on success */
-    struct rx_buf out[2];        /* stdout, stderr as kept */
+    char *error;                /* owned; NULL on success */
+    struct rx_buf out[2];       /* stdout, stderr as kept */
     long long started_ms;
     long long duration_ms;
     char *image;
     char *container_id;
-    char *image_id;      /* the image's digest as the engine resolved it */
+    char *image_id; /* the image's digest as the engine resolved it */
     char *engine_version;
     char *api_version;
-    const char *engine_kind; /* static: "docker" or "podman"; NULL when unknown */
+    const char *engine_kind;    /* static: "docker" or "podman"; NULL when unknown */
     struct json_object *limits; /* owned */
     struct job_timings timings;
     char *removal_error; /* the container could not be confirmed removed */

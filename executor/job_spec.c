@@ -150,8 +150,7 @@ get_plain_string(struct json_object *v, const char *field, size_t max, const cha
     const char *s = json_object_get_string(v);
     size_t n = (size_t)json_object_get_string_len(v);
     if (n > max)
-        return rx_error_reject(err, "`%s` is %zu bytes, more than the %zu allowed", field, n,
-                               max);
+        return rx_error_reject(err, "`%s` is %zu bytes, more than the %zu allowed", field, n, max);
     if (has_nul(s, n))
         return rx_error_reject(err, "`%s` contains a NUL byte", field);
     *out = s;
@@ -190,8 +189,10 @@ get_bytes(struct json_object *v, const char *field, long long min, long long max
                                    "with k, m or g, like \"256m\")",
                                    field, json_object_get_string(v));
     } else {
-        return rx_error_reject(err, "`%s` must be a size in bytes or a string like \"256m\", "
-                                    "not %s", field, type_name(v));
+        return rx_error_reject(err,
+                               "`%s` must be a size in bytes or a string like \"256m\", "
+                               "not %s",
+                               field, type_name(v));
     }
     if (b < min || b > max)
         return rx_error_reject(err, "`%s` is %lld bytes, outside the allowed range %lld..%lld",
@@ -248,8 +249,7 @@ static int
 f_command(struct job_spec *job, struct json_object *v, struct rx_error **err)
 {
     if (!json_object_is_type(v, json_type_array))
-        return rx_error_reject(err, "`command` must be an array of strings, not %s",
-                               type_name(v));
+        return rx_error_reject(err, "`command` must be an array of strings, not %s", type_name(v));
     size_t n = json_object_array_length(v);
     if (n == 0)
         return rx_error_reject(err, "`command` is empty");
@@ -263,8 +263,8 @@ f_command(struct job_spec *job, struct json_object *v, struct rx_error **err)
         snprintf(field, sizeof(field), "command[%zu]", i);
         const char *s;
         size_t len;
-        if (get_plain_string(json_object_array_get_idx(v, i), field, LIMIT_JOB_ARG_BYTES, &s,
-                             &len, err) < 0)
+        if (get_plain_string(json_object_array_get_idx(v, i), field, LIMIT_JOB_ARG_BYTES, &s, &len,
+                             err) < 0)
             return -1;
         if (i == 0 && len == 0)
             return rx_error_reject(err, "`command[0]` (the program) is empty");
@@ -321,8 +321,9 @@ f_files(struct job_spec *job, struct json_object *v, struct rx_error **err)
                 for (size_t k = 0; k < nd; k++)
                     free(dirs[k]);
                 free(dirs);
-                return rx_error_reject(err, "`files`: path \"%.100s\" is more than %d "
-                                            "directories deep",
+                return rx_error_reject(err,
+                                       "`files`: path \"%.100s\" is more than %d "
+                                       "directories deep",
                                        p, LIMIT_JOB_PATH_DEPTH);
             }
             if (nd == cap) {
@@ -352,8 +353,10 @@ f_files(struct job_spec *job, struct json_object *v, struct rx_error **err)
             const char *a = job->files[i].path, *b = job->files[j].path;
             size_t la = strlen(a);
             if (i != j && strncmp(a, b, la) == 0 && b[la] == '/')
-                return rx_error_reject(err, "`files`: \"%.100s\" is both a file and the "
-                                            "directory of \"%.100s\"", a, b);
+                return rx_error_reject(err,
+                                       "`files`: \"%.100s\" is both a file and the "
+                                       "directory of \"%.100s\"",
+                                       a, b);
         }
     }
     return 0;
@@ -382,8 +385,10 @@ f_runtime(struct job_spec *job, struct json_object *v, struct rx_error **err)
     if (get_plain_string(v, "runtime", LIMIT_IMAGE_NAME_BYTES, &s, &n, err) < 0)
         return -1;
     if (!valid_image(s, n))
-        return rx_error_reject(err, "`runtime` \"%.100s\" is not an image reference "
-                                    "(letters, digits and ._-/:@+ only)", s);
+        return rx_error_reject(err,
+                               "`runtime` \"%.100s\" is not an image reference "
+                               "(letters, digits and ._-/:@+ only)",
+                               s);
     free(job->image);
     job->image = xstrdup(s);
     return 0;
@@ -457,8 +462,9 @@ f_env(struct job_spec *job, struct json_object *v, struct rx_error **err)
     json_object_object_foreach(v, key, val)
     {
         if (!valid_env_key(key))
-            return rx_error_reject(err, "`env`: \"%.100s\" is not a valid variable name "
-                                        "(letters, digits and _, not starting with a digit)",
+            return rx_error_reject(err,
+                                   "`env`: \"%.100s\" is not a valid variable name "
+                                   "(letters, digits and _, not starting with a digit)",
                                    key);
         char field[300];
         snprintf(field, sizeof(field), "env.%s", key);
@@ -570,8 +576,7 @@ struct job_spec *
 job_spec_from_json(struct json_object *doc, struct rx_error **err)
 {
     if (!json_object_is_type(doc, json_type_object))
-        return rx_error_reject(err, "a job must be a JSON object, not %s", type_name(doc)),
-               NULL;
+        return rx_error_reject(err, "a job must be a JSON object, not %s", type_name(doc)), NULL;
 
     cleanup_job_spec struct job_spec *job = xcalloc(1, sizeof(*job));
     job->image = xstrdup(JOB_SPEC_DEFAULT_IMAGE);
@@ -692,8 +697,7 @@ job_spec_parse(const char *data, size_t len, char **task_id_out, struct rx_error
         /* Judged by its whole length: "victim\u0000junk" is not "victim". */
         struct json_object *t = rx_json_get(doc, "task_id");
         if (t != NULL && json_object_is_type(t, json_type_string) &&
-            task_id_valid(json_object_get_string(t),
-                                   (size_t)json_object_get_string_len(t)))
+            task_id_valid(json_object_get_string(t), (size_t)json_object_get_string_len(t)))
             *task_id_out = xstrdup(json_object_get_string(t));
     }
     return job;
@@ -709,8 +713,7 @@ job_spec_load(const char *path, char **task_id_out, struct rx_error **err)
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     }
     if (fd < 0)
-        return rx_error_reject(err, "cannot open job file %s: %s", path, strerror(errno)),
-               NULL;
+        return rx_error_reject(err, "cannot open job file %s: %s", path, strerror(errno)), NULL;
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
         return rx_error_reject(err, "job file %s is a directory", path), NULL;
@@ -719,8 +722,7 @@ job_spec_load(const char *path, char **task_id_out, struct rx_error **err)
     if (rx_buf_read_fd(&b, fd) < 0)
         return rx_error_reject(err, "cannot read job file %s: %s", path, strerror(errno)), NULL;
     if (b.overflow)
-        return rx_error_reject(err, "job file %s is more than %u bytes", path,
-                               LIMIT_JOB_BYTES),
+        return rx_error_reject(err, "job file %s is more than %u bytes", path, LIMIT_JOB_BYTES),
                NULL;
     struct job_spec *job = job_spec_parse(b.data ? b.data : "", b.len, task_id_out, err);
     if (job == NULL)

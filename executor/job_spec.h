@@ -11,9 +11,7 @@
 #include "executor/limits.h"
 #include "executor/rx_error.h"
 
-/* The bounds on what a job may carry are in executor/limits.h.  Kept for
- * worker.c until it names LIMIT_JOB_BYTES itself. */
-#define JOB_SPEC_MAX_FILE_BYTES LIMIT_JOB_BYTES
+/* The bounds on what a job may carry are in executor/limits.h. */
 
 #define JOB_SPEC_DEFAULT_IMAGE "ralph-sandbox:python"
 #define JOB_SPEC_DEFAULT_TIMEOUT_S 30.0

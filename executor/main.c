@@ -98,8 +98,7 @@ write_output_file(const char *json)
     if (f != NULL && fclose(f) != 0)
         ok = false;
     if (!ok || rename(tmp, output_path) < 0) {
-        fprintf(stderr, "ralph-exec: warning: cannot write %s: %s\n", output_path,
-                strerror(errno));
+        fprintf(stderr, "ralph-exec: warning: cannot write %s: %s\n", output_path, strerror(errno));
         unlink(tmp);
     }
 }
@@ -111,7 +110,7 @@ print_result(const struct job_result *res, const char *json, void *quiet_flag)
     if (output_path != NULL)
         write_output_file(json);
     if (text_format) {
-        job_result_print_text(res, stdout, 64u << 10);
+        job_result_print_text(res, stdout, LIMIT_TEXT_OUTPUT_BYTES);
     } else {
         fputs(json, stdout);
         fputc('\n', stdout);
@@ -135,7 +134,10 @@ static void
 finish(struct job_result *res, bool quiet, const char *sandbox)
 {
     struct executor_finish f = {
-        .audit_path = audit_path, .sandbox = sandbox, .deliver = print_result, .ud = &quiet,
+        .audit_path = audit_path,
+        .sandbox = sandbox,
+        .deliver = print_result,
+        .ud = &quiet,
     };
     executor_finish(NULL, res, &f);
     if (f.audit_err != NULL)
@@ -156,12 +158,11 @@ static int
 parse_args(int argc, char **argv, struct cli *o)
 {
     static const struct option longopts[] = {
-        {"quiet", no_argument, NULL, 'q'},  {"owner", required_argument, NULL, 'O'},
+        {"quiet", no_argument, NULL, 'q'},        {"owner", required_argument, NULL, 'O'},
         {"policy", required_argument, NULL, 'P'}, {"audit", required_argument, NULL, 'A'},
-        {"json", no_argument, NULL, 'J'}, {"format", required_argument, NULL, 'F'},
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},   {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        {"json", no_argument, NULL, 'J'},         {"format", required_argument, NULL, 'F'},
+        {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
     };
     o->doctor = argc > 1 && strcmp(argv[1], "doctor") == 0;
     if (o->doctor) {
@@ -217,8 +218,8 @@ run_job(const struct cli *o)
     }
     char host[256] = "localhost";
     gethostname(host, sizeof(host) - 1);
-    cleanup_free char *owner =
-        o->owner ? xstrdup(o->owner) : xasprintf("ralph-exec/%s/%ld", host, (long)getpid());
+    cleanup_free char *owner = o->owner ? xstrdup(o->owner)
+                                        : xasprintf("ralph-exec/%s/%ld", host, (long)getpid());
     cleanup_job_result struct job_result res;
     job_result_init(&res);
     struct executor_opts opts;

@@ -226,15 +226,16 @@ limit(const struct job_spec *job, const char *field, long long *value, long long
 }
 
 int
-operator_policy_apply(const struct operator_policy *p, struct job_spec *job, struct executor_opts *opts,
-                struct rx_error **err)
+operator_policy_apply(const struct operator_policy *p, struct job_spec *job,
+                      struct executor_opts *opts, struct rx_error **err)
 {
     if (!image_allowed(p, job->image))
-        return rx_error_reject(err, "`runtime` \"%s\" is not an image the policy allows "
-                                    "(allowed_images)",
+        return rx_error_reject(err,
+                               "`runtime` \"%s\" is not an image the policy allows "
+                               "(allowed_images)",
                                job->image);
-    if (limit(job, "timeout", &job->timeout_ms, p->max_timeout_ms, "max_timeout", "s", 1000,
-              err) < 0 ||
+    if (limit(job, "timeout", &job->timeout_ms, p->max_timeout_ms, "max_timeout", "s", 1000, err) <
+            0 ||
         limit(job, "memory_limit", &job->memory_bytes, p->max_memory_bytes, "max_memory_limit",
               "bytes", 1, err) < 0 ||
         limit(job, "cpu_limit", &job->nano_cpus, p->max_nano_cpus, "max_cpu_limit", "cores", 1e9,
@@ -249,8 +250,9 @@ operator_policy_apply(const struct operator_policy *p, struct job_spec *job, str
         for (size_t i = 0; i < p->n_sandboxes; i++)
             ok = ok || strcmp(p->allowed_sandboxes[i], job->sandbox) == 0;
         if (!ok)
-            return rx_error_reject(err, "`sandbox` \"%s\" is not allowed by the policy "
-                                        "(allowed_sandboxes)",
+            return rx_error_reject(err,
+                                   "`sandbox` \"%s\" is not allowed by the policy "
+                                   "(allowed_sandboxes)",
                                    job->sandbox);
     }
     if (opts != NULL) {

@@ -19,18 +19,18 @@ struct executor_opts;
 struct operator_policy {
     char **allowed_images; /* exact names, or prefixes ending in '*'; NULL: any */
     size_t n_images;
-    long long max_timeout_ms;   /* 0: no maximum */
+    long long max_timeout_ms; /* 0: no maximum */
     long long max_memory_bytes;
     long long max_nano_cpus;
     long long max_pids;
-    size_t max_output_bytes;    /* 0: the executor's default */
+    size_t max_output_bytes; /* 0: the executor's default */
     size_t max_log_bytes;
-    char **allowed_sandboxes;   /* NULL: runc and gvisor */
+    char **allowed_sandboxes; /* NULL: runc and gvisor */
     size_t n_sandboxes;
-    char *default_sandbox;      /* "runc" unless set */
+    char *default_sandbox; /* "runc" unless set */
     bool seccomp_strict;
-    char *audit_log;            /* NULL: no audit log unless --audit */
-    char *source;               /* the file it came from, or "built-in defaults" */
+    char *audit_log; /* NULL: no audit log unless --audit */
+    char *source;    /* the file it came from, or "built-in defaults" */
 };
 
 /* Load a policy.  path NULL: OPERATOR_POLICY_DEFAULT_PATH when it exists, else the
@@ -42,8 +42,8 @@ void operator_policy_free(struct operator_policy *p);
 
 /* Check a job against the policy and apply its defaults (sandbox, lowered
  * limits) and output caps (into opts).  Rejection names the limit. */
-int operator_policy_apply(const struct operator_policy *p, struct job_spec *job, struct executor_opts *opts,
-                    struct rx_error **err);
+int operator_policy_apply(const struct operator_policy *p, struct job_spec *job,
+                          struct executor_opts *opts, struct rx_error **err);
 
 /* The strict seccomp profile (images/seccomp-strict.json, embedded). */
 extern const char seccomp_strict_profile[];

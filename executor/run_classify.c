@@ -57,8 +57,7 @@ run_classify(const struct run_facts *f, struct run_verdict *v)
         verdict(v, JOB_OOM, true,
                 xasprintf("ran out of memory: the kernel killed a process at the %lld-byte "
                           "limit%s%s%s%s",
-                          f->memory_bytes, why ? " (inferred from exit 137: " : "",
-                          why ? why : "",
+                          f->memory_bytes, why ? " (inferred from exit 137: " : "", why ? why : "",
                           why ? ", and a SIGKILL sent by the job itself looks the same)" : "",
                           note));
     } else if (f->exit_code != 0) {

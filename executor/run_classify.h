@@ -19,13 +19,13 @@ struct run_facts {
     long long memory_bytes; /* the job's */
     long long send_ms;      /* how long its interpreter had to take its input */
     const char *output_path;
-    int exit_code;          /* State.ExitCode */
-    bool timed_out;         /* we killed it at its deadline */
-    bool input_timed_out;   /* ... before its interpreter took its input */
-    bool input_lost;        /* its input or go-ahead did not all reach the harness */
-    bool oom_killed;        /* the engine said so, or it is inferred (below) */
+    int exit_code;                /* State.ExitCode */
+    bool timed_out;               /* we killed it at its deadline */
+    bool input_timed_out;         /* ... before its interpreter took its input */
+    bool input_lost;              /* its input or go-ahead did not all reach the harness */
+    bool oom_killed;              /* the engine said so, or it is inferred (below) */
     const char *oom_inferred_why; /* non-NULL: inferred from exit 137, and why */
-    const char *event_note; /* non-NULL: "; the engine's event log could not tell: ..." */
+    const char *event_note;       /* non-NULL: "; the engine's event log could not tell: ..." */
 };
 
 /* What to copy out once the status is known. */

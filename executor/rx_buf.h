@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 struct rx_buf {
-    char *data;   /* always NUL-terminated when non-NULL */
+    char *data; /* always NUL-terminated when non-NULL */
     size_t len;
     size_t alloc;
     size_t cap;   /* the most bytes it will hold */

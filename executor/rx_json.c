@@ -34,7 +34,8 @@ check_text(const char *p, size_t n, size_t *off, const char **why)
                 } else if (d >= 0x80) {
                     size_t k = utf8_seq((const unsigned char *)p + i, n - i);
                     if (k == 0)
-                        return *off = i, *why = "invalid UTF-8 (overlong, surrogate or out of range)", -1;
+                        return *off = i,
+                               *why = "invalid UTF-8 (overlong, surrogate or out of range)", -1;
                     i += k - 1;
                 }
             }
@@ -228,8 +229,8 @@ rx_json_string_from_bytes(const char *p, size_t n)
 const char *
 rx_json_compact(struct json_object *o)
 {
-    return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+    return json_object_to_json_string_ext(o,
+                                          JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
 struct json_object *

@@ -159,8 +159,8 @@ type_word(mode_t t)
 }
 
 int
-tar_read_single_file(const void *tar, size_t tar_len, const char *name, size_t cap,
-                     char **content, size_t *len, struct rx_error **err)
+tar_read_single_file(const void *tar, size_t tar_len, const char *name, size_t cap, char **content,
+                     size_t *len, struct rx_error **err)
 {
     cleanup_archive_read struct archive *a = archive_read_new();
     if (a == NULL)
@@ -241,8 +241,7 @@ tar_read_single_file(const void *tar, size_t tar_len, const char *name, size_t c
     r = archive_read_next_header(a, &e);
     if (r != ARCHIVE_EOF) {
         free(buf);
-        return out_err(err, "output file %s: %s", name,
-                       "the archive holds more than one entry");
+        return out_err(err, "output file %s: %s", name, "the archive holds more than one entry");
     }
     *content = buf;
     *len = got;

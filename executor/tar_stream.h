@@ -15,7 +15,7 @@ struct tar_entry_in {
     const char *path; /* relative, already validated */
     const char *data;
     size_t len;
-    mode_t mode;      /* permission bits */
+    mode_t mode; /* permission bits */
 };
 
 /* Build an uncompressed tar holding a "./" entry and the given files, with

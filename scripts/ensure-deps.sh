@@ -17,7 +17,7 @@ readonly DEFAULT_PACKAGES=(
     build-essential pkg-config
     libcurl4-openssl-dev libjson-c-dev libarchive-dev uuid-dev libhiredis-dev
     docker.io docker-compose mmdebstrap runsc tini
-    jq bats curl ca-certificates redis-server
+    jq bats curl ca-certificates redis-server clang-format
 )
 
 for arg in "$@"; do

@@ -50,9 +50,10 @@ int
 main(int argc, char **argv)
 {
     static const char *const names[] = {
-        "queue",       "concurrency", "worker-id",        "prefix", "lease",
-        "heartbeat",   "max-attempts", "result-ttl",      "max-jobs", "max-runtime",
-        "max-infra-errors", "grace", "policy", "audit",
+        "queue",    "concurrency", "worker-id",        "prefix",
+        "lease",    "heartbeat",   "max-attempts",     "result-ttl",
+        "max-jobs", "max-runtime", "max-infra-errors", "grace",
+        "policy",   "audit",
     };
     struct option longopts[RX_ARRAY_SIZE(names) + 4];
     size_t k = 0;

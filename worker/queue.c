@@ -12,8 +12,7 @@ queue_open(const char *url, const struct queue_cfg *cfg, struct rx_error **err)
         return queue_dir_open(url + 4, cfg, err);
     if (strncmp(url, "redis://", 8) == 0)
         return queue_redis_open(url, cfg, err);
-    return rx_error_reject(err, "--queue %.200s: expected dir:PATH or redis://HOST:PORT[/DB]",
-                           url),
+    return rx_error_reject(err, "--queue %.200s: expected dir:PATH or redis://HOST:PORT[/DB]", url),
            NULL;
 }
 

@@ -19,12 +19,12 @@ typedef void queue_note_fn(void *ud, const char *level, const char *event,
 
 struct queue_cfg {
     const char *worker_id;
-    const char *run_id;     /* this process's run of worker_id (a restart gets a new one) */
-    const char *prefix;     /* Redis key prefix */
+    const char *run_id; /* this process's run of worker_id (a restart gets a new one) */
+    const char *prefix; /* Redis key prefix */
     long long lease_ms;
     int max_attempts;
     long long result_ttl_s;
-    queue_note_fn *note;    /* may be NULL */
+    queue_note_fn *note; /* may be NULL */
     void *note_ud;
 };
 
@@ -32,15 +32,15 @@ struct queue_cfg {
  * payload is NULL, too_large is set and len is its size, measured where it
  * lies (fstat, or a script on the Redis server). */
 struct queue_job {
-    char *payload;          /* the job JSON as the producer wrote it, or NULL */
+    char *payload; /* the job JSON as the producer wrote it, or NULL */
     size_t len;
     bool too_large;
-    char *handle;           /* spool: the claimed path; Redis: NULL (the item is the payload) */
-    char *default_task_id;  /* for jobs without a task_id (spool: the file name), or NULL */
-    char *lock;             /* the run lock held for its task id (see queue_ops.lock), or NULL;
+    char *handle;          /* spool: the claimed path; Redis: NULL (the item is the payload) */
+    char *default_task_id; /* for jobs without a task_id (spool: the file name), or NULL */
+    char *lock;            /* the run lock held for its task id (see queue_ops.lock), or NULL;
                              * Redis: also one that may be held (a lock whose reply was lost) */
-    char *lock_token;       /* Redis: "WORKER RUN TOKEN", this claim's value of its locks */
-    int lock_fd;            /* spool: the lock file, flocked; meaningful only with lock */
+    char *lock_token;      /* Redis: "WORKER RUN TOKEN", this claim's value of its locks */
+    int lock_fd;           /* spool: the lock file, flocked; meaningful only with lock */
 };
 
 struct queue;
@@ -112,7 +112,6 @@ char *queue_identity_new(void);
 bool queue_identity_valid(const char *id, size_t len);
 
 struct queue *queue_dir_open(const char *path, const struct queue_cfg *cfg, struct rx_error **err);
-struct queue *queue_redis_open(const char *url, const struct queue_cfg *cfg,
-                               struct rx_error **err);
+struct queue *queue_redis_open(const char *url, const struct queue_cfg *cfg, struct rx_error **err);
 
 #endif

@@ -215,7 +215,6 @@ parse_name(const char *file, int *attempts)
     return stem;
 }
 
-
 /* rename(2) that never replaces dst.  Where the file system refuses
  * RENAME_NOREPLACE (EINVAL: NFS, some FUSE; 2026), link(2) then unlink(2):
  * of two workers that linked one src, the one whose unlink finds it gone
@@ -244,8 +243,7 @@ rename_noreplace(const char *src, const char *dst)
  * the .error.json beside it.  0 when moved (or gone: someone else moved
  * it), -1 with errno when it stays where it is. */
 static int
-dead_letter(struct queue_dir *d, const char *src, const char *stem, const char *why,
-            int attempts)
+dead_letter(struct queue_dir *d, const char *src, const char *stem, const char *why, int attempts)
 {
     cleanup_free char *ddir = xasprintf("%s/dead", d->root);
     cleanup_free char *name = NULL;
@@ -302,8 +300,7 @@ open_regular(const char *path, off_t *size, struct rx_error **err)
 /* Read the first `size` bytes of fd into one buffer of that size (not a
  * growing one: no copy on the way).  Caller frees *out. */
 static int
-read_exactly(int fd, const char *path, size_t size, char **out, size_t *len,
-             struct rx_error **err)
+read_exactly(int fd, const char *path, size_t size, char **out, size_t *len, struct rx_error **err)
 {
     char *buf = xmalloc(size + 1);
     size_t off = 0;
@@ -385,8 +382,8 @@ set_aside(struct queue_dir *d, const char *claimed, const char *file, const char
         note_entry(d, "warn", "spool_entry_dead", file, why);
 }
 
-static int requeue_file(struct queue_dir *d, const char *claimed_path, bool count,
-                        const char *why, struct rx_error **err);
+static int requeue_file(struct queue_dir *d, const char *claimed_path, bool count, const char *why,
+                        struct rx_error **err);
 
 /* What kind of thing a non-job entry is, for dead/'s reason. */
 static const char *
@@ -472,8 +469,7 @@ dir_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_err
                     rx_error_free(&rerr);
                 }
                 queue_job_free(j);
-                rx_error_set(err, lerr->code, "%s (put back, no attempt counted)",
-                             lerr->msg);
+                rx_error_set(err, lerr->code, "%s (put back, no attempt counted)", lerr->msg);
                 rx_error_free(&lerr);
                 return -1;
             }
@@ -503,7 +499,8 @@ dir_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_err
 }
 
 static int
-dir_result_exists(struct queue *q, const char *task_id, bool *exists, struct rx_error **err RX_UNUSED)
+dir_result_exists(struct queue *q, const char *task_id, bool *exists,
+                  struct rx_error **err RX_UNUSED)
 {
     struct queue_dir *d = (struct queue_dir *)q;
     cleanup_free char *p = xasprintf("%s/results/%s.json", d->root, task_id);
@@ -639,8 +636,7 @@ dir_complete(struct queue *q, struct queue_job *job, const char *task_id, const 
     cleanup_free char *rdir = xasprintf("%s/results", d->root);
     cleanup_free char *name = xasprintf("%s.json", task_id);
     bool existed = false;
-    if (result != NULL &&
-        write_atomic(rdir, name, result, strlen(result), true, &existed, err) < 0)
+    if (result != NULL && write_atomic(rdir, name, result, strlen(result), true, &existed, err) < 0)
         return -1;
     if (unlink(job->handle) < 0 && errno != ENOENT)
         return rx_error_set(err, errno, "spool: remove %s: %s", job->handle, strerror(errno));
@@ -969,9 +965,11 @@ queue_dir_open(const char *path, const struct queue_cfg *cfg, struct rx_error **
         if ((strcmp(subdirs[i], "results") == 0 || strcmp(subdirs[i], "running") == 0) &&
             folds_case(p)) {
             free(root);
-            return rx_error_reject(err, "spool %s: the file system folds case there, so task "
-                                        "ids that differ only in case would share a result: "
-                                        "use a case-sensitive one", p),
+            return rx_error_reject(err,
+                                   "spool %s: the file system folds case there, so task "
+                                   "ids that differ only in case would share a result: "
+                                   "use a case-sensitive one",
+                                   p),
                    NULL;
         }
     }

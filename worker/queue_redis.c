@@ -53,12 +53,12 @@ struct queue_redis {
  * already did: a job taken off one list and not put on the next is lost).
  * A producer can write any key; a key of the wrong type is an error the
  * worker logs, never a lost job. */
-#define LUA_GUARD                                                                       \
-    "local function wrong(k, want)\n"                                                   \
-    "  local t = redis.call('TYPE', k)['ok']\n"                                         \
-    "  if t ~= 'none' and t ~= want then\n"                                             \
+#define LUA_GUARD                                                                               \
+    "local function wrong(k, want)\n"                                                           \
+    "  local t = redis.call('TYPE', k)['ok']\n"                                                 \
+    "  if t ~= 'none' and t ~= want then\n"                                                     \
     "    return redis.error_reply('the key ' .. k .. ' holds a ' .. t .. ', not a ' .. want)\n" \
-    "  end\n"                                                                           \
+    "  end\n"                                                                                   \
     "end\n"
 
 /* KEYS: claiming, jobs, processing.  ARGV: the job size cap.  Takes the
@@ -66,18 +66,16 @@ struct queue_redis {
  * else the next one on jobs, onto the processing list.  A job over the cap
  * is measured here, on the server, and dropped: only its length comes back
  * (an integer), so the worker never receives it.  nil when there is none. */
-static const char take_lua[] =
-    LUA_GUARD
-    "for i = 1, 3 do\n"
-    "  local e = wrong(KEYS[i], 'list')\n"
-    "  if e then return e end\n"
-    "end\n"
-    "local item = redis.call('RPOP', KEYS[1])\n"
-    "if not item then item = redis.call('RPOP', KEYS[2]) end\n"
-    "if not item then return false end\n"
-    "if #item > tonumber(ARGV[1]) then return #item end\n"
-    "redis.call('LPUSH', KEYS[3], item)\n"
-    "return item\n";
+static const char take_lua[] = LUA_GUARD "for i = 1, 3 do\n"
+                                         "  local e = wrong(KEYS[i], 'list')\n"
+                                         "  if e then return e end\n"
+                                         "end\n"
+                                         "local item = redis.call('RPOP', KEYS[1])\n"
+                                         "if not item then item = redis.call('RPOP', KEYS[2]) end\n"
+                                         "if not item then return false end\n"
+                                         "if #item > tonumber(ARGV[1]) then return #item end\n"
+                                         "redis.call('LPUSH', KEYS[3], item)\n"
+                                         "return item\n";
 
 /* KEYS: running.  ARGV: this claim ("WORKER RUN TOKEN"), lease key
  * prefix, expiry (ms).  1 when the lock is ours (taken now, or by this
@@ -113,16 +111,14 @@ static const char small_get_lua[] =
     "return redis.call('GET', KEYS[1])\n";
 
 /* Give up the run lock KEYS[i] if ARGV[j] (this run) holds it. */
-#define LUA_UNLOCK(K, A)                                                                 \
-    "if " K " ~= '' and redis.call('TYPE', " K ")['ok'] == 'string' and\n"               \
-    "   redis.call('GET', " K ") == " A " then\n"                                        \
-    "  redis.call('DEL', " K ")\n"                                                       \
+#define LUA_UNLOCK(K, A)                                                   \
+    "if " K " ~= '' and redis.call('TYPE', " K ")['ok'] == 'string' and\n" \
+    "   redis.call('GET', " K ") == " A " then\n"                          \
+    "  redis.call('DEL', " K ")\n"                                         \
     "end\n"
 
 /* KEYS: running ('' if none).  ARGV: this claim's lock value. */
-static const char unlock_lua[] =
-    LUA_UNLOCK("KEYS[1]", "ARGV[1]")
-    "return 1\n";
+static const char unlock_lua[] = LUA_UNLOCK("KEYS[1]", "ARGV[1]") "return 1\n";
 
 /* KEYS: result, done, processing, stats, attempts, running ('' if none).
  * ARGV: result ('' drops the job as a duplicate), ttl, task_id, the item,
@@ -130,8 +126,7 @@ static const char unlock_lua[] =
  * the processing list (a job too large to read is not).  The bookkeeping (done, stats, attempts) is done
  * with pcall: a producer's key of the wrong type there must not keep a
  * result from being stored. */
-static const char complete_lua[] =
-    LUA_GUARD
+static const char complete_lua[] = LUA_GUARD
     "local e = wrong(KEYS[3], 'list')\n"
     "if e then return e end\n"
     "if ARGV[1] == '' then\n"
@@ -143,28 +138,26 @@ static const char complete_lua[] =
     "if ARGV[7] == '1' then\n"
     "  redis.call('LREM', KEYS[3], 1, ARGV[4])\n"
     "  redis.pcall('HDEL', KEYS[5], redis.sha1hex(ARGV[4]))\n"
-    "end\n"
-    LUA_UNLOCK("KEYS[6]", "ARGV[6]")
-    "return 1\n";
+    "end\n" LUA_UNLOCK("KEYS[6]", "ARGV[6]") "return 1\n";
 
 /* Dead-letter or requeue ITEM (attempt count A, or nil when not counted):
  * a dead list or attempts hash of the wrong type requeues it instead. */
-#define LUA_REQUEUE                                                                      \
-    "local function requeue(item, count, maxa, why, jobs, attempts, dead, stats)\n"      \
-    "  if count then\n"                                                                  \
-    "    local h = redis.sha1hex(item)\n"                                                \
-    "    local a = redis.pcall('HINCRBY', attempts, h, 1)\n"                             \
-    "    if type(a) == 'number' and a >= tonumber(maxa) then\n"                          \
+#define LUA_REQUEUE                                                                                 \
+    "local function requeue(item, count, maxa, why, jobs, attempts, dead, stats)\n"                 \
+    "  if count then\n"                                                                             \
+    "    local h = redis.sha1hex(item)\n"                                                           \
+    "    local a = redis.pcall('HINCRBY', attempts, h, 1)\n"                                        \
+    "    if type(a) == 'number' and a >= tonumber(maxa) then\n"                                     \
     "      local d = redis.pcall('LPUSH', dead, cjson.encode({job=item, error=why, attempts=a}))\n" \
-    "      if type(d) == 'number' then\n"                                                \
-    "        redis.pcall('HDEL', attempts, h)\n"                                         \
-    "        redis.pcall('HINCRBY', stats, 'dead', 1)\n"                                 \
-    "        return 1\n"                                                                 \
-    "      end\n"                                                                        \
-    "    end\n"                                                                          \
-    "  end\n"                                                                            \
-    "  redis.call('RPUSH', jobs, item)\n"                                                \
-    "  return 0\n"                                                                       \
+    "      if type(d) == 'number' then\n"                                                           \
+    "        redis.pcall('HDEL', attempts, h)\n"                                                    \
+    "        redis.pcall('HINCRBY', stats, 'dead', 1)\n"                                            \
+    "        return 1\n"                                                                            \
+    "      end\n"                                                                                   \
+    "    end\n"                                                                                     \
+    "  end\n"                                                                                       \
+    "  redis.call('RPUSH', jobs, item)\n"                                                           \
+    "  return 0\n"                                                                                  \
     "end\n"
 
 /* KEYS: processing, jobs, attempts, dead, stats, running ('' if none).
@@ -172,25 +165,21 @@ static const char complete_lua[] =
  * value.  Returns 1
  * when dead-lettered, 0 when requeued, -1 when the item was not in the
  * processing list (someone else moved it). */
-static const char release_lua[] =
-    LUA_GUARD
-    LUA_REQUEUE
+static const char release_lua[] = LUA_GUARD LUA_REQUEUE
     "for _, i in ipairs({1, 2}) do\n"
     "  local e = wrong(KEYS[i], 'list')\n"
     "  if e then return e end\n"
-    "end\n"
-    LUA_UNLOCK("KEYS[6]", "ARGV[5]")
-    "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return -1 end\n"
-    "return requeue(ARGV[1], ARGV[2] == '1', ARGV[3], ARGV[4], KEYS[2], KEYS[3], KEYS[4], KEYS[5])\n";
+    "end\n" LUA_UNLOCK(
+        "KEYS[6]",
+        "ARGV[5]") "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return -1 end\n"
+                   "return requeue(ARGV[1], ARGV[2] == '1', ARGV[3], ARGV[4], KEYS[2], KEYS[3], KEYS[4], KEYS[5])\n";
 
 /* KEYS: lease, processing, jobs, attempts, dead, stats, workers, claiming.
  * ARGV: max attempts, reason, worker id, force.  -1 if the worker is alive
  * (and force is not "1"), else the number of jobs moved back (or
  * dead-lettered).  Jobs staged in claiming never started: they go back
  * without an attempt counted. */
-static const char reap_lua[] =
-    LUA_GUARD
-    LUA_REQUEUE
+static const char reap_lua[] = LUA_GUARD LUA_REQUEUE
     "if ARGV[4] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end\n"
     "for _, i in ipairs({2, 3, 8}) do\n"
     "  local e = wrong(KEYS[i], 'list')\n"
@@ -486,8 +475,7 @@ redis_lock(struct queue *q, struct queue_job *job, const char *task_id, bool *go
      * and unlocking one that is not (it checks the value) does nothing. */
     free(job->lock);
     job->lock = steal_pointer(&key);
-    const char *argv[] = {"EVAL", lock_lua, "1", job->lock, job->lock_token, r->k_lease_prefix,
-                          ms};
+    const char *argv[] = {"EVAL", lock_lua, "1", job->lock, job->lock_token, r->k_lease_prefix, ms};
     cleanup_reply redisReply *rep = cmds(r, err, 7, argv);
     if (rep == NULL)
         return -1;
@@ -519,9 +507,20 @@ redis_complete(struct queue *q, struct queue_job *job, const char *task_id, cons
     snprintf(ttl, sizeof(ttl), "%lld", r->result_ttl_s);
     /* A job too large to read was taken off the queue by the claim. */
     const char *item = job->payload != NULL ? job->payload : "";
-    const char *argv[] = {"EVAL", complete_lua, "6", key, r->k_done, r->k_proc, r->k_stats,
-                          r->k_attempts, job->lock ? job->lock : "", result ? result : "", ttl,
-                          task_id, item, success ? "done" : "failed",
+    const char *argv[] = {"EVAL",
+                          complete_lua,
+                          "6",
+                          key,
+                          r->k_done,
+                          r->k_proc,
+                          r->k_stats,
+                          r->k_attempts,
+                          job->lock ? job->lock : "",
+                          result ? result : "",
+                          ttl,
+                          task_id,
+                          item,
+                          success ? "done" : "failed",
                           job->lock_token ? job->lock_token : "",
                           job->payload != NULL ? "1" : "0"};
     size_t lens[16];
@@ -544,9 +543,19 @@ redis_release(struct queue *q, struct queue_job *job, bool count, const char *wh
         return rx_error_set(err, EINVAL, "redis: a job too large to read is not put back");
     char maxa[16];
     snprintf(maxa, sizeof(maxa), "%d", r->max_attempts);
-    const char *argv[] = {"EVAL", release_lua, "6", r->k_proc, r->k_jobs, r->k_attempts,
-                          r->k_dead, r->k_stats, job->lock ? job->lock : "", job->payload,
-                          count ? "1" : "0", maxa, why ? why : "unknown",
+    const char *argv[] = {"EVAL",
+                          release_lua,
+                          "6",
+                          r->k_proc,
+                          r->k_jobs,
+                          r->k_attempts,
+                          r->k_dead,
+                          r->k_stats,
+                          job->lock ? job->lock : "",
+                          job->payload,
+                          count ? "1" : "0",
+                          maxa,
+                          why ? why : "unknown",
                           job->lock_token ? job->lock_token : ""};
     size_t lens[14];
     for (int i = 0; i < 14; i++)
@@ -619,9 +628,21 @@ redis_reap(struct queue *q, int *n, struct rx_error **err)
         cleanup_free char *lease = xasprintf("%s:lease:%s", r->prefix, wid);
         cleanup_free char *proc = xasprintf("%s:processing:%s", r->prefix, wid);
         cleanup_free char *claiming = xasprintf("%s:claiming:%s", r->prefix, wid);
-        const char *a2[] = {"EVAL", reap_lua, "8", lease, proc, r->k_jobs, r->k_attempts,
-                            r->k_dead, r->k_stats, r->k_workers, claiming, maxa,
-                            "the worker running it stopped heartbeating", wid, "0"};
+        const char *a2[] = {"EVAL",
+                            reap_lua,
+                            "8",
+                            lease,
+                            proc,
+                            r->k_jobs,
+                            r->k_attempts,
+                            r->k_dead,
+                            r->k_stats,
+                            r->k_workers,
+                            claiming,
+                            maxa,
+                            "the worker running it stopped heartbeating",
+                            wid,
+                            "0"};
         struct rx_error *e2 = NULL;
         cleanup_reply redisReply *r2 = cmds(r, &e2, 15, a2);
         if (r2 == NULL) {
@@ -651,9 +672,21 @@ redis_recover(struct queue *q, int *n, struct rx_error **err)
     struct queue_redis *r = (struct queue_redis *)q;
     char maxa[16];
     snprintf(maxa, sizeof(maxa), "%d", r->max_attempts);
-    const char *argv[] = {"EVAL", reap_lua, "8", r->k_lease, r->k_proc, r->k_jobs, r->k_attempts,
-                          r->k_dead, r->k_stats, r->k_workers, r->k_claiming, maxa,
-                          "the worker running it was restarted", r->worker_id, "1"};
+    const char *argv[] = {"EVAL",
+                          reap_lua,
+                          "8",
+                          r->k_lease,
+                          r->k_proc,
+                          r->k_jobs,
+                          r->k_attempts,
+                          r->k_dead,
+                          r->k_stats,
+                          r->k_workers,
+                          r->k_claiming,
+                          maxa,
+                          "the worker running it was restarted",
+                          r->worker_id,
+                          "1"};
     cleanup_reply redisReply *rep = cmds(r, err, 15, argv);
     if (rep == NULL)
         return -1;
@@ -680,7 +713,7 @@ int_reply(struct queue_redis *r, struct rx_error **err, int argc, const char **a
     cleanup_reply redisReply *rep = cmds(r, err, argc, argv);
     if (rep == NULL)
         return -1;
-    long long v = rep->type == REDIS_REPLY_INTEGER ? rep->integer
+    long long v = rep->type == REDIS_REPLY_INTEGER  ? rep->integer
                   : rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10)
                                                     : 0;
     return v;
@@ -741,8 +774,8 @@ redis_identity(struct queue *q, char **id, struct rx_error **err)
     if (rep == NULL)
         return -1;
     if (rep->type != REDIS_REPLY_STRING || !queue_identity_valid(rep->str, rep->len))
-        return rx_error_set(err, EPROTO, "redis key %s: not a queue id (delete it to make a new one)",
-                            key);
+        return rx_error_set(err, EPROTO,
+                            "redis key %s: not a queue id (delete it to make a new one)", key);
     *id = xstrndup(rep->str, rep->len);
     return 0;
 }

@@ -43,11 +43,11 @@ struct worker {
     char *queue_label; /* ralph.queue label */
     char *run_id;      /* this run of cfg->worker_id (queue_cfg.run_id) */
     atomic_int stop_taking;
-    atomic_int forced;          /* running jobs were cancelled */
+    atomic_int forced; /* running jobs were cancelled */
     atomic_int inflight;
-    atomic_llong taken;         /* tickets for --max-jobs (claims in progress included) */
-    atomic_llong finished;      /* jobs handled: results stored or put back */
-    atomic_int infra_streak;    /* consecutive infrastructure errors */
+    atomic_llong taken;      /* tickets for --max-jobs (claims in progress included) */
+    atomic_llong finished;   /* jobs handled: results stored or put back */
+    atomic_int infra_streak; /* consecutive infrastructure errors */
     atomic_int slots_done;
     pthread_mutex_t log_lock;
     struct operator_policy policy; /* read-only once the slots run */
@@ -107,10 +107,13 @@ queue_note(void *ud, const char *level, const char *event, struct json_object *f
 static struct queue_cfg
 qcfg(const struct worker_cfg *cfg, struct worker *w)
 {
-    return (struct queue_cfg){.worker_id = cfg->worker_id, .prefix = cfg->prefix,
-                              .lease_ms = cfg->lease_ms, .max_attempts = cfg->max_attempts,
+    return (struct queue_cfg){.worker_id = cfg->worker_id,
+                              .prefix = cfg->prefix,
+                              .lease_ms = cfg->lease_ms,
+                              .max_attempts = cfg->max_attempts,
                               .result_ttl_s = cfg->result_ttl_s,
-                              .run_id = w ? w->run_id : NULL, .note = w ? queue_note : NULL,
+                              .run_id = w ? w->run_id : NULL,
+                              .note = w ? queue_note : NULL,
                               .note_ud = w};
 }
 
@@ -167,8 +170,7 @@ release_job(struct slot *s, struct queue **q, struct queue_job *job, const char 
         struct rx_error *err = NULL;
         int r = slot_queue(w, q, &err) != NULL ? (*q)->ops->release(*q, job, count, why, &err) : -1;
         if (r == 1) {
-            log_event(w, "error", "job_dead",
-                      kv("task_id", task_id, "reason", why, NULL));
+            log_event(w, "error", "job_dead", kv("task_id", task_id, "reason", why, NULL));
             return true;
         }
         if (r == 0) {
@@ -269,8 +271,8 @@ wait_run_lock(struct slot *s, struct queue **q, struct queue_job *qj, const char
     for (;;) {
         struct rx_error *err = NULL;
         bool got = false;
-        if (slot_queue(w, q, &err) != NULL &&
-            (*q)->ops->lock(*q, qj, task_id, &got, &err) == 0 && got)
+        if (slot_queue(w, q, &err) != NULL && (*q)->ops->lock(*q, qj, task_id, &got, &err) == 0 &&
+            got)
             return true;
         if (err != NULL) {
             if (!said)
@@ -293,8 +295,8 @@ wait_run_lock(struct slot *s, struct queue **q, struct queue_job *qj, const char
             errors = 0; /* busy: a live run holds it */
             if (!said)
                 log_event(w, "info", "job_waiting",
-                          kv("task_id", task_id, "reason",
-                             "a run of this task id is in progress", NULL));
+                          kv("task_id", task_id, "reason", "a run of this task id is in progress",
+                             NULL));
             said = true;
         }
         if (atomic_load(&w->stop_taking)) {
@@ -315,20 +317,18 @@ rejected_task_id(void)
 
 /* One more infrastructure error in a row (counts false: one that is not
  * the engine's, which leaves the streak as it is); the streak is returned.
- * The one that trips the breaker leaves its message for the stop line,
- * under log_lock: slots write it, the main thread reads it. */
+ * Its message is kept for the breaker's lines, under log_lock: slots write
+ * it, the main thread reads it. */
 static int
 note_infra_error(struct worker *w, const char *why, bool counts)
 {
     if (!counts)
         return atomic_load(&w->infra_streak);
-    int streak = atomic_fetch_add(&w->infra_streak, 1) + 1;
-    if (streak >= w->cfg->max_infra_errors) {
-        pthread_mutex_lock(&w->log_lock);
-        snprintf(w->breaker_reason, sizeof(w->breaker_reason), "%s", why);
-        pthread_mutex_unlock(&w->log_lock);
-    }
-    return streak;
+    /* The reason first: the main thread trips the breaker on the count. */
+    pthread_mutex_lock(&w->log_lock);
+    snprintf(w->breaker_reason, sizeof(w->breaker_reason), "%s", why);
+    pthread_mutex_unlock(&w->log_lock);
+    return atomic_fetch_add(&w->infra_streak, 1) + 1;
 }
 
 /* A job rejected before it ran: its result stored under its task id. */
@@ -359,8 +359,7 @@ skip_duplicate(struct slot *s, struct queue **q, struct queue_job *qj, const cha
     if (exists) {
         complete_with_retry(s, q, qj, task_id, NULL, true);
         log_event(s->w, "info", "job_skipped",
-                  kv("task_id", task_id, "reason", "a result already exists: a duplicate",
-                     NULL));
+                  kv("task_id", task_id, "reason", "a result already exists: a duplicate", NULL));
     }
     return exists;
 }
@@ -622,9 +621,9 @@ struct supervisor {
     struct worker *w;
     struct queue *q;
     struct docker_client *sweeper;
-    int sfd;                 /* SIGTERM, SIGINT, SIGHUP */
+    int sfd; /* SIGTERM, SIGINT, SIGHUP */
     int exit_code;
-    const char *reason;      /* why it stopped */
+    const char *reason; /* why it stopped */
     long long started;
     long long next_beat, next_sweep;
     long long grace_deadline; /* -1: no stop under way */
@@ -682,10 +681,10 @@ worker_announce(struct supervisor *m)
     struct json_object *f = kv("queue", cfg->queue_url, NULL);
     json_object_object_add(f, "concurrency", json_object_new_int(cfg->concurrency));
     json_object_object_add(f, "memory_bound",
-                           json_object_new_int64((int64_t)(WORKER_BASE_MEMORY +
+                           json_object_new_int64((int64_t)(LIMIT_WORKER_BASE_MEMORY +
                                                            (unsigned long long)cfg->concurrency *
-                                                               WORKER_JOB_MEMORY_FACTOR *
-                                                               JOB_SPEC_MAX_FILE_BYTES)));
+                                                               LIMIT_WORKER_JOB_MEMORY_FACTOR *
+                                                               LIMIT_JOB_BYTES)));
     log_event(m->w, "info", "start", f);
 }
 
@@ -707,8 +706,9 @@ worker_take_id(struct supervisor *m)
     }
     rx_error_free(&err);
     if (taken) {
-        fprintf(stderr, "ralph-worker: worker id %s is in use by a live worker (its lease is "
-                        "fresh): choose another --worker-id, or wait for the lease to expire\n",
+        fprintf(stderr,
+                "ralph-worker: worker id %s is in use by a live worker (its lease is "
+                "fresh): choose another --worker-id, or wait for the lease to expire\n",
                 cfg->worker_id);
         log_event(w, "error", "worker_id_in_use", NULL);
         m->exit_code = WORKER_EXIT_USAGE;

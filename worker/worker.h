@@ -9,11 +9,8 @@
 #include "executor/limits.h"
 #include "executor/rx_error.h"
 
-/* The worker's memory bound is LIMIT_WORKER_BASE_MEMORY and
- * LIMIT_WORKER_JOB_MEMORY_FACTOR (executor/limits.h).  Kept for worker.c
- * until it names those itself. */
-#define WORKER_BASE_MEMORY LIMIT_WORKER_BASE_MEMORY
-#define WORKER_JOB_MEMORY_FACTOR LIMIT_WORKER_JOB_MEMORY_FACTOR
+/* The worker's memory bound: LIMIT_WORKER_BASE_MEMORY and
+ * LIMIT_WORKER_JOB_MEMORY_FACTOR (executor/limits.h). */
 
 struct worker_cfg {
     char *queue_url;
@@ -28,8 +25,8 @@ struct worker_cfg {
     long long max_runtime_ms; /* 0: no limit */
     int max_infra_errors;
     long long grace_ms;
-    char *policy_path;        /* NULL: /etc/ralph-exec/policy.json if present */
-    char *audit_path;         /* NULL: the policy's audit_log */
+    char *policy_path; /* NULL: /etc/ralph-exec/policy.json if present */
+    char *audit_path;  /* NULL: the policy's audit_log */
 };
 
 /* Exit codes of ralph-worker. */

@@ -18,18 +18,29 @@ enum opt_type { OPT_STR, OPT_INT, OPT_LLONG, OPT_SECONDS };
 /* The offset of worker_cfg's FIELD, which must be of type T: a field of
  * another type is a compile error (the redis config table's typed
  * create*Config entries, checked with _Generic). */
-#define CFG_FIELD(field, T)                                                                    \
-    (offsetof(struct worker_cfg, field) +                                                      \
-     0 * sizeof(struct {                                                                       \
-         _Static_assert(_Generic(((struct worker_cfg *)0)->field, T: 1, default: 0),           \
-                        "worker_cfg." #field " is not of type " #T);                           \
-         char c;                                                                               \
+#define CFG_FIELD(field, T)                                                            \
+    (offsetof(struct worker_cfg, field) +                                              \
+     0 * sizeof(struct {                                                               \
+         _Static_assert(_Generic(((struct worker_cfg *)0)->field, T : 1, default : 0), \
+                        "worker_cfg." #field " is not of type " #T);                   \
+         char c;                                                                       \
      }))
-#define STR_OPT(name, field) {name, OPT_STR, CFG_FIELD(field, char *), 0, 0}
-#define INT_OPT(name, field, min, max) {name, OPT_INT, CFG_FIELD(field, int), min, max}
-#define LLONG_OPT(name, field, min, max) {name, OPT_LLONG, CFG_FIELD(field, long long), min, max}
-#define SECONDS_OPT(name, field, min, max)                                                     \
-    {name, OPT_SECONDS, CFG_FIELD(field, long long), min, max}
+#define STR_OPT(name, field)                          \
+    {                                                 \
+        name, OPT_STR, CFG_FIELD(field, char *), 0, 0 \
+    }
+#define INT_OPT(name, field, min, max)                 \
+    {                                                  \
+        name, OPT_INT, CFG_FIELD(field, int), min, max \
+    }
+#define LLONG_OPT(name, field, min, max)                       \
+    {                                                          \
+        name, OPT_LLONG, CFG_FIELD(field, long long), min, max \
+    }
+#define SECONDS_OPT(name, field, min, max)                       \
+    {                                                            \
+        name, OPT_SECONDS, CFG_FIELD(field, long long), min, max \
+    }
 
 static const struct opt {
     const char *name;
@@ -187,8 +198,8 @@ worker_cfg_check(struct worker_cfg *cfg, struct rx_error **err)
         for (char *p = host; *p; p++)
             if (!isalnum((unsigned char)*p) && *p != '-')
                 *p = '-';
-        cfg->worker_id = xasprintf("%s-%d-%04x", host, (int)getpid(),
-                                   (unsigned)(rx_now_ms() & 0xffff));
+        cfg->worker_id =
+            xasprintf("%s-%d-%04x", host, (int)getpid(), (unsigned)(rx_now_ms() & 0xffff));
     }
     return 0;
 }

@@ -31,23 +31,23 @@ tap_ok(int cond, const char *fmt, ...)
 
 #define ok(cond, ...) tap_ok(!!(cond), __VA_ARGS__)
 #define diag(...) (printf("# "), printf(__VA_ARGS__), printf("\n"))
-#define is_int(got, want, name)                                                              \
-    do {                                                                                      \
-        long long g_ = (long long)(got), w_ = (long long)(want);                              \
-        if (!ok(g_ == w_, "%s", name))                                                        \
-            diag("  got %lld, want %lld", g_, w_);                                            \
+#define is_int(got, want, name)                                  \
+    do {                                                         \
+        long long g_ = (long long)(got), w_ = (long long)(want); \
+        if (!ok(g_ == w_, "%s", name))                           \
+            diag("  got %lld, want %lld", g_, w_);               \
     } while (0)
-#define is_str(got, want, name)                                                              \
-    do {                                                                                      \
-        const char *g_ = (got), *w_ = (want);                                                 \
-        if (!ok(g_ && w_ && strcmp(g_, w_) == 0, "%s", name))                                 \
-            diag("  got \"%s\", want \"%s\"", g_ ? g_ : "(null)", w_ ? w_ : "(null)");       \
+#define is_str(got, want, name)                                                        \
+    do {                                                                               \
+        const char *g_ = (got), *w_ = (want);                                          \
+        if (!ok(g_ && w_ && strcmp(g_, w_) == 0, "%s", name))                          \
+            diag("  got \"%s\", want \"%s\"", g_ ? g_ : "(null)", w_ ? w_ : "(null)"); \
     } while (0)
-#define like(got, sub, name)                                                                 \
-    do {                                                                                      \
-        const char *g_ = (got), *s_ = (sub);                                                  \
-        if (!ok(g_ && strstr(g_, s_) != NULL, "%s", name))                                    \
-            diag("  \"%s\" does not contain \"%s\"", g_ ? g_ : "(null)", s_);                 \
+#define like(got, sub, name)                                                  \
+    do {                                                                      \
+        const char *g_ = (got), *s_ = (sub);                                  \
+        if (!ok(g_ && strstr(g_, s_) != NULL, "%s", name))                    \
+            diag("  \"%s\" does not contain \"%s\"", g_ ? g_ : "(null)", s_); \
     } while (0)
 
 static inline int

@@ -134,8 +134,8 @@ read_log(void)
 /* Connect to a fake engine that answers GET /_ping with these headers and,
  * when version_body is not NULL, GET /version with it. */
 static struct docker_client *
-connect_with(const char *api, const char *server, const char *version_body,
-             struct rx_error **err, pid_t *pid)
+connect_with(const char *api, const char *server, const char *version_body, struct rx_error **err,
+             pid_t *pid)
 {
     char *r0 = ping_reply(api, server);
     char *r1 = version_body ? reply(200, version_body) : NULL;
@@ -165,7 +165,8 @@ negotiation(void)
     docker_client_free(dc);
 
     dc = connect_with("1.45", "Docker/26.1.5+dfsg1 (linux)", NULL, &err, &pid);
-    ok(dc && strcmp(dc->api_version, "1.45") == 0 && strcmp(dc->engine_version, "26.1.5+dfsg1") == 0,
+    ok(dc && strcmp(dc->api_version, "1.45") == 0 &&
+           strcmp(dc->engine_version, "26.1.5+dfsg1") == 0,
        "26.1 engine: speak 1.45");
     docker_client_free(dc);
 
@@ -196,12 +197,14 @@ negotiation(void)
     dc = connect_with(NULL, "Something/1.0", ENGINE_2010, &err, &pid);
     ok(dc && strcmp(dc->api_version, "1.41") == 0, "an unknown server: GET /version");
     docker_client_free(dc);
-    dc = connect_with(NULL, NULL, "{\"Version\":\"99\",\"ApiVersion\":\"1.60\",\"MinAPIVersion\":\"1.50\"}",
+    dc = connect_with(NULL, NULL,
+                      "{\"Version\":\"99\",\"ApiVersion\":\"1.60\",\"MinAPIVersion\":\"1.50\"}",
                       &err, &pid);
     ok(dc == NULL && err && strstr(err->msg, "requires API 1.50"),
        "engine whose minimum is above our maximum refused (GET /version)");
     rx_error_free(&err);
-    dc = connect_with(NULL, NULL, "{\"Version\":\"4.3.1\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.24\","
+    dc = connect_with(NULL, NULL,
+                      "{\"Version\":\"4.3.1\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.24\","
                       "\"Components\":[{\"Name\":\"Podman Engine\"}]}",
                       &err, &pid);
     ok(dc && dc->podman, "Podman recognised from GET /version's Components");
@@ -302,10 +305,11 @@ create_shape(void)
     snprintf(host, sizeof(host), "unix://%s", sock_path);
     struct docker_client *dc = docker_client_new(host, -1, &err);
     ok(dc != NULL, "client connects to the fake daemon");
-    struct job_spec *job = job_spec_parse(JOB_T1, strlen(JOB_T1), NULL,
-                                          &err);
-    struct container_spec_opts so = {.owner = "test-owner", .deadline_s = 123, .tmp_bytes = 1 << 20,
-                              .shm_bytes = 1 << 20};
+    struct job_spec *job = job_spec_parse(JOB_T1, strlen(JOB_T1), NULL, &err);
+    struct container_spec_opts so = {.owner = "test-owner",
+                                     .deadline_s = 123,
+                                     .tmp_bytes = 1 << 20,
+                                     .shm_bytes = 1 << 20};
     struct json_object *body = container_spec_create_body(job, &so);
     char *id = dc ? docker_container_create(dc, "ralph-test", body, &err) : NULL;
     waitpid(pid, NULL, 0);
@@ -370,8 +374,8 @@ no_gvisor(void)
     free(r1);
 }
 
-#define PODMAN_VERSION                                                                          \
-    "{\"Version\":\"4.3.1\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.24\","               \
+#define PODMAN_VERSION                                                           \
+    "{\"Version\":\"4.3.1\",\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.24\"," \
     "\"Components\":[{\"Name\":\"Podman Engine\"}]}"
 
 /* The ulimit named name in a create body's HostConfig, or NULL. */
@@ -395,8 +399,10 @@ podman_shapes(void)
 {
     struct rx_error *err = NULL;
     struct job_spec *job = job_spec_parse(JOB_T1, strlen(JOB_T1), NULL, &err);
-    struct container_spec_opts so = {.owner = "o", .deadline_s = 1, .tmp_bytes = 1 << 20,
-                              .shm_bytes = 1 << 20};
+    struct container_spec_opts so = {.owner = "o",
+                                     .deadline_s = 1,
+                                     .tmp_bytes = 1 << 20,
+                                     .shm_bytes = 1 << 20};
 
     /* Docker: no nproc (per-uid, host-wide) and no tmpfs but /tmp. */
     struct json_object *body = container_spec_create_body(job, &so);
@@ -424,9 +430,8 @@ podman_shapes(void)
     json_object_put(body);
 
     so.seccomp = "{\"defaultAction\":\"SCMP_ACT_ERRNO\"}";
-    ok(container_spec_engine_check(job, &so, &err) < 0 && err &&
-           strstr(err->msg, "seccomp") && strstr(err->msg, "Podman") &&
-           err->kind == RX_ERR_INFRA,
+    ok(container_spec_engine_check(job, &so, &err) < 0 && err && strstr(err->msg, "seccomp") &&
+           strstr(err->msg, "Podman") && err->kind == RX_ERR_INFRA,
        "Podman: the strict seccomp profile is refused as an infra error");
     rx_error_free(&err);
     so.seccomp = NULL;
@@ -549,8 +554,10 @@ code_job_shape(void)
     const char *js = "{\"task_id\":\"c1\",\"code\":\"def calculate(i):\\n    return 1\\n\"}";
     struct job_spec *job = job_spec_parse(js, strlen(js), NULL, &err);
     ok(job != NULL, "a code job parses");
-    struct container_spec_opts so = {.owner = "o", .deadline_s = 1, .tmp_bytes = 1 << 20,
-                              .shm_bytes = 1 << 20};
+    struct container_spec_opts so = {.owner = "o",
+                                     .deadline_s = 1,
+                                     .tmp_bytes = 1 << 20,
+                                     .shm_bytes = 1 << 20};
     cleanup_json struct json_object *body = job ? container_spec_create_body(job, &so) : NULL;
     struct json_object *cmd = rx_json_get(body, "Cmd");
     size_t hl = (size_t)(harness_py_end - harness_py);

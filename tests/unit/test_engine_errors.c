@@ -39,8 +39,9 @@ main(void)
          DOCKER_ERROR_NOT_RUNNING, "20.10: kill of a stopped container"},
         {409, "cannot kill container: " ID ": container " ID " is not running",
          DOCKER_ERROR_NOT_RUNNING, "26.1: kill of a stopped container"},
-        {500, "can only kill running containers. " ID " is in state exited: container state "
-              "improper: not running",
+        {500,
+         "can only kill running containers. " ID " is in state exited: container state "
+         "improper: not running",
          DOCKER_ERROR_NOT_RUNNING, "Podman 4.3: kill of a stopped container"},
         {409, "removal of container " ID " is already in progress",
          DOCKER_ERROR_REMOVAL_IN_PROGRESS, "20.10 and 26.1: a removal under way"},
@@ -68,7 +69,8 @@ main(void)
         {500, "Unknown runtime specified runsc", DOCKER_ERROR_OTHER,
          "the runtime text under another status"},
         {400, "No such image: x", DOCKER_ERROR_OTHER, "the image text under another status"},
-        {200, "cannot overwrite directory \"/x\"", DOCKER_ERROR_OTHER, "a success is never an error"},
+        {200, "cannot overwrite directory \"/x\"", DOCKER_ERROR_OTHER,
+         "a success is never an error"},
         {500, NULL, DOCKER_ERROR_OTHER, "no message"},
         {500, "", DOCKER_ERROR_OTHER, "an empty message"},
         {409, "Conflict. The container name \"/x\" is already in use", DOCKER_ERROR_OTHER,
@@ -91,7 +93,8 @@ main(void)
          "the engine has no gVisor runtime \"runsc\": install Debian's runsc",
          "no runsc: infra_error with how to register it"},
         {false, 400, "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available",
-         RX_ERR_REJECTED, "`cpu_limit`: Range of CPUs", "too many CPUs: the job's cpu_limit, rejected"},
+         RX_ERR_REJECTED, "`cpu_limit`: Range of CPUs",
+         "too many CPUs: the job's cpu_limit, rejected"},
         {false, 400, "Minimum memory limit allowed is 6MB", RX_ERR_REJECTED,
          "`memory_limit`: Minimum", "too little memory: the job's memory_limit, rejected"},
         {false, 404, "No such image: img:1", RX_ERR_INFRA,
@@ -121,8 +124,11 @@ main(void)
     };
     for (size_t i = 0; i < RX_ARRAY_SIZE(explained); i++) {
         const struct docker_error_context ctx = {
-            .podman = explained[i].podman, .image = "img:1", .api_version = "1.41",
-            .nofile = 1024, .nproc = 32768,
+            .podman = explained[i].podman,
+            .image = "img:1",
+            .api_version = "1.41",
+            .nofile = 1024,
+            .nproc = 32768,
         };
         struct rx_error *e = NULL;
         rx_error_set(&e, EIO, "%s", explained[i].msg);

@@ -256,8 +256,10 @@ big_fields(void)
     for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
         tid = NULL;
         j = job_spec_parse(bad_ids[i], strlen(bad_ids[i]), &tid, &err);
-        ok(j == NULL && tid == NULL, "a task_id with a NUL, control or non-ASCII byte is not "
-                                     "echoed back (%s)", bad_ids[i]);
+        ok(j == NULL && tid == NULL,
+           "a task_id with a NUL, control or non-ASCII byte is not "
+           "echoed back (%s)",
+           bad_ids[i]);
         free(tid);
         rx_error_free(&err);
     }
@@ -277,7 +279,8 @@ big_fields(void)
 
     /* A missing file is a rejection naming it. */
     j = job_spec_load("/nonexistent/job.json", NULL, &err);
-    ok(j == NULL && err && err->kind == RX_ERR_REJECTED && strstr(err->msg, "/nonexistent/job.json"),
+    ok(j == NULL && err && err->kind == RX_ERR_REJECTED &&
+           strstr(err->msg, "/nonexistent/job.json"),
        "missing job file named in the error");
     rx_error_free(&err);
 }

@@ -83,7 +83,9 @@ count_note(void *ud RX_UNUSED, const char *level RX_UNUSED, const char *event RX
 static struct queue *
 open_as(const char *worker_id)
 {
-    struct queue_cfg cfg = {.worker_id = worker_id, .lease_ms = 30000, .max_attempts = 2,
+    struct queue_cfg cfg = {.worker_id = worker_id,
+                            .lease_ms = 30000,
+                            .max_attempts = 2,
                             .note = count_note};
     struct rx_error *err = NULL;
     struct queue *q = queue_dir_open(root, &cfg, &err);
@@ -375,8 +377,10 @@ no_replace(void)
         }
         if (dh)
             closedir(dh);
-        ok(job == 1 && reason == 1, "the new one is beside it under another name, with its "
-                                    "reason (%d, %d)", job, reason);
+        ok(job == 1 && reason == 1,
+           "the new one is beside it under another name, with its "
+           "reason (%d, %d)",
+           job, reason);
         ok(count_dir("claimed") == 0, "nothing left in claimed/");
         q->ops->close(q);
     }

@@ -13,7 +13,7 @@ struct spec {
     const char *name;
     mode_t type;
     const char *data;
-    la_int64_t size; /* header size (may lie for regular files) */
+    la_int64_t size;  /* header size (may lie for regular files) */
     const char *link; /* symlink target or hardlink source */
     bool hardlink;
 };
