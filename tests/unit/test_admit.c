@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/* The one way into a run for both programs (admit.c): which jobs are
+ * admitted, which task id a rejection carries, and what the operator's
+ * start-up checks refuse.  No engine. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "executor/executor.h"
+#include "executor/operator_policy.h"
+#include "executor/rx_util.h"
+#include "tests/lib/tap.h"
+
+static char dir[] = "/tmp/test_admit.XXXXXX";
+
+static char *
+write_file(const char *name, const char *text)
+{
+    char *p = xasprintf("%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+/* Admit doc under policy p; the job, or NULL with *res as its rejection. */
+static struct job_spec *
+admit(const struct job_doc *doc, const struct operator_policy *p, struct job_result *res)
+{
+    struct executor_opts opts;
+    executor_opts_defaults(&opts);
+    job_result_init(res);
+    return executor_admit(doc, p, &opts, res);
+}
+
+int
+main(void)
+{
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    cleanup_free char *pol_path = write_file("policy.json", "{\"max_timeout\": 5}");
+    struct operator_policy p;
+    const char *audit = NULL;
+    struct rx_error *err = NULL;
+    ok(executor_setup(pol_path, NULL, &p, &audit, &err) == 0 && audit == NULL,
+       "a policy without an audit log: no audit path");
+    rx_error_free(&err);
+
+    struct job_result res;
+    const char *good = "{\"task_id\": \"t-1\", \"command\": [\"true\"]}";
+    struct job_doc doc = {.bytes = good, .len = strlen(good), .default_task_id = "spool-name"};
+    struct job_spec *job = admit(&doc, &p, &res);
+    ok(job && strcmp(job->task_id, "t-1") == 0, "a valid job is admitted under its own task id");
+    job_spec_free(job);
+    job_result_free(&res);
+
+    const char *noid = "{\"command\": [\"true\"]}";
+    doc = (struct job_doc){.bytes = noid, .len = strlen(noid), .default_task_id = "spool-name"};
+    job = admit(&doc, &p, &res);
+    ok(job && strcmp(job->task_id, "spool-name") == 0,
+       "a job without a task id takes the queue's name for it");
+    job_spec_free(job);
+    job_result_free(&res);
+    doc.default_task_id = NULL;
+    job = admit(&doc, &p, &res);
+    ok(job && job->task_id_generated && job->task_id[0] != '\0',
+       "... and without one from the queue, a generated one");
+    job_spec_free(job);
+    job_result_free(&res);
+
+    const char *bad = "{\"task_id\": \"t-2\", \"command\": [\"true\"], \"nope\": 1}";
+    doc = (struct job_doc){.bytes = bad, .len = strlen(bad), .default_task_id = "spool-name"};
+    job = admit(&doc, &p, &res);
+    ok(job == NULL && res.status == JOB_REJECTED && res.task_id &&
+           strcmp(res.task_id, "t-2") == 0 && res.error && strstr(res.error, "nope"),
+       "an invalid job is rejected under its own task id, naming the field");
+    job_result_free(&res);
+
+    const char *slow = "{\"task_id\": \"t-3\", \"command\": [\"true\"], \"timeout\": 60}";
+    doc = (struct job_doc){.bytes = slow, .len = strlen(slow)};
+    job = admit(&doc, &p, &res);
+    ok(job == NULL && res.status == JOB_REJECTED && res.task_id &&
+           strcmp(res.task_id, "t-3") == 0 && res.error && strstr(res.error, "max_timeout"),
+       "a job over the policy is rejected under its task id, naming the limit");
+    job_result_free(&res);
+
+    const char *slow_noid = "{\"command\": [\"true\"], \"timeout\": 60}";
+    doc = (struct job_doc){
+        .bytes = slow_noid, .len = strlen(slow_noid), .default_task_id = "spool-name"};
+    job = admit(&doc, &p, &res);
+    ok(job == NULL && res.task_id && strcmp(res.task_id, "spool-name") == 0,
+       "a job over the policy without a task id is rejected under the queue's name");
+    job_result_free(&res);
+
+    const char *garbage = "{not json";
+    doc = (struct job_doc){.bytes = garbage, .len = strlen(garbage)};
+    job = admit(&doc, &p, &res);
+    ok(job == NULL && res.status == JOB_REJECTED && res.task_id == NULL,
+       "an unreadable document: rejected, no task id (the caller names it)");
+    job_result_free(&res);
+
+    doc = (struct job_doc){.bytes = NULL, .len = LIMIT_JOB_BYTES + 1, .default_task_id = "big"};
+    job = admit(&doc, &p, &res);
+    ok(job == NULL && res.status == JOB_REJECTED && res.task_id &&
+           strcmp(res.task_id, "big") == 0,
+       "a document a queue measured too large is rejected unread, under the queue's name");
+    job_result_free(&res);
+
+    cleanup_free char *job_path = write_file("job.json", good);
+    doc = (struct job_doc){.path = job_path};
+    job = admit(&doc, &p, &res);
+    ok(job && strcmp(job->task_id, "t-1") == 0, "a job file is read and admitted");
+    job_spec_free(job);
+    job_result_free(&res);
+    doc.path = "/nonexistent/job.json";
+    job = admit(&doc, &p, &res);
+    ok(job == NULL && res.status == JOB_REJECTED && res.error &&
+           strstr(res.error, "/nonexistent/job.json"),
+       "a missing job file is rejected, naming it");
+    job_result_free(&res);
+    operator_policy_free(&p);
+
+    cleanup_free char *audit_path = xasprintf("%s/audit.log", dir);
+    ok(executor_setup(pol_path, audit_path, &p, &audit, &err) == 0 && audit == audit_path &&
+           access(audit_path, W_OK) == 0,
+       "--audit overrides the policy and the log is created");
+    operator_policy_free(&p);
+    ok(executor_setup(pol_path, "/nonexistent/dir/audit.log", &p, &audit, &err) < 0 && err &&
+           err->kind == RX_ERR_REJECTED && strstr(err->msg, "/nonexistent/dir/audit.log"),
+       "an audit log that cannot be written stops the start, naming it");
+    rx_error_free(&err);
+    operator_policy_free(&p);
+    cleanup_free char *bad_pol = write_file("bad.json", "{\"max_timeout\": \"x\"}");
+    ok(executor_setup(bad_pol, NULL, &p, &audit, &err) < 0 && err && strstr(err->msg, "max_timeout"),
+       "an invalid policy stops the start, naming the key");
+    rx_error_free(&err);
+    operator_policy_free(&p);
+
+    unlink(job_path);
+    unlink(pol_path);
+    unlink(bad_pol);
+    unlink(audit_path);
+    rmdir(dir);
+    return done_testing();
+}
