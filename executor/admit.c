@@ -24,7 +24,7 @@ executor_setup(const char *policy_path, const char *audit_override, struct opera
     if (path != NULL) {
         int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
         if (fd < 0)
-            return rx_error_reject(err, "audit log %s: %s", path, strerror(errno));
+            return rx_error_reject(err, "audit log %s: %s", path, strerror(errno)), -2;
         close(fd);
     }
     *audit_path = path;

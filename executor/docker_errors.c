@@ -55,43 +55,48 @@ static const struct {
  * and the remedy put before the engine's text, with what it names. */
 enum remedy_arg { ARG_NONE, ARG_IMAGE, ARG_API, ARG_ULIMITS };
 
+#define ANY_CALL 0u
+
 static const struct {
+    unsigned calls; /* the docker_call values it is about; ANY_CALL: every one */
     bool podman_only;
     enum rx_error_kind kind;
     enum remedy_arg arg;
     const char *remedy; /* a format taking what arg names; NULL: none */
 } meanings[] = {
-    [DOCKER_ERROR_OTHER] = {false, RX_ERR_INFRA, ARG_NONE, NULL},
+    [DOCKER_ERROR_OTHER] = {ANY_CALL, false, RX_ERR_INFRA, ARG_NONE, NULL},
     [DOCKER_ERROR_NO_RUNTIME] =
-        {false, RX_ERR_INFRA, ARG_NONE,
+        {DOCKER_CALL_CREATE, false, RX_ERR_INFRA, ARG_NONE,
          "the engine has no gVisor runtime \"runsc\": install Debian's runsc package and "
          "register it in /etc/docker/daemon.json as {\"runtimes\": {\"runsc\": {\"path\": "
          "\"/usr/bin/runsc\", \"runtimeArgs\": [\"--network=none\"]}}}, then reload dockerd "
          "(kill -HUP)"},
     /* A limit this host cannot give: the job asked for it. */
-    [DOCKER_ERROR_CPU_RANGE] = {false, RX_ERR_REJECTED, ARG_NONE, "`cpu_limit`"},
-    [DOCKER_ERROR_MEMORY_MINIMUM] = {false, RX_ERR_REJECTED, ARG_NONE, "`memory_limit`"},
+    [DOCKER_ERROR_CPU_RANGE] = {DOCKER_CALL_CREATE, false, RX_ERR_REJECTED, ARG_NONE,
+                                "`cpu_limit`"},
+    [DOCKER_ERROR_MEMORY_MINIMUM] = {DOCKER_CALL_CREATE, false, RX_ERR_REJECTED, ARG_NONE,
+                                     "`memory_limit`"},
     [DOCKER_ERROR_NO_IMAGE] =
-        {false, RX_ERR_INFRA, ARG_IMAGE,
+        {DOCKER_CALL_CREATE, false, RX_ERR_INFRA, ARG_IMAGE,
          "image \"%s\" is not on the engine (ralph-exec never pulls): build it with "
          "`make images`, or load it with `docker pull`/`docker load`"},
     [DOCKER_ERROR_API_TOO_OLD] =
-        {false, RX_ERR_INFRA, ARG_API,
+        {ANY_CALL, false, RX_ERR_INFRA, ARG_API,
          "the engine no longer accepts API %s, the newest ralph-exec speaks (ralph-exec "
          "doctor checks the range)"},
     /* The job named that file: rejected, never an infra_error (which
      * would count toward a worker's breaker). */
     [DOCKER_ERROR_DIR_COLLISION] =
-        {false, RX_ERR_REJECTED, ARG_IMAGE,
+        {DOCKER_CALL_PUT, false, RX_ERR_REJECTED, ARG_IMAGE,
          "`files`: a file would replace a directory that image \"%s\" has in /workspace"},
-    [DOCKER_ERROR_NOT_RUNNING] = {false, RX_ERR_INFRA, ARG_NONE, NULL},
-    [DOCKER_ERROR_REMOVAL_IN_PROGRESS] = {false, RX_ERR_INFRA, ARG_NONE, NULL},
+    [DOCKER_ERROR_NOT_RUNNING] = {ANY_CALL, false, RX_ERR_INFRA, ARG_NONE, NULL},
+    [DOCKER_ERROR_REMOVAL_IN_PROGRESS] = {ANY_CALL, false, RX_ERR_INFRA, ARG_NONE, NULL},
     [DOCKER_ERROR_PODMAN_NO_INIT] =
-        {true, RX_ERR_INFRA, ARG_NONE,
+        {ANY_CALL, true, RX_ERR_INFRA, ARG_NONE,
          "Podman runs jobs with an init process (Init: true) and needs catatonit for it: "
          "install it on the engine's host (apt-get install catatonit)"},
     [DOCKER_ERROR_PODMAN_RLIMIT] =
-        {true, RX_ERR_INFRA, ARG_ULIMITS,
+        {ANY_CALL, true, RX_ERR_INFRA, ARG_ULIMITS,
          "the Podman service's own hard limits are below the job's ulimits (nofile %d, nproc "
          "%d): start `podman system service` with at least those (ulimit -Hn, ulimit -Hu)"},
 };
@@ -131,9 +136,10 @@ docker_error_explain(struct rx_error **err, const struct docker_error_context *c
 {
     if (err == NULL || *err == NULL)
         return DOCKER_ERROR_OTHER;
-    long st = (*err)->http_status >= 400 ? (*err)->http_status : 500;
+    long st = (*err)->http_status == 0 ? 500 : (*err)->http_status;
     enum docker_error_meaning m = docker_error_meaning(st, (*err)->msg);
-    if (meanings[m].remedy == NULL || (meanings[m].podman_only && !ctx->podman))
+    if (meanings[m].remedy == NULL || (meanings[m].podman_only && !ctx->podman) ||
+        (meanings[m].calls != ANY_CALL && !(meanings[m].calls & (unsigned)ctx->call)))
         return m;
     (*err)->kind = meanings[m].kind;
     const char *fmt = meanings[m].remedy;

@@ -29,8 +29,17 @@ enum docker_error_meaning {
  * no row of the table matches.  message may be NULL. */
 enum docker_error_meaning docker_error_meaning(long status, const char *message);
 
+/* The calls whose errors have meanings of their own. */
+enum docker_call {
+    DOCKER_CALL_CREATE = 1 << 0,
+    DOCKER_CALL_PUT = 1 << 1, /* the input archive */
+    DOCKER_CALL_ATTACH = 1 << 2,
+    DOCKER_CALL_START = 1 << 3,
+};
+
 /* What a failed call was about, for the remedies that name it. */
 struct docker_error_context {
+    enum docker_call call;   /* the call that failed: a row applies only to its own */
     bool podman;             /* the Podman rows apply only there */
     const char *image;       /* the job's image */
     const char *api_version; /* the API version ralph-exec speaks */
@@ -40,8 +49,10 @@ struct docker_error_context {
 /* Give an engine's error reply its meaning in ralph-exec's terms, from the
  * same table: the kind (a job that asked for what this host cannot give is
  * rejected; the rest stay infra_error) and a remedy put before the engine's
- * own text, which stays.  An error without an HTTP status (a stream that
- * failed) is read as the server error it was.  Returns the meaning;
+ * own text, which stays, when the failed call is one the meaning is about
+ * (a job's CPUs refused at create, not at start).  An error without an
+ * HTTP status (a stream that failed) is read as the server error it was;
+ * one with a status below 400 is no engine error.  Returns the meaning;
  * DOCKER_ERROR_OTHER leaves *err as it was. */
 enum docker_error_meaning docker_error_explain(struct rx_error **err,
                                                const struct docker_error_context *ctx);

@@ -257,6 +257,7 @@ struct run {
     struct docker_attach *att;
     char *id; /* the container, once created */
     bool started;
+    bool exited; /* the engine saw it stop: nothing left to kill */
 
     /* A code job's harness waits for its input or its go-ahead on stdin,
      * so its container is started first (container_spec.h).  Without files
@@ -275,9 +276,10 @@ struct run {
 
 /* Give an engine error its meaning (docker_errors.c): the kind and remedy. */
 static enum docker_error_meaning
-explain(struct run *r)
+explain(struct run *r, enum docker_call call)
 {
     struct docker_error_context ctx = {
+        .call = call,
         .podman = r->dc->podman,
         .image = r->job->image,
         .api_version = r->dc->api_version,
@@ -355,7 +357,8 @@ step_create(struct run *r)
     r->id = docker_container_create(r->dc, name, body, &r->err);
     r->res->timings.create_ms = rx_now_ms() - t;
     if (r->id == NULL) {
-        if (explain(r) == DOCKER_ERROR_NO_IMAGE && job_spec_has(r->job, "runtime"))
+        if (explain(r, DOCKER_CALL_CREATE) == DOCKER_ERROR_NO_IMAGE &&
+            job_spec_has(r->job, "runtime"))
             r->res->infra_cause = JOB_INFRA_JOB_IMAGE;
         return -1;
     }
@@ -371,7 +374,7 @@ step_input_before_start(struct run *r)
         return 0;
     long long t = rx_now_ms();
     if (docker_archive_put(r->dc, r->id, JOB_WORKSPACE, r->tar.data, r->tar.len, &r->err) < 0) {
-        explain(r);
+        explain(r, DOCKER_CALL_PUT);
         return -1;
     }
     rx_buf_free(&r->tar);
@@ -386,7 +389,7 @@ step_attach(struct run *r)
     bool with_stdin = r->job->stdin_data != NULL || r->input_after_start;
     r->att = docker_attach_open(r->dc, r->id, with_stdin, &r->err);
     if (r->att == NULL) {
-        explain(r);
+        explain(r, DOCKER_CALL_ATTACH);
         return -1;
     }
     r->res->timings.attach_ms = rx_now_ms() - t;
@@ -402,7 +405,7 @@ step_start(struct run *r)
     }
     long long t = rx_now_ms();
     if (docker_container_start(r->dc, r->id, &r->err) < 0) {
-        explain(r);
+        explain(r, DOCKER_CALL_START);
         return -1;
     }
     r->started = true;
@@ -427,7 +430,8 @@ step_input_after_start(struct run *r)
         /* Podman cannot copy into a container that has exited (it enters
          * the container's mount namespace): an interpreter that could not
          * start is the job's failure, its exit code later. */
-        if (explain(r) == DOCKER_ERROR_DIR_COLLISION || !container_exits(r->dc, r->id))
+        if (explain(r, DOCKER_CALL_PUT) == DOCKER_ERROR_DIR_COLLISION ||
+            !container_exits(r->dc, r->id))
             return -1;
         rx_error_free(&r->err);
         r->facts.input_lost = true;
@@ -489,6 +493,7 @@ step_wait(struct run *r)
             wait_exit(r->dc, r->id, KILL_WAIT_MS, &code, &r->err) < 0)
             return -1;
     }
+    r->exited = true;
     r->res->timings.run_ms = rx_now_ms() - r->run_start;
     return 0;
 }
@@ -546,7 +551,7 @@ step_classify_collect(struct run *r)
     struct run_verdict v;
     run_classify(f, &v);
     res->has_exit_code = v.has_exit_code;
-    res->exit_code = f->exit_code;
+    res->exit_code = v.has_exit_code ? f->exit_code : -1;
     long long t = rx_now_ms();
     cleanup_free char *why = v.ask_harness ? harness_error(r->dc, r->id) : NULL;
     bool missing = false;
@@ -571,11 +576,11 @@ step_classify_collect(struct run *r)
 }
 
 /* A run that ended early: its status from the error (cancelled: an
- * infra_error saying so), and a started container stopped at once. */
+ * infra_error saying so), and a container still running stopped at once. */
 static void
 run_fail(struct run *r)
 {
-    if (r->started)
+    if (r->started && !r->exited)
         docker_container_kill(r->dc, r->id, NULL);
     if (r->cancelled || cancelled_by(r->err)) {
         r->res->infra_cause = JOB_INFRA_CANCELLED;

@@ -55,7 +55,8 @@ struct operator_policy;
  * (policy_path NULL: the default file when it exists) and the audit log
  * that audit_override or else the policy names, checked writable (created
  * 0640).  *audit_path then points at audit_override or into p.  An error
- * (RX_ERR_REJECTED) names the file; p must be freed either way. */
+ * (RX_ERR_REJECTED) names the file: -1 for the policy, -2 for the audit
+ * log; p must be freed either way. */
 int executor_setup(const char *policy_path, const char *audit_override, struct operator_policy *p,
                    const char **audit_path, struct rx_error **err);
 

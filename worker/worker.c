@@ -638,8 +638,10 @@ worker_open(struct supervisor *m)
     const struct worker_cfg *cfg = w->cfg;
     struct rx_error *err = NULL;
     m->exit_code = WORKER_EXIT_USAGE;
-    if (executor_setup(cfg->policy_path, cfg->audit_path, &w->policy, &w->audit_path, &err) < 0) {
-        log_event(w, "error", "bad_policy", kv("error", err->msg, NULL));
+    int r = executor_setup(cfg->policy_path, cfg->audit_path, &w->policy, &w->audit_path, &err);
+    if (r < 0) {
+        log_event(w, "error", r == -2 ? "audit_log_unwritable" : "bad_policy",
+                  kv("error", err->msg, NULL));
         fprintf(stderr, "ralph-worker: %s\n", err->msg);
         rx_error_free(&err);
         return -1;

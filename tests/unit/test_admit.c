@@ -85,8 +85,9 @@ main(void)
     job_result_free(&res);
 
     const char *slow_noid = "{\"command\": [\"true\"], \"timeout\": 60}";
-    doc = (struct job_doc){
-        .bytes = slow_noid, .len = strlen(slow_noid), .default_task_id = "spool-name"};
+    doc = (struct job_doc){.bytes = slow_noid,
+                           .len = strlen(slow_noid),
+                           .default_task_id = "spool-name"};
     job = admit(&doc, &p, &res);
     ok(job == NULL && res.task_id && strcmp(res.task_id, "spool-name") == 0,
        "a job over the policy without a task id is rejected under the queue's name");
@@ -101,8 +102,7 @@ main(void)
 
     doc = (struct job_doc){.bytes = NULL, .len = LIMIT_JOB_BYTES + 1, .default_task_id = "big"};
     job = admit(&doc, &p, &res);
-    ok(job == NULL && res.status == JOB_REJECTED && res.task_id &&
-           strcmp(res.task_id, "big") == 0,
+    ok(job == NULL && res.status == JOB_REJECTED && res.task_id && strcmp(res.task_id, "big") == 0,
        "a document a queue measured too large is rejected unread, under the queue's name");
     job_result_free(&res);
 
@@ -131,7 +131,8 @@ main(void)
     rx_error_free(&err);
     operator_policy_free(&p);
     cleanup_free char *bad_pol = write_file("bad.json", "{\"max_timeout\": \"x\"}");
-    ok(executor_setup(bad_pol, NULL, &p, &audit, &err) < 0 && err && strstr(err->msg, "max_timeout"),
+    ok(executor_setup(bad_pol, NULL, &p, &audit, &err) < 0 && err &&
+           strstr(err->msg, "max_timeout"),
        "an invalid policy stops the start, naming the key");
     rx_error_free(&err);
     operator_policy_free(&p);

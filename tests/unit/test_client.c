@@ -479,7 +479,7 @@ podman_shapes(void)
     body = container_spec_create_body(job, &so);
     char *id = dc ? docker_container_create(dc, "ralph-pm", body, &err) : NULL;
     waitpid(pid, NULL, 0);
-    const struct docker_error_context pctx = {.podman = true};
+    const struct docker_error_context pctx = {.call = DOCKER_CALL_CREATE, .podman = true};
     ok(docker_error_explain(&err, &pctx) == DOCKER_ERROR_PODMAN_NO_INIT,
        "Podman without catatonit: the reply's text is read as such");
     ok(id == NULL && err && strstr(err->msg, "apt-get install catatonit") &&

@@ -82,6 +82,7 @@ main(void)
     /* What each meaning becomes: the kind, and the remedy before the
      * engine's own text, which stays. */
     static const struct {
+        enum docker_call call;
         bool podman;
         long status;
         const char *msg;
@@ -89,41 +90,54 @@ main(void)
         const char *starts; /* the message then starts with this; NULL: unchanged */
         const char *what;
     } explained[] = {
-        {false, 400, "Unknown runtime specified runsc", RX_ERR_INFRA,
+        {DOCKER_CALL_CREATE, false, 400, "Unknown runtime specified runsc", RX_ERR_INFRA,
          "the engine has no gVisor runtime \"runsc\": install Debian's runsc",
          "no runsc: infra_error with how to register it"},
-        {false, 400, "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available",
-         RX_ERR_REJECTED, "`cpu_limit`: Range of CPUs",
-         "too many CPUs: the job's cpu_limit, rejected"},
-        {false, 400, "Minimum memory limit allowed is 6MB", RX_ERR_REJECTED,
+        {DOCKER_CALL_CREATE, false, 400,
+         "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available", RX_ERR_REJECTED,
+         "`cpu_limit`: Range of CPUs", "too many CPUs: the job's cpu_limit, rejected"},
+        {DOCKER_CALL_CREATE, false, 400, "Minimum memory limit allowed is 6MB", RX_ERR_REJECTED,
          "`memory_limit`: Minimum", "too little memory: the job's memory_limit, rejected"},
-        {false, 404, "No such image: img:1", RX_ERR_INFRA,
+        {DOCKER_CALL_CREATE, false, 404, "No such image: img:1", RX_ERR_INFRA,
          "image \"img:1\" is not on the engine (ralph-exec never pulls)",
          "no image: infra_error naming the image"},
-        {false, 400,
+        {DOCKER_CALL_CREATE, false, 400,
          "client version 1.47 is too old. Minimum supported API version is 1.50, please upgrade "
          "your client to a newer version",
          RX_ERR_INFRA, "the engine no longer accepts API 1.41, the newest ralph-exec speaks",
          "API too old: names the version we speak"},
-        {false, 500, "cannot overwrite directory \"/workspace/d\" with non-directory",
-         RX_ERR_REJECTED,
+        {DOCKER_CALL_PUT, false, 500,
+         "cannot overwrite directory \"/workspace/d\" with non-directory", RX_ERR_REJECTED,
          "`files`: a file would replace a directory that image \"img:1\" has in /workspace",
          "a file over the image's directory: the job's files, rejected"},
-        {true, 500, "crun: error setting rlimit type 6: Operation not permitted", RX_ERR_INFRA,
+        {DOCKER_CALL_CREATE, true, 500,
+         "crun: error setting rlimit type 6: Operation not permitted", RX_ERR_INFRA,
          "the Podman service's own hard limits are below the job's ulimits (nofile 1024, nproc "
          "32768)",
          "Podman's rlimits: the numbers sent"},
-        {false, 500, "crun: error setting rlimit type 6: Operation not permitted", RX_ERR_INFRA,
-         NULL, "the Podman remedies are not given on Docker"},
-        {true, 0, "attach: container-init binary not found", RX_ERR_INFRA,
+        {DOCKER_CALL_CREATE, false, 500,
+         "crun: error setting rlimit type 6: Operation not permitted", RX_ERR_INFRA, NULL,
+         "the Podman remedies are not given on Docker"},
+        {DOCKER_CALL_CREATE, true, 0, "attach: container-init binary not found", RX_ERR_INFRA,
          "Podman runs jobs with an init process",
          "an error without a status (a failed stream) is read as a server error"},
-        {false, 500, "something else entirely", RX_ERR_INFRA, NULL, "anything else: unchanged"},
-        {false, 409, "removal of container x is already in progress", RX_ERR_INFRA, NULL,
-         "a meaning without a remedy: unchanged"},
+        {DOCKER_CALL_CREATE, false, 500, "something else entirely", RX_ERR_INFRA, NULL,
+         "anything else: unchanged"},
+        {DOCKER_CALL_CREATE, false, 409, "removal of container x is already in progress",
+         RX_ERR_INFRA, NULL, "a meaning without a remedy: unchanged"},
+        {DOCKER_CALL_START, false, 400,
+         "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available", RX_ERR_INFRA,
+         NULL, "a limit refused at start, not create: not read as the job's request"},
+        {DOCKER_CALL_ATTACH, false, 500,
+         "cannot overwrite directory \"/workspace/d\" with non-directory", RX_ERR_INFRA, NULL,
+         "the collision text outside the input copy: unchanged"},
+        {DOCKER_CALL_PUT, false, 200,
+         "cannot overwrite directory \"/workspace/d\" with non-directory", RX_ERR_INFRA, NULL,
+         "a status below 400 is no engine error"},
     };
     for (size_t i = 0; i < RX_ARRAY_SIZE(explained); i++) {
         const struct docker_error_context ctx = {
+            .call = explained[i].call,
             .podman = explained[i].podman,
             .image = "img:1",
             .api_version = "1.41",
