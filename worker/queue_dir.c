@@ -396,6 +396,109 @@ not_a_job(mode_t m)
                          : "a device or other special file, not a job file";
 }
 
+/* One inotify instance per slot (fs.inotify.max_user_instances is per uid,
+ * 128 by default); without one, claim polls every 100 ms. */
+static void
+watch_incoming(struct queue_dir *d, const char *in)
+{
+    if (d->inotify_fd != -2)
+        return;
+    d->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (d->inotify_fd >= 0 &&
+        inotify_add_watch(d->inotify_fd, in, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+        close(d->inotify_fd);
+        d->inotify_fd = -1;
+    }
+}
+
+/* Claim incoming/NAME: renamed into claimed/ under our id.  true with *dst
+ * (its new path) and *stem (its name without the attempt count); false
+ * when it is not one to run (not NAME.json, another worker took it, or not
+ * a job file: set aside). */
+static bool
+claim_entry(struct queue_dir *d, const char *in, const char *name, char **dst, char **stem)
+{
+    size_t n = strlen(name);
+    if (name[0] == '.')
+        return false; /* being written (the producer renames it in when done) */
+    if (n < 6 || strcmp(name + n - 5, ".json") != 0) {
+        note_entry(d, "warn", "spool_entry_ignored", name,
+                   "not NAME.json: rename it to end in .json to be run (or to start "
+                   "with '.' while it is being written)");
+        return false;
+    }
+    cleanup_free char *src = xasprintf("%s/%s", in, name);
+    int attempts;
+    cleanup_free char *s = parse_name(name, &attempts);
+    cleanup_free char *prefix = xasprintf("%s@", d->worker_id);
+    char suffix[32];
+    attempt_suffix(attempts, suffix);
+    cleanup_free char *cname = fit_name(prefix, s, suffix);
+    cleanup_free char *path = xasprintf("%s/claimed/%s", d->root, cname);
+    /* Never over another claimed file of ours (two long names cut alike). */
+    if (rename_noreplace(src, path) < 0) {
+        if (errno != ENOENT) /* ENOENT: another worker took it */
+            note_entry(d, "error", "spool_claim_failed", name, strerror(errno));
+        return false;
+    }
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+        set_aside(d, path, name, not_a_job(st.st_mode));
+        return false;
+    }
+    *dst = steal_pointer(&path);
+    *stem = steal_pointer(&s);
+    return true;
+}
+
+/* Read a claimed job into *out.  When it cannot be read it is put back as
+ * it was, no attempt counted; the slot backs off (a worker out of
+ * descriptors would fail every job). */
+static int
+load_claimed(struct queue_dir *d, char *dst, char *stem, struct queue_job **out,
+             struct rx_error **err)
+{
+    struct queue_job *j = queue_job_new();
+    j->handle = dst;
+    if (task_id_valid(stem, strlen(stem)))
+        j->default_task_id = stem;
+    else
+        free(stem);
+    struct rx_error *lerr = NULL;
+    if (load_job(j, &lerr) < 0) {
+        struct rx_error *rerr = NULL;
+        if (requeue_file(d, j->handle, false, NULL, &rerr) < 0) {
+            note_entry(d, "error", "spool_entry_stuck", j->handle, rerr->msg);
+            rx_error_free(&rerr);
+        }
+        queue_job_free(j);
+        rx_error_set(err, lerr->code, "%s (put back, no attempt counted)", lerr->msg);
+        rx_error_free(&lerr);
+        return -1;
+    }
+    *out = j;
+    return 0;
+}
+
+/* Wait up to left ms for a new entry.  The watch predates the scan before
+ * it, so a job that landed since is already an event: sleep until one,
+ * rescanning at least every second all the same (a missed event costs
+ * latency only). */
+static void
+wait_for_entries(struct queue_dir *d, long long left)
+{
+    if (d->inotify_fd < 0) {
+        rx_sleep_ms((int)(left < 100 ? left : 100));
+        return;
+    }
+    struct pollfd p = {.fd = d->inotify_fd, .events = POLLIN};
+    if (poll(&p, 1, (int)(left < 1000 ? left : 1000)) > 0) {
+        char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        while (read(d->inotify_fd, ev, sizeof(ev)) > 0) {
+        }
+    }
+}
+
 static int
 dir_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_error **err)
 {
@@ -403,98 +506,22 @@ dir_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_err
     cleanup_free char *in = xasprintf("%s/incoming", d->root);
     long long deadline = rx_now_ms() + timeout_ms;
     *out = NULL;
-    if (d->inotify_fd == -2) {
-        /* One inotify instance per slot (fs.inotify.max_user_instances is
-         * per uid, 128 by default); without one, claim polls every 100 ms. */
-        d->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (d->inotify_fd >= 0 &&
-            inotify_add_watch(d->inotify_fd, in, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
-            close(d->inotify_fd);
-            d->inotify_fd = -1;
-        }
-    }
+    watch_incoming(d, in);
     for (;;) {
         DIR *dh = opendir(in);
         if (dh == NULL)
             return rx_error_set(err, errno, "spool: open %s: %s", in, strerror(errno));
         struct dirent *e;
-        while ((e = readdir(dh)) != NULL) {
-            size_t n = strlen(e->d_name);
-            if (e->d_name[0] == '.')
-                continue; /* being written (the producer renames it in when done) */
-            if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0) {
-                note_entry(d, "warn", "spool_entry_ignored", e->d_name,
-                           "not NAME.json: rename it to end in .json to be run (or to start "
-                           "with '.' while it is being written)");
-                continue;
-            }
-            cleanup_free char *src = xasprintf("%s/%s", in, e->d_name);
-            int attempts;
-            char *stem = parse_name(e->d_name, &attempts);
-            cleanup_free char *prefix = xasprintf("%s@", d->worker_id);
-            char suffix[32];
-            attempt_suffix(attempts, suffix);
-            cleanup_free char *cname = fit_name(prefix, stem, suffix);
-            char *dst = xasprintf("%s/claimed/%s", d->root, cname);
-            /* Never over another claimed file of ours (two long names cut alike). */
-            if (rename_noreplace(src, dst) < 0) {
-                int er = errno;
-                free(dst);
-                free(stem);
-                if (er != ENOENT) /* ENOENT: another worker took it */
-                    note_entry(d, "error", "spool_claim_failed", e->d_name, strerror(er));
-                continue;
-            }
-            struct stat st;
-            if (lstat(dst, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
-                set_aside(d, dst, e->d_name, not_a_job(st.st_mode));
-                free(dst);
-                free(stem);
-                continue;
-            }
-            closedir(dh); /* e is gone after this */
-            struct queue_job *j = queue_job_new();
-            j->handle = dst;
-            if (task_id_valid(stem, strlen(stem)))
-                j->default_task_id = stem;
-            else
-                free(stem);
-            struct rx_error *lerr = NULL;
-            if (load_job(j, &lerr) < 0) {
-                /* Put back as it was, no attempt counted; the slot backs
-                 * off (a worker out of descriptors would fail every job). */
-                struct rx_error *rerr = NULL;
-                if (requeue_file(d, j->handle, false, NULL, &rerr) < 0) {
-                    note_entry(d, "error", "spool_entry_stuck", j->handle, rerr->msg);
-                    rx_error_free(&rerr);
-                }
-                queue_job_free(j);
-                rx_error_set(err, lerr->code, "%s (put back, no attempt counted)", lerr->msg);
-                rx_error_free(&lerr);
-                return -1;
-            }
-            *out = j;
-            return 0;
+        char *dst = NULL, *stem = NULL;
+        while ((e = readdir(dh)) != NULL && !claim_entry(d, in, e->d_name, &dst, &stem)) {
         }
-        closedir(dh);
+        closedir(dh); /* e is gone after this */
+        if (dst != NULL)
+            return load_claimed(d, dst, stem, out, err);
         long long left = deadline - rx_now_ms();
         if (left <= 0)
             return 0;
-        int step = (int)(left < 100 ? left : 100);
-        if (d->inotify_fd >= 0) {
-            /* The watch predates the scan above, so a job that landed since
-             * is already an event: sleep until one, rescanning at least
-             * every second all the same (a missed event costs latency only). */
-            struct pollfd p = {.fd = d->inotify_fd, .events = POLLIN};
-            step = (int)(left < 1000 ? left : 1000);
-            if (poll(&p, 1, step) > 0) {
-                char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-                while (read(d->inotify_fd, ev, sizeof(ev)) > 0) {
-                }
-            }
-        } else {
-            rx_sleep_ms(step);
-        }
+        wait_for_entries(d, left);
     }
 }
 
