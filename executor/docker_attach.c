@@ -152,6 +152,63 @@ docker_attach_open(struct docker_client *dc, const char *id, bool with_stdin, st
     return NULL;
 }
 
+/* What one pump shares between its writing and its reading half. */
+struct pump {
+    struct docker_attach *a;
+    const char *data; /* stdin, written from sent on */
+    size_t len, sent;
+    bool wr_open;
+    bool feed; /* docker_attach_feed: return once stdin is all written */
+    struct docker_demux *d;
+    char *chunk;
+};
+
+#define PUMP_GO_ON (-2) /* neither half ended the pump */
+
+/* Write the next piece of stdin: PUMP_GO_ON, or how a feed ends. */
+static int
+pump_write(struct pump *p)
+{
+    size_t want = p->len - p->sent;
+    if (want > 65536)
+        want = 65536;
+    ssize_t w = want ? send(p->a->fd, p->data + p->sent, want, MSG_NOSIGNAL) : 0;
+    if (w < 0 && errno != EAGAIN && errno != EINTR) {
+        /* The job closed its stdin early: not our failure. */
+        p->wr_open = false;
+        shutdown(p->a->fd, SHUT_WR);
+        if (p->feed)
+            return DOCKER_ATTACH_STDIN_CLOSED;
+    } else if (w > 0) {
+        p->sent += (size_t)w;
+    }
+    if (p->wr_open && p->sent == p->len) {
+        if (p->feed)
+            return DOCKER_ATTACH_SENT;
+        p->wr_open = false;
+        shutdown(p->a->fd, SHUT_WR);
+    }
+    return PUMP_GO_ON;
+}
+
+/* Read what the engine sent into the demux: PUMP_GO_ON, DOCKER_ATTACH_EOF,
+ * or -1 with *err set. */
+static int
+pump_read(struct pump *p, struct rx_error **err)
+{
+    ssize_t r = recv(p->a->fd, p->chunk, 65536, 0);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR))
+        return PUMP_GO_ON;
+    /* A stream closed with stdin bytes it never read (the job exited
+     * without reading it all) is reset, not ended: the same end; the exit
+     * code tells, and a lost engine fails wait. */
+    if (r == 0 || (r < 0 && errno == ECONNRESET))
+        return DOCKER_ATTACH_EOF;
+    if (r < 0)
+        return rx_error_set(err, errno, "attach: read: %s", strerror(errno));
+    return docker_demux_feed(p->d, p->chunk, (size_t)r, err) < 0 ? -1 : PUMP_GO_ON;
+}
+
 /* The pump; with feed, it returns DOCKER_ATTACH_SENT once stdin_data is
  * all written, leaving stdin open (docker_attach_feed). */
 static int
@@ -166,86 +223,45 @@ pump(struct docker_attach *a, const char *stdin_data, size_t stdin_len, struct d
         if (r < 0)
             return -1;
     }
-    size_t sent = 0;
-    bool wr_open = stdin_data != NULL;
     if (feed && stdin_len == 0)
         return DOCKER_ATTACH_SENT;
-    if (!wr_open)
+    struct pump p = {.a = a,
+                     .data = stdin_data,
+                     .len = stdin_len,
+                     .wr_open = stdin_data != NULL,
+                     .feed = feed,
+                     .d = d};
+    if (!p.wr_open)
         shutdown(a->fd, SHUT_WR);
-    char *chunk = xmalloc(65536);
-    int ret = -1;
-    for (;;) {
+    p.chunk = xmalloc(65536);
+    int ret = PUMP_GO_ON;
+    while (ret == PUMP_GO_ON) {
         long long left = deadline_ms - rx_now_ms();
         if (left <= 0) {
             ret = DOCKER_ATTACH_DEADLINE;
             break;
         }
-        struct pollfd p[2] = {
-            {.fd = a->fd, .events = (short)(POLLIN | (wr_open ? POLLOUT : 0))},
+        struct pollfd pf[2] = {
+            {.fd = a->fd, .events = (short)(POLLIN | (p.wr_open ? POLLOUT : 0))},
             {.fd = a->cancel_fd, .events = POLLIN},
         };
         int np = a->cancel_fd >= 0 ? 2 : 1;
-        int pr = poll(p, (nfds_t)np, left > 1000 ? 1000 : (int)left);
+        int pr = poll(pf, (nfds_t)np, left > 1000 ? 1000 : (int)left);
         if (pr < 0 && errno == EINTR)
             continue;
         if (pr < 0) {
-            rx_error_set(err, errno, "attach: poll: %s", strerror(errno));
-            break;
-        }
-        if (np == 2 && (p[1].revents & (POLLIN | POLLHUP))) {
-            rx_error_set(err, ECANCELED, "cancelled while the job ran");
+            ret = rx_error_set(err, errno, "attach: poll: %s", strerror(errno));
+        } else if (np == 2 && (pf[1].revents & (POLLIN | POLLHUP))) {
+            ret = rx_error_set(err, ECANCELED, "cancelled while the job ran");
             (*err)->kind = RX_ERR_CANCELLED;
-            break;
-        }
-        if (wr_open && (p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
-            size_t want = stdin_len - sent;
-            if (want > 65536)
-                want = 65536;
-            ssize_t w = want ? send(a->fd, stdin_data + sent, want, MSG_NOSIGNAL) : 0;
-            if (w < 0 && errno != EAGAIN && errno != EINTR) {
-                /* The job closed its stdin early: not our failure. */
-                wr_open = false;
-                shutdown(a->fd, SHUT_WR);
-                if (feed) {
-                    ret = DOCKER_ATTACH_STDIN_CLOSED;
-                    break;
-                }
-            } else if (w > 0) {
-                sent += (size_t)w;
-            }
-            if (wr_open && sent == stdin_len) {
-                if (feed) {
-                    ret = DOCKER_ATTACH_SENT;
-                    break;
-                }
-                wr_open = false;
-                shutdown(a->fd, SHUT_WR);
-            }
-        }
-        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t r = recv(a->fd, chunk, 65536, 0);
-            if (r < 0 && (errno == EAGAIN || errno == EINTR))
-                continue;
-            /* A stream closed with stdin bytes it never read (the job exited
-             * without reading it all) is reset, not ended: the same end;
-             * the exit code tells, and a lost engine fails wait. */
-            if (r < 0 && errno == ECONNRESET) {
-                ret = DOCKER_ATTACH_EOF;
-                break;
-            }
-            if (r < 0) {
-                rx_error_set(err, errno, "attach: read: %s", strerror(errno));
-                break;
-            }
-            if (r == 0) {
-                ret = DOCKER_ATTACH_EOF;
-                break;
-            }
-            if (docker_demux_feed(d, chunk, (size_t)r, err) < 0)
-                break;
+        } else {
+            if (p.wr_open && (pf[0].revents & (POLLOUT | POLLERR | POLLHUP)))
+                ret = pump_write(&p);
+            if (ret == PUMP_GO_ON && (pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
+                ret = pump_read(&p, err);
         }
     }
-    free(chunk);
+    free(p.chunk);
     return ret;
 }
 
