@@ -48,7 +48,8 @@ executor_admit(const struct job_doc *doc, const struct operator_policy *policy,
         free(job->task_id);
         job->task_id = xstrdup(doc->default_task_id);
     }
-    if (job != NULL && operator_policy_apply(policy, job, opts, &err) < 0) {
+    if (job != NULL && (operator_policy_apply(policy, job, opts, &err) < 0 ||
+                        job_spec_check_workspace(job, &err) < 0)) {
         free(bad_task_id);
         bad_task_id = xstrdup(job->task_id);
         job_spec_free(steal_pointer(&job));

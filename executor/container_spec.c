@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "executor/container_spec.h"
 
+#include "executor/limits.h"
 #include "executor/rx_util.h"
 
 static void
@@ -57,13 +58,22 @@ container_spec_runtime(const char *sandbox)
  * order of the keys on the wire (unchanged since the body was one function:
  * a captured request from before compares equal). */
 
+static void
+add_user(struct json_object *b, const struct container_spec_opts *opts)
+{
+    char user[48];
+    snprintf(user, sizeof(user), "%lld:%lld", opts->uid, opts->uid);
+    add_str(b, "User", user);
+}
+
 /* Who runs, where, with which image; no network and no image ENTRYPOINT. */
 static void
-add_identity(struct json_object *b, const struct job_spec *job)
+add_identity(struct json_object *b, const struct job_spec *job,
+             const struct container_spec_opts *opts)
 {
     add_str(b, "Image", job->image);
     add_str(b, "Hostname", "sandbox");
-    add_str(b, "User", "65534:65534");
+    add_user(b, opts);
     add_str(b, "WorkingDir", JOB_WORKSPACE);
     /* No network at all, and no network stack set up for it either: with
      * NetworkDisabled the engine skips its network sandbox (on Engine 20.10
@@ -75,7 +85,8 @@ add_identity(struct json_object *b, const struct job_spec *job)
     json_object_object_add(b, "Entrypoint", json_object_new_array());
 }
 
-/* Cmd: the embedded harness for a code job, the job's own argv otherwise. */
+/* Cmd: the embedded harness for a code job, the job's own argv otherwise
+ * (of the job's exec). */
 static void
 add_cmd(struct json_object *b, const struct job_spec *job)
 {
@@ -128,18 +139,23 @@ add_labels(struct json_object *b, const struct job_spec *job,
     json_object_object_add(b, "Labels", labels);
 }
 
-/* No TTY; stdout and stderr attached; stdin only when something comes on it. */
-static void
-add_stdio(struct json_object *b, const struct job_spec *job)
+bool
+container_spec_exec_stdin(const struct job_spec *job)
 {
     /* Code jobs: the harness's go-ahead comes on stdin (container_spec.h). */
-    bool with_stdin = job->stdin_data != NULL || job->kind == JOB_CODE;
+    return job->stdin_data != NULL || job->kind == JOB_CODE;
+}
+
+/* The container: no TTY, nothing attached (the holder says nothing). */
+static void
+add_stdio(struct json_object *b)
+{
     add_bool(b, "Tty", false);
-    add_bool(b, "AttachStdout", true);
-    add_bool(b, "AttachStderr", true);
-    add_bool(b, "AttachStdin", with_stdin);
-    add_bool(b, "OpenStdin", with_stdin);
-    add_bool(b, "StdinOnce", with_stdin);
+    add_bool(b, "AttachStdout", false);
+    add_bool(b, "AttachStderr", false);
+    add_bool(b, "AttachStdin", false);
+    add_bool(b, "OpenStdin", false);
+    add_bool(b, "StdinOnce", false);
 }
 
 /* HostConfig's hardening: read-only rootfs, no capabilities, no new
@@ -199,16 +215,25 @@ hc_limits(struct json_object *h, const struct job_spec *job, const struct contai
     json_object_object_add(h, "Ulimits", ulimits(job, opts, runtime));
 }
 
-/* Tmpfs: a writable /tmp; on Podman, its own writable /run and /var/tmp
- * replaced by read-only ones (SANDBOX_PODMAN_RO_TMPFS_BYTES). */
+/* Tmpfs: a writable /tmp; on Podman, the workspace (hc_storage), and its
+ * own writable /run and /var/tmp replaced by read-only ones
+ * (SANDBOX_PODMAN_RO_TMPFS_BYTES). */
 static void
-hc_tmpfs(struct json_object *h, const struct container_spec_opts *opts)
+hc_tmpfs(struct json_object *h, const struct job_spec *job,
+         const struct container_spec_opts *opts)
 {
     struct json_object *tmpfs = json_object_new_object();
     char tmpopt[96];
     snprintf(tmpopt, sizeof(tmpopt), "rw,noexec,nosuid,nodev,size=%lld,mode=1777", opts->tmp_bytes);
     add_str(tmpfs, "/tmp", tmpopt);
     if (opts->podman) {
+        /* Podman (4.3) takes neither the volume's options nor uid= or
+         * nr_inodes= here: the size holds, the inodes are bounded by the
+         * job's memory (each is charged to it), and the directory is open
+         * to the job's uid, the only one in the container. */
+        snprintf(tmpopt, sizeof(tmpopt), "rw,nosuid,nodev,size=%lld,mode=1777",
+                 job_spec_workspace_bytes(job));
+        add_str(tmpfs, JOB_WORKSPACE, tmpopt);
         snprintf(tmpopt, sizeof(tmpopt), "ro,noexec,nosuid,nodev,size=%lld",
                  SANDBOX_PODMAN_RO_TMPFS_BYTES);
         add_str(tmpfs, "/run", tmpopt);
@@ -231,17 +256,46 @@ hc_process(struct json_object *h, const struct container_spec_opts *opts)
     add_int(h, "OomScoreAdj", 1000); /* under host memory pressure, jobs go first */
 }
 
-/* The workspace volume; no log kept by the engine; never restarted. */
+/* The workspace: a tmpfs of workspace_limit bytes and as many inodes per
+ * LIMIT_WORKSPACE_BYTES_PER_INODE, owned by the job's uid, charged to the
+ * job's memory; never the engine's disk.  On Docker an anonymous volume of
+ * the local driver, type tmpfs (removed with v=1); its content exists only
+ * while the container runs (the engine mounts it at start, unmounts it at
+ * exit), hence the holder and the exec.  On Podman a plain tmpfs
+ * (hc_tmpfs): its compat API ignores a volume's options. */
+static void
+hc_workspace(struct json_object *h, const struct job_spec *job,
+             const struct container_spec_opts *opts)
+{
+    struct json_object *mounts = json_object_new_array();
+    if (!opts->podman) {
+        long long bytes = job_spec_workspace_bytes(job);
+        char o[160];
+        snprintf(o, sizeof(o), "size=%lld,nr_inodes=%lld,uid=%lld,gid=%lld,mode=0700,nosuid,nodev",
+                 bytes, bytes / LIMIT_WORKSPACE_BYTES_PER_INODE, opts->uid, opts->uid);
+        struct json_object *dopts = json_object_new_object();
+        add_str(dopts, "type", "tmpfs");
+        add_str(dopts, "device", "tmpfs");
+        add_str(dopts, "o", o);
+        struct json_object *driver = json_object_new_object();
+        add_str(driver, "Name", "local");
+        json_object_object_add(driver, "Options", dopts);
+        struct json_object *vo = json_object_new_object();
+        json_object_object_add(vo, "DriverConfig", driver);
+        struct json_object *ws = json_object_new_object();
+        add_str(ws, "Type", "volume"); /* no Source: anonymous, removed with v=1 */
+        add_str(ws, "Target", JOB_WORKSPACE);
+        add_bool(ws, "ReadOnly", false);
+        json_object_object_add(ws, "VolumeOptions", vo);
+        json_object_array_add(mounts, ws);
+    }
+    json_object_object_add(h, "Mounts", mounts);
+}
+
+/* No log kept by the engine; never restarted. */
 static void
 hc_storage(struct json_object *h)
 {
-    struct json_object *mounts = json_object_new_array();
-    struct json_object *ws = json_object_new_object();
-    add_str(ws, "Type", "volume"); /* no Source: anonymous, removed with v=1 */
-    add_str(ws, "Target", JOB_WORKSPACE);
-    add_bool(ws, "ReadOnly", false);
-    json_object_array_add(mounts, ws);
-    json_object_object_add(h, "Mounts", mounts);
     struct json_object *log = json_object_new_object();
     add_str(log, "Type", "none"); /* output is read live; the host keeps no copy */
     json_object_object_add(log, "Config", json_object_new_object());
@@ -259,8 +313,9 @@ host_config(const struct job_spec *job, const struct container_spec_opts *opts)
     struct json_object *h = json_object_new_object();
     hc_security(h, opts, runtime);
     hc_limits(h, job, opts, runtime);
-    hc_tmpfs(h, opts);
+    hc_tmpfs(h, job, opts);
     hc_process(h, opts);
+    hc_workspace(h, job, opts);
     hc_storage(h);
     return h;
 }
@@ -269,15 +324,32 @@ struct json_object *
 container_spec_create_body(const struct job_spec *job, const struct container_spec_opts *opts)
 {
     struct json_object *b = json_object_new_object();
-    add_identity(b, job);
-    add_cmd(b, job);
+    add_identity(b, job, opts);
+    const char *holder[] = SANDBOX_HOLDER_CMD;
+    json_object_object_add(b, "Cmd", strv(holder, RX_ARRAY_SIZE(holder)));
     add_env(b, job);
     add_labels(b, job, opts);
-    add_stdio(b, job);
+    add_stdio(b);
     json_object_object_add(b, "HostConfig", host_config(job, opts));
     struct json_object *nc = json_object_new_object();
     json_object_object_add(nc, "EndpointsConfig", json_object_new_object());
     json_object_object_add(b, "NetworkingConfig", nc);
+    return b;
+}
+
+struct json_object *
+container_spec_exec_body(const struct job_spec *job, const struct container_spec_opts *opts)
+{
+    struct json_object *b = json_object_new_object();
+    bool with_stdin = container_spec_exec_stdin(job);
+    add_bool(b, "AttachStdin", with_stdin);
+    add_bool(b, "AttachStdout", true);
+    add_bool(b, "AttachStderr", true);
+    add_bool(b, "Tty", false);
+    add_bool(b, "Privileged", false);
+    add_user(b, opts);
+    add_str(b, "WorkingDir", JOB_WORKSPACE);
+    add_cmd(b, job);
     return b;
 }
 
@@ -293,8 +365,14 @@ container_spec_limits(const struct job_spec *job, const struct container_spec_op
     add_int(l, "nofile", SANDBOX_NOFILE);
     add_int(l, "tmp_bytes", opts->tmp_bytes);
     add_int(l, "shm_bytes", opts->shm_bytes);
+    long long ws = job_spec_workspace_bytes(job);
+    add_int(l, "workspace_bytes", ws);
+    if (!opts->podman)
+        add_int(l, "workspace_inodes", ws / LIMIT_WORKSPACE_BYTES_PER_INODE);
     add_str(l, "network", "none");
-    add_str(l, "user", "65534:65534");
+    char user[48];
+    snprintf(user, sizeof(user), "%lld:%lld", opts->uid, opts->uid);
+    add_str(l, "user", user);
     add_bool(l, "read_only_rootfs", true);
     add_str(l, "sandbox", job->sandbox ? job->sandbox : "runc");
     add_str(l, "seccomp",

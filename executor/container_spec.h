@@ -10,8 +10,18 @@
 #include "executor/job_spec.h"
 #include "executor/rx_error.h"
 
-#define SANDBOX_UID 65534
-#define SANDBOX_GID 65534
+/* The uids jobs run as unless the policy sets uid_range: each job running
+ * on an engine gets one of its own (gid the same), so that the kernel's
+ * per-user limits (inotify instances, message queue bytes, pending signals,
+ * nproc) are never shared between jobs.  Above every Debian account range
+ * and the subordinate ids handed out from 100000 for rootless engines. */
+#define SANDBOX_UID_FIRST 1000000000ll
+#define SANDBOX_UID_LAST (SANDBOX_UID_FIRST + 65535)
+/* The container's main process: it only holds the container up while the
+ * job, exec'd beside it, runs and until its output is copied out (the
+ * workspace tmpfs is unmounted when the container stops).  Any image with
+ * a `sleep` (coreutils, busybox) can run jobs. */
+#define SANDBOX_HOLDER_CMD {"sleep", "2147483647"}
 #define SANDBOX_NOFILE 1024
 #define SANDBOX_TMP_BYTES (64ll << 20)
 #define SANDBOX_SHM_BYTES (16ll << 20)
@@ -44,6 +54,7 @@ struct container_spec_opts {
     long long shm_bytes;  /* size of /dev/shm */
     const char *seccomp;  /* a compact seccomp profile to send inline, or NULL (engine default) */
     bool podman;          /* Podman's compat API (see container_spec_engine_check) */
+    long long uid;        /* the job's own uid (and gid) */
 };
 
 /* Podman mounts its own writable tmpfs on /run and /var/tmp of a read-only
@@ -89,6 +100,15 @@ int container_spec_engine_check(const struct job_spec *job, const struct contain
 /* The POST /containers/create body for job.  Returns a new object. */
 struct json_object *container_spec_create_body(const struct job_spec *job,
                                                const struct container_spec_opts *opts);
+
+/* The POST /containers/{id}/exec body that runs the job itself: the
+ * harness for a code job, the job's argv otherwise, as the job's uid in
+ * /workspace, stdin attached when something comes on it.  A new object. */
+struct json_object *container_spec_exec_body(const struct job_spec *job,
+                                             const struct container_spec_opts *opts);
+/* Whether the job's exec gets stdin: a code job's input or go-ahead, a
+ * command's stdin. */
+bool container_spec_exec_stdin(const struct job_spec *job);
 
 /* The limits as applied, for the result (a new object). */
 struct json_object *container_spec_limits(const struct job_spec *job,

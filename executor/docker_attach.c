@@ -17,7 +17,22 @@ struct docker_attach {
     int cancel_fd;
     char *early; /* stream bytes that came in with the reply headers */
     size_t early_len;
+    int (*watch)(void *ud); /* docker_attach_watch */
+    void *watch_ud;
+    long long watch_every_ms;
 };
+
+/* How long what is in flight is read once the watch saw the process gone:
+ * its last output left it before it ended. */
+#define WATCH_DRAIN_MS 200
+
+void
+docker_attach_watch(struct docker_attach *a, long long every_ms, int (*fn)(void *ud), void *ud)
+{
+    a->watch = fn;
+    a->watch_ud = ud;
+    a->watch_every_ms = every_ms;
+}
 
 void
 docker_attach_close(struct docker_attach *a)
@@ -80,21 +95,23 @@ read_headers(int fd, struct rx_buf *b, size_t *hdr_end, struct rx_error **err)
     }
 }
 
-/* Send the attach request and read the reply; on success the stream bytes
- * that arrived with the headers are kept in a->early. */
+/* Send the request (path, and a JSON body or none) and read the reply; on
+ * success the stream bytes that arrived with the headers are kept in
+ * a->early. */
 static int
-handshake(struct docker_attach *a, struct docker_client *dc, const char *id, bool with_stdin,
+handshake(struct docker_attach *a, const char *path, const char *body, const char *what,
           struct rx_error **err)
 {
-    cleanup_free char *req =
-        xasprintf("POST /v%s/containers/%s/attach?stream=1&stdout=1&stderr=1%s HTTP/1.1\r\n"
-                  "Host: localhost\r\n"
-                  "User-Agent: ralph-exec\r\n"
-                  "Content-Type: text/plain\r\n"
-                  "Connection: Upgrade\r\n"
-                  "Upgrade: tcp\r\n"
-                  "\r\n",
-                  dc->api_version, id, with_stdin ? "&stdin=1" : "");
+    cleanup_free char *req = xasprintf("POST %s HTTP/1.1\r\n"
+                                       "Host: localhost\r\n"
+                                       "User-Agent: ralph-exec\r\n"
+                                       "Content-Type: %s\r\n"
+                                       "Content-Length: %zu\r\n"
+                                       "Connection: Upgrade\r\n"
+                                       "Upgrade: tcp\r\n"
+                                       "\r\n%s",
+                                       path, body ? "application/json" : "text/plain",
+                                       body ? strlen(body) : 0, body ? body : "");
     if (write_all(a->fd, req, strlen(req), err) < 0)
         return -1;
 
@@ -113,7 +130,7 @@ handshake(struct docker_attach *a, struct docker_client *dc, const char *id, boo
         rx_buf_append(&resp.body, b.data + hdr_end, b.len - hdr_end);
         /* Podman prepares (creates) the container at attach: its start
          * errors come back here (docker_error_explain reads them). */
-        docker_resp_error(&resp, err, "attach to container");
+        docker_resp_error(&resp, err, what);
         return -1;
     }
     if (b.len > hdr_end) {
@@ -124,8 +141,9 @@ handshake(struct docker_attach *a, struct docker_client *dc, const char *id, boo
     return 0;
 }
 
-struct docker_attach *
-docker_attach_open(struct docker_client *dc, const char *id, bool with_stdin, struct rx_error **err)
+static struct docker_attach *
+open_stream(struct docker_client *dc, const char *path, const char *body, const char *what,
+            struct rx_error **err)
 {
     const char *sock = docker_http_socket(dc->http);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -141,7 +159,7 @@ docker_attach_open(struct docker_client *dc, const char *id, bool with_stdin, st
         rx_error_set(err, errno, "attach: socket: %s", strerror(errno));
     } else if (connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         rx_error_set(err, errno, "attach: connect to %s: %s", sock, strerror(errno));
-    } else if (handshake(a, dc, id, with_stdin, err) < 0) {
+    } else if (handshake(a, path, body, what, err) < 0) {
         /* err is set */
     } else if ((fl = fcntl(a->fd, F_GETFL)) < 0 || fcntl(a->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
         rx_error_set(err, errno, "attach: fcntl: %s", strerror(errno));
@@ -150,6 +168,22 @@ docker_attach_open(struct docker_client *dc, const char *id, bool with_stdin, st
     }
     docker_attach_close(a);
     return NULL;
+}
+
+struct docker_attach *
+docker_attach_open(struct docker_client *dc, const char *id, bool with_stdin, struct rx_error **err)
+{
+    cleanup_free char *path =
+        xasprintf("/v%s/containers/%s/attach?stream=1&stdout=1&stderr=1%s", dc->api_version, id,
+                  with_stdin ? "&stdin=1" : "");
+    return open_stream(dc, path, NULL, "attach to container", err);
+}
+
+struct docker_attach *
+docker_attach_exec(struct docker_client *dc, const char *exec_id, struct rx_error **err)
+{
+    cleanup_free char *path = xasprintf("/v%s/exec/%s/start", dc->api_version, exec_id);
+    return open_stream(dc, path, "{\"Detach\":false,\"Tty\":false}", "start exec", err);
 }
 
 /* What one pump shares between its writing and its reading half. */
@@ -235,12 +269,25 @@ pump(struct docker_attach *a, const char *stdin_data, size_t stdin_len, struct d
         shutdown(a->fd, SHUT_WR);
     p.chunk = xmalloc(65536);
     int ret = PUMP_GO_ON;
+    bool gone = false;
+    long long next_watch = a->watch ? rx_now_ms() + a->watch_every_ms : 0;
     while (ret == PUMP_GO_ON) {
-        long long left = deadline_ms - rx_now_ms();
+        long long now = rx_now_ms();
+        if (a->watch != NULL && !gone && now >= next_watch) {
+            next_watch = now + a->watch_every_ms;
+            if (a->watch(a->watch_ud) == 1) {
+                gone = true;
+                if (deadline_ms > now + WATCH_DRAIN_MS)
+                    deadline_ms = now + WATCH_DRAIN_MS;
+            }
+        }
+        long long left = deadline_ms - now;
         if (left <= 0) {
-            ret = DOCKER_ATTACH_DEADLINE;
+            ret = gone ? DOCKER_ATTACH_GONE : DOCKER_ATTACH_DEADLINE;
             break;
         }
+        if (a->watch != NULL && !gone && next_watch - now < left)
+            left = next_watch - now;
         struct pollfd pf[2] = {
             {.fd = a->fd, .events = (short)(POLLIN | (p.wr_open ? POLLOUT : 0))},
             {.fd = a->cancel_fd, .events = POLLIN},

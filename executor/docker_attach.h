@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* POST /containers/{id}/attach hijacks the HTTP connection into a raw
- * bidirectional stream, which libcurl's easy interface does not model; this
- * module speaks that one request itself over its own unix socket.  Attach
+/* POST /containers/{id}/attach and POST /exec/{id}/start hijack the HTTP
+ * connection into a raw bidirectional stream, which libcurl's easy interface
+ * does not model; this module speaks those requests itself over its own unix
+ * socket.  Attach
  * before start, so no output is missed; stdout and stderr then flow while the
  * job runs, into capped buffers, and the engine keeps no copy (log driver
  * "none"). */
@@ -20,12 +21,26 @@ struct docker_attach;
  * (created with OpenStdin and StdinOnce).  Returns NULL with *err set. */
 struct docker_attach *docker_attach_open(struct docker_client *dc, const char *id, bool with_stdin,
                                          struct rx_error **err);
+/* Start an exec (POST /exec/{id}/start, not detached) and hold its stream:
+ * the process's stdin (when the exec was created with AttachStdin), stdout
+ * and stderr, as for an attach.  Returns NULL with *err set. */
+struct docker_attach *docker_attach_exec(struct docker_client *dc, const char *exec_id,
+                                         struct rx_error **err);
+
+/* Have the pump ask fn(ud) every every_ms whether the process behind the
+ * stream has gone (1) while the stream stays open: an exec's stream can
+ * outlive its process (a background child holding its stdout), and under
+ * gVisor it can outlive the whole container.  Then what is still in flight
+ * is read for a moment, and the pump ends DOCKER_ATTACH_GONE. */
+void docker_attach_watch(struct docker_attach *a, long long every_ms, int (*fn)(void *ud),
+                         void *ud);
 
 enum docker_attach_end {
     DOCKER_ATTACH_EOF = 0,          /* the container closed its output */
     DOCKER_ATTACH_DEADLINE = 1,     /* deadline_ms (monotonic) passed first */
     DOCKER_ATTACH_SENT = 2,         /* docker_attach_feed: all written */
     DOCKER_ATTACH_STDIN_CLOSED = 3, /* docker_attach_feed: the stream refused stdin */
+    DOCKER_ATTACH_GONE = 4,         /* the watch saw the process gone (docker_attach_watch) */
 };
 
 /* Move bytes until the stream ends or the deadline passes: write stdin_data

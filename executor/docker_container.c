@@ -96,6 +96,52 @@ docker_container_create(struct docker_client *dc, const char *name, struct json_
     return cid;
 }
 
+char *
+docker_exec_create(struct docker_client *dc, const char *id, struct json_object *body,
+                   struct rx_error **err)
+{
+    cleanup_free char *path = xasprintf("/containers/%s/exec", id);
+    cleanup_resp struct docker_resp resp = {0};
+    if (call(dc, "POST", path, body, 60000, false, &resp, err) < 0)
+        return NULL;
+    if (resp.status != 201) {
+        docker_resp_error(&resp, err, "create exec");
+        return NULL;
+    }
+    cleanup_json struct json_object *o =
+        rx_json_parse(resp.body.data, resp.body.len, "engine reply to exec", err);
+    if (o == NULL)
+        return NULL;
+    const char *eid = rx_json_get_str(o, "Id");
+    if (eid == NULL || !valid_id(eid))
+        return rx_error_set(err, EPROTO, "create exec: engine reply has no valid Id"), NULL;
+    return xstrdup(eid);
+}
+
+int
+docker_exec_inspect(struct docker_client *dc, const char *exec_id, bool *running, int *exit_code,
+                    struct rx_error **err)
+{
+    cleanup_free char *path = xasprintf("/exec/%s/json", exec_id);
+    cleanup_resp struct docker_resp resp = {0};
+    if (call(dc, "GET", path, NULL, 30000, true, &resp, err) < 0)
+        return -1;
+    if (resp.status != 200)
+        return docker_resp_error(&resp, err, "inspect exec");
+    cleanup_json struct json_object *o =
+        rx_json_parse(resp.body.data, resp.body.len, "engine reply to exec inspect", err);
+    if (o == NULL)
+        return -1;
+    struct json_object *r = rx_json_get(o, "Running");
+    struct json_object *ec = rx_json_get(o, "ExitCode");
+    if (r == NULL || !json_object_is_type(r, json_type_boolean))
+        return rx_error_set(err, EPROTO, "inspect exec: engine reply has no Running");
+    *running = json_object_get_boolean(r);
+    *exit_code = ec != NULL && json_object_is_type(ec, json_type_int) ? json_object_get_int(ec)
+                                                                      : -1;
+    return 0;
+}
+
 int
 docker_container_start(struct docker_client *dc, const char *id, struct rx_error **err)
 {
@@ -170,16 +216,14 @@ docker_container_inspect(struct docker_client *dc, const char *id, struct rx_err
 }
 
 bool
-docker_container_oom(const struct docker_client *dc, struct json_object *state, bool we_killed,
-                     const char **inferred_why)
+docker_container_oom(const struct docker_client *dc, struct json_object *state, int exit_code,
+                     bool we_killed, const char **inferred_why)
 {
     *inferred_why = NULL;
     struct json_object *oom = rx_json_get(state, "OOMKilled");
     if (oom != NULL && json_object_get_boolean(oom))
         return true;
-    struct json_object *ec = rx_json_get(state, "ExitCode");
-    if (dc->podman && !we_killed && ec != NULL && json_object_is_type(ec, json_type_int) &&
-        json_object_get_int(ec) == 128 + SIGKILL) {
+    if (dc->podman && !we_killed && exit_code == 128 + SIGKILL) {
         *inferred_why = "Podman does not report OOM kills";
         return true;
     }

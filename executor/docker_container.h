@@ -22,21 +22,33 @@ int docker_container_start(struct docker_client *dc, const char *id, struct rx_e
  * the exit status.  Timeout: -1 with code ETIMEDOUT. */
 int docker_container_wait(struct docker_client *dc, const char *id, const char *condition,
                           long timeout_ms, int *status_code, struct rx_error **err);
+/* POST /containers/{id}/exec: a process to run in the running container
+ * (body: container_spec_exec_body).  Returns the exec's id (caller frees)
+ * or NULL with *err set. */
+char *docker_exec_create(struct docker_client *dc, const char *id, struct json_object *body,
+                         struct rx_error **err);
+/* GET /exec/{id}/json: whether the process still runs, and its exit code
+ * once it has ended (-1 when the engine gives none).  0 or -1 with *err. */
+int docker_exec_inspect(struct docker_client *dc, const char *exec_id, bool *running,
+                        int *exit_code, struct rx_error **err);
+
 /* POST /kill (SIGKILL); a container that is not running is not an error. */
 int docker_container_kill(struct docker_client *dc, const char *id, struct rx_error **err);
 /* GET /json; returns a new reference or NULL. */
 struct json_object *docker_container_inspect(struct docker_client *dc, const char *id,
                                              struct rx_error **err);
-/* Whether the job ran out of memory, from inspect's State.  Docker sets
- * OOMKilled.  Podman 4.3.1 with Debian's conmon 2.1.6 never does: conmon
+/* Whether the job ran out of memory, from inspect's State and the job's
+ * exit code (its exec's).  Docker 26 sets OOMKilled, on a container still
+ * running too; 20.10 only when its main process was killed (for a job's
+ * exec: docker_container_oom_event).  Podman 4.3.1 with Debian's conmon 2.1.6 never does: conmon
  * writes its "oom" marker into the service's working directory, where Podman
  * does not look (seen 2026-11).  So on Podman a main process killed by SIGKILL
  * (exit 137, and we_killed false: not our timeout kill) is taken as the
  * memory limit's kill, *inferred_why saying why it is a guess (NULL when
  * the engine said so): the only other senders of SIGKILL are the job itself
  * and the host's operator. */
-bool docker_container_oom(const struct docker_client *dc, struct json_object *state, bool we_killed,
-                          const char **inferred_why);
+bool docker_container_oom(const struct docker_client *dc, struct json_object *state, int exit_code,
+                          bool we_killed, const char **inferred_why);
 /* Whether the engine logged an "oom" event for this container since
  * `since` (an engine timestamp, RFC 3339 as in inspect's Created; NULL or
  * malformed: all it keeps),

@@ -23,6 +23,9 @@
  *                     26.1  "cannot kill container: ID: container ID is not running" (409)
  *                     Podman 4.3: 500 "... can only kill running containers ... not running"
  *   removal           both  "removal of container ID is already in progress" (409)
+ *   name              both  "Conflict. The container name \"/N\" is already in use by
+ *                            container \"ID\". You have to remove (or rename) ..." (409)
+ *                     Podman 4.3: "... that name is already in use" (500)
  *   API version       both  "client version 1.47 is too old. Minimum supported API version
  *                            is 1.50, please upgrade your client to a newer version" (400)
  * Matching is case-insensitive: 26 lower-cased several of 20.10's messages.
@@ -49,6 +52,7 @@ static const struct {
     {409, false, "is not running", DOCKER_ERROR_NOT_RUNNING},
     {500, false, "not running", DOCKER_ERROR_NOT_RUNNING},
     {409, false, "already in progress", DOCKER_ERROR_REMOVAL_IN_PROGRESS},
+    {0, false, "is already in use", DOCKER_ERROR_NAME_IN_USE},
 };
 
 /* What each meaning is in ralph-exec's terms: the kind it gives the error,
@@ -99,6 +103,7 @@ static const struct {
         {ANY_CALL, true, RX_ERR_INFRA, ARG_ULIMITS,
          "the Podman service's own hard limits are below the job's ulimits (nofile %d, nproc "
          "%d): start `podman system service` with at least those (ulimit -Hn, ulimit -Hu)"},
+    [DOCKER_ERROR_NAME_IN_USE] = {DOCKER_CALL_CREATE, false, RX_ERR_INFRA, ARG_NONE, NULL},
 };
 
 /* The engine's own message in an error text: what follows our

@@ -22,6 +22,7 @@ enum docker_error_meaning {
     DOCKER_ERROR_REMOVAL_IN_PROGRESS, /* remove: another removal of it is under way */
     DOCKER_ERROR_PODMAN_NO_INIT,      /* Podman: no catatonit for Init: true */
     DOCKER_ERROR_PODMAN_RLIMIT,       /* Podman: its service's hard limits are below the job's */
+    DOCKER_ERROR_NAME_IN_USE,         /* create: a container has that name (its uid is taken) */
 };
 
 /* The meaning of an error reply with HTTP status and message (the body's

@@ -22,7 +22,8 @@
 /* How long a late "oom" event is waited for: seen 15-50 ms after the exit
  * under gVisor; only an exit 137 we did not cause pays it. */
 #define OOM_EVENT_GRACE_MS 1000
-/* How long a container whose input copy failed may take to be seen exited. */
+/* How long the engine may take to record the end of a process whose stream
+ * has closed. */
 #define EXIT_GRACE_MS 2000
 
 void
@@ -35,12 +36,14 @@ executor_opts_defaults(struct executor_opts *o)
     o->owner = "ralph-exec";
     o->tmp_bytes = SANDBOX_TMP_BYTES;
     o->shm_bytes = SANDBOX_SHM_BYTES;
+    o->uid_first = SANDBOX_UID_FIRST;
+    o->uid_last = SANDBOX_UID_LAST;
 }
 
 /* Build the input tar: the code and the inputs for code jobs, and the job's
  * files, all owned by the job user. */
 static int
-build_input(const struct job_spec *job, struct rx_buf *tar, struct rx_error **err)
+build_input(const struct job_spec *job, long long uid, struct rx_buf *tar, struct rx_error **err)
 {
     size_t n = job->n_files + 2, k = 0;
     struct tar_entry_in *e = xcalloc(n, sizeof(*e));
@@ -53,7 +56,7 @@ build_input(const struct job_spec *job, struct rx_buf *tar, struct rx_error **er
         e[k++] = (struct tar_entry_in){job->files[i].path, job->files[i].content, job->files[i].len,
                                        0644};
     rx_buf_init(tar, LIMIT_INPUT_TAR_BYTES);
-    int r = tar_build(e, k, SANDBOX_UID, SANDBOX_GID, tar, err);
+    int r = tar_build(e, k, (unsigned)uid, (unsigned)uid, tar, err);
     free(e);
     if (r < 0 && tar->overflow) {
         rx_error_free(err);
@@ -218,27 +221,13 @@ harness_error(struct docker_client *dc, const char *id)
     return xasprintf("calculate raised %.200s: %.4000s", type, msg);
 }
 
-/* Wait until the container is not running, at most timeout_ms. */
-static int
-wait_exit(struct docker_client *dc, const char *id, long long timeout_ms, int *code,
-          struct rx_error **err)
-{
-    return docker_container_wait(dc, id, "not-running", (long)timeout_ms, code, err);
-}
-
-/* Whether the container stops running within EXIT_GRACE_MS (false when the
- * engine cannot say).  A copy into a container whose interpreter has just
- * failed can be refused (Podman) a moment before the engine records the
- * exit: the failure is the job's if the exit follows. */
-static bool
-container_exits(struct docker_client *dc, const char *id)
-{
-    struct rx_error *e = NULL;
-    int code = -1;
-    int r = wait_exit(dc, id, EXIT_GRACE_MS, &code, &e);
-    rx_error_free(&e);
-    return r == 0;
-}
+/* How often the stream's watch asks whether the job's process has ended
+ * (docker_attach_watch), and every how many asks the container too. */
+#define EXEC_WATCH_MS 250
+#define EXEC_WATCH_CONTAINER_EVERY 4
+/* How many uids of the range a create tries (from a random place in it)
+ * before it gives up: each one taken is a job running on the engine. */
+#define UID_TRIES 64
 
 /* What the steps of one run share.  Every step returns 0, or -1 with err
  * set (or cancelled): the run then ends in run_fail. */
@@ -254,19 +243,20 @@ struct run {
     struct json_object *seccomp; /* the strict profile, when sent */
     struct rx_buf tar;           /* the input archive, until copied in */
     struct docker_demux demux;   /* the job's stdout and stderr */
-    struct docker_attach *att;
-    char *id; /* the container, once created */
+    struct docker_attach *att;   /* the job's exec stream */
+    char *id;                    /* the container, once created */
+    char *exec_id;               /* the job's process in it, once created */
     bool started;
-    bool exited; /* the engine saw it stop: nothing left to kill */
+    bool exited;      /* the container stopped: its workspace is gone */
+    int watch_calls;  /* how often the stream's watch has asked */
+    bool exec_ended;  /* the watch saw the job's process end */
 
-    /* A code job's harness waits for its input or its go-ahead on stdin,
-     * so its container is started first (container_spec.h).  Without files
-     * the input goes through stdin and nothing is copied: on Engine 20.10 a
-     * copy re-executes dockerd (60-90 ms).  With files, or when the harness
-     * could not write the input under the job's file size limit, it is
-     * copied in after the start, while Python starts.  A command runs at
-     * once: its input first. */
-    bool input_after_start;
+    /* A code job's harness waits for its input or its go-ahead on stdin
+     * (container_spec.h), so it is exec'd first and its input copied in
+     * while Python starts.  Without files the input goes through stdin and
+     * nothing is copied: on Engine 20.10 a copy re-executes dockerd (60-90
+     * ms).  A command runs at once: its input first. */
+    bool input_after_exec;
     bool input_on_stdin;
     long long send_ms;   /* how long the interpreter has to take its input */
     long long run_start; /* the job's own time starts: its input is complete */
@@ -296,8 +286,8 @@ cancelled_by(const struct rx_error *err)
 }
 
 /* The result's identity, the container's settings and limits, what the
- * engine cannot honour, and the input archive: all before the engine is
- * asked for anything, so a job that cannot run costs it nothing. */
+ * engine cannot honour: all before the engine is asked for anything, so a
+ * job that cannot run costs it nothing. */
 static int
 step_prepare(struct run *r)
 {
@@ -315,6 +305,7 @@ step_prepare(struct run *r)
         .tmp_bytes = r->opts->tmp_bytes,
         .shm_bytes = r->opts->shm_bytes,
         .podman = r->dc->podman,
+        .uid = r->opts->uid_first,
     };
     if (r->opts->seccomp_strict) {
         r->seccomp = rx_json_parse(seccomp_strict_profile,
@@ -324,41 +315,67 @@ step_prepare(struct run *r)
         if (r->spec.seccomp == NULL)
             return rx_error_set(&r->err, EINVAL, "the built-in strict seccomp profile is invalid");
     }
-    res->limits = container_spec_limits(job, &r->spec);
+    if (container_spec_engine_check(job, &r->spec, &r->err) < 0)
+        return -1;
+    r->input_after_exec = job->kind == JOB_CODE;
+    r->input_on_stdin = r->input_after_exec && job->n_files == 0 &&
+                        (long long)job->code_len <= job->file_size_bytes &&
+                        (long long)strlen(job->inputs_json) <= job->file_size_bytes;
+    r->send_ms = job->timeout_ms > INPUT_SEND_MS ? job->timeout_ms : INPUT_SEND_MS;
+    return 0;
+}
+
+/* The result's limits, once the uid is known. */
+static void
+record_limits(struct run *r)
+{
+    struct job_result *res = r->res;
+    json_object_put(res->limits);
+    res->limits = container_spec_limits(r->job, &r->spec);
     json_object_object_add(res->limits, "stdout_bytes",
                            json_object_new_int64((int64_t)r->opts->stdout_cap));
     json_object_object_add(res->limits, "stderr_bytes",
                            json_object_new_int64((int64_t)r->opts->stderr_cap));
     json_object_object_add(res->limits, "output_bytes",
                            json_object_new_int64((int64_t)r->opts->output_cap));
-    if (container_spec_engine_check(job, &r->spec, &r->err) < 0)
-        return -1;
-
-    r->input_after_start = job->kind == JOB_CODE;
-    r->input_on_stdin = r->input_after_start && job->n_files == 0 &&
-                        (long long)job->code_len <= job->file_size_bytes &&
-                        (long long)strlen(job->inputs_json) <= job->file_size_bytes;
-    r->send_ms = job->timeout_ms > INPUT_SEND_MS ? job->timeout_ms : INPUT_SEND_MS;
-    if (!r->input_on_stdin)
-        return build_input(job, &r->tar, &r->err);
-    return 0;
 }
 
+/* The container, with a uid of its own: the container's name holds it
+ * (ralph-uid-N), so that no two containers on the engine, whoever made
+ * them, run as one uid, and the uid is free again once its container is
+ * removed.  A taken name: the next uid of the range. */
 static int
 step_create(struct run *r)
 {
     long long t = rx_now_ms();
-    cleanup_json struct json_object *body = container_spec_create_body(r->job, &r->spec);
+    long long n = r->opts->uid_last - r->opts->uid_first + 1;
     uuid_t u;
-    char us[37], name[48];
     uuid_generate_random(u);
-    uuid_unparse_lower(u, us);
-    snprintf(name, sizeof(name), "ralph-%s", us);
-    r->id = docker_container_create(r->dc, name, body, &r->err);
+    long long at = (long long)(((unsigned)u[0] << 16 | (unsigned)u[1] << 8 | u[2]) % (unsigned)n);
+    for (int i = 0; i < UID_TRIES && i < n; i++) {
+        r->spec.uid = r->opts->uid_first + (at + i) % n;
+        cleanup_json struct json_object *body = container_spec_create_body(r->job, &r->spec);
+        char name[48];
+        snprintf(name, sizeof(name), "ralph-uid-%lld", r->spec.uid);
+        rx_error_free(&r->err);
+        r->id = docker_container_create(r->dc, name, body, &r->err);
+        if (r->id != NULL || explain(r, DOCKER_CALL_CREATE) != DOCKER_ERROR_NAME_IN_USE)
+            break;
+    }
     r->res->timings.create_ms = rx_now_ms() - t;
+    record_limits(r);
     if (r->id == NULL) {
-        if (explain(r, DOCKER_CALL_CREATE) == DOCKER_ERROR_NO_IMAGE &&
-            job_spec_has(r->job, "runtime"))
+        if (r->err == NULL || cancelled_by(r->err))
+            return -1;
+        enum docker_error_meaning m = docker_error_meaning(r->err->http_status, r->err->msg);
+        if (m == DOCKER_ERROR_NAME_IN_USE) {
+            rx_error_free(&r->err);
+            return rx_error_set(&r->err, EBUSY,
+                                "no free uid: %d uids of uid_range [%lld, %lld] were all taken "
+                                "by containers running on the engine",
+                                UID_TRIES, r->opts->uid_first, r->opts->uid_last);
+        }
+        if (m == DOCKER_ERROR_NO_IMAGE && job_spec_has(r->job, "runtime"))
             r->res->infra_cause = JOB_INFRA_JOB_IMAGE;
         return -1;
     }
@@ -366,36 +383,7 @@ step_create(struct run *r)
     return 0;
 }
 
-/* A command's files go in before it starts. */
-static int
-step_input_before_start(struct run *r)
-{
-    if (r->input_after_start)
-        return 0;
-    long long t = rx_now_ms();
-    if (docker_archive_put(r->dc, r->id, JOB_WORKSPACE, r->tar.data, r->tar.len, &r->err) < 0) {
-        explain(r, DOCKER_CALL_PUT);
-        return -1;
-    }
-    rx_buf_free(&r->tar);
-    r->res->timings.input_ms = rx_now_ms() - t;
-    return 0;
-}
-
-static int
-step_attach(struct run *r)
-{
-    long long t = rx_now_ms();
-    bool with_stdin = r->job->stdin_data != NULL || r->input_after_start;
-    r->att = docker_attach_open(r->dc, r->id, with_stdin, &r->err);
-    if (r->att == NULL) {
-        explain(r, DOCKER_CALL_ATTACH);
-        return -1;
-    }
-    r->res->timings.attach_ms = rx_now_ms() - t;
-    return 0;
-}
-
+/* The holder starts: the container is up, its workspace mounted. */
 static int
 step_start(struct run *r)
 {
@@ -413,6 +401,78 @@ step_start(struct run *r)
     return 0;
 }
 
+/* Copy the input archive into the running container's workspace. */
+static int
+copy_input(struct run *r)
+{
+    if (build_input(r->job, r->spec.uid, &r->tar, &r->err) < 0)
+        return -1;
+    if (docker_archive_put(r->dc, r->id, JOB_WORKSPACE, r->tar.data, r->tar.len, &r->err) < 0) {
+        explain(r, DOCKER_CALL_PUT);
+        return -1;
+    }
+    rx_buf_free(&r->tar);
+    return 0;
+}
+
+/* A command's files go in before it runs. */
+static int
+step_input_before_exec(struct run *r)
+{
+    if (r->input_after_exec)
+        return 0;
+    long long t = rx_now_ms();
+    if (copy_input(r) < 0)
+        return -1;
+    r->res->timings.input_ms = rx_now_ms() - t;
+    return 0;
+}
+
+/* The stream's watch: 1 once the job's process has ended (or the whole
+ * container, under gVisor's OOM kill), though its stream stays open. */
+static int
+watch_exec(void *ud)
+{
+    struct run *r = ud;
+    bool running = true;
+    int code = -1;
+    struct rx_error *e = NULL;
+    if (docker_exec_inspect(r->dc, r->exec_id, &running, &code, &e) == 0 && !running) {
+        r->exec_ended = true;
+        return 1;
+    }
+    rx_error_free(&e);
+    if (++r->watch_calls % EXEC_WATCH_CONTAINER_EVERY != 0)
+        return 0;
+    int st = -1;
+    if (docker_container_wait(r->dc, r->id, "not-running", 1, &st, &e) == 0)
+        return 1;
+    rx_error_free(&e);
+    return 0;
+}
+
+/* The job's process: exec'd in the running container as the job's uid,
+ * its stream held from its start, so no output is missed. */
+static int
+step_exec(struct run *r)
+{
+    long long t = rx_now_ms();
+    cleanup_json struct json_object *body = container_spec_exec_body(r->job, &r->spec);
+    r->exec_id = docker_exec_create(r->dc, r->id, body, &r->err);
+    if (r->exec_id == NULL) {
+        explain(r, DOCKER_CALL_ATTACH);
+        return -1;
+    }
+    r->att = docker_attach_exec(r->dc, r->exec_id, &r->err);
+    if (r->att == NULL) {
+        explain(r, DOCKER_CALL_ATTACH);
+        return -1;
+    }
+    docker_attach_watch(r->att, EXEC_WATCH_MS, watch_exec, r);
+    r->res->timings.attach_ms = rx_now_ms() - t;
+    return 0;
+}
+
 /* A code job's input (copied in, or sent on stdin), then its go-ahead.
  * facts.input_lost: the input or the go-ahead did not all reach the
  * harness.  Nothing of the job's has run then: its exit code tells why
@@ -420,34 +480,23 @@ step_start(struct run *r)
  * as the image and its interpreter are: an exit status from inside the
  * container never makes an infra_error. */
 static int
-step_input_after_start(struct run *r)
+step_input_after_exec(struct run *r)
 {
-    if (!r->input_after_start)
+    if (!r->input_after_exec)
         return 0;
     long long t = rx_now_ms();
-    if (!r->input_on_stdin &&
-        docker_archive_put(r->dc, r->id, JOB_WORKSPACE, r->tar.data, r->tar.len, &r->err) < 0) {
-        /* Podman cannot copy into a container that has exited (it enters
-         * the container's mount namespace): an interpreter that could not
-         * start is the job's failure, its exit code later. */
-        if (explain(r, DOCKER_CALL_PUT) == DOCKER_ERROR_DIR_COLLISION ||
-            !container_exits(r->dc, r->id))
-            return -1;
-        rx_error_free(&r->err);
-        r->facts.input_lost = true;
-    }
-    rx_buf_free(&r->tar);
-    /* The input, or the go-ahead after the copy; then stdin closes
-     * (StdinOnce).  The harness's output is read meanwhile: an interpreter
-     * that exits before taking it all ends the stream. */
-    int fr = r->facts.input_lost ? DOCKER_ATTACH_SENT
-                                 : feed_harness(r->att, r->job, r->input_on_stdin, &r->demux,
-                                                rx_now_ms() + r->send_ms, &r->err);
+    if (!r->input_on_stdin && copy_input(r) < 0)
+        return -1;
+    /* The input, or the go-ahead after the copy; then stdin closes.  The
+     * harness's output is read meanwhile: an interpreter that exits
+     * before taking it all ends the stream. */
+    int fr = feed_harness(r->att, r->job, r->input_on_stdin, &r->demux, rx_now_ms() + r->send_ms,
+                          &r->err);
     if (fr < 0)
         return -1;
-    /* Started, yet its interpreter has not taken the input (beyond what
-     * the stream buffers) in the job's timeout or 30 s, whichever is
-     * longer: too little CPU or memory to start (the job's limits). */
+    /* Its interpreter has not taken the input (beyond what the stream
+     * buffers) in the job's timeout or 30 s, whichever is longer: too
+     * little CPU or memory to start (the job's limits). */
     if (fr == DOCKER_ATTACH_DEADLINE) {
         r->facts.input_timed_out = r->facts.timed_out = true;
         docker_container_kill(r->dc, r->id, NULL);
@@ -458,49 +507,81 @@ step_input_after_start(struct run *r)
     return 0;
 }
 
-/* The job's stdin in, its output out, until it closes or the deadline; the
- * job's time starts when its input is complete. */
+/* The job's stdin in, its output out, until its process ends or the
+ * deadline; the job's time starts when its input is complete.  At the
+ * deadline the whole container is killed: nothing of the job's runs on. */
 static int
 step_stream(struct run *r)
 {
     r->run_start = rx_now_ms();
     r->deadline = r->run_start + (r->facts.input_timed_out ? KILL_WAIT_MS : r->job->timeout_ms);
-    int pr = docker_attach_pump(r->att, r->job->stdin_data, r->job->stdin_len, &r->demux,
+    int pr = DOCKER_ATTACH_EOF;
+    if (!r->exec_ended)
+        pr = docker_attach_pump(r->att, r->job->stdin_data, r->job->stdin_len, &r->demux,
                                 r->deadline, &r->err);
     docker_attach_close(steal_pointer(&r->att));
     if (pr < 0)
         return -1;
-    if (pr == DOCKER_ATTACH_DEADLINE) {
+    if (pr == DOCKER_ATTACH_DEADLINE && !r->facts.timed_out) {
         r->facts.timed_out = true;
         docker_container_kill(r->dc, r->id, NULL);
     }
     return 0;
 }
 
-/* The output closes a moment before the engine records the exit; a job
- * that closed its output early is still bound by the deadline. */
+/* The job's exit code: its process has ended (the stream closes a moment
+ * before the engine records it), or the container has stopped under it
+ * (killed at the deadline, or the sandbox itself died): then the
+ * container's. */
 static int
-step_wait(struct run *r)
+step_exec_wait(struct run *r)
 {
-    int code = -1;
-    long long left = r->facts.timed_out ? KILL_WAIT_MS : r->deadline - rx_now_ms();
-    if (wait_exit(r->dc, r->id, left > 0 ? left : 1, &code, &r->err) < 0) {
-        if (cancelled_by(r->err) || r->err->code != ETIMEDOUT || r->facts.timed_out)
+    long long until = rx_now_ms() + (r->facts.timed_out ? KILL_WAIT_MS : EXIT_GRACE_MS);
+    for (;;) {
+        bool running = true;
+        int code = -1;
+        if (docker_exec_inspect(r->dc, r->exec_id, &running, &code, &r->err) < 0)
             return -1;
-        rx_error_free(&r->err);
-        r->facts.timed_out = true;
-        if (docker_container_kill(r->dc, r->id, &r->err) < 0 ||
-            wait_exit(r->dc, r->id, KILL_WAIT_MS, &code, &r->err) < 0)
+        if (!running) {
+            r->facts.exit_code = code;
+            break;
+        }
+        int st = -1;
+        struct rx_error *e = NULL;
+        if (docker_container_wait(r->dc, r->id, "not-running", 20, &st, &e) == 0) {
+            r->exited = true;
+            r->facts.exit_code = st;
+            break;
+        }
+        bool cancelled = cancelled_by(e);
+        rx_error_free(&e);
+        if (cancelled) {
+            r->cancelled = true;
             return -1;
+        }
+        if (rx_now_ms() >= until) {
+            if (r->facts.timed_out)
+                return rx_error_set(&r->err, ETIMEDOUT,
+                                    "the job's container did not stop within %d s of its kill",
+                                    KILL_WAIT_MS / 1000);
+            /* Its stream ended, its process runs on: past its deadline
+             * that is a timeout like any other. */
+            until = r->deadline;
+            if (rx_now_ms() >= until) {
+                r->facts.timed_out = true;
+                docker_container_kill(r->dc, r->id, NULL);
+                until = rx_now_ms() + KILL_WAIT_MS;
+            }
+        }
     }
-    r->exited = true;
     r->res->timings.run_ms = rx_now_ms() - r->run_start;
     return 0;
 }
 
-/* How it ended, as the engine tells it: the exit code and the evidence of
- * an OOM kill.  A SIGKILL we did not send: the engine's "oom" event may
- * still be on its way (see docker_container_oom_event).  Under gVisor the
+/* How it ended, as the engine tells it: the evidence of an OOM kill.  A
+ * SIGKILL we did not send: the engine's "oom" event may still be on its
+ * way (see docker_container_oom_event), and Docker 20.10 sets OOMKilled
+ * only for a container's main process, never for an exec.  Under gVisor the
  * shim can miss the kill altogether: it starts watching the cgroup only once
  * `runsc start` returns, and a job can fill its memory before that (1-3% of
  * OOM jobs at two at a time, seen 2026-11); so there an unexplained SIGKILL
@@ -516,13 +597,13 @@ step_inspect(struct run *r)
     const char *image_id = rx_json_get_str(ins, "Image");
     if (image_id != NULL)
         r->res->image_id = xstrdup(image_id);
-    struct json_object *ec = rx_json_get(state, "ExitCode");
+    struct json_object *running = rx_json_get(state, "Running");
+    if (running != NULL && !json_object_get_boolean(running))
+        r->exited = true;
     r->res->timings.inspect_ms = rx_now_ms() - t;
-    if (ec == NULL || !json_object_is_type(ec, json_type_int))
-        return rx_error_set(&r->err, EPROTO, "inspect: engine reply has no State.ExitCode");
     struct run_facts *f = &r->facts;
-    f->exit_code = json_object_get_int(ec);
-    f->oom_killed = docker_container_oom(r->dc, state, f->timed_out, &f->oom_inferred_why);
+    f->oom_killed =
+        docker_container_oom(r->dc, state, f->exit_code, f->timed_out, &f->oom_inferred_why);
     if (!run_sigkill_unexplained(f, r->dc->podman))
         return 0;
     struct rx_error *e = NULL;
@@ -537,7 +618,10 @@ step_inspect(struct run *r)
     return 0;
 }
 
-/* The status (run_classify: pure), then what it needs copied out. */
+/* The status (run_classify: pure), then what it needs copied out, while
+ * the container still runs: its workspace is a tmpfs that goes with it.
+ * A container that stopped under the job (the job killed its holder, or
+ * the sandbox died) has nothing left to copy: no output file. */
 static int
 step_classify_collect(struct run *r)
 {
@@ -553,10 +637,10 @@ step_classify_collect(struct run *r)
     res->has_exit_code = v.has_exit_code;
     res->exit_code = v.has_exit_code ? f->exit_code : -1;
     long long t = rx_now_ms();
-    cleanup_free char *why = v.ask_harness ? harness_error(r->dc, r->id) : NULL;
-    bool missing = false;
+    cleanup_free char *why = v.ask_harness && !r->exited ? harness_error(r->dc, r->id) : NULL;
+    bool missing = r->exited;
     int rc = 0;
-    if (v.collect != RUN_COLLECT_NONE &&
+    if (v.collect != RUN_COLLECT_NONE && !r->exited &&
         collect_output(r->dc, r->id, r->job, r->opts, res, &missing, &r->err) < 0) {
         if (v.collect == RUN_COLLECT_REQUIRED)
             rc = -1;
@@ -576,12 +660,10 @@ step_classify_collect(struct run *r)
 }
 
 /* A run that ended early: its status from the error (cancelled: an
- * infra_error saying so), and a container still running stopped at once. */
+ * infra_error saying so). */
 static void
 run_fail(struct run *r)
 {
-    if (r->started && !r->exited)
-        docker_container_kill(r->dc, r->id, NULL);
     if (r->cancelled || cancelled_by(r->err)) {
         r->res->infra_cause = JOB_INFRA_CANCELLED;
         job_result_fail(r->res, JOB_INFRA_ERROR,
@@ -593,19 +675,23 @@ run_fail(struct run *r)
     }
 }
 
-/* On every path: the container removed (or left for executor_remove), the
- * streams handed to the result. */
+/* On every path: the container stopped (nothing of the job's runs on while
+ * a worker hands the result on) and removed, or left for executor_remove;
+ * the streams handed to the result. */
 static void
 run_finish(struct run *r)
 {
     rx_error_free(&r->err);
     docker_attach_close(steal_pointer(&r->att));
     if (r->id != NULL) {
+        if (r->started && !r->exited && r->opts->defer_remove)
+            docker_container_kill(r->dc, r->id, NULL);
         r->res->remove_pending = true;
         if (!r->opts->defer_remove && executor_remove(r->dc, r->res, &r->err) < 0)
             rx_error_free(&r->err);
     }
     free(r->id);
+    free(r->exec_id);
     for (int i = 0; i < 2; i++) {
         r->res->out[i] = r->demux.out[i];
         rx_buf_init(&r->demux.out[i], 0);
@@ -622,10 +708,9 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
              struct job_result *res)
 {
     static int (*const steps[])(struct run *) = {
-        step_prepare,          step_create, step_input_before_start,
-        step_attach,           step_start,  step_input_after_start,
-        step_stream,           step_wait,   step_inspect,
-        step_classify_collect,
+        step_prepare,          step_create, step_start,     step_input_before_exec,
+        step_exec,             step_input_after_exec, step_stream, step_exec_wait,
+        step_inspect,          step_classify_collect,
     };
     struct run r = {.dc = dc, .job = job, .opts = opts, .res = res};
     docker_demux_init(&r.demux, opts->stdout_cap, opts->stderr_cap);

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* One job, one container: create -> copy in -> attach -> start -> stream
- * output until exit or deadline -> (kill) -> wait -> inspect -> copy out ->
- * remove.  The container and its volume are removed on every path. */
+/* One job, one container: create (with a uid of its own) -> start (a
+ * holder process keeps it up) -> copy in -> exec the job -> stream its output
+ * until it exits or the deadline -> (kill) -> inspect -> copy out -> remove.
+ * The workspace is a tmpfs that lives only while the container runs, which
+ * is why the job is exec'd and its output copied before the end.  The
+ * container and its volume are removed on every path. */
 #ifndef EXECUTOR_H
 #define EXECUTOR_H
 
@@ -21,6 +24,8 @@ struct executor_opts {
     long long tmp_bytes;
     long long shm_bytes;
     bool seccomp_strict; /* send the strict profile (images/seccomp-strict.json) */
+    long long uid_first; /* the uids jobs run as (policy uid_range): one of */
+    long long uid_last;  /* its own for each job running on the engine */
     bool defer_remove;   /* leave the container for executor_remove() (see below) */
 };
 

@@ -417,6 +417,44 @@ f_memory(struct job_spec *job, struct json_object *v, struct rx_error **err)
 }
 
 static int
+f_workspace(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    return get_bytes(v, "workspace_limit", LIMIT_JOB_WORKSPACE_MIN, LIMIT_JOB_MEMORY_MAX,
+                     &job->workspace_bytes, err);
+}
+
+long long
+job_spec_workspace_bytes(const struct job_spec *job)
+{
+    return job->workspace_bytes > 0 ? job->workspace_bytes : job->memory_bytes / 2;
+}
+
+int
+job_spec_check_workspace(const struct job_spec *job, struct rx_error **err)
+{
+    long long ws = job_spec_workspace_bytes(job);
+    if (ws > job->memory_bytes)
+        return rx_error_reject(err,
+                               "`workspace_limit` %lld bytes is more than `memory_limit` %lld "
+                               "bytes: the workspace is held in the job's memory",
+                               ws, job->memory_bytes);
+    /* What goes in before the job runs, with room for tmpfs's own rounding
+     * to pages: a job whose input cannot fit is told so now, not by the
+     * engine's ENOSPC. */
+    long long in = job->kind == JOB_CODE
+                       ? (long long)(job->code_len + strlen(job->inputs_json)) + 8192
+                       : 0;
+    for (size_t i = 0; i < job->n_files; i++)
+        in += (long long)job->files[i].len + 4096;
+    if (in > ws)
+        return rx_error_reject(err,
+                               "the job's files come to %lld bytes in the workspace, more than "
+                               "its `workspace_limit` (%lld bytes)",
+                               in, ws);
+    return 0;
+}
+
+static int
 f_fsize(struct job_spec *job, struct json_object *v, struct rx_error **err)
 {
     return get_bytes(v, "file_size_limit", LIMIT_JOB_FSIZE_MIN, LIMIT_JOB_FSIZE_MAX,
@@ -529,6 +567,7 @@ static const struct field {
     {"cpu_limit", f_cpu},
     {"pids_limit", f_pids},
     {"file_size_limit", f_fsize},
+    {"workspace_limit", f_workspace},
     {"env", f_env},
     {"output_path", f_output_path},
     {"requirements", f_requirements},

@@ -60,12 +60,24 @@ struct job_spec {
     long long nano_cpus;
     long long pids_limit;
     long long file_size_bytes;
+    long long workspace_bytes; /* what /workspace may hold (see job_spec_workspace_bytes) */
     char **env; /* "KEY=VALUE", NULL-terminated */
     size_t n_env;
     char *output_path; /* relative to JOB_WORKSPACE */
     char *sandbox;     /* "runc" or "gvisor"; NULL: the operator's default */
     unsigned set;      /* which fields the job gave (see job_spec_has) */
 };
+
+/* The workspace's size: workspace_limit when the job gave one, else half
+ * its memory_limit.  The workspace is held in memory (a tmpfs charged to the
+ * job's memory cgroup), so its files count toward memory_limit too: at half,
+ * a job's own memory and its files both have room, and a full workspace is
+ * ENOSPC before it is an OOM kill. */
+long long job_spec_workspace_bytes(const struct job_spec *job);
+/* Once the limits are final (after the operator's policy): the workspace
+ * fits within memory_limit, and the job's input fits in the workspace.
+ * Rejects (RX_ERR_REJECTED) naming the field otherwise. */
+int job_spec_check_workspace(const struct job_spec *job, struct rx_error **err);
 
 /* Did the job document give this field (rather than take the default)? */
 bool job_spec_has(const struct job_spec *job, const char *field);

@@ -48,6 +48,12 @@
 #define LIMIT_JOB_MEMORY_MIN (6ll << 20)
 /* `memory_limit`: 1 TiB, past any host we run on. */
 #define LIMIT_JOB_MEMORY_MAX (1ll << 40)
+/* `workspace_limit`: at least 1 MiB (room for the job's input and output),
+ * at most LIMIT_JOB_MEMORY_MAX (it lives within memory_limit). */
+#define LIMIT_JOB_WORKSPACE_MIN (1ll << 20)
+/* Inodes of the workspace: one per this many bytes of it (a tmpfs inode
+ * costs about 1 KiB of kernel memory, charged to the job). */
+#define LIMIT_WORKSPACE_BYTES_PER_INODE 4096
 /* `file_size_limit` (RLIMIT_FSIZE): at least 1 KiB, at most 1 TiB. */
 #define LIMIT_JOB_FSIZE_MIN (1ll << 10)
 #define LIMIT_JOB_FSIZE_MAX (1ll << 40)

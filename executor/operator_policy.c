@@ -78,6 +78,26 @@ bytes(struct json_object *v, const char *src, const char *key, long long *out,
     return 0;
 }
 
+/* [first, last]: the uids jobs run as, one of its own for each job running
+ * on an engine.  Never 0, never a system account or a regular user's:
+ * above 65535, the end of Debian's ranges (nobody is 65534). */
+static int
+uid_range(struct json_object *v, const char *src, const char *key, struct operator_policy *p,
+          struct rx_error **err)
+{
+    struct json_object *a = json_object_is_type(v, json_type_array) ? v : NULL;
+    struct json_object *f = a && json_object_array_length(a) == 2 ? json_object_array_get_idx(a, 0)
+                                                                   : NULL;
+    struct json_object *l = f ? json_object_array_get_idx(a, 1) : NULL;
+    if (!json_object_is_type(f, json_type_int) || !json_object_is_type(l, json_type_int))
+        return bad(err, src, key, "must be [first, last], two integers");
+    p->uid_first = json_object_get_int64(f);
+    p->uid_last = json_object_get_int64(l);
+    if (p->uid_first <= 65535 || p->uid_last < p->uid_first || p->uid_last > 2147483647)
+        return bad(err, src, key, "must lie within 65536..2147483647, first <= last");
+    return 0;
+}
+
 static bool
 valid_sandbox(const char *s)
 {
@@ -103,6 +123,12 @@ parse_policy(struct json_object *o, struct operator_policy *p, struct rx_error *
             p->max_timeout_ms = (long long)llround(d * 1000);
         } else if (strcmp(key, "max_memory_limit") == 0) {
             if (bytes(v, src, key, &p->max_memory_bytes, err) < 0)
+                return -1;
+        } else if (strcmp(key, "max_workspace_limit") == 0) {
+            if (bytes(v, src, key, &p->max_workspace_bytes, err) < 0)
+                return -1;
+        } else if (strcmp(key, "uid_range") == 0) {
+            if (uid_range(v, src, key, p, err) < 0)
                 return -1;
         } else if (strcmp(key, "max_cpu_limit") == 0) {
             if (positive(v, src, key, &d, err) < 0)
@@ -243,6 +269,10 @@ operator_policy_apply(const struct operator_policy *p, struct job_spec *job,
         limit(job, "pids_limit", &job->pids_limit, p->max_pids, "max_pids_limit", "processes", 1,
               err) < 0)
         return -1;
+    job->workspace_bytes = job_spec_workspace_bytes(job); /* memory_limit is final */
+    if (limit(job, "workspace_limit", &job->workspace_bytes, p->max_workspace_bytes,
+              "max_workspace_limit", "bytes", 1, err) < 0)
+        return -1;
     if (job->sandbox == NULL)
         job->sandbox = xstrdup(p->default_sandbox ? p->default_sandbox : "runc");
     if (p->allowed_sandboxes != NULL) {
@@ -261,6 +291,10 @@ operator_policy_apply(const struct operator_policy *p, struct job_spec *job,
         if (p->max_log_bytes > 0)
             opts->stdout_cap = opts->stderr_cap = p->max_log_bytes;
         opts->seccomp_strict = p->seccomp_strict;
+        if (p->uid_first > 0) {
+            opts->uid_first = p->uid_first;
+            opts->uid_last = p->uid_last;
+        }
     }
     return 0;
 }

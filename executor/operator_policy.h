@@ -21,6 +21,8 @@ struct operator_policy {
     size_t n_images;
     long long max_timeout_ms; /* 0: no maximum */
     long long max_memory_bytes;
+    long long max_workspace_bytes;
+    long long uid_first, uid_last; /* uid_range; 0, 0: the built-in range */
     long long max_nano_cpus;
     long long max_pids;
     size_t max_output_bytes; /* 0: the executor's default */

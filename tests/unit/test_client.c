@@ -453,16 +453,16 @@ podman_shapes(void)
         json_tokener_parse("{\"OOMKilled\":true,\"ExitCode\":5}");
     cleanup_json struct json_object *st1 =
         json_tokener_parse("{\"OOMKilled\":false,\"ExitCode\":1}");
-    ok(!docker_container_oom(&fake, st137, false, &why) && why == NULL,
+    ok(!docker_container_oom(&fake, st137, 137, false, &why) && why == NULL,
        "Docker: exit 137 without OOMKilled is not an OOM");
-    ok(docker_container_oom(&fake, stoom, false, &why) && why == NULL,
+    ok(docker_container_oom(&fake, stoom, 5, false, &why) && why == NULL,
        "Docker: OOMKilled is an OOM");
     fake.podman = true;
-    ok(docker_container_oom(&fake, st137, false, &why) && why != NULL,
+    ok(docker_container_oom(&fake, st137, 137, false, &why) && why != NULL,
        "Podman: exit 137 we did not cause is taken as an OOM, marked inferred");
-    ok(!docker_container_oom(&fake, st137, true, &why),
+    ok(!docker_container_oom(&fake, st137, 137, true, &why),
        "Podman: exit 137 after our timeout kill is not an OOM");
-    ok(!docker_container_oom(&fake, st1, false, &why), "Podman: exit 1 is not an OOM");
+    ok(!docker_container_oom(&fake, st1, 1, false, &why), "Podman: exit 1 is not an OOM");
 
     /* A missing catatonit: the remedy comes first, the engine's text stays. */
     char *r0 = ping_reply("1.41", SERVER_PODMAN);
