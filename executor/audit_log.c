@@ -40,7 +40,8 @@ audit_log_append(const char *path, const struct job_result *res, const char *san
     json_object_object_add(h, "cap_drop", caps);
     json_object_object_add(h, "no_new_privileges", json_object_new_boolean(true));
     json_object_object_add(h, "network", json_object_new_string("none"));
-    json_object_object_add(h, "user", json_object_new_string("65534:65534"));
+    const char *user = rx_json_get_str(res->limits, "user");
+    json_object_object_add(h, "user", user ? json_object_new_string(user) : NULL);
     json_object_object_add(h, "limits", res->limits ? json_object_get(res->limits) : NULL);
     json_object_object_add(o, "hardening", h);
     json_object_object_add(o, "stdout_truncated", json_object_new_boolean(res->out[0].overflow));

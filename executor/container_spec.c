@@ -327,7 +327,6 @@ container_spec_create_body(const struct job_spec *job, const struct container_sp
     add_identity(b, job, opts);
     const char *holder[] = SANDBOX_HOLDER_CMD;
     json_object_object_add(b, "Cmd", strv(holder, RX_ARRAY_SIZE(holder)));
-    add_env(b, job);
     add_labels(b, job, opts);
     add_stdio(b);
     json_object_object_add(b, "HostConfig", host_config(job, opts));
@@ -350,6 +349,7 @@ container_spec_exec_body(const struct job_spec *job, const struct container_spec
     add_user(b, opts);
     add_str(b, "WorkingDir", JOB_WORKSPACE);
     add_cmd(b, job);
+    add_env(b, job); /* the job's alone: the holder keeps the image's */
     return b;
 }
 

@@ -260,9 +260,37 @@ static const struct {
      "filtering in the job", "not filtering"},
     {"capabilities", "CapEff:\t0000000000000000", "report this: CapDrop ALL was not applied",
      "none in the job", "the job has capabilities"},
-    {"job user", "\n65534\n", "report this: the job did not run as 65534", "uid 65534",
-     "not uid 65534"},
 };
+
+/* A number the canary printed as "\nKEY=N"; -1 when it did not. */
+static long long
+canary_number(const char *out, const char *key)
+{
+    cleanup_free char *k = xasprintf("\n%s=", key);
+    const char *p = strstr(out, k);
+    return p ? strtoll(p + strlen(k), NULL, 10) : -1;
+}
+
+/* The canary ran as the uid its result names, never 0, and its workspace
+ * is a filesystem no larger than its workspace_limit (never the engine's
+ * disk): an engine that took the options but not the bound fails here. */
+static void
+canary_identity(struct doctor *d, const char *out, const struct job_result *res)
+{
+    const char *user = rx_json_get_str(res->limits, "user");
+    long long want_uid = user ? strtoll(user, NULL, 10) : -1;
+    long long uid = canary_number(out, "uid");
+    check(&d->r, "job user", true, uid > 0 && uid == want_uid,
+          "report this: the job did not run as the uid it was given", "uid %lld (given %s)", uid,
+          user ? user : "none");
+    struct json_object *ws = rx_json_get(res->limits, "workspace_bytes");
+    long long limit = ws ? json_object_get_int64(ws) : -1;
+    long long size = canary_number(out, "workspace");
+    check(&d->r, "workspace bound", true, size > 0 && size <= limit,
+          "this engine cannot bound the workspace (a tmpfs volume of the local driver on Docker, "
+          "a tmpfs on Podman): use Docker 20.10 or newer, or Podman 4",
+          "%lld bytes (workspace_limit %lld)", size, limit);
+}
 
 /* The hardening as seen from inside the canary, from what it printed. */
 static void
@@ -295,7 +323,8 @@ step_canary(struct doctor *d)
 {
     static const char canary[] =
         "{\"task_id\":\"doctor-canary\",\"timeout\":30,\"command\":[\"sh\",\"-c\","
-        "\"grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status; id -u; "
+        "\"grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status; echo uid=$(id -u); "
+        "echo workspace=$(df -B1 --output=size /workspace | tail -n 1); "
         "echo '{\\\"ok\\\": true}' > output.json\"]}";
     struct rx_error *err = NULL;
     cleanup_job_spec struct job_spec *job = job_spec_parse(canary, strlen(canary), NULL, &err);
@@ -315,8 +344,11 @@ step_canary(struct doctor *d)
     check(&d->r, "canary job", true, ran, "run it by hand: ralph-exec examples/demo.json",
           "%s in %lld ms%s%s", job_status_name(res.status), res.duration_ms, res.error ? ": " : "",
           res.error ? res.error : "");
-    if (ran)
-        canary_hardening(d, res.out[0].data ? res.out[0].data : "");
+    if (ran) {
+        const char *out = res.out[0].data ? res.out[0].data : "";
+        canary_hardening(d, out);
+        canary_identity(d, out, &res);
+    }
     if (res.container_id != NULL)
         canary_removed(d, res.container_id);
     job_result_free(&res);

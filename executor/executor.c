@@ -419,7 +419,7 @@ copy_input(struct run *r)
 static int
 step_input_before_exec(struct run *r)
 {
-    if (r->input_after_exec)
+    if (r->input_after_exec || r->job->n_files == 0)
         return 0;
     long long t = rx_now_ms();
     if (copy_input(r) < 0)
@@ -460,7 +460,15 @@ step_exec(struct run *r)
     cleanup_json struct json_object *body = container_spec_exec_body(r->job, &r->spec);
     r->exec_id = docker_exec_create(r->dc, r->id, body, &r->err);
     if (r->exec_id == NULL) {
-        explain(r, DOCKER_CALL_ATTACH);
+        if (explain(r, DOCKER_CALL_ATTACH) == DOCKER_ERROR_NOT_RUNNING) {
+            rx_error_free(&r->err);
+            r->exited = true;
+            return rx_error_set(&r->err, ENOEXEC,
+                                "image \"%s\" cannot hold a job: its container stopped at "
+                                "once (ralph-exec runs `sleep` as the container's main process "
+                                "while the job runs beside it; the image needs one on its PATH)",
+                                r->job->image);
+        }
         return -1;
     }
     r->att = docker_attach_exec(r->dc, r->exec_id, &r->err);

@@ -165,7 +165,9 @@ policy() {
         [.[0].task_id, .[1].task_id, .[2].task_id] == [$a, $b, $c]
         and [.[].status] == ["success", "rejected", "infra_error"]
         and .[0].hardening.cap_drop == ["ALL"] and .[0].hardening.read_only_rootfs
-        and .[0].hardening.network == "none" and .[0].hardening.user == "65534:65534"
+        and .[0].hardening.network == "none"
+        and .[0].hardening.user == .[0].hardening.limits.user
+        and (.[0].hardening.user | split(":")[0] | tonumber) > 65535
         and .[0].hardening.limits.pids_limit == 64 and (.[0].image_id | startswith("sha256:"))
         and .[0].runtime == "runc" and (.[0].container_id | length) == 64
         and .[2].infra_error != null' "$audit" >/dev/null ||

@@ -224,8 +224,8 @@ stats_job() {
             "job $i succeeded"
         rx_check --argjson k "$i" '.output.k == $k and .output.n == 6 and .output.mean == $k + 2.5
             and ((.output.std - 1.707825127659933) | fabs) < 1e-9' "job $i's statistics are right"
-        rx_check '.output.socket == false and .output.net == ["lo"] and .output.uid == 65534' \
-            "job $i saw no socket, no network but loopback, and ran as 65534"
+        rx_check '.output.socket == false and .output.net == ["lo"] and .output.uid == juid' \
+            "job $i saw no socket, no network but loopback, and ran as its own uid"
     done
     # One container per job, never one for two.
     local ncid

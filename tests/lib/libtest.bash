@@ -293,6 +293,7 @@ rx_check_string() {
 
 # rx_check [--arg NAME VALUE | --argjson NAME JSON]... FILTER [WHAT]: the jq
 # filter must be true on the result; otherwise print WHAT and the result.
+RX_JQ_DEFS='def juid: (.limits.user | split(":")[0] | tonumber);'
 rx_check() {
     local -a args=()
     while [[ $# -gt 0 && ($1 == --arg || $1 == --argjson) ]]; do
@@ -300,7 +301,8 @@ rx_check() {
         shift 3
     done
     local filter=$1 what=${2:-}
-    if ! jq -e ${args[@]+"${args[@]}"} "$filter" >/dev/null 2>&1 <<<"$RX_OUT"; then
+    # juid: the uid the job ran as (each job has its own, limits.user).
+    if ! jq -e ${args[@]+"${args[@]}"} "$RX_JQ_DEFS $filter" >/dev/null 2>&1 <<<"$RX_OUT"; then
         rx_dump
         fail "FAILED: ${what:+$what: }expected jq '$filter' to be true on the result above"
         return 1

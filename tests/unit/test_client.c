@@ -309,7 +309,8 @@ create_shape(void)
     struct container_spec_opts so = {.owner = "test-owner",
                                      .deadline_s = 123,
                                      .tmp_bytes = 1 << 20,
-                                     .shm_bytes = 1 << 20};
+                                     .shm_bytes = 1 << 20,
+                                     .uid = 1000000007};
     struct json_object *body = container_spec_create_body(job, &so);
     char *id = dc ? docker_container_create(dc, "ralph-test", body, &err) : NULL;
     waitpid(pid, NULL, 0);
@@ -323,7 +324,14 @@ create_shape(void)
     like(log, "\"ReadonlyRootfs\":true", "body: read-only rootfs");
     like(log, "\"CapDrop\":[\"ALL\"]", "body: all capabilities dropped");
     like(log, "\"NetworkMode\":\"none\"", "body: no network");
-    like(log, "\"User\":\"65534:65534\"", "body: non-root user");
+    like(log, "\"User\":\"1000000007:1000000007\"", "body: the job's own uid");
+    like(log, "\"Cmd\":[\"sleep\",\"2147483647\"]", "body: the holder is the main process");
+    like(log,
+         "\"Mounts\":[{\"Type\":\"volume\",\"Target\":\"/workspace\",\"ReadOnly\":false,"
+         "\"VolumeOptions\":{\"DriverConfig\":{\"Name\":\"local\",\"Options\":{\"type\":"
+         "\"tmpfs\",\"device\":\"tmpfs\",\"o\":\"size=",
+         "body: the workspace is a tmpfs volume of the local driver");
+    like(log, "uid=1000000007,gid=1000000007,mode=0700,nosuid,nodev", "body: ... owned by the job's uid");
     like(log, "\"AutoRemove\":false", "body: no AutoRemove");
     like(log, "\"LogConfig\":{\"Type\":\"none\"", "body: the engine keeps no log");
     like(log, "\"ralph.owner\":\"test-owner\"", "body: owner label");
@@ -557,8 +565,9 @@ code_job_shape(void)
     struct container_spec_opts so = {.owner = "o",
                                      .deadline_s = 1,
                                      .tmp_bytes = 1 << 20,
-                                     .shm_bytes = 1 << 20};
-    cleanup_json struct json_object *body = job ? container_spec_create_body(job, &so) : NULL;
+                                     .shm_bytes = 1 << 20,
+                                     .uid = 1000000009};
+    cleanup_json struct json_object *body = job ? container_spec_exec_body(job, &so) : NULL;
     struct json_object *cmd = rx_json_get(body, "Cmd");
     size_t hl = (size_t)(harness_py_end - harness_py);
     const char *want[] = {"python3", "-I", "-B", "-u", "-c"};
@@ -571,10 +580,14 @@ code_job_shape(void)
            strcmp(json_object_get_string(json_object_array_get_idx(cmd, 6)), job->output_path) == 0,
        "code job: Cmd is python3 -I -B -u -c HARNESS OUTPUT_PATH, the harness byte for byte");
     ok(hl < 65536, "the harness fits one argv element with room to spare (kernel limit 128 KiB)");
-    ok(json_object_get_boolean(rx_json_get(body, "OpenStdin")) &&
-           json_object_get_boolean(rx_json_get(body, "StdinOnce")) &&
-           json_object_get_boolean(rx_json_get(body, "AttachStdin")),
-       "code job: stdin open for the go-ahead, closed after it");
+    ok(json_object_get_boolean(rx_json_get(body, "AttachStdin")) &&
+           strcmp(rx_json_get_str(body, "User"), "1000000009:1000000009") == 0 &&
+           strcmp(rx_json_get_str(body, "WorkingDir"), "/workspace") == 0,
+       "code job: its exec has stdin for the go-ahead, runs as its uid in /workspace");
+    cleanup_json struct json_object *cbody = job ? container_spec_create_body(job, &so) : NULL;
+    ok(!json_object_get_boolean(rx_json_get(cbody, "OpenStdin")) &&
+           !json_object_get_boolean(rx_json_get(cbody, "AttachStdout")),
+       "code job: nothing attaches to the container's holder");
     job_spec_free(job);
 }
 

@@ -73,8 +73,12 @@ main(void)
          "a success is never an error"},
         {500, NULL, DOCKER_ERROR_OTHER, "no message"},
         {500, "", DOCKER_ERROR_OTHER, "an empty message"},
-        {409, "Conflict. The container name \"/x\" is already in use", DOCKER_ERROR_OTHER,
-         "a name conflict is not a removal under way"},
+        {409, "Conflict. The container name \"/x\" is already in use", DOCKER_ERROR_NAME_IN_USE,
+         "a name conflict is not a removal under way: its uid is taken"},
+        {500, "creating container storage: the container name \"ralph-uid-7\" is already in "
+              "use by ID. You have to remove that container to be able to reuse that name: "
+              "that name is already in use",
+         DOCKER_ERROR_NAME_IN_USE, "Podman's name conflict"},
     };
     for (size_t i = 0; i < RX_ARRAY_SIZE(cases); i++)
         is_int(docker_error_meaning(cases[i].status, cases[i].msg), cases[i].want, cases[i].what);
