@@ -14,12 +14,16 @@ mem_budget_decide(long long budget, long long in_use, long long need)
 }
 
 long long
-mem_budget_default(long long mem_total, long long worker_bytes)
+mem_budget_reserve(long long mem_total)
 {
     long long reserve = mem_total * MEM_BUDGET_RESERVE_PERCENT / 100;
-    if (reserve < MEM_BUDGET_RESERVE_MIN)
-        reserve = MEM_BUDGET_RESERVE_MIN;
-    long long left = mem_total - reserve - worker_bytes;
+    return reserve > MEM_BUDGET_RESERVE_MIN ? reserve : MEM_BUDGET_RESERVE_MIN;
+}
+
+long long
+mem_budget_default(long long mem_total, long long worker_bytes)
+{
+    long long left = mem_total - mem_budget_reserve(mem_total) - worker_bytes;
     return left > 0 ? left : 1;
 }
 

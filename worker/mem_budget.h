@@ -32,6 +32,9 @@ enum mem_verdict {
  * limits already running under `budget` (MEM_BUDGET_OFF: always). */
 enum mem_verdict mem_budget_decide(long long budget, long long in_use, long long need);
 
+/* The reserve on an engine host of mem_total bytes, the worker's bound
+ * aside: the larger of MEM_BUDGET_RESERVE_MIN and the percentage. */
+long long mem_budget_reserve(long long mem_total);
 /* The default budget on an engine host of mem_total bytes for a worker
  * whose own memory bound is worker_bytes: mem_total less the reserve, at
  * least 1 byte (a host too small for the reserve rejects every job, and

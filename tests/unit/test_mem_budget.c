@@ -104,6 +104,8 @@ test_default(void)
            "default on 24 GiB: less 10% and the worker's own bound");
     is_int(mem_budget_default(2 * GIB, worker), 2 * GIB - 512 * MIB - worker,
            "default on 2 GiB: less 512 MiB (more than 10%) and the worker's bound");
+    is_int(mem_budget_reserve(4 * GIB), 512 * MIB, "reserve on 4 GiB: 512 MiB (10% is less)");
+    is_int(mem_budget_reserve(10 * GIB), GIB, "reserve on 10 GiB: 10%");
     is_int(mem_budget_default(512 * MIB, worker), 1, "default on a host below the reserve: 1 byte");
 }
 
