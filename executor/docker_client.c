@@ -252,3 +252,18 @@ docker_client_get_json(struct docker_client *dc, const char *path, struct rx_err
     }
     return rx_json_parse(resp.body.data, resp.body.len, path, err);
 }
+
+int
+docker_client_memory(struct docker_client *dc, long long *bytes, struct rx_error **err)
+{
+    cleanup_json struct json_object *info = docker_client_get_json(dc, "/info", err);
+    if (info == NULL)
+        return -1;
+    struct json_object *v = rx_json_get(info, "MemTotal");
+    errno = 0;
+    long long total = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
+    if (total <= 0 || errno != 0)
+        return rx_error_set(err, EPROTO, "engine reply to GET /info: no usable MemTotal");
+    *bytes = total;
+    return 0;
+}

@@ -55,6 +55,10 @@ void docker_client_free(struct docker_client *dc);
 struct json_object *docker_client_get_json(struct docker_client *dc, const char *path,
                                            struct rx_error **err);
 
+/* The engine host's memory in bytes (GET /info, MemTotal): a reply
+ * without a positive MemTotal is an error (EPROTO). */
+int docker_client_memory(struct docker_client *dc, long long *bytes, struct rx_error **err);
+
 static inline void
 docker_client_freep(struct docker_client **dc)
 {

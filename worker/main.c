@@ -39,6 +39,11 @@ static const char usage_text[] =
     "                           (default 30), then kill them and put them back on the queue\n"
     "  --policy FILE            operator policy (default /etc/ralph-exec/policy.json if present)\n"
     "  --audit FILE             append one JSON line per job (default: the policy's audit_log)\n"
+    "  --memory-budget SIZE     start a job only when its memory_limit and those of the jobs\n"
+    "                           this worker runs fit in SIZE (like \"8g\"), else wait; a job\n"
+    "                           larger than SIZE is rejected.  Default auto: the engine's memory\n"
+    "                           less the larger of 512 MiB and 10%, less this worker's own\n"
+    "                           bound; off: no check.  Per worker, not per engine\n"
     "  -h, --help               this help\n"
     "  -V, --version            the version\n"
     "\n"
@@ -53,7 +58,7 @@ main(int argc, char **argv)
         "queue",    "concurrency", "worker-id",        "prefix",
         "lease",    "heartbeat",   "max-attempts",     "result-ttl",
         "max-jobs", "max-runtime", "max-infra-errors", "grace",
-        "policy",   "audit",
+        "policy",   "audit",       "memory-budget",
     };
     struct option longopts[RX_ARRAY_SIZE(names) + 4];
     size_t k = 0;

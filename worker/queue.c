@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "worker/queue.h"
 
+#include "executor/rx_json.h"
 #include "executor/rx_util.h"
 
 #include <uuid/uuid.h>
@@ -71,4 +72,40 @@ queue_job_free(struct queue_job *job)
     free(job->handle);
     free(job->default_task_id);
     free(job);
+}
+
+struct json_object *
+queue_beat_json(const char *worker_id, const struct queue_beat *beat)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "worker_id", json_object_new_string(worker_id));
+    json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+    json_object_object_add(o, "inflight", json_object_new_int(beat->inflight));
+    json_object_object_add(o, "concurrency", json_object_new_int(beat->concurrency));
+    json_object_object_add(o, "memory_budget",
+                           beat->memory_budget < 0 ? NULL
+                                                   : json_object_new_int64(beat->memory_budget));
+    json_object_object_add(o, "memory_in_use", json_object_new_int64(beat->memory_in_use));
+    json_object_object_add(o, "memory_waiting", json_object_new_int(beat->memory_waiting));
+    json_object_object_add(o, "ts", json_object_new_int64(rx_wall_s()));
+    return o;
+}
+
+void
+queue_status_add_worker(struct json_object *processing, struct json_object *workers,
+                        const char *wid, const char *hb, size_t len)
+{
+    cleanup_json struct json_object *h = rx_json_parse(hb, len, "heartbeat", NULL);
+    struct json_object *v = rx_json_get(h, "inflight");
+    json_object_object_add(processing, wid, json_object_new_int(v ? json_object_get_int(v) : 0));
+    static const char *const keys[] = {"inflight", "concurrency", "memory_budget", "memory_in_use",
+                                       "memory_waiting"};
+    struct json_object *w = json_object_new_object();
+    for (size_t i = 0; i < RX_ARRAY_SIZE(keys); i++) {
+        struct json_object *k = NULL; /* a JSON null stays one */
+        if (json_object_object_get_ex(h, keys[i], &k) &&
+            (k == NULL || json_object_is_type(k, json_type_int)))
+            json_object_object_add(w, keys[i], json_object_get(k));
+    }
+    json_object_object_add(workers, wid, w);
 }

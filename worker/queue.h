@@ -43,6 +43,15 @@ struct queue_job {
     int lock_fd;           /* spool: the lock file, flocked; meaningful only with lock */
 };
 
+/* What a worker's heartbeat tells `status` about it. */
+struct queue_beat {
+    int inflight; /* jobs claimed: running, or waiting for their turn */
+    int concurrency;
+    long long memory_budget; /* bytes; 0: admission off; -1: not known yet */
+    long long memory_in_use; /* the memory limits of the jobs it runs */
+    int memory_waiting;      /* jobs waiting for memory */
+};
+
 struct queue;
 
 struct queue_ops {
@@ -73,8 +82,9 @@ struct queue_ops {
      * Returns 0 when requeued, 1 when dead-lettered, -1 on error. */
     int (*release)(struct queue *q, struct queue_job *job, bool count_attempt, const char *why,
                    struct rx_error **err);
-    /* Keep this worker's lease alive; inflight and concurrency are for status. */
-    int (*heartbeat)(struct queue *q, int inflight, int concurrency, struct rx_error **err);
+    /* Keep this worker's lease alive (and so that of every job it has
+     * claimed, running or waiting); beat is for status. */
+    int (*heartbeat)(struct queue *q, const struct queue_beat *beat, struct rx_error **err);
     /* Return the jobs of workers whose lease expired; *n gets how many. */
     int (*reap)(struct queue *q, int *n, struct rx_error **err);
     /* At start: put back the jobs an earlier run under this same worker id
@@ -82,7 +92,8 @@ struct queue_ops {
     int (*recover)(struct queue *q, int *n, struct rx_error **err);
     /* Is worker_id a live worker of this queue? */
     int (*worker_alive)(struct queue *q, const char *worker_id, bool *alive, struct rx_error **err);
-    /* {"queued", "processing": {worker: inflight}, "done", "failed", "dead", "duplicates"} */
+    /* {"queued", "processing": {worker: inflight}, "workers": {worker: {its
+     * queue_beat}}, "done", "failed", "dead", "duplicates"} */
     int (*status)(struct queue *q, struct json_object **out, struct rx_error **err);
     /* The queue's own id: made at random by the first worker and stored in
      * the queue (the spool's queue-id file, Redis key P:queue-id), so that
@@ -107,6 +118,14 @@ char *queue_label(const char *url, const struct queue_cfg *cfg);
 /* A new, empty job (no lock held). */
 struct queue_job *queue_job_new(void);
 void queue_job_free(struct queue_job *job);
+/* A heartbeat as a JSON object, for the backend to add its own fields to
+ * and store (caller puts). */
+struct json_object *queue_beat_json(const char *worker_id, const struct queue_beat *beat);
+/* One live worker's stored heartbeat (hb, len bytes; unparsable: counted
+ * as 0 in flight, nothing known) into a status object's "processing" and
+ * "workers" objects. */
+void queue_status_add_worker(struct json_object *processing, struct json_object *workers,
+                             const char *wid, const char *hb, size_t len);
 /* A fresh random queue id (caller frees), and the check of one read back. */
 char *queue_identity_new(void);
 bool queue_identity_valid(const char *id, size_t len);

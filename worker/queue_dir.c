@@ -712,16 +712,12 @@ dir_release(struct queue *q, struct queue_job *job, bool count, const char *why,
 }
 
 static int
-dir_heartbeat(struct queue *q, int inflight, int concurrency, struct rx_error **err)
+dir_heartbeat(struct queue *q, const struct queue_beat *beat, struct rx_error **err)
 {
     struct queue_dir *d = (struct queue_dir *)q;
     cleanup_free char *wdir = xasprintf("%s/workers", d->root);
-    char host[256] = "";
-    gethostname(host, sizeof(host) - 1);
-    cleanup_free char *s =
-        xasprintf("{\"worker_id\":\"%s\",\"pid\":%d,\"inflight\":%d,\"concurrency\":%d,"
-                  "\"ts\":%lld}",
-                  d->worker_id, (int)getpid(), inflight, concurrency, rx_wall_s());
+    cleanup_json struct json_object *o = queue_beat_json(d->worker_id, beat);
+    const char *s = rx_json_compact(o);
     return write_atomic(wdir, d->worker_id, s, strlen(s), false, NULL, err);
 }
 
@@ -835,6 +831,7 @@ dir_status(struct queue *q, struct json_object **out, struct rx_error **err RX_U
     cleanup_free char *wdir = xasprintf("%s/workers", d->root);
     json_object_object_add(o, "queued", json_object_new_int(count_json(in, NULL)));
     struct json_object *proc = json_object_new_object();
+    struct json_object *workers = json_object_new_object();
     cleanup_dir DIR *wdh = opendir(wdir);
     struct dirent *e;
     while (wdh && (e = readdir(wdh)) != NULL) {
@@ -847,16 +844,12 @@ dir_status(struct queue *q, struct json_object **out, struct rx_error **err RX_U
         cleanup_free char *data = NULL;
         size_t len = 0;
         cleanup_error struct rx_error *e2 = NULL;
-        int inflight = 0;
-        if (read_file(p, LIMIT_HEARTBEAT_BYTES, &data, &len, &e2) == 0) {
-            cleanup_json struct json_object *hb =
-                rx_json_parse(data, strlen(data), "heartbeat", NULL);
-            struct json_object *v = rx_json_get(hb, "inflight");
-            inflight = v ? json_object_get_int(v) : 0;
-        }
-        json_object_object_add(proc, e->d_name, json_object_new_int(inflight));
+        if (read_file(p, LIMIT_HEARTBEAT_BYTES, &data, &len, &e2) < 0)
+            data = xstrdup("");
+        queue_status_add_worker(proc, workers, e->d_name, data, strlen(data));
     }
     json_object_object_add(o, "processing", proc);
+    json_object_object_add(o, "workers", workers);
     int done = 0, failed = 0;
     cleanup_dir DIR *rdh = opendir(res);
     while (rdh && (e = readdir(rdh)) != NULL) {

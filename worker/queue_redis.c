@@ -570,19 +570,15 @@ redis_release(struct queue *q, struct queue_job *job, bool count, const char *wh
 }
 
 static int
-redis_heartbeat(struct queue *q, int inflight, int concurrency, struct rx_error **err)
+redis_heartbeat(struct queue *q, const struct queue_beat *beat, struct rx_error **err)
 {
     struct queue_redis *r = (struct queue_redis *)q;
     char host[256] = "";
     gethostname(host, sizeof(host) - 1);
-    struct json_object *o = json_object_new_object();
+    struct json_object *o = queue_beat_json(r->worker_id, beat);
     json_object_object_add(o, "host", json_object_new_string(host));
-    json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
     /* Read by lock_lua: a run lock is live while its run's lease is. */
     json_object_object_add(o, "run", json_object_new_string(r->run_id));
-    json_object_object_add(o, "inflight", json_object_new_int(inflight));
-    json_object_object_add(o, "concurrency", json_object_new_int(concurrency));
-    json_object_object_add(o, "ts", json_object_new_int64(rx_wall_s()));
     char px[32];
     snprintf(px, sizeof(px), "%lld", r->lease_ms);
     const char *argv[] = {"SET", r->k_lease, rx_json_compact(o), "PX", px};
@@ -730,6 +726,7 @@ redis_status(struct queue *q, struct json_object **out, struct rx_error **err)
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "queued", json_object_new_int64(queued));
     struct json_object *proc = json_object_new_object();
+    struct json_object *workers = json_object_new_object();
     const char *a2[] = {"SMEMBERS", r->k_workers};
     cleanup_reply redisReply *rep = cmds(r, err, 2, a2);
     for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
@@ -738,15 +735,11 @@ redis_status(struct queue *q, struct json_object **out, struct rx_error **err)
             continue;
         cleanup_free char *lease = xasprintf("%s:lease:%s", r->prefix, wid);
         cleanup_reply redisReply *hb = get_small(r, lease, NULL);
-        if (hb && hb->type == REDIS_REPLY_STRING) {
-            struct json_object *h = rx_json_parse(hb->str, hb->len, "lease", NULL);
-            struct json_object *v = rx_json_get(h, "inflight");
-            json_object_object_add(proc, wid, json_object_new_int(v ? json_object_get_int(v) : 0));
-            if (h)
-                json_object_put(h);
-        }
+        if (hb && hb->type == REDIS_REPLY_STRING)
+            queue_status_add_worker(proc, workers, wid, hb->str, hb->len);
     }
     json_object_object_add(o, "processing", proc);
+    json_object_object_add(o, "workers", workers);
     const char *fields[] = {"done", "failed", "duplicates"};
     for (int i = 0; i < 3; i++) {
         const char *a4[] = {"HGET", r->k_stats, fields[i]};

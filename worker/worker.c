@@ -15,6 +15,7 @@
 #include "executor/rx_json.h"
 #include "executor/operator_policy.h"
 #include "executor/rx_util.h"
+#include "worker/mem_budget.h"
 #include "worker/queue.h"
 
 #define OWNER_PREFIX "ralph-worker/"
@@ -50,6 +51,7 @@ struct worker {
     atomic_int infra_streak; /* consecutive infrastructure errors */
     atomic_int slots_done;
     pthread_mutex_t log_lock;
+    struct mem_budget mem;         /* admission by memory, shared by the slots */
     struct operator_policy policy; /* read-only once the slots run */
     const char *audit_path;
     char breaker_reason[1024];
@@ -93,6 +95,47 @@ kv(const char *k, ...)
     }
     va_end(ap);
     return o;
+}
+
+/* Take no more jobs: slots stop claiming, and jobs waiting for memory
+ * leave the line (they are put back). */
+static void
+stop_taking(struct worker *w)
+{
+    atomic_store(&w->stop_taking, 1);
+    mem_budget_close(&w->mem);
+}
+
+/* The worker's own memory bound with N slots (ralph-worker(8)), in bytes. */
+static long long
+worker_memory_bound(int concurrency)
+{
+    return (long long)(LIMIT_WORKER_BASE_MEMORY + (unsigned long long)concurrency *
+                                                      LIMIT_WORKER_JOB_MEMORY_FACTOR *
+                                                      LIMIT_JOB_BYTES);
+}
+
+/* Learn the default budget from the engine (once; the first to learn it
+ * logs it).  A no-op when it is known: set by --memory-budget, or off. */
+static int
+learn_budget(struct worker *w, struct docker_client *dc, struct rx_error **err)
+{
+    if (mem_budget_get(&w->mem) != MEM_BUDGET_UNKNOWN)
+        return 0;
+    long long total = 0;
+    if (docker_client_memory(dc, &total, err) < 0)
+        return rx_error_prefix(err, "the engine's memory, for the memory budget");
+    long long bound = worker_memory_bound(w->cfg->concurrency);
+    long long budget = mem_budget_default(total, bound);
+    if (!mem_budget_set(&w->mem, budget))
+        return 0;
+    struct json_object *f = json_object_new_object();
+    json_object_object_add(f, "memory_budget", json_object_new_int64(budget));
+    json_object_object_add(f, "engine_memory", json_object_new_int64(total));
+    json_object_object_add(f, "reserve", json_object_new_int64(mem_budget_reserve(total)));
+    json_object_object_add(f, "memory_bound", json_object_new_int64(bound));
+    log_event(w, budget > 1 ? "info" : "warn", "memory_budget", f);
+    return 0;
 }
 
 /* ---- one job ----------------------------------------------------------- */
@@ -331,18 +374,24 @@ note_infra_error(struct worker *w, const char *why, bool counts)
     return atomic_fetch_add(&w->infra_streak, 1) + 1;
 }
 
+/* A rejected job's result stored, its run lock held. */
+static void
+store_rejection(struct slot *s, struct queue **q, struct queue_job *qj, struct job_result *res)
+{
+    cleanup_free char *task_id = xstrdup(res->task_id);
+    finish_job(s, q, qj, NULL, res, NULL, true);
+    log_event(s->w, "info", "job_done",
+              kv("task_id", task_id, "status", "rejected", "error", res->error, NULL));
+}
+
 /* A job rejected before it ran: its result stored under its task id. */
 static void
 reject_job(struct slot *s, struct queue **q, struct queue_job *qj, struct job_result *res)
 {
     if (res->task_id == NULL)
         res->task_id = rejected_task_id();
-    cleanup_free char *task_id = xstrdup(res->task_id);
-    if (!wait_run_lock(s, q, qj, task_id))
-        return;
-    finish_job(s, q, qj, NULL, res, NULL, true);
-    log_event(s->w, "info", "job_done",
-              kv("task_id", task_id, "status", "rejected", "error", res->error, NULL));
+    if (wait_run_lock(s, q, qj, res->task_id))
+        store_rejection(s, q, qj, res);
 }
 
 /* A result for this task id is already stored: this copy is a duplicate,
@@ -364,8 +413,10 @@ skip_duplicate(struct slot *s, struct queue **q, struct queue_job *qj, const cha
     return exists;
 }
 
-/* The slot's engine connection, opened if it is not; when it cannot be,
- * the job goes back without using up an attempt (not its fault). */
+/* The slot's engine connection, opened if it is not, and the memory
+ * budget known (the default is the engine's memory less a reserve); when
+ * either cannot be, the job goes back without using up an attempt (not
+ * its fault). */
 static struct docker_client *
 slot_engine(struct slot *s, struct queue **q, struct docker_client **dc, struct queue_job *qj,
             const char *task_id)
@@ -373,8 +424,9 @@ slot_engine(struct slot *s, struct queue **q, struct docker_client **dc, struct 
     struct rx_error *err = NULL;
     if (*dc == NULL)
         *dc = docker_client_new(NULL, s->cancel_pipe[0], &err);
-    if (*dc != NULL)
+    if (*dc != NULL && learn_budget(s->w, *dc, &err) == 0)
         return *dc;
+    docker_client_free(steal_pointer(dc));
     char why[512];
     snprintf(why, sizeof(why), "%s", err->msg);
     rx_error_free(&err);
@@ -416,6 +468,59 @@ give_back(struct slot *s, struct queue **q, struct docker_client **dc, struct qu
     backoff(w, streak);
 }
 
+/* A job larger than the whole memory budget: rejected, naming both. */
+static void
+reject_over_budget(struct slot *s, struct queue **q, struct queue_job *qj,
+                   const struct job_spec *job, struct job_result *res)
+{
+    struct rx_error *err = NULL;
+    rx_error_reject(&err,
+                    "memory_limit %lld bytes is more than this worker's memory budget "
+                    "(%lld bytes, %s)",
+                    job->memory_bytes, mem_budget_get(&s->w->mem),
+                    s->w->cfg->memory_budget == MEM_BUDGET_UNKNOWN
+                        ? "the engine's memory less a reserve; see --memory-budget"
+                        : "--memory-budget");
+    executor_result_from_error(res, job->task_id, NULL, err);
+    rx_error_free(&err);
+    store_rejection(s, q, qj, res);
+}
+
+struct memory_wait {
+    struct worker *w;
+    const struct job_spec *job;
+};
+
+/* The one line a job waiting for memory logs. */
+static void
+note_memory_wait(void *ud, const struct mem_budget_usage *u)
+{
+    struct memory_wait *m = ud;
+    struct json_object *f = kv("task_id", m->job->task_id, NULL);
+    json_object_object_add(f, "memory_limit", json_object_new_int64(m->job->memory_bytes));
+    json_object_object_add(f, "memory_in_use", json_object_new_int64(u->in_use));
+    json_object_object_add(f, "memory_budget", json_object_new_int64(u->budget));
+    json_object_object_add(f, "jobs_running", json_object_new_int(u->running));
+    log_event(m->w, "info", "memory_wait", f);
+}
+
+/* Wait until the job's memory limit fits in the budget beside those of
+ * the jobs running (its claim kept, and kept alive by the heartbeat);
+ * *grant then holds it.  false when the job went instead: rejected as
+ * larger than the whole budget (its result stored), or put back, no
+ * attempt counted, as the worker is stopping. */
+static bool
+wait_for_memory(struct slot *s, struct queue **q, struct queue_job *qj, const struct job_spec *job,
+                struct job_result *res, struct mem_grant *grant)
+{
+    struct memory_wait m = {s->w, job};
+    switch (mem_budget_take(&s->w->mem, job->memory_bytes, grant, note_memory_wait, &m)) {
+    case MEM_RUN: return true;
+    case MEM_REJECT: reject_over_budget(s, q, qj, job, res); return false;
+    default: release_job(s, q, qj, job->task_id, false, "the worker is stopping"); return false;
+    }
+}
+
 static void
 run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queue_job *qj)
 {
@@ -447,7 +552,14 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
         free(steal_pointer(&qj->payload));
     if (skip_duplicate(s, q, qj, task_id) || slot_engine(s, q, dc, qj, task_id) == NULL)
         return;
+    /* Held until the job's container is gone (the end of this function). */
+    cleanup_mem_grant struct mem_grant grant = {0};
+    if (!wait_for_memory(s, q, qj, job, &res, &grant))
+        return;
 
+    /* duration_ms is the run's, creation to removal: not the time it
+     * waited for its run lock or for memory. */
+    res.started_ms = rx_now_ms();
     log_event(w, "info", "job_start", kv("task_id", task_id, NULL));
     /* The container is removed after the result is handed on (finish_job).
      * A worker that dies in between leaves it to the sweep (deadline and
@@ -590,8 +702,14 @@ housekeeping(struct worker *w, struct queue **q)
 {
     const struct worker_cfg *cfg = w->cfg;
     struct rx_error *err = NULL;
-    if (slot_queue(w, q, &err) == NULL ||
-        (*q)->ops->heartbeat(*q, atomic_load(&w->inflight), cfg->concurrency, &err) < 0) {
+    struct mem_budget_usage u;
+    mem_budget_usage(&w->mem, &u);
+    struct queue_beat beat = {.inflight = atomic_load(&w->inflight),
+                              .concurrency = cfg->concurrency,
+                              .memory_budget = u.budget,
+                              .memory_in_use = u.in_use,
+                              .memory_waiting = u.waiting};
+    if (slot_queue(w, q, &err) == NULL || (*q)->ops->heartbeat(*q, &beat, &err) < 0) {
         log_event(w, "warn", "heartbeat_failed", kv("error", err ? err->msg : "?", NULL));
         rx_error_free(&err);
         return;
@@ -683,10 +801,13 @@ worker_announce(struct supervisor *m)
     struct json_object *f = kv("queue", cfg->queue_url, NULL);
     json_object_object_add(f, "concurrency", json_object_new_int(cfg->concurrency));
     json_object_object_add(f, "memory_bound",
-                           json_object_new_int64((int64_t)(LIMIT_WORKER_BASE_MEMORY +
-                                                           (unsigned long long)cfg->concurrency *
-                                                               LIMIT_WORKER_JOB_MEMORY_FACTOR *
-                                                               LIMIT_JOB_BYTES)));
+                           json_object_new_int64(worker_memory_bound(cfg->concurrency)));
+    /* null: the engine's memory less a reserve, logged (memory_budget)
+     * once the engine has told it. */
+    json_object_object_add(f, "memory_budget",
+                           cfg->memory_budget == MEM_BUDGET_UNKNOWN
+                               ? NULL
+                               : json_object_new_int64(cfg->memory_budget));
     log_event(m->w, "info", "start", f);
 }
 
@@ -725,8 +846,14 @@ worker_take_id(struct supervisor *m)
         json_object_object_add(rf, "jobs", json_object_new_int(recovered));
         log_event(w, "info", "jobs_recovered", rf);
     }
-    housekeeping(w, &m->q);
     sweep(w, m->q, &m->sweeper, true);
+    /* The default budget, for the first heartbeat; an engine that does not
+     * answer yet leaves it to the first slot with a job. */
+    if (m->sweeper != NULL && learn_budget(w, m->sweeper, &err) < 0) {
+        log_event(w, "warn", "engine_unavailable", kv("error", err->msg, NULL));
+        rx_error_free(&err);
+    }
+    housekeeping(w, &m->q);
     return 0;
 }
 
@@ -758,7 +885,7 @@ on_signal(struct supervisor *m)
         return;
     }
     m->reason = strsignal((int)si.ssi_signo);
-    atomic_store(&w->stop_taking, 1);
+    stop_taking(w);
     m->grace_deadline = rx_now_ms() + w->cfg->grace_ms;
     log_event(w, "info", "stopping",
               kv("reason", m->reason, "running_jobs_get", "the grace period", NULL));
@@ -773,7 +900,7 @@ check_breaker(struct supervisor *m)
         return;
     m->exit_code = WORKER_EXIT_BREAKER;
     m->reason = "infrastructure-error breaker";
-    atomic_store(&w->stop_taking, 1);
+    stop_taking(w);
     pthread_mutex_lock(&w->log_lock);
     struct json_object *bf = kv("last_error", w->breaker_reason, NULL);
     pthread_mutex_unlock(&w->log_lock);
@@ -802,7 +929,7 @@ supervise(struct supervisor *m)
         if (cfg->max_runtime_ms > 0 && now - m->started >= cfg->max_runtime_ms &&
             !atomic_load(&w->stop_taking)) {
             m->reason = "max-runtime reached";
-            atomic_store(&w->stop_taking, 1);
+            stop_taking(w);
             log_event(w, "info", "stopping", kv("reason", m->reason, NULL));
         }
         check_breaker(m);
@@ -847,6 +974,7 @@ worker_run(const struct worker_cfg *cfg)
     struct worker w = {.cfg = cfg};
     struct supervisor m = {.w = &w, .sfd = -1, .exit_code = WORKER_EXIT_OK};
     pthread_mutex_init(&w.log_lock, NULL);
+    mem_budget_init(&w.mem, cfg->memory_budget);
     w.owner = xasprintf(OWNER_PREFIX "%s", cfg->worker_id);
     w.run_id = queue_identity_new();
     if (worker_open(&m) == 0) {
@@ -868,6 +996,7 @@ worker_run(const struct worker_cfg *cfg)
     free(w.run_id);
     free(w.queue_label);
     pthread_mutex_destroy(&w.log_lock);
+    mem_budget_destroy(&w.mem);
     return m.exit_code;
 }
 

@@ -25,8 +25,10 @@ struct worker_cfg {
     long long max_runtime_ms; /* 0: no limit */
     int max_infra_errors;
     long long grace_ms;
-    char *policy_path; /* NULL: /etc/ralph-exec/policy.json if present */
-    char *audit_path;  /* NULL: the policy's audit_log */
+    char *policy_path;       /* NULL: /etc/ralph-exec/policy.json if present */
+    char *audit_path;        /* NULL: the policy's audit_log */
+    long long memory_budget; /* bytes; MEM_BUDGET_OFF, or MEM_BUDGET_UNKNOWN: the
+                              * engine's memory less a reserve (worker/mem_budget.h) */
 };
 
 /* Exit codes of ralph-worker. */

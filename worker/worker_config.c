@@ -5,15 +5,19 @@
 #include <ctype.h>
 #include <stdbool.h>
 
+#include "executor/job_spec.h"
 #include "executor/limits.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
+#include "worker/mem_budget.h"
 #include "worker/worker.h"
 
 /* What an option's value is, and so what type its field has: OPT_STR a
  * char * (owned), OPT_INT an int, OPT_LLONG a long long, OPT_SECONDS a long
- * long of milliseconds given in (fractional) seconds. */
-enum opt_type { OPT_STR, OPT_INT, OPT_LLONG, OPT_SECONDS };
+ * long of milliseconds given in (fractional) seconds, OPT_BUDGET a long long
+ * of bytes given as a size like a job's memory_limit ("512m"), or "off" (or
+ * 0: MEM_BUDGET_OFF) or "auto" (MEM_BUDGET_UNKNOWN). */
+enum opt_type { OPT_STR, OPT_INT, OPT_LLONG, OPT_SECONDS, OPT_BUDGET };
 
 /* The offset of worker_cfg's FIELD, which must be of type T: a field of
  * another type is a compile error (the redis config table's typed
@@ -41,6 +45,10 @@ enum opt_type { OPT_STR, OPT_INT, OPT_LLONG, OPT_SECONDS };
     {                                                            \
         name, OPT_SECONDS, CFG_FIELD(field, long long), min, max \
     }
+#define BUDGET_OPT(name, field, min, max)                       \
+    {                                                           \
+        name, OPT_BUDGET, CFG_FIELD(field, long long), min, max \
+    }
 
 static const struct opt {
     const char *name;
@@ -62,6 +70,7 @@ static const struct opt {
     SECONDS_OPT("grace", grace_ms, 0, 86400),
     STR_OPT("policy", policy_path),
     STR_OPT("audit", audit_path),
+    BUDGET_OPT("memory-budget", memory_budget, LIMIT_JOB_MEMORY_MIN, 1LL << 50),
 };
 
 void
@@ -76,6 +85,7 @@ worker_cfg_defaults(struct worker_cfg *cfg)
     cfg->result_ttl_s = 86400;
     cfg->max_infra_errors = 5;
     cfg->grace_ms = 30000;
+    cfg->memory_budget = MEM_BUDGET_UNKNOWN;
 }
 
 void
@@ -99,6 +109,24 @@ valid_id(const char *s)
     return true;
 }
 
+/* An OPT_BUDGET value: a size, "off" or 0, or "auto". */
+static int
+set_budget(const struct opt *o, long long *field, const char *value, struct rx_error **err)
+{
+    long long v = 0;
+    if (strcmp(value, "auto") == 0)
+        v = MEM_BUDGET_UNKNOWN;
+    else if (strcmp(value, "off") == 0 || strcmp(value, "0") == 0)
+        v = MEM_BUDGET_OFF;
+    else if (job_spec_parse_size(value, &v) < 0 || v < o->min || v > o->max)
+        return rx_error_reject(err,
+                               "`%s` must be a size from %lld to %lld bytes (bytes, or a number "
+                               "with k, m or g, like \"8g\"), \"auto\" or \"off\", not \"%.40s\"",
+                               o->name, o->min, o->max, value);
+    *field = v;
+    return 0;
+}
+
 int
 worker_cfg_set(struct worker_cfg *cfg, const char *name, const char *value, struct rx_error **err)
 {
@@ -118,6 +146,8 @@ worker_cfg_set(struct worker_cfg *cfg, const char *name, const char *value, stru
         *(char **)field = xstrdup(value);
         return 0;
     }
+    if (o->type == OPT_BUDGET)
+        return set_budget(o, (long long *)field, value, err);
     char *end = NULL;
     errno = 0;
     double v = strtod(value, &end);

@@ -345,6 +345,37 @@ create_shape(void)
     free(r2);
 }
 
+/* GET /info's MemTotal, the worker's default memory budget; a reply
+ * without one is an error, not a budget of 0 (which would mean off). */
+static void
+memory_shape(void)
+{
+    char *r0 = ping_reply("1.41", SERVER_2010);
+    char *r1 = reply(200, "{\"MemTotal\":25276157952,\"NCPU\":2}");
+    char *r2 = reply(200, "{\"NCPU\":2}");
+    const char *reps[] = {r0, r1, r2};
+    pid_t pid = fake_daemon(reps, 3);
+    char host[160];
+    snprintf(host, sizeof(host), "unix://%s", sock_path);
+    struct rx_error *err = NULL;
+    struct docker_client *dc = docker_client_new(host, -1, &err);
+    long long total = 0;
+    ok(dc && docker_client_memory(dc, &total, &err) == 0 && total == 25276157952LL,
+       "memory: MemTotal of GET /info");
+    total = 0;
+    ok(dc && docker_client_memory(dc, &total, &err) < 0 && total == 0 && err &&
+           strstr(err->msg, "MemTotal"),
+       "memory: a reply without MemTotal is an error naming it");
+    waitpid(pid, NULL, 0);
+    rx_error_free(&err);
+    cleanup_free char *log = read_log();
+    like(log, "GET /v1.41/info HTTP/1.1", "memory: asks GET /info, versioned");
+    docker_client_free(dc);
+    free(r0);
+    free(r1);
+    free(r2);
+}
+
 /* An engine without runsc: a gVisor job fails as infra_error saying how to
  * install and register it (no engine here needs to lack it for real). */
 static void
@@ -702,6 +733,7 @@ main(void)
     negotiation();
     create_shape();
     no_gvisor();
+    memory_shape();
     podman_shapes();
     oom_event_shape();
     code_job_shape();
