@@ -246,7 +246,8 @@ PY
     rx_check '.output["/tmp"] == [] and .output["/dev/shm"] == [] and .output["/workspace"] == []' \
         'the next job starts with an empty /tmp, /dev/shm and /workspace'
     rx_check '.output.shm == -1 and .output.shm_errno == 2' 'the SysV segment is not there (ENOENT)'
-    rx_check '.output.procs == ["docker-init", "python3"]' 'no daemon of the first job runs here'
+    rx_check '.output.procs == ["docker-init", "python3", "sleep"]' \
+        'no daemon of the first job runs here (init, the job, the holder)'
     atk_unharmed "$tid2"
 }
 
