@@ -141,14 +141,15 @@ check-san:
 
 # The unit tier and the worker's tiers that run its threads hardest (slots
 # side by side, jobs cancelled from the main thread, restarts and crashes,
-# the breaker; 20 to 23) on the default engine, with everything built with
+# the breaker, the memory budget's gate; 20 to 23 and 27) on the default engine, with everything built with
 # -fsanitize=thread in build/tsan.  A report stops the process (exit 66) and
 # goes to a file in build/tsan/reports/: the run fails when any is there, also
 # from a worker whose stderr no test reads.
 TSAN_BUILD   := build/tsan
 TSAN_REPORTS := $(CURDIR)/$(TSAN_BUILD)/reports
 TSAN_UNIT    := $(UNIT_SRCS:tests/unit/%.c=$(TSAN_BUILD)/tests/%)
-TSAN_TIERS   := $(wildcard tests/integration/2[0-3]_worker_*.bats)
+TSAN_TIERS   := $(wildcard tests/integration/2[0-3]_worker_*.bats) \
+                tests/integration/27_worker_memory_budget.bats
 TSAN_ENV      = TSAN_OPTIONS='halt_on_error=1 exitcode=66 second_deadlock_stack=1 log_path=$(TSAN_REPORTS)/tsan'
 
 check-tsan: images
@@ -172,7 +173,7 @@ check-tsan: images
 # and network images, and run on the default engine only.
 ENGINE_TIERS := $(filter-out tests/integration/4%,$(wildcard tests/integration/*.bats))
 GVISOR_TIERS := $(wildcard tests/integration/0[1-9]_*.bats) tests/integration/11_attacks.bats \
-                tests/integration/zz_cleanup.bats
+                tests/integration/14_workspace_uid.bats tests/integration/zz_cleanup.bats
 RUN_TIERS     = RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec prove --timer --exec ''
 
 # Every tier, engine strictly required: a missing engine fails, never skips.
@@ -191,11 +192,12 @@ test: style setup check-san check-tsan podman docker26
 	DOCKER_HOST=$(DOCKER26_HOST) RALPH_TEST_SANDBOX=gvisor $(RUN_TIERS) $(GVISOR_TIERS)
 	@$(MAKE) --no-print-directory integration-podman
 
-# Only the executor tier against Podman (assumes `make setup podman` has run).
+# Only the executor tier (and the workspace and uid tier) against Podman
+# (assumes `make setup podman` has run).
 integration-podman: all
 	@echo "== Podman ($(PODMAN_HOST)): the executor tier"
 	DOCKER_HOST=$(PODMAN_HOST) $(RUN_TIERS) $(wildcard tests/integration/0[1-9]_*.bats) \
-	  tests/integration/zz_cleanup.bats
+	  tests/integration/14_workspace_uid.bats tests/integration/zz_cleanup.bats
 
 # Only the real-engine tiers on ENGINE (assumes `make setup` has run).
 integration: all

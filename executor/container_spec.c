@@ -219,8 +219,7 @@ hc_limits(struct json_object *h, const struct job_spec *job, const struct contai
  * own writable /run and /var/tmp replaced by read-only ones
  * (SANDBOX_PODMAN_RO_TMPFS_BYTES). */
 static void
-hc_tmpfs(struct json_object *h, const struct job_spec *job,
-         const struct container_spec_opts *opts)
+hc_tmpfs(struct json_object *h, const struct job_spec *job, const struct container_spec_opts *opts)
 {
     struct json_object *tmpfs = json_object_new_object();
     char tmpopt[96];
@@ -230,8 +229,9 @@ hc_tmpfs(struct json_object *h, const struct job_spec *job,
         /* Podman (4.3) takes neither the volume's options nor uid= or
          * nr_inodes= here: the size holds, the inodes are bounded by the
          * job's memory (each is charged to it), and the directory is open
-         * to the job's uid, the only one in the container. */
-        snprintf(tmpopt, sizeof(tmpopt), "rw,nosuid,nodev,size=%lld,mode=1777",
+         * to the job's uid, the only one in the container.  Nothing of the
+         * image's /workspace is copied up, as on Docker. */
+        snprintf(tmpopt, sizeof(tmpopt), "rw,nosuid,nodev,notmpcopyup,size=%lld,mode=1777",
                  job_spec_workspace_bytes(job));
         add_str(tmpfs, JOB_WORKSPACE, tmpopt);
         snprintf(tmpopt, sizeof(tmpopt), "ro,noexec,nosuid,nodev,size=%lld",

@@ -21,7 +21,10 @@
  * job, exec'd beside it, runs and until its output is copied out (the
  * workspace tmpfs is unmounted when the container stops).  Any image with
  * a `sleep` (coreutils, busybox) can run jobs. */
-#define SANDBOX_HOLDER_CMD {"sleep", "2147483647"}
+#define SANDBOX_HOLDER_CMD    \
+    {                         \
+        "sleep", "2147483647" \
+    }
 #define SANDBOX_NOFILE 1024
 #define SANDBOX_TMP_BYTES (64ll << 20)
 #define SANDBOX_SHM_BYTES (16ll << 20)

@@ -173,9 +173,8 @@ open_stream(struct docker_client *dc, const char *path, const char *body, const 
 struct docker_attach *
 docker_attach_open(struct docker_client *dc, const char *id, bool with_stdin, struct rx_error **err)
 {
-    cleanup_free char *path =
-        xasprintf("/v%s/containers/%s/attach?stream=1&stdout=1&stderr=1%s", dc->api_version, id,
-                  with_stdin ? "&stdin=1" : "");
+    cleanup_free char *path = xasprintf("/v%s/containers/%s/attach?stream=1&stdout=1&stderr=1%s",
+                                        dc->api_version, id, with_stdin ? "&stdin=1" : "");
     return open_stream(dc, path, NULL, "attach to container", err);
 }
 

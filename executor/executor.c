@@ -247,9 +247,9 @@ struct run {
     char *id;                    /* the container, once created */
     char *exec_id;               /* the job's process in it, once created */
     bool started;
-    bool exited;      /* the container stopped: its workspace is gone */
-    int watch_calls;  /* how often the stream's watch has asked */
-    bool exec_ended;  /* the watch saw the job's process end */
+    bool exited;     /* the container stopped: its workspace is gone */
+    int watch_calls; /* how often the stream's watch has asked */
+    bool exec_ended; /* the watch saw the job's process end */
 
     /* A code job's harness waits for its input or its go-ahead on stdin
      * (container_spec.h), so it is exec'd first and its input copied in
@@ -444,11 +444,10 @@ watch_exec(void *ud)
     rx_error_free(&e);
     if (++r->watch_calls % EXEC_WATCH_CONTAINER_EVERY != 0)
         return 0;
-    int st = -1;
-    if (docker_container_wait(r->dc, r->id, "not-running", 1, &st, &e) == 0)
-        return 1;
+    cleanup_json struct json_object *ins = docker_container_inspect(r->dc, r->id, &e);
     rx_error_free(&e);
-    return 0;
+    struct json_object *running_j = rx_json_get(rx_json_get(ins, "State"), "Running");
+    return running_j != NULL && !json_object_get_boolean(running_j) ? 1 : 0;
 }
 
 /* The job's process: exec'd in the running container as the job's uid,
@@ -716,9 +715,9 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
              struct job_result *res)
 {
     static int (*const steps[])(struct run *) = {
-        step_prepare,          step_create, step_start,     step_input_before_exec,
-        step_exec,             step_input_after_exec, step_stream, step_exec_wait,
-        step_inspect,          step_classify_collect,
+        step_prepare, step_create,           step_start,  step_input_before_exec,
+        step_exec,    step_input_after_exec, step_stream, step_exec_wait,
+        step_inspect, step_classify_collect,
     };
     struct run r = {.dc = dc, .job = job, .opts = opts, .res = res};
     docker_demux_init(&r.demux, opts->stdout_cap, opts->stderr_cap);

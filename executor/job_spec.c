@@ -441,9 +441,8 @@ job_spec_check_workspace(const struct job_spec *job, struct rx_error **err)
     /* What goes in before the job runs, with room for tmpfs's own rounding
      * to pages: a job whose input cannot fit is told so now, not by the
      * engine's ENOSPC. */
-    long long in = job->kind == JOB_CODE
-                       ? (long long)(job->code_len + strlen(job->inputs_json)) + 8192
-                       : 0;
+    long long in =
+        job->kind == JOB_CODE ? (long long)(job->code_len + strlen(job->inputs_json)) + 8192 : 0;
     for (size_t i = 0; i < job->n_files; i++)
         in += (long long)job->files[i].len + 4096;
     if (in > ws)

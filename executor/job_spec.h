@@ -61,7 +61,7 @@ struct job_spec {
     long long pids_limit;
     long long file_size_bytes;
     long long workspace_bytes; /* what /workspace may hold (see job_spec_workspace_bytes) */
-    char **env; /* "KEY=VALUE", NULL-terminated */
+    char **env;                /* "KEY=VALUE", NULL-terminated */
     size_t n_env;
     char *output_path; /* relative to JOB_WORKSPACE */
     char *sandbox;     /* "runc" or "gvisor"; NULL: the operator's default */

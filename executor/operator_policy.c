@@ -87,7 +87,7 @@ uid_range(struct json_object *v, const char *src, const char *key, struct operat
 {
     struct json_object *a = json_object_is_type(v, json_type_array) ? v : NULL;
     struct json_object *f = a && json_object_array_length(a) == 2 ? json_object_array_get_idx(a, 0)
-                                                                   : NULL;
+                                                                  : NULL;
     struct json_object *l = f ? json_object_array_get_idx(a, 1) : NULL;
     if (!json_object_is_type(f, json_type_int) || !json_object_is_type(l, json_type_int))
         return bad(err, src, key, "must be [first, last], two integers");

@@ -331,7 +331,8 @@ create_shape(void)
          "\"VolumeOptions\":{\"DriverConfig\":{\"Name\":\"local\",\"Options\":{\"type\":"
          "\"tmpfs\",\"device\":\"tmpfs\",\"o\":\"size=",
          "body: the workspace is a tmpfs volume of the local driver");
-    like(log, "uid=1000000007,gid=1000000007,mode=0700,nosuid,nodev", "body: ... owned by the job's uid");
+    like(log, "uid=1000000007,gid=1000000007,mode=0700,nosuid,nodev",
+         "body: ... owned by the job's uid");
     like(log, "\"AutoRemove\":false", "body: no AutoRemove");
     like(log, "\"LogConfig\":{\"Type\":\"none\"", "body: the engine keeps no log");
     like(log, "\"ralph.owner\":\"test-owner\"", "body: owner label");

@@ -75,9 +75,10 @@ main(void)
         {500, "", DOCKER_ERROR_OTHER, "an empty message"},
         {409, "Conflict. The container name \"/x\" is already in use", DOCKER_ERROR_NAME_IN_USE,
          "a name conflict is not a removal under way: its uid is taken"},
-        {500, "creating container storage: the container name \"ralph-uid-7\" is already in "
-              "use by ID. You have to remove that container to be able to reuse that name: "
-              "that name is already in use",
+        {500,
+         "creating container storage: the container name \"ralph-uid-7\" is already in "
+         "use by ID. You have to remove that container to be able to reuse that name: "
+         "that name is already in use",
          DOCKER_ERROR_NAME_IN_USE, "Podman's name conflict"},
     };
     for (size_t i = 0; i < RX_ARRAY_SIZE(cases); i++)
