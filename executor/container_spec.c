@@ -190,9 +190,9 @@ ulimits(const struct job_spec *job, const struct container_spec_opts *opts, cons
     json_object_array_add(ul, ulimit("nofile", SANDBOX_NOFILE));
     json_object_array_add(ul, ulimit("fsize", job->file_size_bytes));
     json_object_array_add(ul, ulimit("core", 0));
-    /* No nproc under runc: it counts per uid across every container of uid
-     * 65534 on the host, so one job could starve the others; PidsLimit bounds
-     * each job.  Under gVisor nproc is the job's bound (see container_spec.h);
+    /* No nproc under runc: PidsLimit bounds each job (nproc counts a uid's
+     * processes host-wide; each job has a uid of its own, but the cgroup's
+     * bound is the one every runtime keeps).  Under gVisor nproc is the job's bound (see container_spec.h);
      * on Podman a number must be sent (SANDBOX_PODMAN_NPROC). */
     if (runtime != NULL)
         json_object_array_add(ul, ulimit("nproc", job->pids_limit));

@@ -29,16 +29,15 @@
 #define SANDBOX_TMP_BYTES (64ll << 20)
 #define SANDBOX_SHM_BYTES (16ll << 20)
 /* A code job's harness waits on stdin before it runs anything of the job's.
- * Either the go-ahead: ralph-exec started the container, copied the input
+ * Either the go-ahead: ralph-exec exec'd the harness, copied the input
  * in (PUT /archive) while Python started, then sends it; or, for a code job
  * without files, the input itself: the header line (SANDBOX_HARNESS_INPUT,
  * the byte lengths of the code and of the inputs' JSON), then those bytes,
  * which the harness writes to .ralph/job.py and .ralph/inputs.json as the
  * copy would have.  No archive call then: on Engine 20.10 each one
- * re-executes dockerd.  Either way the job's user must be able to write
- * /workspace (the volume takes the owner of the image's directory; on
- * Docker a copy cannot change it): on the stdin path the harness checks
- * it once it has read its input, and says so. */
+ * re-executes dockerd.  Either way the job's uid must be able to write
+ * /workspace (a tmpfs made for it and owned by it: always): on the stdin
+ * path the harness checks it once it has read its input, and says so. */
 #define SANDBOX_HARNESS_GO "\n"
 #define SANDBOX_HARNESS_INPUT "RALPH-INPUT %zu %zu\n"
 /* The harness's exit status when stdin ended before its input did (the
@@ -74,7 +73,8 @@ struct container_spec_opts {
  * becomes unlimited and fails the same way.  So a number is sent: the
  * largest pids_limit a job may have, which the service's own hard limit
  * (32768 for a root service on bookworm) must allow.  Like any nproc it
- * counts uid 65534's processes host-wide; PidsLimit bounds each job. */
+ * counts the job's uid's processes host-wide (its own uid); PidsLimit bounds
+ * each job. */
 #define SANDBOX_PODMAN_NPROC 32768
 
 /* Under gVisor (ptrace platform) every process of the job has host-side stub
