@@ -437,11 +437,13 @@ watch_exec(void *ud)
     bool running = true;
     int code = -1;
     struct rx_error *e = NULL;
-    if (docker_exec_inspect(r->dc, r->exec_id, &running, &code, &e) == 0 && !running) {
+    int ir = docker_exec_inspect(r->dc, r->exec_id, &running, &code, &e);
+    bool gone = e != NULL && e->http_status == 404; /* its container died: gone with it */
+    rx_error_free(&e);
+    if ((ir == 0 && !running) || gone) {
         r->exec_ended = true;
         return 1;
     }
-    rx_error_free(&e);
     if (++r->watch_calls % EXEC_WATCH_CONTAINER_EVERY != 0)
         return 0;
     cleanup_json struct json_object *ins = docker_container_inspect(r->dc, r->id, &e);
@@ -547,15 +549,19 @@ step_exec_wait(struct run *r)
     for (;;) {
         bool running = true;
         int code = -1;
-        if (docker_exec_inspect(r->dc, r->exec_id, &running, &code, &r->err) < 0)
-            return -1;
-        if (!running) {
+        if (docker_exec_inspect(r->dc, r->exec_id, &running, &code, &r->err) < 0) {
+            /* The engine forgets the execs of a container that stopped (a
+             * sandbox that died under gVisor): the container's exit tells. */
+            if (r->err->http_status != 404)
+                return -1;
+            rx_error_free(&r->err);
+        } else if (!running) {
             r->facts.exit_code = code;
             break;
         }
         int st = -1;
         struct rx_error *e = NULL;
-        if (docker_container_wait(r->dc, r->id, "not-running", 20, &st, &e) == 0) {
+        if (docker_container_wait(r->dc, r->id, "not-running", 50, &st, &e) == 0) {
             r->exited = true;
             r->facts.exit_code = st;
             break;
