@@ -120,7 +120,7 @@ docker_exec_create(struct docker_client *dc, const char *id, struct json_object 
 
 int
 docker_exec_inspect(struct docker_client *dc, const char *exec_id, bool *running, int *exit_code,
-                    struct rx_error **err)
+                    long long *pid, struct rx_error **err)
 {
     cleanup_free char *path = xasprintf("/exec/%s/json", exec_id);
     cleanup_resp struct docker_resp resp = {0};
@@ -139,6 +139,10 @@ docker_exec_inspect(struct docker_client *dc, const char *exec_id, bool *running
     *running = json_object_get_boolean(r);
     *exit_code = ec != NULL && json_object_is_type(ec, json_type_int) ? json_object_get_int(ec)
                                                                       : -1;
+    if (pid != NULL) {
+        struct json_object *p = rx_json_get(o, "Pid");
+        *pid = p != NULL && json_object_is_type(p, json_type_int) ? json_object_get_int64(p) : 0;
+    }
     return 0;
 }
 

@@ -27,10 +27,12 @@ int docker_container_wait(struct docker_client *dc, const char *id, const char *
  * or NULL with *err set. */
 char *docker_exec_create(struct docker_client *dc, const char *id, struct json_object *body,
                          struct rx_error **err);
-/* GET /exec/{id}/json: whether the process still runs, and its exit code
- * once it has ended (-1 when the engine gives none).  0 or -1 with *err. */
+/* GET /exec/{id}/json: whether the process still runs, its exit code once
+ * it has ended (-1 when the engine gives none) and its pid on the engine's
+ * host (0 until the runtime has started it; pid may be NULL).  0 or -1 with
+ * *err. */
 int docker_exec_inspect(struct docker_client *dc, const char *exec_id, bool *running,
-                        int *exit_code, struct rx_error **err);
+                        int *exit_code, long long *pid, struct rx_error **err);
 
 /* POST /kill (SIGKILL); a container that is not running is not an error. */
 int docker_container_kill(struct docker_client *dc, const char *id, struct rx_error **err);

@@ -225,6 +225,8 @@ harness_error(struct docker_client *dc, const char *id)
  * (docker_attach_watch), and every how many asks the container too. */
 #define EXEC_WATCH_MS 250
 #define EXEC_WATCH_CONTAINER_EVERY 4
+/* How long the runtime may take to start the job's process. */
+#define EXEC_START_MS 60000
 /* How many uids of the range a create tries (from a random place in it)
  * before it gives up: each one taken is a job running on the engine. */
 #define UID_TRIES 64
@@ -437,7 +439,7 @@ watch_exec(void *ud)
     bool running = true;
     int code = -1;
     struct rx_error *e = NULL;
-    int ir = docker_exec_inspect(r->dc, r->exec_id, &running, &code, &e);
+    int ir = docker_exec_inspect(r->dc, r->exec_id, &running, &code, NULL, &e);
     bool gone = e != NULL && e->http_status == 404; /* its container died: gone with it */
     rx_error_free(&e);
     if ((ir == 0 && !running) || gone) {
@@ -450,6 +452,35 @@ watch_exec(void *ud)
     rx_error_free(&e);
     struct json_object *running_j = rx_json_get(rx_json_get(ins, "State"), "Running");
     return running_j != NULL && !json_object_get_boolean(running_j) ? 1 : 0;
+}
+
+/* The engine answers an exec's start before the runtime has started its
+ * process (runsc exec can take a second): the job's time starts once it
+ * runs, as a container's did when its start returned.  Its output waits in
+ * the socket meanwhile. */
+static int
+exec_started(struct run *r)
+{
+    long long until = rx_now_ms() + EXEC_START_MS;
+    for (int i = 0;; i++) {
+        bool running = false;
+        int code = -1;
+        long long pid = 0;
+        if (docker_exec_inspect(r->dc, r->exec_id, &running, &code, &pid, &r->err) < 0) {
+            if (r->err->http_status != 404)
+                return -1;
+            rx_error_free(&r->err); /* gone with its container: step_exec_wait */
+            return 0;
+        }
+        if (pid > 0 || code >= 0)
+            return 0; /* started (or already ended) */
+        if (rx_now_ms() >= until)
+            return rx_error_set(&r->err, ETIMEDOUT,
+                                "the engine did not start the job's process within %d s",
+                                EXEC_START_MS / 1000);
+        struct timespec ts = {0, (i < 10 ? 2 : 10) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* The job's process: exec'd in the running container as the job's uid,
@@ -478,6 +509,8 @@ step_exec(struct run *r)
         return -1;
     }
     docker_attach_watch(r->att, EXEC_WATCH_MS, watch_exec, r);
+    if (exec_started(r) < 0)
+        return -1;
     r->res->timings.attach_ms = rx_now_ms() - t;
     return 0;
 }
@@ -549,7 +582,7 @@ step_exec_wait(struct run *r)
     for (;;) {
         bool running = true;
         int code = -1;
-        if (docker_exec_inspect(r->dc, r->exec_id, &running, &code, &r->err) < 0) {
+        if (docker_exec_inspect(r->dc, r->exec_id, &running, &code, NULL, &r->err) < 0) {
             /* The engine forgets the execs of a container that stopped (a
              * sandbox that died under gVisor): the container's exit tells. */
             if (r->err->http_status != 404)
