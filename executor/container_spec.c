@@ -68,12 +68,13 @@ add_user(struct json_object *b, const struct container_spec_opts *opts)
 
 /* Who runs, where, with which image; no network and no image ENTRYPOINT. */
 static void
-add_identity(struct json_object *b, const struct job_spec *job,
-             const struct container_spec_opts *opts)
+add_identity(struct json_object *b, const struct job_spec *job)
 {
     add_str(b, "Image", job->image);
     add_str(b, "Hostname", "sandbox");
-    add_user(b, opts);
+    char holder[32];
+    snprintf(holder, sizeof(holder), "%d:%d", SANDBOX_HOLDER_UID, SANDBOX_HOLDER_UID);
+    add_str(b, "User", holder);
     add_str(b, "WorkingDir", JOB_WORKSPACE);
     /* No network at all, and no network stack set up for it either: with
      * NetworkDisabled the engine skips its network sandbox (on Engine 20.10
@@ -134,6 +135,8 @@ add_labels(struct json_object *b, const struct job_spec *job,
     snprintf(dl, sizeof(dl), "%lld", opts->deadline_s);
     add_str(labels, "ralph.deadline", dl);
     add_str(labels, "ralph.owner", opts->owner ? opts->owner : "unknown");
+    if (opts->run_id != NULL)
+        add_str(labels, "ralph.run", opts->run_id);
     if (opts->queue != NULL)
         add_str(labels, "ralph.queue", opts->queue);
     json_object_object_add(b, "Labels", labels);
@@ -286,6 +289,7 @@ hc_workspace(struct json_object *h, const struct job_spec *job,
         add_str(ws, "Type", "volume"); /* no Source: anonymous, removed with v=1 */
         add_str(ws, "Target", JOB_WORKSPACE);
         add_bool(ws, "ReadOnly", false);
+        add_bool(vo, "NoCopy", true); /* nothing of the image's /workspace */
         json_object_object_add(ws, "VolumeOptions", vo);
         json_object_array_add(mounts, ws);
     }
@@ -324,8 +328,13 @@ struct json_object *
 container_spec_create_body(const struct job_spec *job, const struct container_spec_opts *opts)
 {
     struct json_object *b = json_object_new_object();
-    add_identity(b, job, opts);
-    const char *holder[] = SANDBOX_HOLDER_CMD;
+    add_identity(b, job);
+    /* The holder ends by itself at the run's deadline, should nothing
+     * remove its container (a ralph-exec killed with SIGKILL). */
+    char secs[32];
+    long long left = opts->deadline_s - rx_wall_s();
+    snprintf(secs, sizeof(secs), "%lld", left > 60 ? left : 60);
+    const char *holder[] = {"sleep", secs};
     json_object_object_add(b, "Cmd", strv(holder, RX_ARRAY_SIZE(holder)));
     add_labels(b, job, opts);
     add_stdio(b);

@@ -17,14 +17,14 @@
  * and the subordinate ids handed out from 100000 for rootless engines. */
 #define SANDBOX_UID_FIRST 1000000000ll
 #define SANDBOX_UID_LAST (SANDBOX_UID_FIRST + 65535)
-/* The container's main process: it only holds the container up while the
- * job, exec'd beside it, runs and until its output is copied out (the
- * workspace tmpfs is unmounted when the container stops).  Any image with
- * a `sleep` (coreutils, busybox) can run jobs. */
-#define SANDBOX_HOLDER_CMD    \
-    {                         \
-        "sleep", "2147483647" \
-    }
+/* The container's main process (`sleep` until the run's deadline): it only
+ * holds the container up while the job, exec'd beside it, runs and until
+ * its output is copied out (the workspace tmpfs is unmounted when the
+ * container stops).  It runs as SANDBOX_HOLDER_UID, not as the job: the job
+ * can neither signal nor ptrace it (nor its init), so it cannot stop its
+ * own container early.  Any image with a `sleep` (coreutils, busybox) can
+ * run jobs. */
+#define SANDBOX_HOLDER_UID 65534
 #define SANDBOX_NOFILE 1024
 #define SANDBOX_TMP_BYTES (64ll << 20)
 #define SANDBOX_SHM_BYTES (16ll << 20)
@@ -57,6 +57,7 @@ struct container_spec_opts {
     const char *seccomp;  /* a compact seccomp profile to send inline, or NULL (engine default) */
     bool podman;          /* Podman's compat API (see container_spec_engine_check) */
     long long uid;        /* the job's own uid (and gid) */
+    const char *run_id;   /* ralph.run label: this run's own (docker_container_create) */
 };
 
 /* Podman mounts its own writable tmpfs on /run and /var/tmp of a read-only

@@ -25,6 +25,7 @@ struct docker_attach {
 /* How long what is in flight is read once the watch saw the process gone:
  * its last output left it before it ended. */
 #define WATCH_DRAIN_MS 200
+#define WATCH_DRAIN_MAX_MS 1000
 
 void
 docker_attach_watch(struct docker_attach *a, long long every_ms, int (*fn)(void *ud), void *ud)
@@ -194,6 +195,7 @@ struct pump {
     bool feed; /* docker_attach_feed: return once stdin is all written */
     struct docker_demux *d;
     char *chunk;
+    long long last_read; /* when output last came (the watch's quiet time) */
 };
 
 #define PUMP_GO_ON (-2) /* neither half ended the pump */
@@ -239,6 +241,7 @@ pump_read(struct pump *p, struct rx_error **err)
         return DOCKER_ATTACH_EOF;
     if (r < 0)
         return rx_error_set(err, errno, "attach: read: %s", strerror(errno));
+    p->last_read = rx_now_ms();
     return docker_demux_feed(p->d, p->chunk, (size_t)r, err) < 0 ? -1 : PUMP_GO_ON;
 }
 
@@ -268,25 +271,34 @@ pump(struct docker_attach *a, const char *stdin_data, size_t stdin_len, struct d
         shutdown(a->fd, SHUT_WR);
     p.chunk = xmalloc(65536);
     int ret = PUMP_GO_ON;
+    /* The watch asks only once the stream has been quiet for its period: a
+     * stream with output flowing is not done.  Once it says gone, what is
+     * in flight is read until the stream has been quiet WATCH_DRAIN_MS. */
     bool gone = false;
-    long long next_watch = a->watch ? rx_now_ms() + a->watch_every_ms : 0;
+    long long gone_at = 0;
+    p.last_read = rx_now_ms();
     while (ret == PUMP_GO_ON) {
         long long now = rx_now_ms();
-        if (a->watch != NULL && !gone && now >= next_watch) {
-            next_watch = now + a->watch_every_ms;
-            if (a->watch(a->watch_ud) == 1) {
-                gone = true;
-                if (deadline_ms > now + WATCH_DRAIN_MS)
-                    deadline_ms = now + WATCH_DRAIN_MS;
-            }
+        if (a->watch != NULL && !gone && now - p.last_read >= a->watch_every_ms) {
+            gone = a->watch(a->watch_ud) == 1;
+            gone_at = now;
+            if (!gone)
+                p.last_read = now; /* ask again one period later */
         }
-        long long left = deadline_ms - now;
+        /* Gone: what is left of its output, at most WATCH_DRAIN_MAX_MS (the
+         * rest would be a leftover child's, which the kill ends). */
+        long long end = deadline_ms;
+        if (gone && p.last_read + WATCH_DRAIN_MS < end)
+            end = p.last_read + WATCH_DRAIN_MS;
+        if (gone && gone_at + WATCH_DRAIN_MAX_MS < end)
+            end = gone_at + WATCH_DRAIN_MAX_MS;
+        long long left = end - now;
         if (left <= 0) {
-            ret = gone ? DOCKER_ATTACH_GONE : DOCKER_ATTACH_DEADLINE;
+            ret = gone && end < deadline_ms ? DOCKER_ATTACH_GONE : DOCKER_ATTACH_DEADLINE;
             break;
         }
-        if (a->watch != NULL && !gone && next_watch - now < left)
-            left = next_watch - now;
+        if (a->watch != NULL && !gone && p.last_read + a->watch_every_ms - now < left)
+            left = p.last_read + a->watch_every_ms - now;
         struct pollfd pf[2] = {
             {.fd = a->fd, .events = (short)(POLLIN | (p.wr_open ? POLLOUT : 0))},
             {.fd = a->cancel_fd, .events = POLLIN},

@@ -44,12 +44,23 @@ call(struct docker_client *dc, const char *method, const char *path, struct json
 }
 
 /* The create reply never came (or made no sense): the engine may still have
- * made the container, so remove it by name. */
+ * made the container, so remove it, found by name, but only if it is this
+ * run's (its ralph.run label, from the body): the name may be another's by
+ * now (a uid's name is held by whichever job runs as it). */
 static void
-remove_by_name(struct docker_client *dc, const char *name)
+remove_by_name(struct docker_client *dc, const char *name, struct json_object *body)
 {
-    if (name != NULL)
-        docker_container_remove(dc, name, NULL);
+    const char *run = rx_json_get_str(rx_json_get(body, "Labels"), "ralph.run");
+    if (name == NULL || run == NULL)
+        return;
+    struct rx_error *e = NULL;
+    cleanup_json struct json_object *ins = docker_container_inspect(dc, name, &e);
+    rx_error_free(&e);
+    const char *id = rx_json_get_str(ins, "Id");
+    const char *theirs = rx_json_get_str(rx_json_get(rx_json_get(ins, "Config"), "Labels"),
+                                         "ralph.run");
+    if (id != NULL && valid_id(id) && theirs != NULL && strcmp(theirs, run) == 0)
+        docker_container_remove(dc, id, NULL);
 }
 
 char *
@@ -60,7 +71,7 @@ docker_container_create(struct docker_client *dc, const char *name, struct json_
     cleanup_free char *path = name ? xasprintf("/containers/create?name=%s", name)
                                    : xstrdup("/containers/create");
     if (call(dc, "POST", path, body, 60000, false, &resp, err) < 0) {
-        remove_by_name(dc, name);
+        remove_by_name(dc, name, body);
         return NULL;
     }
     if (resp.status != 201) {
@@ -70,12 +81,12 @@ docker_container_create(struct docker_client *dc, const char *name, struct json_
     cleanup_json struct json_object *o =
         rx_json_parse(resp.body.data, resp.body.len, "engine reply to create", err);
     if (o == NULL) {
-        remove_by_name(dc, name);
+        remove_by_name(dc, name, body);
         return NULL;
     }
     const char *id = rx_json_get_str(o, "Id");
     if (id == NULL || !valid_id(id)) {
-        remove_by_name(dc, name);
+        remove_by_name(dc, name, body);
         return rx_error_set(err, EPROTO, "create container: engine reply has no valid Id"), NULL;
     }
     char *cid = xstrdup(id);

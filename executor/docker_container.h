@@ -9,8 +9,9 @@
 #include "executor/docker_client.h"
 
 /* POST /containers/create?name=NAME with a body built by container_spec.
- * The name (unique per run) lets a container be found and removed when the
- * engine made it but its reply was lost.  Any engine
+ * The name lets a container be found and removed when the engine made it
+ * but its reply was lost, if its ralph.run label is the body's (the name
+ * may be another run's by then).  Any engine
  * warning (a limit it could not apply) is an error: the container is
  * removed and NULL returned, so no job runs weaker than asked.  Returns the
  * new id (caller frees) or NULL with *err set. */

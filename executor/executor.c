@@ -22,6 +22,9 @@
 /* How long a late "oom" event is waited for: seen 15-50 ms after the exit
  * under gVisor; only an exit 137 we did not cause pays it. */
 #define OOM_EVENT_GRACE_MS 1000
+/* How long the event log is read for an OOM kill already past (the reply's
+ * headers and the logged events come at once; the stream stays open). */
+#define OOM_EVENT_PAST_MS 150
 /* How long the engine may take to record the end of a process whose stream
  * has closed. */
 #define EXIT_GRACE_MS 2000
@@ -248,6 +251,7 @@ struct run {
     struct docker_attach *att;   /* the job's exec stream */
     char *id;                    /* the container, once created */
     char *exec_id;               /* the job's process in it, once created */
+    char run_id[37];             /* ralph.run: this run's label */
     bool started;
     bool exited;     /* the container stopped: its workspace is gone */
     int watch_calls; /* how often the stream's watch has asked */
@@ -308,7 +312,11 @@ step_prepare(struct run *r)
         .shm_bytes = r->opts->shm_bytes,
         .podman = r->dc->podman,
         .uid = r->opts->uid_first,
+        .run_id = r->run_id,
     };
+    uuid_t u;
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, r->run_id);
     if (r->opts->seccomp_strict) {
         r->seccomp = rx_json_parse(seccomp_strict_profile,
                                    (size_t)(seccomp_strict_profile_end - seccomp_strict_profile),
@@ -373,9 +381,10 @@ step_create(struct run *r)
         if (m == DOCKER_ERROR_NAME_IN_USE) {
             rx_error_free(&r->err);
             return rx_error_set(&r->err, EBUSY,
-                                "no free uid: %d uids of uid_range [%lld, %lld] were all taken "
-                                "by containers running on the engine",
-                                UID_TRIES, r->opts->uid_first, r->opts->uid_last);
+                                "no free uid: the %lld tried of uid_range [%lld, %lld] were all "
+                                "taken by containers on the engine (ralph-uid-N)",
+                                n < UID_TRIES ? n : (long long)UID_TRIES, r->opts->uid_first,
+                                r->opts->uid_last);
         }
         if (m == DOCKER_ERROR_NO_IMAGE && job_spec_has(r->job, "runtime"))
             r->res->infra_cause = JOB_INFRA_JOB_IMAGE;
@@ -495,6 +504,7 @@ step_exec(struct run *r)
         if (explain(r, DOCKER_CALL_ATTACH) == DOCKER_ERROR_NOT_RUNNING) {
             rx_error_free(&r->err);
             r->exited = true;
+            r->res->infra_cause = JOB_INFRA_JOB_IMAGE; /* the job's choice, not the engine */
             return rx_error_set(&r->err, ENOEXEC,
                                 "image \"%s\" cannot hold a job: its container stopped at "
                                 "once (ralph-exec runs `sleep` as the container's main process "
@@ -578,7 +588,8 @@ step_stream(struct run *r)
 static int
 step_exec_wait(struct run *r)
 {
-    long long until = rx_now_ms() + (r->facts.timed_out ? KILL_WAIT_MS : EXIT_GRACE_MS);
+    long long grace_end = rx_now_ms() + EXIT_GRACE_MS;
+    long long until = r->facts.timed_out ? rx_now_ms() + KILL_WAIT_MS : grace_end;
     for (;;) {
         bool running = true;
         int code = -1;
@@ -588,13 +599,16 @@ step_exec_wait(struct run *r)
             if (r->err->http_status != 404)
                 return -1;
             rx_error_free(&r->err);
-        } else if (!running) {
+        } else if (!running && code >= 0) {
             r->facts.exit_code = code;
             break;
         }
+        /* Soon after the stream's end, ask often; past that (a job whose
+         * process closed its output and runs on), twice a second. */
         int st = -1;
         struct rx_error *e = NULL;
-        if (docker_container_wait(r->dc, r->id, "not-running", 50, &st, &e) == 0) {
+        long wait_ms = rx_now_ms() < grace_end ? 50 : 500;
+        if (docker_container_wait(r->dc, r->id, "not-running", wait_ms, &st, &e) == 0) {
             r->exited = true;
             r->facts.exit_code = st;
             break;
@@ -650,15 +664,25 @@ step_inspect(struct run *r)
     struct run_facts *f = &r->facts;
     f->oom_killed =
         docker_container_oom(r->dc, state, f->exit_code, f->timed_out, &f->oom_inferred_why);
-    if (!run_sigkill_unexplained(f, r->dc->podman))
+    /* A process of the job's killed by the OOM killer under a parent that
+     * then exits otherwise (sh -c 'big; exit 5'): Docker 20.10 sets
+     * OOMKilled only when a container's main process dies of it, and the
+     * holder lives on, so its event log is asked, for OOM_EVENT_PAST_MS
+     * only: that kill came before the exit, its event is already logged. */
+    bool failed_otherwise = !f->oom_killed && !f->timed_out && !r->dc->podman &&
+                            f->exit_code != 0 && f->exit_code != 128 + SIGKILL;
+    if (!run_sigkill_unexplained(f, r->dc->podman) && !failed_otherwise)
         return 0;
     struct rx_error *e = NULL;
     int ev = docker_container_oom_event(r->dc, r->id, rx_json_get_str(ins, "Created"),
-                                        OOM_EVENT_GRACE_MS, &e);
+                                        failed_otherwise ? OOM_EVENT_PAST_MS : OOM_EVENT_GRACE_MS,
+                                        &e);
     if (ev < 0)
         f->event_note = xasprintf("; the engine's event log could not tell: %s", e->msg);
     rx_error_free(&e);
     f->oom_killed = ev > 0;
+    if (failed_otherwise)
+        return 0;
     if (!f->oom_killed && (f->oom_inferred_why = run_oom_inferred_without_event(r->job->sandbox)))
         f->oom_killed = true;
     return 0;

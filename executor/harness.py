@@ -3,8 +3,8 @@
 #   python3 -I -B -u -c HARNESS_SOURCE OUTPUT_PATH
 # (an argv element, never through a shell).  -I keeps everything the job
 # controls (PYTHON* variables, a user site) from running code at start-up;
-# the job's PYTHONPATH is applied after the go-ahead.  The container starts
-# before the job's input is in /workspace: the harness imports what it needs,
+# the job's PYTHONPATH is applied after the go-ahead.  The harness starts
+# (exec'd in the running container) before the job's input is in /workspace: the harness imports what it needs,
 # then waits on stdin for one of two things from ralph-exec:
 #   "\n": the input was copied into /workspace (PUT /archive) and is
 #        complete (a job with files);
@@ -19,7 +19,7 @@
 # stdin ends before the input does, 2 when /workspace is not writable.
 #
 # The result is OUTPUT_PATH as the job left it at exit: ralph-exec copies it
-# out of the stopped container (GET /archive); nothing of the result goes
+# out of the container once the harness has exited (GET /archive); nothing of the result goes
 # through stdout, which is only the job's.  When main() returned, the harness
 # ends the process with the status it chose, skipping the rest of Python's
 # shutdown (see finish()).

@@ -429,6 +429,31 @@ job_spec_workspace_bytes(const struct job_spec *job)
     return job->workspace_bytes > 0 ? job->workspace_bytes : job->memory_bytes / 2;
 }
 
+/* The inodes the job's input takes in the workspace: its files, every
+ * directory above them, the root, .ralph and a code job's two files. */
+static long long
+input_inodes(const struct job_spec *job)
+{
+    size_t n = 0, cap = 16;
+    char **dirs = xcalloc(cap, sizeof(*dirs));
+    for (size_t i = 0; i < job->n_files; i++) {
+        const char *path = job->files[i].path;
+        for (const char *s = strchr(path, '/'); s != NULL; s = strchr(s + 1, '/')) {
+            if (n == cap)
+                dirs = xrealloc(dirs, (cap *= 2) * sizeof(*dirs));
+            dirs[n++] = xstrndup(path, (size_t)(s - path));
+        }
+    }
+    qsort(dirs, n, sizeof(*dirs), cmp_str);
+    long long distinct = 0;
+    for (size_t i = 0; i < n; i++)
+        distinct += i == 0 || strcmp(dirs[i], dirs[i - 1]) != 0;
+    for (size_t i = 0; i < n; i++)
+        free(dirs[i]);
+    free(dirs);
+    return (long long)job->n_files + distinct + 4;
+}
+
 int
 job_spec_check_workspace(const struct job_spec *job, struct rx_error **err)
 {
@@ -450,6 +475,12 @@ job_spec_check_workspace(const struct job_spec *job, struct rx_error **err)
                                "the job's files come to %lld bytes in the workspace, more than "
                                "its `workspace_limit` (%lld bytes)",
                                in, ws);
+    long long inodes = input_inodes(job);
+    if (inodes > ws / LIMIT_WORKSPACE_BYTES_PER_INODE)
+        return rx_error_reject(err,
+                               "the job's files and their directories take %lld inodes, more than "
+                               "its `workspace_limit` (%lld bytes) gives (one per %d bytes)",
+                               inodes, ws, LIMIT_WORKSPACE_BYTES_PER_INODE);
     return 0;
 }
 
