@@ -324,8 +324,8 @@ create_shape(void)
     like(log, "\"ReadonlyRootfs\":true", "body: read-only rootfs");
     like(log, "\"CapDrop\":[\"ALL\"]", "body: all capabilities dropped");
     like(log, "\"NetworkMode\":\"none\"", "body: no network");
-    like(log, "\"User\":\"1000000007:1000000007\"", "body: the job's own uid");
-    like(log, "\"Cmd\":[\"sleep\",\"2147483647\"]", "body: the holder is the main process");
+    like(log, "\"User\":\"65534:65534\"", "body: the holder runs as 65534, never as the job");
+    like(log, "\"Cmd\":[\"sleep\",\"", "body: the holder, sleep, is the main process");
     like(log,
          "\"Mounts\":[{\"Type\":\"volume\",\"Target\":\"/workspace\",\"ReadOnly\":false,"
          "\"VolumeOptions\":{\"DriverConfig\":{\"Name\":\"local\",\"Options\":{\"type\":"
