@@ -91,7 +91,7 @@ feed_harness(struct docker_attach *att, const struct job_spec *job, bool input_o
     return r;
 }
 
-/* Copy one file out of the stopped container, with every check: it must be a
+/* Copy one file out of the container, with every check: it must be a
  * single regular file of at most cap bytes.  ENOENT when it does not exist. */
 static int
 fetch_file(struct docker_client *dc, const char *id, const char *rel, size_t cap, char **content,
@@ -99,8 +99,9 @@ fetch_file(struct docker_client *dc, const char *id, const char *rel, size_t cap
 {
     /* The engine follows symbolic links in the parent directories (within
      * the container's files, reading as root): a job linking out -> /etc
-     * with output_path out/x would hand back /etc/x.  The container has
-     * stopped, so nothing changes between these checks and the read. */
+     * with output_path out/x would hand back /etc/x.  The job's process has
+     * ended; one it left behind could still race these checks (within the
+     * container's own files only: docs/security.md says so). */
     for (const char *s = strchr(rel, '/'); s != NULL; s = strchr(s + 1, '/')) {
         cleanup_free char *parent = xasprintf("%s/%.*s", JOB_WORKSPACE, (int)(s - rel), rel);
         long long psize = -1, pmode = -1;

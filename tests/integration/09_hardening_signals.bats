@@ -80,8 +80,8 @@ interrupt() {
         ins_check '(.NetworkSettings.Networks // {}) | keys == []' 'attached to no network'
         ins_check '(.NetworkSettings.SandboxKey // "") == ""' 'no network sandbox of the engine'
     fi
-    ins_check '.Config.User | split(":") | .[0] == .[1] and (.[0] | tonumber) > 65535' \
-        'user: a uid of its own, above every account range'
+    ins_check '.Config.User == "65534:65534"' \
+        'the holder runs as 65534 (the job itself is exec'"'"'d as its own uid: 04, 14)'
     ins_check '.HostConfig.Memory == 100663296' 'Memory = 96m'
     ins_check '.HostConfig.MemorySwap == .HostConfig.Memory' 'MemorySwap = Memory (no swap)'
     ins_check '.HostConfig.NanoCpus == 500000000' 'NanoCpus = 0.5 CPU'

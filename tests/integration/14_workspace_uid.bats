@@ -21,7 +21,7 @@ engine_disk_free() {
 # A command job that writes 60 MiB files until the workspace refuses one,
 # then reports how far it got and why it stopped.
 FILL=$(cat <<'PY'
-import errno, json, os
+import errno, json, os, time
 block = b"\x01" * (1 << 20)
 written, err, n = 0, None, 0
 try:
@@ -34,6 +34,7 @@ try:
 except OSError as e:
     err = errno.errorcode.get(e.errno, str(e.errno))
 st = os.statvfs("/workspace")
+time.sleep(float(os.environ.get("HOLD", "0")))  # the files stay while the host is measured
 for name in os.listdir("."):
     if name.startswith("fill"):
         os.unlink(name)
@@ -46,10 +47,23 @@ PY
     local tid before after
     tid=$(rx_tid ws-fill)
     rx_job_jq --arg id "$tid" --arg s "$FILL" '{task_id: $id, command: ["python3", "-c", $s],
-        memory_limit: "1g", workspace_limit: "256m", timeout: 60}'
+        memory_limit: "1g", workspace_limit: "256m", timeout: 60, env: {HOLD: "4"}}'
     before=$(engine_disk_free)
+    # The engine host's free space, sampled while the job holds its files.
+    (
+        low=$before
+        while :; do
+            f=$(engine_disk_free)
+            ((f < low)) && low=$f
+            echo "$low" >"$BATS_TEST_TMPDIR/low"
+            sleep 0.2
+        done
+    ) &
+    local sampler=$!
     rx_run "$JOB"
-    after=$(engine_disk_free)
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    after=$(cat "$BATS_TEST_TMPDIR/low")
     rx_expect success 0
     rx_check '.limits.workspace_bytes == 268435456' 'the result states the limit'
     rx_check '.output.error == "ENOSPC"' 'the write past the limit failed with ENOSPC inside the job'
@@ -57,8 +71,9 @@ PY
         'it wrote up to its limit, not past it'
     rx_check '.output.size <= 268435456' '/workspace is a filesystem of at most the limit'
     # The workspace is memory (a tmpfs charged to the job), not the engine's
-    # disk: free space must not fall by as much as the limit (other writers
-    # on this host get 64 MiB of slack).
+    # disk: free space, at its lowest while the job held 200+ MiB of files,
+    # must not have fallen by as much as the limit (other writers on this
+    # host get 64 MiB of slack).
     ((before - after < 268435456 + 67108864)) ||
         fail "the engine's disk lost $(((before - after) >> 20)) MiB during the job"
     assert_no_container "$tid"
@@ -151,6 +166,12 @@ PY
     rx_run "$JOB"
     rx_expect rejected 2
     rx_check '.error | test("workspace_limit")' 'below the minimum'
+    # 1 MiB gives 256 inodes: 130 files, each in a directory of its own, take 264.
+    rx_job_jq --arg id "$tid-i" '{task_id: $id, command: ["true"], workspace_limit: "1m",
+        files: ([range(130)] | map({key: "d\(.)/f", value: "x"}) | from_entries)}'
+    rx_run "$JOB"
+    rx_expect rejected 2
+    rx_check '.error | test("264 inodes")' 'files and directories counted as inodes'
     assert_no_container "$tid"
 }
 
@@ -172,20 +193,24 @@ PY
 }
 
 @test "uid: three concurrent jobs run as three different non-zero uids, each owning its workspace" {
-    local i tid
+    # A range of exactly three uids: the jobs find each other's taken and
+    # move on to the next (the container name ralph-uid-N holds the uid).
+    local i tid uid
     local -a outs=()
     tid=$(rx_tid uid3)
+    uid=$((3000000 + RANDOM * 4))
+    echo "{\"uid_range\": [$uid, $((uid + 2))]}" >"$BATS_TEST_TMPDIR/policy.json"
     for i in 1 2 3; do
         rx_job_jq --arg id "$tid-$i" '{task_id: $id, timeout: 60, command: ["python3", "-c",
             "import json, os, time\ntime.sleep(3)\njson.dump({\"uid\": os.getuid(), \"ws\": os.stat(\"/workspace\").st_uid}, open(\"output.json\", \"w\"))"]}'
-        rx_run_bg "$JOB"
+        rx_run_bg "$JOB" --policy "$BATS_TEST_TMPDIR/policy.json"
         outs+=("$RX_BG_OUT")
     done
     wait
     local uids
     uids=$(jq -s -c '[.[] | select(.status == "success" and .output.uid == .output.ws
                        and (.limits.user == "\(.output.uid):\(.output.uid)")) | .output.uid]
-                     | select(all(. > 0)) | unique | length' "${outs[@]}")
+                     | select(all(. >= '"$uid"' and . <= '"$((uid + 2))"')) | unique | length' "${outs[@]}")
     [[ $uids == 3 ]] || fail "want 3 distinct uids, got: $(cat "${outs[@]}")"
     for i in 1 2 3; do assert_no_container "$tid-$i"; done
 }
@@ -207,17 +232,18 @@ while len(fds) < min(limit + 1 if limit else 401, 4000):
         err = errno.errorcode.get(ctypes.get_errno())
         break
     fds.append(fd)
-open("/workspace/held", "w").write(str(len(fds)))
+held_from = time.time()
 time.sleep(8)
-json.dump({"held": len(fds), "limit": limit, "error": err}, open("/workspace/output.json", "w"))
+json.dump({"held": len(fds), "limit": limit, "error": err, "from": held_from, "to": time.time()},
+          open("/workspace/output.json", "w"))
 PY
 )
     one=$(cat <<'PY'
 import ctypes, errno, json, os, time
 libc = ctypes.CDLL(None, use_errno=True)
 fd = libc.inotify_init()
-json.dump({"fd": fd, "error": errno.errorcode.get(ctypes.get_errno()) if fd < 0 else None},
-          open("/workspace/output.json", "w"))
+json.dump({"fd": fd, "error": errno.errorcode.get(ctypes.get_errno()) if fd < 0 else None,
+           "at": time.time()}, open("/workspace/output.json", "w"))
 PY
 )
     rx_job_jq --arg id "$tid-hog" --arg s "$hog" '{task_id: $id, command: ["python3", "-c", $s],
@@ -229,9 +255,12 @@ PY
     rx_run "$JOB"
     rx_expect success 0
     rx_check '.output.fd >= 0 and .output.error == null' 'the second job opened an inotify instance'
+    local at
+    at=$(rx_get .output.at)
     wait
-    jq -e '.status == "success" and (.output.held >= 400 or .output.held == .output.limit)' \
-        "$hog_out" >/dev/null || fail "the hog did not hold its instances: $(cat "$hog_out")"
+    jq -e --argjson at "$at" '.status == "success" and (.output.held >= 400 or .output.held == .output.limit)
+        and .output.from <= $at and $at <= .output.to' \
+        "$hog_out" >/dev/null || fail "the hog did not hold its instances while the other opened one (at $at): $(cat "$hog_out")"
     assert_no_container "$tid-hog"
     assert_no_container "$tid-one"
 }

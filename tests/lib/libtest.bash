@@ -396,12 +396,13 @@ rx_wait_pid() {
     wait "$pid" || RX_RC=$?
 }
 
-# Start ralph-exec on JOBFILE in the background; sets RX_BG_PID and the
-# files RX_BG_OUT / RX_BG_ERR.  (RX_ARGS is not used; RALPH_TEST_SANDBOX is.)
+# Start ralph-exec on JOBFILE [OPTIONS...] in the background; sets RX_BG_PID
+# and the files RX_BG_OUT / RX_BG_ERR.  (RX_ARGS is not used;
+# RALPH_TEST_SANDBOX is.)
 rx_run_bg() {
     local job=$1 tid
     local -a args=()
-    mapfile -d '' -t args < <(rx_sandbox_args)
+    mapfile -d '' -t args < <(rx_sandbox_args "${@:2}")
     RX_BG_OUT=$BATS_TEST_TMPDIR/bg.$RX_N.out
     RX_BG_ERR=$BATS_TEST_TMPDIR/bg.$RX_N.err
     tid=$(jq -r '.task_id? // empty' "$job")
