@@ -57,8 +57,8 @@ remove_by_name(struct docker_client *dc, const char *name, struct json_object *b
     cleanup_json struct json_object *ins = docker_container_inspect(dc, name, &e);
     rx_error_free(&e);
     const char *id = rx_json_get_str(ins, "Id");
-    const char *theirs = rx_json_get_str(rx_json_get(rx_json_get(ins, "Config"), "Labels"),
-                                         "ralph.run");
+    const char *theirs =
+        rx_json_get_str(rx_json_get(rx_json_get(ins, "Config"), "Labels"), "ralph.run");
     if (id != NULL && valid_id(id) && theirs != NULL && strcmp(theirs, run) == 0)
         docker_container_remove(dc, id, NULL);
 }
