@@ -229,12 +229,12 @@ hc_tmpfs(struct json_object *h, const struct job_spec *job, const struct contain
     snprintf(tmpopt, sizeof(tmpopt), "rw,noexec,nosuid,nodev,size=%lld,mode=1777", opts->tmp_bytes);
     add_str(tmpfs, "/tmp", tmpopt);
     if (opts->podman) {
-        /* Podman (4.3) takes neither the volume's options nor uid= or
-         * nr_inodes= here: the size holds, the inodes are bounded by the
-         * job's memory (each is charged to it), and the directory is open
-         * to the job's uid, the only one in the container.  Nothing of the
-         * image's /workspace is copied up, as on Docker. */
-        snprintf(tmpopt, sizeof(tmpopt), "rw,nosuid,nodev,notmpcopyup,size=%lld,mode=1777",
+        /* Podman (4.3) takes neither the volume's options nor uid=,
+         * mode= or nr_inodes= here: the size holds, the inodes are bounded
+         * by the job's memory (each is charged to it), and the first copy
+         * in gives the directory to the job's uid, 0700 (executor.c).
+         * Nothing of the image's /workspace is copied up, as on Docker. */
+        snprintf(tmpopt, sizeof(tmpopt), "rw,nosuid,nodev,notmpcopyup,size=%lld",
                  job_spec_workspace_bytes(job));
         add_str(tmpfs, JOB_WORKSPACE, tmpopt);
         snprintf(tmpopt, sizeof(tmpopt), "ro,noexec,nosuid,nodev,size=%lld",

@@ -90,7 +90,7 @@ tar_build(const struct tar_entry_in *entries, size_t n, uid_t uid, gid_t gid, st
     size_t ndirs = 0;
     char **dirs = xcalloc(n * 8 + 1, sizeof(char *));
     size_t dcap = n * 8 + 1;
-    if (add_entry(a, "./", NULL, 0, AE_IFDIR, 0755, uid, gid, err) < 0)
+    if (add_entry(a, "./", NULL, 0, AE_IFDIR, 0700, uid, gid, err) < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
         const char *p = entries[i].path;

@@ -18,10 +18,11 @@ struct tar_entry_in {
     mode_t mode; /* permission bits */
 };
 
-/* Build an uncompressed tar holding a "./" entry and the given files, with
- * every parent directory as an explicit entry, all owned by uid:gid (files
- * mode as given, directories 0755).  The "./" entry makes the extraction
- * point itself owned by the job user.  out must be initialised with a cap.
+/* Build an uncompressed tar holding a "./" entry (mode 0700) and the given
+ * files, with every parent directory as an explicit entry, all owned by
+ * uid:gid (files mode as given, directories 0755).  The "./" entry makes the
+ * extraction point itself the job user's where the engine applies it
+ * (Podman).  out must be initialised with a cap.
  * Returns 0 or -1 with *err set. */
 int tar_build(const struct tar_entry_in *entries, size_t n, uid_t uid, gid_t gid,
               struct rx_buf *out, struct rx_error **err);
