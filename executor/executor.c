@@ -292,6 +292,21 @@ cancelled_by(const struct rx_error *err)
     return err != NULL && err->kind == RX_ERR_CANCELLED;
 }
 
+/* The result's limits (again once the uid is known). */
+static void
+record_limits(struct run *r)
+{
+    struct job_result *res = r->res;
+    json_object_put(res->limits);
+    res->limits = container_spec_limits(r->job, &r->spec);
+    json_object_object_add(res->limits, "stdout_bytes",
+                           json_object_new_int64((int64_t)r->opts->stdout_cap));
+    json_object_object_add(res->limits, "stderr_bytes",
+                           json_object_new_int64((int64_t)r->opts->stderr_cap));
+    json_object_object_add(res->limits, "output_bytes",
+                           json_object_new_int64((int64_t)r->opts->output_cap));
+}
+
 /* The result's identity, the container's settings and limits, what the
  * engine cannot honour: all before the engine is asked for anything, so a
  * job that cannot run costs it nothing. */
@@ -326,6 +341,10 @@ step_prepare(struct run *r)
         if (r->spec.seccomp == NULL)
             return rx_error_set(&r->err, EINVAL, "the built-in strict seccomp profile is invalid");
     }
+    /* The limits as asked, for a job refused here too; the uid comes with
+     * the container (step_create). */
+    record_limits(r);
+    json_object_object_del(res->limits, "user");
     if (container_spec_engine_check(job, &r->spec, &r->err) < 0)
         return -1;
     r->input_after_exec = job->kind == JOB_CODE;
@@ -334,21 +353,6 @@ step_prepare(struct run *r)
                         (long long)strlen(job->inputs_json) <= job->file_size_bytes;
     r->send_ms = job->timeout_ms > INPUT_SEND_MS ? job->timeout_ms : INPUT_SEND_MS;
     return 0;
-}
-
-/* The result's limits, once the uid is known. */
-static void
-record_limits(struct run *r)
-{
-    struct job_result *res = r->res;
-    json_object_put(res->limits);
-    res->limits = container_spec_limits(r->job, &r->spec);
-    json_object_object_add(res->limits, "stdout_bytes",
-                           json_object_new_int64((int64_t)r->opts->stdout_cap));
-    json_object_object_add(res->limits, "stderr_bytes",
-                           json_object_new_int64((int64_t)r->opts->stderr_cap));
-    json_object_object_add(res->limits, "output_bytes",
-                           json_object_new_int64((int64_t)r->opts->output_cap));
 }
 
 /* The container, with a uid of its own: the container's name holds it

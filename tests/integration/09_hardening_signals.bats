@@ -45,7 +45,7 @@ interrupt() {
     rx_check --arg id "$TID" '.task_id == $id and (.container_id | test("^[0-9a-f]{64}$"))'
     rx_check 'has("removal_error") | not' 'the removal succeeded'
     assert_no_container "$TID"
-    assert_no_volume "$volume"
+    [[ -z $volume ]] || assert_no_volume "$volume"
 }
 
 @test "hardening: every setting is on the running container; SIGINT -> 130, all removed" {
@@ -109,7 +109,9 @@ interrupt() {
     if ((podman)); then
         # ralph-exec declares /run and /var/tmp read-only itself, or Podman
         # would mount writable tmpfs there (04 writes to them: EROFS).
-        ins_check '.HostConfig.Tmpfs | keys == ["/run", "/tmp", "/var/tmp"]' 'no other tmpfs (Podman)'
+        ins_check '.HostConfig.Tmpfs | keys == ["/run", "/tmp", "/var/tmp", "/workspace"]' 'no other tmpfs (Podman)'
+        # (its size is checked from inside the job: 14_workspace_uid.bats)
+        ins_check '.HostConfig.Tmpfs | has("/workspace")' 'the workspace a tmpfs (Podman)'
         ins_check '[.HostConfig.Tmpfs["/run", "/var/tmp"] | split(",") | index("ro") and index("noexec")] == [true, true]' \
             '/run and /var/tmp read-only (Podman)'
         # Podman echoes IpcMode "shareable" whatever was asked and PidMode
@@ -129,17 +131,15 @@ interrupt() {
     ins_check '.HostConfig.ShmSize > 0 and .HostConfig.ShmSize <= 67108864' 'a bounded /dev/shm'
     ins_check '.HostConfig.Init == true' 'init process'
     ins_check '.HostConfig.AutoRemove == false' 'AutoRemove false (ralph-exec removes it)'
-    if ((podman)); then
-        # Podman lists the anonymous volume among Binds: nothing else may be.
-        ins_check '(.HostConfig.Binds // []) | map(select(test("^[0-9a-f]{64}:/workspace:") | not)) == []' \
-            'no bind mounts but the workspace volume (Podman)'
-    else
-        ins_check '(.HostConfig.Binds // []) == []' 'no bind mounts'
-    fi
+    ins_check '(.HostConfig.Binds // []) == []' 'no bind mounts'
     ins_check '(.HostConfig.Devices // []) == []' 'no devices'
+    if ((podman)); then
+        ins_check '[.Mounts[] | select(.Type != "tmpfs")] == []' 'no volume: the workspace is a tmpfs (Podman)'
+    else
     ins_check '.Mounts | length == 1' 'exactly one mount'
     ins_check '.Mounts[0] | .Type == "volume" and .Destination == "/workspace" and .RW == true and (.Name | test("^[0-9a-f]{64}$"))' \
         'an anonymous volume at /workspace'
+    fi
     if ((!podman)); then
         # (Podman does not echo HostConfig.Mounts; the anonymous name above
         # shows the volume was made for this container.)
@@ -153,9 +153,15 @@ interrupt() {
         'label ralph.deadline in the future'
     ins_check '.Config.Labels["ralph.owner"] | type == "string" and length > 0' 'label ralph.owner'
 
-    volume=$(jq -r '.Mounts[0].Name' <<<"$INSPECT")
-    [[ -n $volume && $volume != null ]] || INS_FAILED+=("no volume name in inspect")
-    docker volume inspect "$volume" >/dev/null 2>&1 || INS_FAILED+=("the volume $volume is not there while running")
+    volume=
+    if ((!podman)); then
+        volume=$(jq -r '.Mounts[0].Name' <<<"$INSPECT")
+        [[ -n $volume && $volume != null ]] || INS_FAILED+=("no volume name in inspect")
+        # The volume is a tmpfs of the local driver, workspace_limit bytes.
+        docker volume inspect "$volume" 2>/dev/null |
+            jq -e '.[0].Options | .type == "tmpfs" and (.o | split(",") | index("size=50331648") and index("mode=0700"))' >/dev/null ||
+            INS_FAILED+=("the volume $volume is not a tmpfs of workspace_limit bytes while running")
+    fi
 
     interrupt INT 130 "$volume"
     if ((${#INS_FAILED[@]})); then
@@ -172,6 +178,6 @@ interrupt() {
     local id volume
     id=$(rx_wait_running "$TID" 20)
     volume=$(docker inspect -f '{{range .Mounts}}{{.Name}}{{end}}' "$id")
-    [[ $volume =~ ^[0-9a-f]{64}$ ]] || fail "no anonymous volume on the container: '$volume'"
+    rx_on_podman || [[ $volume =~ ^[0-9a-f]{64}$ ]] || fail "no anonymous volume on the container: '$volume'"
     interrupt TERM 143 "$volume"
 }
