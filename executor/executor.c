@@ -441,8 +441,8 @@ own_workspace(struct run *r)
     struct rx_buf tar;
     rx_buf_init(&tar, LIMIT_INPUT_TAR_BYTES);
     int rc = tar_build(NULL, 0, (uid_t)r->spec.uid, (gid_t)r->spec.uid, &tar, &r->err);
-    if (rc == 0 && (rc = docker_archive_put(r->dc, r->id, JOB_WORKSPACE, tar.data, tar.len,
-                                            &r->err)) < 0)
+    if (rc == 0 &&
+        (rc = docker_archive_put(r->dc, r->id, JOB_WORKSPACE, tar.data, tar.len, &r->err)) < 0)
         explain(r, DOCKER_CALL_PUT);
     rx_buf_free(&tar);
     return rc;
