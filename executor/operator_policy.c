@@ -245,8 +245,8 @@ limit(const struct job_spec *job, const char *field, long long *value, long long
     if (max <= 0 || *value <= max)
         return 0;
     if (job_spec_has(job, field))
-        return rx_error_reject(err, "`%s` %g %s is more than the policy allows (%s %g %s)", field,
-                               *value / scale, unit, pkey, max / scale, unit);
+        return rx_error_reject(err, "`%s` %.10g %s is more than the policy allows (%s %.10g %s)",
+                               field, *value / scale, unit, pkey, max / scale, unit);
     *value = max;
     return 0;
 }

@@ -33,6 +33,85 @@ admit(const struct job_doc *doc, const struct operator_policy *p, struct job_res
     return executor_admit(doc, p, &opts, res);
 }
 
+/* The workspace's size and the uid range, as admission leaves them. */
+static void
+workspace_and_uids(void)
+{
+    struct rx_error *err = NULL;
+    struct operator_policy p;
+    const char *audit = NULL;
+    cleanup_free char *pol =
+        write_file("ws.json", "{\"max_workspace_limit\": \"16m\", \"uid_range\": [70000, 70009]}");
+    ok(executor_setup(pol, NULL, &p, &audit, &err) == 0, "a policy with max_workspace_limit and "
+                                                         "uid_range loads");
+    rx_error_free(&err);
+    struct job_result res;
+    struct executor_opts opts;
+    const char *cases[][2] = {
+        {"{\"command\": [\"true\"], \"memory_limit\": \"20m\"}", "10485760"},
+        {"{\"command\": [\"true\"]}", "16777216"},
+        {"{\"command\": [\"true\"], \"workspace_limit\": \"2m\"}", "2097152"},
+        {"{\"command\": [\"true\"], \"workspace_limit\": \"32m\"}", "max_workspace_limit"},
+        {"{\"command\": [\"true\"], \"memory_limit\": \"8m\", \"workspace_limit\": \"9m\"}",
+         "is more than `memory_limit`"},
+        {"{\"command\": [\"true\"], \"workspace_limit\": \"1m\", \"files\": {\"a\": \"x\", "
+         "\"b/c\": \"y\"}}",
+         "1048576"},
+    };
+    for (size_t i = 0; i < RX_ARRAY_SIZE(cases); i++) {
+        struct job_doc doc = {.bytes = cases[i][0], .len = strlen(cases[i][0])};
+        executor_opts_defaults(&opts);
+        job_result_init(&res);
+        struct job_spec *job = executor_admit(&doc, &p, &opts, &res);
+        char got[32];
+        snprintf(got, sizeof(got), "%lld", job ? job_spec_workspace_bytes(job) : -1);
+        bool want_job = cases[i][1][0] >= '0' && cases[i][1][0] <= '9';
+        ok(want_job ? job && strcmp(got, cases[i][1]) == 0
+                    : !job && res.error && strstr(res.error, cases[i][1]),
+           "workspace: %s -> %s", cases[i][0],
+           job         ? got
+           : res.error ? res.error
+                       : "?");
+        if (i == 0)
+            ok(opts.uid_first == 70000 && opts.uid_last == 70009, "uid_range reaches the options");
+        job_spec_free(job);
+        job_result_free(&res);
+    }
+    /* 1 MiB gives 256 inodes; 130 files each in a directory of its own take 264. */
+    struct rx_buf b;
+    rx_buf_init(&b, 1 << 20);
+    const char *head = "{\"command\": [\"true\"], \"workspace_limit\": \"1m\", \"files\": {";
+    rx_buf_append(&b, head, strlen(head));
+    for (int i = 0; i < 130; i++) {
+        char f[32];
+        int n = snprintf(f, sizeof(f), "%s\"d%d/f\": \"x\"", i ? ", " : "", i);
+        rx_buf_append(&b, f, (size_t)n);
+    }
+    rx_buf_append(&b, "}}", 2);
+    struct job_doc doc = {.bytes = b.data, .len = b.len};
+    executor_opts_defaults(&opts);
+    job_result_init(&res);
+    struct job_spec *job = executor_admit(&doc, &p, &opts, &res);
+    ok(!job && res.error && strstr(res.error, "264 inodes"),
+       "inodes: files and their directories "
+       "counted (%s)",
+       res.error ? res.error : "admitted");
+    job_spec_free(job);
+    job_result_free(&res);
+    rx_buf_free(&b);
+    operator_policy_free(&p);
+
+    const char *bad[] = {"{\"uid_range\": [0, 10]}", "{\"uid_range\": [70010, 70000]}",
+                         "{\"uid_range\": 5}", "{\"uid_range\": [70000]}"};
+    for (size_t i = 0; i < RX_ARRAY_SIZE(bad); i++) {
+        cleanup_free char *bp = write_file("bad.json", bad[i]);
+        int r = executor_setup(bp, NULL, &p, &audit, &err);
+        ok(r == -1 && err && strstr(err->msg, "uid_range"), "refused at start: %s", bad[i]);
+        rx_error_free(&err);
+        operator_policy_free(&p);
+    }
+}
+
 int
 main(void)
 {
@@ -137,6 +216,9 @@ main(void)
     rx_error_free(&err);
     operator_policy_free(&p);
 
+    workspace_and_uids();
+    cleanup_free char *ws_pol = xasprintf("%s/ws.json", dir);
+    unlink(ws_pol);
     unlink(job_path);
     unlink(pol_path);
     unlink(bad_pol);
