@@ -28,6 +28,9 @@
 /* How long the engine may take to record the end of a process whose stream
  * has closed. */
 #define EXIT_GRACE_MS 2000
+/* How long a gVisor container is given to stop once an exec ended with 128:
+ * what `runsc exec` answers when the sandbox dies under it. */
+#define SANDBOX_DEATH_WAIT_MS 1000
 
 void
 executor_opts_defaults(struct executor_opts *o)
@@ -607,6 +610,29 @@ step_stream(struct run *r)
     return 0;
 }
 
+static bool
+is_gvisor(const char *sandbox)
+{
+    return sandbox != NULL && strcmp(sandbox, "gvisor") == 0;
+}
+
+/* `runsc exec` ends with 128, no signal, no status of the job's, when the
+ * sandbox dies under it (the OOM killer took the whole sandbox: Docker 26
+ * records the exec's end before the container's).  A container that stops
+ * within a second had the job's end: its exit code is the job's.  A job that
+ * exited 128 itself leaves the container running and costs that second. */
+static void
+take_sandbox_exit(struct run *r)
+{
+    int st = -1;
+    struct rx_error *e = NULL;
+    if (docker_container_wait(r->dc, r->id, "not-running", SANDBOX_DEATH_WAIT_MS, &st, &e) == 0) {
+        r->exited = true;
+        r->facts.exit_code = st;
+    }
+    rx_error_free(&e);
+}
+
 /* The job's exit code: its process has ended (the stream closes a moment
  * before the engine records it), or the container has stopped under it
  * (killed at the deadline, or the sandbox itself died): then the
@@ -627,6 +653,8 @@ step_exec_wait(struct run *r)
             rx_error_free(&r->err);
         } else if (!running && code >= 0) {
             r->facts.exit_code = code;
+            if (code == 128 && !r->facts.timed_out && is_gvisor(r->job->sandbox))
+                take_sandbox_exit(r);
             break;
         }
         /* Soon after the stream's end, ask often; past that (a job whose
@@ -684,8 +712,17 @@ step_inspect(struct run *r)
     if (image_id != NULL)
         r->res->image_id = xstrdup(image_id);
     struct json_object *running = rx_json_get(state, "Running");
-    if (running != NULL && !json_object_get_boolean(running))
+    struct json_object *cec = rx_json_get(state, "ExitCode");
+    if (running != NULL && !json_object_get_boolean(running)) {
         r->exited = true;
+        /* The container stopped under the job, not by our kill: its
+         * processes died with it (a gVisor sandbox killed whole by the OOM
+         * killer; Docker 26 then reports the exec's end as 128), so the
+         * container's exit code is the job's. */
+        if (!r->facts.timed_out && cec != NULL && json_object_is_type(cec, json_type_int) &&
+            json_object_get_int(cec) != 0)
+            r->facts.exit_code = json_object_get_int(cec);
+    }
     r->res->timings.inspect_ms = rx_now_ms() - t;
     struct run_facts *f = &r->facts;
     f->oom_killed =

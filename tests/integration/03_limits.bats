@@ -101,6 +101,20 @@ PY
     assert_no_container "$tid"
 }
 
+@test "a job that exits 128 itself: an error with exit 128, never taken for a dead sandbox" {
+    # Under gVisor `runsc exec` also answers 128 when the sandbox dies under
+    # it (an OOM kill); ralph-exec then takes the container's exit.  A job's
+    # own 128 leaves the container running and stays the job's.
+    local tid
+    tid=$(rx_tid exit128)
+    rx_job_jq --arg id "$tid" '{task_id: $id, command: ["sh", "-c", "echo bye; exit 128"], timeout: 20}'
+    rx_run "$JOB"
+    rx_expect error 1
+    rx_check '.exit_code == 128' 'exit 128, as the job said'
+    rx_check '.stdout == "bye\n"' 'its output kept'
+    assert_no_container "$tid"
+}
+
 @test "pids_limit: forking children stops with EAGAIN below the limit" {
     local tid code
     tid=$(rx_tid forks)
