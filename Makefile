@@ -62,7 +62,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-san test demo images deps engine setup podman docker26 integration \
-        integration-podman clean help fuzz fuzz-bins bench style format check-tsan
+        integration-podman clean help fuzz fuzz-bins bench style format check-tsan tsan-bins
 .DEFAULT_GOAL := all
 
 # The engines: docker20 is Debian bookworm's Docker 20.10 at /var/run/docker.sock
@@ -141,10 +141,12 @@ check-san:
 
 # The unit tier and the worker's tiers that run its threads hardest (slots
 # side by side, jobs cancelled from the main thread, restarts and crashes,
-# the breaker, the memory budget's gate; 20 to 23 and 27) on the default engine, with everything built with
-# -fsanitize=thread in build/tsan.  A report stops the process (exit 66) and
-# goes to a file in build/tsan/reports/: the run fails when any is there, also
-# from a worker whose stderr no test reads.
+# the breaker, the memory budget's gate; 20 to 23 and 27) on the default
+# engine, with the worker built with -fsanitize=thread in build/tsan.  A
+# report stops the process (exit 66) and goes to a file in
+# build/tsan/reports/: the run fails when any is there, also from a worker
+# whose stderr no test reads.  In `make test` this is the default engine's
+# only run of those tiers.
 TSAN_BUILD   := build/tsan
 TSAN_REPORTS := $(CURDIR)/$(TSAN_BUILD)/reports
 TSAN_UNIT    := $(UNIT_SRCS:tests/unit/%.c=$(TSAN_BUILD)/tests/%)
@@ -152,56 +154,85 @@ TSAN_TIERS   := $(wildcard tests/integration/2[0-3]_worker_*.bats) \
                 tests/integration/27_worker_memory_budget.bats
 TSAN_ENV      = TSAN_OPTIONS='halt_on_error=1 exitcode=66 second_deadlock_stack=1 log_path=$(TSAN_REPORTS)/tsan'
 
-check-tsan: images
-	@$(MAKE) --no-print-directory SANITIZE=thread BUILD=$(TSAN_BUILD) \
-	  $(TSAN_BUILD)/ralph-exec $(TSAN_BUILD)/ralph-worker $(TSAN_UNIT)
-	@rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
-	@echo "== ThreadSanitizer: unit tier, then worker tiers on Docker 20.10"
-	@rc=0; \
-	$(TSAN_ENV) prove --exec '' $(TSAN_UNIT) || rc=1; \
-	DOCKER_HOST= $(TSAN_ENV) RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(TSAN_BUILD)/ralph-exec \
-	  RALPH_WORKER=$(CURDIR)/$(TSAN_BUILD)/ralph-worker prove --timer --exec '' $(TSAN_TIERS) || rc=1; \
+# Every pass of the tests: prove through tests/prove-pass.sh (a failing
+# test's diagnostics on the console and in the digest at the end; the TAP
+# in build/test-logs/), engine strictly required.
+TEST_LOGS    := $(CURDIR)/build/test-logs
+PASS          = RALPH_TEST_LOGS=$(TEST_LOGS) RALPH_TEST_STRICT=1 \
+                RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec tests/prove-pass.sh
+
+# The ThreadSanitizer passes (unit, then the worker tiers on Docker 20.10),
+# then the reports: as a shell fragment that sets rc=1 on a failure.
+TSAN_PASSES   = rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS); \
+	$(TSAN_ENV) $(PASS) "ThreadSanitizer: unit tier" $(TSAN_UNIT) || rc=1; \
+	DOCKER_HOST= $(TSAN_ENV) RALPH_WORKER=$(CURDIR)/$(TSAN_BUILD)/ralph-worker \
+	  $(PASS) "Docker 20.10: the worker's threaded tiers, under ThreadSanitizer" $(TSAN_TIERS) || rc=1; \
 	if [ -n "$$(ls -A $(TSAN_REPORTS))" ]; then \
-	  echo "ThreadSanitizer reported (files in $(TSAN_REPORTS)):"; cat $(TSAN_REPORTS)/*; rc=1; \
-	fi; \
-	exit $$rc
+	  echo "ThreadSanitizer reported (files in $(TSAN_REPORTS)):"; cat $(TSAN_REPORTS)/*; \
+	  { echo "-- ThreadSanitizer reported (files in $(TSAN_REPORTS)):"; \
+	    cat $(TSAN_REPORTS)/* | head -40; } >$(TEST_LOGS)/ThreadSanitizer.failed; rc=1; \
+	fi
+
+tsan-bins:
+	@$(MAKE) --no-print-directory SANITIZE=thread BUILD=$(TSAN_BUILD) \
+	  $(TSAN_BUILD)/ralph-worker $(TSAN_UNIT)
+
+check-tsan: images tsan-bins
+	@rm -rf $(TEST_LOGS); rc=0; $(TSAN_PASSES); tests/prove-pass.sh --digest || rc=1; exit $$rc
 
 # The real-engine tiers that run on every Docker engine: executor (0*),
 # policy, audit, doctor, attacks, CLI, code input (1*), worker on Redis and
 # spool (2*), seccomp (30), then the check that nothing was left behind.  The
 # images' own tiers (4*: the worker's image, CI step, compose fleet) build
-# and network images, and run on the default engine only.
-ENGINE_TIERS := $(filter-out tests/integration/4%,$(wildcard tests/integration/*.bats))
-GVISOR_TIERS := $(wildcard tests/integration/0[1-9]_*.bats) tests/integration/11_attacks.bats \
+# and network images, and run on the default engine only.  Under gVisor and
+# on Podman: the executor tiers (0*), attacks and the workspace and uid tier;
+# not the ones whose jobs are refused before any container exists (08).
+ALL_TIERS    := $(wildcard tests/integration/*.bats)
+ENGINE_TIERS := $(filter-out tests/integration/4%,$(ALL_TIERS))
+EXEC_TIERS   := $(filter-out tests/integration/08_%,$(wildcard tests/integration/0[1-9]_*.bats))
+GVISOR_TIERS := $(EXEC_TIERS) tests/integration/11_attacks.bats \
                 tests/integration/14_workspace_uid.bats tests/integration/zz_cleanup.bats
-RUN_TIERS     = RALPH_TEST_STRICT=1 RALPH_EXEC=$(CURDIR)/$(BUILD)/ralph-exec prove --timer --exec ''
+PODMAN_TIERS := $(EXEC_TIERS) tests/integration/14_workspace_uid.bats tests/integration/zz_cleanup.bats
+
+# `make test` runs in two lanes side by side, one per Docker engine (their
+# jobs wait on the engines more than they use the two cores); each lane's
+# passes run one after the other.  Lane A, on Docker 20.10: the worker's
+# threaded tiers under ThreadSanitizer, every other tier, then the executor
+# and attack tiers with every job under gVisor.  Lane B: on Docker 26 every
+# tier but the images' own, the same gVisor pass, then the executor tiers
+# on Podman.  Shell fragments that set rc=1 on a failure.
+LANE_A        = $(TSAN_PASSES); \
+	DOCKER_HOST= $(PASS) "Docker 20.10 (unix:///var/run/docker.sock): every other tier" \
+	  $(UNIT_BINS) $(filter-out $(TSAN_TIERS),$(ALL_TIERS)) || rc=1; \
+	DOCKER_HOST= RALPH_TEST_SANDBOX=gvisor $(PASS) "Docker 20.10 under gVisor" $(GVISOR_TIERS) || rc=1
+LANE_B        = DOCKER_HOST=$(DOCKER26_HOST) $(PASS) "Docker 26 ($(DOCKER26_HOST)): every tier but the images' own" \
+	  $(ENGINE_TIERS) || rc=1; \
+	DOCKER_HOST=$(DOCKER26_HOST) RALPH_TEST_SANDBOX=gvisor $(PASS) "Docker 26 under gVisor" $(GVISOR_TIERS) || rc=1; \
+	DOCKER_HOST=$(PODMAN_HOST) $(PASS) "Podman ($(PODMAN_HOST)): the executor tiers" $(PODMAN_TIERS) || rc=1
 
 # Every tier, engine strictly required: a missing engine fails, never skips.
-# First the layout (make style) and the worker under ThreadSanitizer.
-# On Docker 20.10 every tier; on Docker 26 every tier but the images' own;
-# on each, the executor and attack tiers again with every job under gVisor;
-# the executor tier against Podman (then its cleanup check).
-test: style setup check-san check-tsan podman docker26
-	@echo "== Docker 20.10 (unix:///var/run/docker.sock): every tier"
-	DOCKER_HOST= $(RUN_TIERS) $(UNIT_BINS) tests/integration/*.bats
-	@echo "== Docker 20.10 under gVisor"
-	DOCKER_HOST= RALPH_TEST_SANDBOX=gvisor $(RUN_TIERS) $(GVISOR_TIERS)
-	@echo "== Docker 26 ($(DOCKER26_HOST)): every tier but the images' own"
-	DOCKER_HOST=$(DOCKER26_HOST) $(RUN_TIERS) $(ENGINE_TIERS)
-	@echo "== Docker 26 under gVisor"
-	DOCKER_HOST=$(DOCKER26_HOST) RALPH_TEST_SANDBOX=gvisor $(RUN_TIERS) $(GVISOR_TIERS)
-	@$(MAKE) --no-print-directory integration-podman
+# First the layout (make style) and the unit tier under ASan and UBSan, then
+# the two lanes: lane A on the console as it goes, lane B's console output
+# (build/test-logs/lane-b.out) once both are done.  Every pass runs, whatever
+# an earlier one did; the failures are listed again at the end.
+test: style setup check-san tsan-bins podman docker26
+	@rm -rf $(TEST_LOGS); mkdir -p $(TEST_LOGS); rc=0; \
+	{ rc=0; $(LANE_B); exit $$rc; } >$(TEST_LOGS)/lane-b.out 2>&1 & lane_b=$$!; \
+	echo "== lane B (Docker 26, gVisor on it, Podman) runs beside lane A; its output comes at the end"; \
+	$(LANE_A); \
+	wait $$lane_b || rc=1; \
+	echo "== lane B's output"; cat $(TEST_LOGS)/lane-b.out; \
+	tests/prove-pass.sh --digest || rc=1; exit $$rc
 
-# Only the executor tier (and the workspace and uid tier) against Podman
+# Only the executor tiers (and the workspace and uid tier) against Podman
 # (assumes `make setup podman` has run).
 integration-podman: all
-	@echo "== Podman ($(PODMAN_HOST)): the executor tier"
-	DOCKER_HOST=$(PODMAN_HOST) $(RUN_TIERS) $(wildcard tests/integration/0[1-9]_*.bats) \
-	  tests/integration/14_workspace_uid.bats tests/integration/zz_cleanup.bats
+	@rm -rf $(TEST_LOGS); DOCKER_HOST=$(PODMAN_HOST) $(PASS) "Podman ($(PODMAN_HOST)): the executor tiers" $(PODMAN_TIERS)
 
 # Only the real-engine tiers on ENGINE (assumes `make setup` has run).
 integration: all
-	$(RUN_TIERS) $(if $(filter docker26,$(ENGINE)),$(ENGINE_TIERS),tests/integration/*.bats)
+	@rm -rf $(TEST_LOGS); $(PASS) "$(ENGINE): the real-engine tiers" \
+	  $(if $(filter docker26,$(ENGINE)),$(ENGINE_TIERS),$(ALL_TIERS))
 
 # ---- layout: clang-format 14 with .clang-format --------------------------------
 # Every tracked C file of the three directories (STYLE_FILES=... for others).
