@@ -22,10 +22,12 @@ struct docker_attach {
     long long watch_every_ms;
 };
 
-/* How long what is in flight is read once the watch saw the process gone:
- * its last output left it before it ended. */
-#define WATCH_DRAIN_MS 200
-#define WATCH_DRAIN_MAX_MS 1000
+/* How long the stream is read to its end once the watch saw the process
+ * gone: its last output left it before it ended, but the engine may pass
+ * it on later (seen: over 200 ms with both cores busy), and the stream's
+ * end comes after it.  A stream still open then is a leftover child's,
+ * which the kill ends. */
+#define WATCH_DRAIN_MAX_MS 2000
 
 void
 docker_attach_watch(struct docker_attach *a, long long every_ms, int (*fn)(void *ud), void *ud)
@@ -272,8 +274,8 @@ pump(struct docker_attach *a, const char *stdin_data, size_t stdin_len, struct d
     p.chunk = xmalloc(65536);
     int ret = PUMP_GO_ON;
     /* The watch asks only once the stream has been quiet for its period: a
-     * stream with output flowing is not done.  Once it says gone, what is
-     * in flight is read until the stream has been quiet WATCH_DRAIN_MS. */
+     * stream with output flowing is not done.  Once it says gone, the
+     * stream is read to its end, for at most WATCH_DRAIN_MAX_MS. */
     bool gone = false;
     long long gone_at = 0;
     p.last_read = rx_now_ms();
@@ -285,11 +287,9 @@ pump(struct docker_attach *a, const char *stdin_data, size_t stdin_len, struct d
             if (!gone)
                 p.last_read = now; /* ask again one period later */
         }
-        /* Gone: what is left of its output, at most WATCH_DRAIN_MAX_MS (the
-         * rest would be a leftover child's, which the kill ends). */
+        /* Gone: what is left of its output, to the stream's end, at most
+         * WATCH_DRAIN_MAX_MS (the rest would be a leftover child's). */
         long long end = deadline_ms;
-        if (gone && p.last_read + WATCH_DRAIN_MS < end)
-            end = p.last_read + WATCH_DRAIN_MS;
         if (gone && gone_at + WATCH_DRAIN_MAX_MS < end)
             end = gone_at + WATCH_DRAIN_MAX_MS;
         long long left = end - now;

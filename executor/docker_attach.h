@@ -30,8 +30,8 @@ struct docker_attach *docker_attach_exec(struct docker_client *dc, const char *e
 /* Have the pump ask fn(ud) every every_ms whether the process behind the
  * stream has gone (1) while the stream stays open: an exec's stream can
  * outlive its process (a background child holding its stdout), and under
- * gVisor it can outlive the whole container.  Then what is still in flight
- * is read for a moment, and the pump ends DOCKER_ATTACH_GONE. */
+ * gVisor it can outlive the whole container.  Then the stream is read to
+ * its end, for at most 2 s, and the pump ends DOCKER_ATTACH_GONE (or EOF). */
 void docker_attach_watch(struct docker_attach *a, long long every_ms, int (*fn)(void *ud),
                          void *ud);
 

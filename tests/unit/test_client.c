@@ -625,11 +625,13 @@ code_job_shape(void)
 
 /* How the fake attach endpoint treats the job's stdin. */
 enum feed_peer {
-    PEER_READS_SOME, /* reads 1000 bytes, writes "boom" on stderr, ends its output
+    PEER_READS_SOME,  /* reads 1000 bytes, writes "boom" on stderr, ends its output
                       * but reads no more for 2 s (as dockerd does when the job
                       * exits without reading its stdin) */
-    PEER_READS_ALL,  /* reads to EOF, writes "ok" on stdout, closes */
-    PEER_NEVER_READS /* reads nothing for 2 s, then closes */
+    PEER_READS_ALL,   /* reads to EOF, writes "ok" on stdout, closes */
+    PEER_NEVER_READS, /* reads nothing for 2 s, then closes */
+    PEER_LATE_OUTPUT, /* writes "a\n", then "alive\n" 600 ms later, then closes: output
+                       * the engine passes on after the process has gone */
 };
 
 /* One connection: the attach upgrade, then the peer's behaviour. */
@@ -665,12 +667,54 @@ fake_attach(enum feed_peer peer)
         while (read(c, buf, sizeof(buf)) > 0)
             ;
         w = write(c, okf, sizeof(okf));
+    } else if (peer == PEER_LATE_OUTPUT) {
+        static const char a1[] = {1, 0, 0, 0, 0, 0, 0, 2, 'a', '\n'};
+        static const char a2[] = {1, 0, 0, 0, 0, 0, 0, 6, 'a', 'l', 'i', 'v', 'e', '\n'};
+        w = write(c, a1, sizeof(a1));
+        usleep(600000);
+        w = write(c, a2, sizeof(a2));
+        usleep(100000);
     } else {
         sleep(2);
     }
     (void)w;
     close(c);
     _exit(0);
+}
+
+static int
+watch_says_gone(void *ud)
+{
+    ++*(int *)ud;
+    return 1;
+}
+
+/* The watch says the process has gone while its last output is still on
+ * its way (the engine passes it on late when the host is busy): the stream
+ * is still read to its end, nothing is lost. */
+static void
+late_output(void)
+{
+    struct rx_error *err = NULL;
+    pid_t vpid;
+    struct docker_client *dc = connect_with("1.41", SERVER_2010, NULL, &err, &vpid);
+    pid_t pid = fake_attach(PEER_LATE_OUTPUT);
+    struct docker_attach *a = dc ? docker_attach_open(dc, "abc123", false, &err) : NULL;
+    struct docker_demux d;
+    docker_demux_init(&d, 1024, 1024);
+    int asked = 0;
+    if (a != NULL)
+        docker_attach_watch(a, 100, watch_says_gone, &asked);
+    int pr = a ? docker_attach_pump(a, NULL, 0, &d, rx_now_ms() + 5000, &err) : -1;
+    ok(asked >= 1, "the watch was asked once the stream was quiet");
+    ok(pr == DOCKER_ATTACH_EOF && d.out[0].len == 8 && memcmp(d.out[0].data, "a\nalive\n", 8) == 0,
+       "output passed on 500 ms after the watch saw the process gone is kept, to the stream's end");
+    rx_error_free(&err);
+    docker_demux_free(&d);
+    docker_attach_close(a);
+    docker_client_free(dc);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
 }
 
 /* A code job's input goes to the harness's stdin through docker_attach_feed
@@ -739,6 +783,7 @@ main(void)
     oom_event_shape();
     code_job_shape();
     feed_shapes();
+    late_output();
     unlink(sock_path);
     unlink(log_path);
     rmdir(dir);
