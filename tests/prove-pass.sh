@@ -39,16 +39,20 @@ failures=$base.failed
 rm -f "$failures" "$failures.new"
 
 echo "== $name"
-prove -v --timer --exec '' "$@" 2>&1 | tee "$log" | awk -v digest="$failures.new" -v keep="$DIGEST_LINES" '
-    function out(line) { print line; fflush() }
-    function flush_head() { if (head != "") out(head); head = "" }
+# The filter is perl's (prove's own language, so always there): it reads
+# the pipe a line at a time and writes each at once (mawk would wait for
+# whole blocks).
+prove -v --timer --exec '' "$@" 2>&1 | tee "$log" | DIGEST="$failures.new" KEEP="$DIGEST_LINES" perl -ne '
+    BEGIN { $| = 1; open($d, ">", $ENV{DIGEST}) or die "$ENV{DIGEST}: $!"; $keep = $ENV{KEEP}; $head = ""; $left = 0 }
+    sub flush_head { print "$head\n" if $head ne ""; $head = "" }
+    chomp;
     # A file header ("[hh:mm:ss] FILE .. ") waits for its result line.
-    /^\[[0-9:]+\] .* \.\.+ ?$/ { flush_head(); head = $0; file = $2; next }
-    /^ok +[0-9]+ ms/ { out(head $0); head = ""; next }
-    /^(ok [0-9]+|1\.\.[0-9]+$)/ { next }
-    /^not ok [0-9]+/ { flush_head(); out($0); print file ": " $0 >digest; left = keep; next }
-    /^#/ { flush_head(); out($0); if (left-- > 0) print "  " $0 >digest; next }
-    { flush_head(); out($0); left = 0 }
+    if (/^\[[0-9:]+\] (\S+) \.+ ?$/) { flush_head(); $head = "$_"; $file = $1; next }
+    if (/^ok +[0-9]+ ms/) { print "$head$_\n"; $head = ""; next }
+    next if /^(ok [0-9]+|1\.\.[0-9]+$)/;
+    if (/^not ok [0-9]+/) { flush_head(); print "$_\n"; print $d "$file: $_\n"; $left = $keep; next }
+    if (/^#/) { flush_head(); print "$_\n"; if ($left-- > 0) { print $d "  $_\n" } next }
+    flush_head(); print "$_\n"; $left = 0;
     END { flush_head() }
 '
 rc=${PIPESTATUS[0]}
