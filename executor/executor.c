@@ -44,6 +44,7 @@ executor_opts_defaults(struct executor_opts *o)
     o->shm_bytes = SANDBOX_SHM_BYTES;
     o->uid_first = SANDBOX_UID_FIRST;
     o->uid_last = SANDBOX_UID_LAST;
+    deps_policy_defaults(&o->deps);
 }
 
 /* Build the input tar: the code and the inputs for code jobs, and the job's

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "executor/deps.h"
 #include "executor/docker_client.h"
 #include "executor/job_result.h"
 #include "executor/job_spec.h"
@@ -27,6 +28,7 @@ struct executor_opts {
     long long uid_first; /* the uids jobs run as (policy uid_range): one of */
     long long uid_last;  /* its own for each job running on the engine */
     bool defer_remove;   /* leave the container for executor_remove() (see below) */
+    struct deps_policy deps; /* how a job's requirements are built (the policy's keys) */
 };
 
 void executor_opts_defaults(struct executor_opts *o);

@@ -40,6 +40,10 @@
 #define LIMIT_JOB_ENV 256
 /* One environment value: the engine echoes env back in every inspect. */
 #define LIMIT_JOB_ENV_VALUE_BYTES (32u << 10)
+/* Entries in `requirements` (the policy's max_requirements may lower it). */
+#define LIMIT_JOB_REQUIREMENTS 64
+/* One requirement string: a name, extras and version specifiers. */
+#define LIMIT_REQUIREMENT_BYTES 200
 /* A task id: it names files (under NAME_MAX with suffixes), keys and labels. */
 #define LIMIT_TASK_ID_BYTES 128
 /* An image or runtime name: Docker's reference length limit is 255. */
@@ -101,9 +105,18 @@
  * LIMIT_JOB_BYTES, so this leaves room for tar's headers and padding. */
 #define LIMIT_INPUT_TAR_BYTES (64u << 20)
 
+/* ---- a job's requirements (executor/deps.c) ---- */
+/* The build's progress stream (POST /build): the installer's output, read
+ * whole up to this and cut beyond (the end is what names a failure). */
+#define LIMIT_DEPS_BUILD_REPLY_BYTES (8u << 20)
+/* The installer's words quoted in a rejection or an infra_error. */
+#define LIMIT_DEPS_MESSAGE_BYTES 2048
+
 /* ---- the operator's files ---- */
 /* The policy file (--policy): a page of JSON; 1 MiB is generous. */
 #define LIMIT_POLICY_FILE_BYTES (1u << 20)
+/* The policy's requirements_index_url. */
+#define LIMIT_POLICY_URL_BYTES 1024
 /* The worker's --config file: likewise. */
 #define LIMIT_CONFIG_FILE_BYTES (1 << 20)
 
