@@ -572,13 +572,324 @@ f_sandbox(struct job_spec *job, struct json_object *v, struct rx_error **err)
     return 0;
 }
 
-static int
-f_requirements(struct job_spec *job RX_UNUSED, struct json_object *v RX_UNUSED,
-               struct rx_error **err)
+/* ---- requirements: a strict subset of PEP 508 ------------------------ */
+
+static bool
+ascii_alnum(unsigned char c)
 {
-    return rx_error_reject(err, "`requirements` is not supported yet: jobs never get a network, "
-                                "so packages cannot be installed at run time; bake them into an "
-                                "image and name it in `runtime`");
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static bool
+name_char(unsigned char c)
+{
+    return ascii_alnum(c) || c == '.' || c == '_' || c == '-';
+}
+
+static bool
+version_char(unsigned char c)
+{
+    return ascii_alnum(c) || (c != '\0' && strchr(".*+!_-", c) != NULL);
+}
+
+/* The length of the name at s[i..len): a letter or digit, then letters,
+ * digits and "._-", ending in a letter or digit.  0 when there is none or it
+ * ends badly. */
+static size_t
+scan_name(const char *s, size_t len, size_t i)
+{
+    if (i >= len || !ascii_alnum((unsigned char)s[i]))
+        return 0;
+    size_t j = i;
+    while (j < len && name_char((unsigned char)s[j]))
+        j++;
+    return ascii_alnum((unsigned char)s[j - 1]) ? j - i : 0;
+}
+
+/* Append s[0..n) to o at *k as a PEP 503 name: lower case, each run of
+ * "-_." one "-". */
+static void
+put_name(char *o, size_t *k, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '-' || c == '_' || c == '.') {
+            if (o[*k - 1] != '-')
+                o[(*k)++] = '-';
+        } else {
+            o[(*k)++] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        }
+    }
+}
+
+/* pip takes a requirement ending like an archive for a file name
+ * (pip/_internal/req/constructors.py, _get_url_from_path; pip 23). */
+static bool
+archive_suffix(const char *s, size_t n)
+{
+    static const char *const sfx[] = {".whl", ".zip",    ".tar", ".tar.gz", ".tgz",    ".tar.bz2",
+                                      ".tbz", ".tar.xz", ".txz", ".tlz",    ".tar.lz", ".tar.lzma"};
+    for (size_t i = 0; i < RX_ARRAY_SIZE(sfx); i++) {
+        size_t l = strlen(sfx[i]);
+        if (n >= l && strncasecmp(s + n - l, sfx[i], l) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The operators, longest first so that "===" is not read as "==" and "=". */
+static const char *const req_ops[] = {"===", "==", "!=", "<=", ">=", "~=", "<", ">"};
+
+#define REQ_OPS "(==, !=, <=, >=, ~=, ===, < or >)"
+#define REQ_GIVE "give a name and version specifiers"
+
+/* The checks on the whole string, before its grammar: each kind of thing a
+ * requirement is not (an option, a reference, a URL, a path) is named. */
+static const char *
+req_precheck(const char *s, size_t len)
+{
+    if (len == 0)
+        return "is empty";
+    _Static_assert(LIMIT_REQUIREMENT_BYTES == 200, "the message says 200");
+    if (len > LIMIT_REQUIREMENT_BYTES)
+        return "is longer than 200 bytes";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            return "contains a control character (a tab, a newline, a NUL...)";
+        if (c >= 0x80)
+            return "contains a byte that is not ASCII";
+    }
+    if (s[0] == '-')
+        return "is a pip option (it starts with -): only requirements are allowed; " REQ_GIVE;
+    if (memmem(s, len, " -", 2) != NULL)
+        return "contains a pip option (a word starting with -): " REQ_GIVE;
+    if (memchr(s, '@', len) != NULL)
+        return "a direct reference (@) is not allowed: " REQ_GIVE;
+    if (memchr(s, ';', len) != NULL)
+        return "an environment marker (;) is not allowed: " REQ_GIVE;
+    if (memmem(s, len, "://", 3) != NULL)
+        return "is a URL: only names from the operator's index are allowed; " REQ_GIVE;
+    if (memchr(s, '/', len) != NULL || memchr(s, '\\', len) != NULL)
+        return "is a path: only names from the operator's index are allowed; " REQ_GIVE;
+    for (size_t i = 0; i < len; i++)
+        if (!name_char((unsigned char)s[i]) && strchr(" [],=!<>~*+", s[i]) == NULL)
+            return "contains a character a requirement may not hold (only letters, digits, "
+                   "single spaces and . _ - [ ] , = ! < > ~ * +)";
+    if (s[0] == ' ' || s[len - 1] == ' ')
+        return "starts or ends with a space";
+    if (memmem(s, len, "  ", 2) != NULL)
+        return "has two spaces in a row";
+    return NULL;
+}
+
+/* Past the one space req_precheck allows between two tokens, if there. */
+static void
+skip_space(const char *s, size_t len, size_t *i)
+{
+    if (*i < len && s[*i] == ' ')
+        (*i)++;
+}
+
+static int
+cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int
+job_spec_requirement_normalise(const char *s, size_t len, char **out, const char **why)
+{
+    if ((*why = req_precheck(s, len)) != NULL)
+        return -1;
+    /* The normal form is never longer than the string: runs of "-_." shrink,
+     * spaces and repeated extras go. */
+    char o[LIMIT_REQUIREMENT_BYTES + 1];
+    size_t k = 0;
+    size_t n = scan_name(s, len, 0);
+    if (n == 0)
+        return *why = ascii_alnum((unsigned char)s[0])
+                          ? "has a name that does not end with a letter or digit"
+                          : "does not start with a package name (a letter or digit)",
+               -1;
+    put_name(o, &k, s, n);
+    size_t i = n;
+    skip_space(s, len, &i);
+
+    bool extras = false;
+    if (i < len && s[i] == '[') {
+        /* Each extra normalised into scratch, then sorted, unique, joined. */
+        char scratch[LIMIT_REQUIREMENT_BYTES + 1];
+        const char *ex[LIMIT_REQUIREMENT_BYTES / 2 + 1];
+        size_t nex = 0, sk = 0;
+        i++;
+        for (;;) {
+            skip_space(s, len, &i);
+            size_t m = scan_name(s, len, i);
+            if (m == 0)
+                return *why = "has an extra that is not a name (letters, digits and . _ -, "
+                              "starting and ending with a letter or digit)",
+                       -1;
+            ex[nex++] = scratch + sk;
+            put_name(scratch, &sk, s + i, m);
+            scratch[sk++] = '\0';
+            i += m;
+            skip_space(s, len, &i);
+            if (i < len && s[i] == ',') {
+                i++;
+                continue;
+            }
+            if (i < len && s[i] == ']')
+                break;
+            return *why = "has extras that are not closed by ] (expected , or ])", -1;
+        }
+        i++;
+        qsort(ex, nex, sizeof(ex[0]), cmp_cstr);
+        o[k++] = '[';
+        for (size_t e = 0; e < nex; e++) {
+            if (e > 0 && strcmp(ex[e], ex[e - 1]) == 0)
+                continue;
+            if (e > 0)
+                o[k++] = ',';
+            size_t l = strlen(ex[e]);
+            memcpy(o + k, ex[e], l);
+            k += l;
+        }
+        o[k++] = ']';
+        extras = true;
+        skip_space(s, len, &i);
+    }
+
+    for (bool first = true; i < len; first = false) {
+        const char *op = NULL;
+        for (size_t q = 0; q < RX_ARRAY_SIZE(req_ops) && op == NULL; q++)
+            if (len - i >= strlen(req_ops[q]) && memcmp(s + i, req_ops[q], strlen(req_ops[q])) == 0)
+                op = req_ops[q];
+        if (op == NULL) {
+            if (s[i] == '=')
+                *why = "has a single = where == is meant";
+            else if (first && !extras)
+                *why = "after the name, expected [extras] or a version specifier " REQ_OPS;
+            else if (first)
+                *why = "after the extras, expected a version specifier " REQ_OPS;
+            else
+                *why = "after a comma, expected a version specifier " REQ_OPS;
+            return -1;
+        }
+        size_t ol = strlen(op);
+        i += ol;
+        skip_space(s, len, &i);
+        size_t v = i;
+        while (i < len && version_char((unsigned char)s[i]))
+            i++;
+        if (i == v)
+            return *why = "has an operator without a version after it", -1;
+        if (!ascii_alnum((unsigned char)s[v]))
+            return *why = "has a version that does not start with a letter or digit", -1;
+        const char *star = memchr(s + v, '*', i - v);
+        bool eq = strcmp(op, "==") == 0 || strcmp(op, "!=") == 0;
+        if (star != NULL && (star != s + i - 1 || s[i - 2] != '.' || !eq))
+            return *why = "has a * that is not the trailing .* of a == or != version", -1;
+        memcpy(o + k, op, ol);
+        k += ol;
+        memcpy(o + k, s + v, i - v);
+        k += i - v;
+        skip_space(s, len, &i);
+        if (i == len)
+            break;
+        if (s[i] != ',')
+            return *why = "after a version, expected a comma or the end", -1;
+        o[k++] = ',';
+        i++;
+        skip_space(s, len, &i);
+        if (i == len)
+            return *why = "ends with a comma", -1;
+    }
+    if (archive_suffix(o, k))
+        return *why = "ends like a file name (.whl, .zip, .tar.gz...): " REQ_GIVE, -1;
+    *out = xstrndup(o, k);
+    return 0;
+}
+
+/* The package a normal form names: its leading name. */
+static size_t
+req_name_len(const char *norm)
+{
+    return strspn(norm, "abcdefghijklmnopqrstuvwxyz0123456789-");
+}
+
+/* A requirement as an error shows it: printable ASCII, quotes and
+ * backslashes escaped, other bytes as \xNN, at most about 100 characters. */
+static void
+show_entry(const char *s, size_t len, char *buf, size_t size)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (k + 8 >= size) {
+            memcpy(buf + k, "...", 3);
+            k += 3;
+            break;
+        }
+        if (c == '"' || c == '\\')
+            k += (size_t)snprintf(buf + k, size - k, "\\%c", c);
+        else if (c == '\n')
+            k += (size_t)snprintf(buf + k, size - k, "\\n");
+        else if (c == '\t')
+            k += (size_t)snprintf(buf + k, size - k, "\\t");
+        else if (c < 0x20 || c >= 0x7f)
+            k += (size_t)snprintf(buf + k, size - k, "\\x%02x", c);
+        else
+            buf[k++] = (char)c;
+    }
+    buf[k] = '\0';
+}
+
+static int
+f_requirements(struct job_spec *job, struct json_object *v, struct rx_error **err)
+{
+    if (!json_object_is_type(v, json_type_array))
+        return rx_error_reject(err, "`requirements` must be an array of strings, not %s",
+                               type_name(v));
+    size_t n = json_object_array_length(v);
+    if (n > LIMIT_JOB_REQUIREMENTS)
+        return rx_error_reject(err, "`requirements` has %zu entries, more than the %d allowed", n,
+                               LIMIT_JOB_REQUIREMENTS);
+    if (n == 0)
+        return 0;
+    job->requirements = xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *e = json_object_array_get_idx(v, i);
+        if (!json_object_is_type(e, json_type_string))
+            return rx_error_reject(err, "`requirements[%zu]` must be a string, not %s", i,
+                                   type_name(e));
+        const char *s = json_object_get_string(e);
+        size_t len = (size_t)json_object_get_string_len(e);
+        char shown[112];
+        const char *why = NULL;
+        char *norm = NULL;
+        if (job_spec_requirement_normalise(s, len, &norm, &why) < 0) {
+            show_entry(s, len, shown, sizeof(shown));
+            return rx_error_reject(err, "`requirements[%zu]` \"%s\": %s", i, shown, why);
+        }
+        size_t nl = req_name_len(norm);
+        for (size_t j = 0; j < i; j++) {
+            const char *other = job->requirements[j];
+            if (req_name_len(other) == nl && memcmp(other, norm, nl) == 0) {
+                show_entry(s, len, shown, sizeof(shown));
+                free(norm);
+                return rx_error_reject(err,
+                                       "`requirements[%zu]` \"%s\": names the package %.*s again "
+                                       "(as `requirements[%zu]` does): give each package once",
+                                       i, shown, (int)nl, other, j);
+            }
+        }
+        job->requirements[i] = norm;
+        job->n_requirements = i + 1;
+    }
+    /* One set, one list: the order the job gave them in does not matter. */
+    qsort(job->requirements, n, sizeof(char *), cmp_str);
+    return 0;
 }
 
 static const struct field {
@@ -638,6 +949,9 @@ job_spec_free(struct job_spec *job)
     free(job->env);
     free(job->output_path);
     free(job->sandbox);
+    for (size_t i = 0; i < job->n_requirements; i++)
+        free(job->requirements[i]);
+    free(job->requirements);
     free(job);
 }
 

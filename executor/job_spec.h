@@ -65,7 +65,12 @@ struct job_spec {
     size_t n_env;
     char *output_path; /* relative to JOB_WORKSPACE */
     char *sandbox;     /* "runc" or "gvisor"; NULL: the operator's default */
-    unsigned set;      /* which fields the job gave (see job_spec_has) */
+    /* `requirements`, each in its normal form (job_spec_requirement_normalise),
+     * sorted by strcmp, no two naming the same package; NULL-terminated, NULL
+     * when the job gave none (or an empty array). */
+    char **requirements;
+    size_t n_requirements;
+    unsigned set; /* which fields the job gave (see job_spec_has) */
 };
 
 /* The workspace's size: workspace_limit when the job gave one, else half
@@ -103,6 +108,16 @@ int job_spec_parse_size(const char *s, long long *out);
  * components, no empty components, no NUL or control characters, and not in
  * the reserved directory.  Returns 0 or -1 with *why set to a static reason. */
 int job_spec_check_path(const char *p, size_t len, const char **why);
+/* Check one `requirements` entry (s, len bytes: not NUL-terminated, may hold
+ * any byte) against the strict subset of PEP 508 jobs may use: a name,
+ * optional [extras], optional version specifiers, ASCII only, single spaces
+ * between tokens; no URL, path, `@` reference, `;` marker or pip option.
+ * Returns 0 with *out its normal form (caller frees): the name and extras
+ * lower-cased with each run of "-_." one "-" (PEP 503), the extras sorted
+ * without repeats, the specifiers in the order given, no spaces.  Else -1
+ * with *why a static reason ("a direct reference (@) is not allowed: ...").
+ * Pure: no allocation on failure. */
+int job_spec_requirement_normalise(const char *s, size_t len, char **out, const char **why);
 
 static inline void
 job_spec_freep(struct job_spec **j)

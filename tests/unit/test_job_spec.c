@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* job.json validation: the valid and invalid corpora under tests/data/jobs,
- * defaults, sizes, paths and limits. */
+ * defaults, sizes, paths, limits and requirements. */
 #include <dirent.h>
 #include <regex.h>
 
@@ -285,6 +285,197 @@ big_fields(void)
     rx_error_free(&err);
 }
 
+/* `requirements`: the accepted strings and their normal forms, the refused
+ * ones and a word each refusal must hold, and the set's order. */
+static void
+requirements(void)
+{
+    static const char *const good[][2] = {
+        {"numpy==1.24.*", "numpy==1.24.*"},
+        {"scipy>=1.10,<2", "scipy>=1.10,<2"},
+        {"pandas[performance]", "pandas[performance]"},
+        {"Foo_Bar[x,Y]~=1.0", "foo-bar[x,y]~=1.0"},
+        {"tinypkg", "tinypkg"},
+        {"T", "t"},
+        {"9", "9"},
+        {"Zope.Interface", "zope-interface"},
+        {"a-_.-b", "a-b"},
+        {"A__B..C--D", "a-b-c-d"},
+        {"requests >= 2.0 , < 3", "requests>=2.0,<3"},
+        {"pandas [ performance , Excel ]", "pandas[excel,performance]"},
+        {"pkg[b,a,B,a_x,A.X]", "pkg[a,a-x,b]"},
+        {"pkg[z]==1", "pkg[z]==1"},
+        {"pkg===1.0-weird_Thing", "pkg===1.0-weird_Thing"},
+        {"pkg!=1.3.*", "pkg!=1.3.*"},
+        {"pkg<=2,>=1,!=1.5", "pkg<=2,>=1,!=1.5"},
+        {"pkg>1!2.0+local.7", "pkg>1!2.0+local.7"},
+        {"pkg<3.0rc1", "pkg<3.0rc1"},
+        {"pkg == 1.0", "pkg==1.0"},
+        {"pkg.whl", "pkg-whl"},
+    };
+    for (size_t i = 0; i < RX_ARRAY_SIZE(good); i++) {
+        char *out = NULL;
+        const char *why = NULL;
+        int r = job_spec_requirement_normalise(good[i][0], strlen(good[i][0]), &out, &why);
+        if (!ok(r == 0 && out && strcmp(out, good[i][1]) == 0, "requirement \"%s\" -> \"%s\"",
+                good[i][0], good[i][1]))
+            diag("  got %s (%s)", out ? out : "NULL", why ? why : "");
+        free(out);
+    }
+
+    static const char *const bad[][2] = {
+        {"", "empty"},
+        {"https://example.com/x.whl", "URL"},
+        {"git+https://github.com/a/b", "URL"},
+        {"file:///tmp/x", "URL"},
+        {"./pkg", "path"},
+        {"pkg\\x", "path"},
+        {"../x", "path"},
+        {"numpy @ https://x/numpy.whl", "direct reference (@)"},
+        {"numpy@1", "direct reference (@)"},
+        {"numpy; python_version<\"3.8\"", "environment marker (;)"},
+        {"numpy;", "environment marker (;)"},
+        {"-e .", "pip option"},
+        {"--index-url=https://evil", "pip option"},
+        {"-r", "pip option"},
+        {"-", "pip option"},
+        {"numpy --pre", "pip option"},
+        {"numpy\t==1", "control character"},
+        {"numpy\n", "control character"},
+        {"numpy\r", "control character"},
+        {"numpy\x7f", "control character"},
+        {"n\xc3\xbcmpy", "not ASCII"},
+        {" numpy", "space"},
+        {"numpy ", "space"},
+        {"numpy  ==1", "two spaces"},
+        {"_numpy", "does not start"},
+        {"[x]", "does not start"},
+        {"==1.0", "does not start"},
+        {"numpy_", "does not end"},
+        {"numpy.", "does not end"},
+        {"numpy[]", "extra"},
+        {"numpy[x", "not closed"},
+        {"numpy[x,]", "extra"},
+        {"numpy[_x]", "extra"},
+        {"numpy[x]]", "version specifier"},
+        {"numpy 1.0", "version specifier"},
+        {"numpy (>=1.0)", "may not hold"},
+        {"numpy#x", "may not hold"},
+        {"numpy==$X", "may not hold"},
+        {"numpy=1.0", "single ="},
+        {"numpy~1.0", "version specifier"},
+        {"numpy==", "without a version"},
+        {"numpy>=", "without a version"},
+        {"numpy>=1,", "comma"},
+        {"numpy>=1,,<2", "version specifier"},
+        {"numpy>=1 <2", "comma"},
+        {"numpy==1.0[x]", "comma or the end"},
+        {"numpy==.1", "start with a letter or digit"},
+        {"numpy==-1", "start with a letter or digit"},
+        {"numpy==*", "start with a letter or digit"},
+        {"numpy>=1.*", "trailing .*"},
+        {"numpy===1.*", "trailing .*"},
+        {"numpy==1*", "trailing .*"},
+        {"numpy==1.*.2", "trailing .*"},
+        {"numpy==1.0.whl", "file name"},
+        {"numpy==1.0.tar.gz", "file name"},
+        {"numpy==1.0.ZIP", "file name"},
+    };
+    for (size_t i = 0; i < RX_ARRAY_SIZE(bad); i++) {
+        char *out = NULL;
+        const char *why = NULL;
+        int r = job_spec_requirement_normalise(bad[i][0], strlen(bad[i][0]), &out, &why);
+        if (!ok(r < 0 && out == NULL && why && strstr(why, bad[i][1]),
+                "requirement \"%s\" refused: %s", bad[i][0], bad[i][1]))
+            diag("  got %s / %s", out ? out : "NULL", why ? why : "no reason");
+        free(out);
+    }
+    char *out = NULL;
+    const char *why = NULL;
+    ok(job_spec_requirement_normalise("numpy\0x", 7, &out, &why) < 0 && out == NULL &&
+           strstr(why, "control character"),
+       "a NUL inside is seen (the length is the string's)");
+    ok(job_spec_requirement_normalise("numpyx", 5, &out, &why) == 0 && strcmp(out, "numpy") == 0,
+       "only len bytes are read");
+    free(out);
+    char longreq[LIMIT_REQUIREMENT_BYTES + 2];
+    memset(longreq, 'a', sizeof(longreq));
+    out = NULL;
+    ok(job_spec_requirement_normalise(longreq, LIMIT_REQUIREMENT_BYTES, &out, &why) == 0 && out &&
+           strlen(out) == LIMIT_REQUIREMENT_BYTES,
+       "a requirement of %d bytes is accepted", LIMIT_REQUIREMENT_BYTES);
+    free(out);
+    out = NULL;
+    ok(job_spec_requirement_normalise(longreq, LIMIT_REQUIREMENT_BYTES + 1, &out, &why) < 0 &&
+           out == NULL && strstr(why, "longer than 200"),
+       "one of %d bytes is refused", LIMIT_REQUIREMENT_BYTES + 1);
+
+    /* The same set in any order is the same list, in normal form. */
+    struct rx_error *err = NULL;
+    struct job_spec *a = parse("{\"command\":[\"true\"],\"requirements\":[\"Scipy>=1.10, <2\","
+                               "\"numpy==1.24.*\",\"pandas[Performance]\",\"Foo_Bar[x,Y]~=1.0\"]}",
+                               &err);
+    struct job_spec *b = parse("{\"command\":[\"true\"],\"requirements\":[\"Foo_Bar[Y,x] ~= 1.0\","
+                               "\"pandas[performance]\",\"scipy >= 1.10,<2\",\"NumPy==1.24.*\"]}",
+                               &err);
+    ok(a && b && a->n_requirements == 4 && b->n_requirements == 4, "two orders of one set parse");
+    if (a && b && a->n_requirements == 4 && b->n_requirements == 4) {
+        static const char *const want[] = {"foo-bar[x,y]~=1.0", "numpy==1.24.*",
+                                           "pandas[performance]", "scipy>=1.10,<2"};
+        for (size_t i = 0; i < 4; i++)
+            ok(strcmp(a->requirements[i], want[i]) == 0 && strcmp(b->requirements[i], want[i]) == 0,
+               "requirements[%zu] is %s in both", i, want[i]);
+        ok(a->requirements[4] == NULL, "the list is NULL-terminated");
+        ok(job_spec_has(a, "requirements"), "job_spec_has(requirements) when given");
+    }
+    job_spec_free(a);
+    job_spec_free(b);
+    rx_error_free(&err);
+
+    a = parse("{\"command\":[\"true\"]}", &err);
+    ok(a && a->requirements == NULL && a->n_requirements == 0 && !job_spec_has(a, "requirements"),
+       "no requirements by default");
+    job_spec_free(a);
+    a = parse("{\"command\":[\"true\"],\"requirements\":[]}", &err);
+    ok(a && a->requirements == NULL && a->n_requirements == 0 && job_spec_has(a, "requirements"),
+       "an empty array: given, none");
+    job_spec_free(a);
+
+    /* Limits and errors as the job sees them. */
+    struct printbuf *pb = printbuf_new();
+    sprintbuf(pb, "{\"command\":[\"true\"],\"requirements\":[");
+    for (int i = 0; i < LIMIT_JOB_REQUIREMENTS; i++)
+        sprintbuf(pb, "%s\"pkg%d\"", i ? "," : "", i);
+    sprintbuf(pb, "]}");
+    a = parse(pb->buf, &err);
+    ok(a && a->n_requirements == LIMIT_JOB_REQUIREMENTS, "%d requirements accepted",
+       LIMIT_JOB_REQUIREMENTS);
+    job_spec_free(a);
+    printbuf_free(pb);
+    a = parse("{\"command\":[\"true\"],\"requirements\":[\"numpy\",\"pandas\",\"numpy @ "
+              "https://x\"]}",
+              &err);
+    ok(a == NULL && err && err->kind == RX_ERR_REJECTED &&
+           strcmp(err->msg, "`requirements[2]` \"numpy @ https://x\": a direct reference (@) is "
+                            "not allowed: give a name and version specifiers") == 0,
+       "the error names the field, the index and the entry (%s)", err ? err->msg : "accepted");
+    rx_error_free(&err);
+    a = parse("{\"command\":[\"true\"],\"requirements\":[\"a\\u001b[2Jb\\\"c\"]}", &err);
+    ok(a == NULL && err && strstr(err->msg, "\"a\\x1b[2Jb\\\"c\""),
+       "an entry's control bytes and quotes are escaped in the error (%s)",
+       err ? err->msg : "accepted");
+    rx_error_free(&err);
+    a = parse("{\"command\":[\"true\"],\"requirements\":[\"Foo.Bar\",\"foo_bar>=1\"]}", &err);
+    ok(a == NULL && err && strstr(err->msg, "`requirements[1]`") &&
+           strstr(err->msg, "names the package foo-bar again"),
+       "names equal once normalised are duplicates (%s)", err ? err->msg : "accepted");
+    rx_error_free(&err);
+    a = parse("{\"command\":[\"true\"],\"requirements\":[\"foo\",\"foobar\",\"foo-bar\"]}", &err);
+    ok(a && a->n_requirements == 3, "a name that begins another is not a duplicate");
+    job_spec_free(a);
+    rx_error_free(&err);
+}
+
 int
 main(void)
 {
@@ -293,5 +484,6 @@ main(void)
     sizes();
     paths();
     big_fields();
+    requirements();
     return done_testing();
 }
