@@ -21,6 +21,7 @@ operator_policy_free(struct operator_policy *p)
     free(p->allowed_sandboxes);
     free(p->default_sandbox);
     free(p->audit_log);
+    free(p->requirements_index_url);
     free(p->source);
     memset(p, 0, sizeof(*p));
 }
@@ -104,6 +105,56 @@ valid_sandbox(const char *s)
     return strcmp(s, "runc") == 0 || strcmp(s, "gvisor") == 0;
 }
 
+/* requirements_index_url: an http or https URL with a host, of the
+ * characters RFC 3986 allows (so no space, control, quote, backslash or
+ * non-ASCII byte), at most LIMIT_POLICY_URL_BYTES. */
+static int
+index_url(struct json_object *v, const char *src, const char *key, char **out,
+          struct rx_error **err)
+{
+    if (!json_object_is_type(v, json_type_string))
+        return bad(err, src, key, "must be a string (an http:// or https:// URL)");
+    const char *s = json_object_get_string(v);
+    size_t n = (size_t)json_object_get_string_len(v);
+    _Static_assert(LIMIT_POLICY_URL_BYTES == 1024, "the message says 1024");
+    if (n > LIMIT_POLICY_URL_BYTES)
+        return bad(err, src, key, "is longer than 1024 bytes");
+    size_t scheme = strncmp(s, "https://", 8) == 0 ? 8 : strncmp(s, "http://", 7) == 0 ? 7 : 0;
+    if (scheme == 0)
+        return bad(err, src, key, "must start with http:// or https://");
+    if (n == scheme || s[scheme] == '/')
+        return bad(err, src, key, "must name a host after the scheme");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  (c != '\0' && strchr("-._~:/?#[]@!$&'()*+,;=%", c) != NULL);
+        if (!ok)
+            return bad(err, src, key,
+                       "may hold only the characters of a URL (no space, control character, "
+                       "quote, backslash or non-ASCII byte)");
+    }
+    free(*out);
+    *out = xstrndup(s, n);
+    return 0;
+}
+
+/* An integer in [min, max] (max 0: no maximum). */
+static int
+integer(struct json_object *v, const char *src, const char *key, long long min, long long max,
+        long long *out, struct rx_error **err)
+{
+    errno = 0;
+    long long n = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : min - 1;
+    if (max > 0 && (errno != 0 || n < min || n > max))
+        return rx_error_reject(err, "policy %s: `%s` must be an integer from %lld to %lld", src,
+                               key, min, max);
+    if (errno != 0 || n < min)
+        return rx_error_reject(err, "policy %s: `%s` must be an integer of at least %lld", src, key,
+                               min);
+    *out = n;
+    return 0;
+}
+
 static int
 parse_policy(struct json_object *o, struct operator_policy *p, struct rx_error **err)
 {
@@ -168,6 +219,43 @@ parse_policy(struct json_object *o, struct operator_policy *p, struct rx_error *
                 return bad(err, src, key, "must be an absolute path");
             free(p->audit_log);
             p->audit_log = xstrdup(json_object_get_string(v));
+        } else if (strcmp(key, "requirements") == 0) {
+            const char *m = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+                                                                     : "";
+            if (strcmp(m, "wheels") == 0)
+                p->requirements = DEPS_WHEELS;
+            else if (strcmp(m, "any") == 0)
+                p->requirements = DEPS_ANY;
+            else if (strcmp(m, "off") == 0)
+                p->requirements = DEPS_OFF;
+            else
+                return bad(err, src, key, "must be \"wheels\", \"any\" or \"off\"");
+        } else if (strcmp(key, "requirements_index_url") == 0) {
+            if (index_url(v, src, key, &p->requirements_index_url, err) < 0)
+                return -1;
+        } else if (strcmp(key, "requirements_network") == 0) {
+            const char *m = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+                                                                     : "";
+            if (strcmp(m, "bridge") == 0)
+                p->requirements_network = "bridge";
+            else if (strcmp(m, "host") == 0)
+                p->requirements_network = "host";
+            else
+                return bad(err, src, key, "must be \"bridge\" or \"host\"");
+        } else if (strcmp(key, "requirements_timeout") == 0) {
+            if (positive(v, src, key, &d, err) < 0)
+                return -1;
+            if (d > 3600)
+                return bad(err, src, key, "must be at most 3600 seconds");
+            p->requirements_timeout_ms = llround(d * 1000);
+            if (p->requirements_timeout_ms < 1)
+                p->requirements_timeout_ms = 1;
+        } else if (strcmp(key, "max_requirements") == 0) {
+            if (integer(v, src, key, 1, LIMIT_JOB_REQUIREMENTS, &p->max_requirements, err) < 0)
+                return -1;
+        } else if (strcmp(key, "max_deps_images") == 0) {
+            if (integer(v, src, key, 1, 0, &p->max_deps_images, err) < 0)
+                return -1;
         } else {
             return rx_error_reject(err, "policy %s: unknown key `%.100s`", src, key);
         }
@@ -187,6 +275,11 @@ operator_policy_load(const char *path, struct operator_policy *p, struct rx_erro
 {
     memset(p, 0, sizeof(*p));
     p->default_sandbox = xstrdup("runc");
+    p->requirements = DEPS_WHEELS;
+    p->requirements_network = "bridge";
+    p->requirements_timeout_ms = DEPS_DEFAULT_TIMEOUT_MS;
+    p->max_requirements = LIMIT_JOB_REQUIREMENTS;
+    p->max_deps_images = DEPS_DEFAULT_MAX_IMAGES;
     struct stat st;
     if (path == NULL) {
         if (stat(OPERATOR_POLICY_DEFAULT_PATH, &st) < 0 && errno == ENOENT) {
@@ -285,7 +378,25 @@ operator_policy_apply(const struct operator_policy *p, struct job_spec *job,
                                    "(allowed_sandboxes)",
                                    job->sandbox);
     }
+    if (job->n_requirements > 0 && p->requirements == DEPS_OFF)
+        return rx_error_reject(err, "`requirements`: the operator's policy allows none "
+                                    "(requirements \"off\")");
+    if (p->max_requirements > 0 && (long long)job->n_requirements > p->max_requirements)
+        return rx_error_reject(err,
+                               "`requirements` has %zu entries, more than the policy allows "
+                               "(max_requirements %lld)",
+                               job->n_requirements, p->max_requirements);
     if (opts != NULL) {
+        /* A field left 0 or NULL (a policy not made by operator_policy_load)
+         * keeps the built-in default deps_policy_defaults gave. */
+        opts->deps.mode = p->requirements;
+        opts->deps.index_url = p->requirements_index_url;
+        if (p->requirements_network != NULL)
+            opts->deps.network = p->requirements_network;
+        if (p->requirements_timeout_ms > 0)
+            opts->deps.timeout_ms = p->requirements_timeout_ms;
+        if (p->max_deps_images > 0)
+            opts->deps.max_images = p->max_deps_images;
         if (p->max_output_bytes > 0)
             opts->output_cap = p->max_output_bytes;
         if (p->max_log_bytes > 0)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "executor/deps.h"
 #include "executor/job_spec.h"
 #include "executor/rx_error.h"
 
@@ -32,7 +33,15 @@ struct operator_policy {
     char *default_sandbox; /* "runc" unless set */
     bool seccomp_strict;
     char *audit_log; /* NULL: no audit log unless --audit */
-    char *source;    /* the file it came from, or "built-in defaults" */
+    /* A job's `requirements` (the policy's keys of the same names; what
+     * operator_policy_apply fills into executor_opts.deps). */
+    enum deps_mode requirements;       /* "wheels" (default), "any" or "off" */
+    char *requirements_index_url;      /* http(s) URL; NULL: pip's default index */
+    const char *requirements_network;  /* "bridge" (default) or "host"; static */
+    long long requirements_timeout_ms; /* requirements_timeout; DEPS_DEFAULT_TIMEOUT_MS */
+    long long max_requirements;        /* 1..LIMIT_JOB_REQUIREMENTS (the default) */
+    long long max_deps_images;         /* >= 1; DEPS_DEFAULT_MAX_IMAGES */
+    char *source;                      /* the file it came from, or "built-in defaults" */
 };
 
 /* Load a policy.  path NULL: OPERATOR_POLICY_DEFAULT_PATH when it exists, else the
@@ -43,7 +52,9 @@ int operator_policy_load(const char *path, struct operator_policy *p, struct rx_
 void operator_policy_free(struct operator_policy *p);
 
 /* Check a job against the policy and apply its defaults (sandbox, lowered
- * limits) and output caps (into opts).  Rejection names the limit. */
+ * limits), output caps and requirements policy (into opts, when not NULL;
+ * opts->deps's strings point into p, which must outlive the run).
+ * Rejection names the limit. */
 int operator_policy_apply(const struct operator_policy *p, struct job_spec *job,
                           struct executor_opts *opts, struct rx_error **err);
 

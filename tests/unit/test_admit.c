@@ -112,6 +112,191 @@ workspace_and_uids(void)
     }
 }
 
+/* Load a policy from text: 0, or -1 with *err. */
+static int
+load_policy(const char *text, struct operator_policy *p, struct rx_error **err)
+{
+    cleanup_free char *path = write_file("req.json", text);
+    int r = operator_policy_load(path, p, err);
+    unlink(path);
+    return r;
+}
+
+/* The requirements keys: defaults, good and bad values, and what
+ * operator_policy_apply does with them. */
+static void
+requirements_policy(void)
+{
+    struct rx_error *err = NULL;
+    struct operator_policy p;
+    ok(load_policy("{}", &p, &err) == 0 && p.requirements == DEPS_WHEELS &&
+           p.requirements_index_url == NULL && strcmp(p.requirements_network, "bridge") == 0 &&
+           p.requirements_timeout_ms == DEPS_DEFAULT_TIMEOUT_MS &&
+           p.max_requirements == LIMIT_JOB_REQUIREMENTS &&
+           p.max_deps_images == DEPS_DEFAULT_MAX_IMAGES,
+       "requirements keys: the defaults");
+    operator_policy_free(&p);
+    rx_error_free(&err);
+
+    ok(load_policy("{\"requirements\": \"any\", \"requirements_index_url\": "
+                   "\"https://pypi.example:8443/simple/\", \"requirements_network\": \"host\", "
+                   "\"requirements_timeout\": 90.5, \"max_requirements\": 2, "
+                   "\"max_deps_images\": 5}",
+                   &p, &err) == 0 &&
+           p.requirements == DEPS_ANY &&
+           strcmp(p.requirements_index_url, "https://pypi.example:8443/simple/") == 0 &&
+           strcmp(p.requirements_network, "host") == 0 && p.requirements_timeout_ms == 90500 &&
+           p.max_requirements == 2 && p.max_deps_images == 5,
+       "requirements keys: every one set (%s)", err ? err->msg : "loaded");
+    rx_error_free(&err);
+
+    /* Apply: the options get the policy's keys; max_requirements counts. */
+    const char *two = "{\"command\": [\"true\"], \"requirements\": [\"a\", \"b\"]}";
+    const char *three = "{\"command\": [\"true\"], \"requirements\": [\"a\", \"b\", \"c\"]}";
+    struct job_doc doc = {.bytes = two, .len = strlen(two)};
+    struct executor_opts opts;
+    struct job_result res;
+    executor_opts_defaults(&opts);
+    job_result_init(&res);
+    struct job_spec *job = executor_admit(&doc, &p, &opts, &res);
+    ok(job && job->n_requirements == 2, "two requirements under max_requirements 2: admitted");
+    ok(opts.deps.mode == DEPS_ANY && opts.deps.index_url == p.requirements_index_url &&
+           strcmp(opts.deps.network, "host") == 0 && opts.deps.timeout_ms == 90500 &&
+           opts.deps.max_images == 5 && strcmp(opts.deps.pip_image, DEPS_PIP_IMAGE) == 0,
+       "the options carry the policy's requirements keys (pip_image untouched)");
+    job_spec_free(job);
+    job_result_free(&res);
+    doc = (struct job_doc){.bytes = three, .len = strlen(three)};
+    executor_opts_defaults(&opts);
+    job = executor_admit(&doc, &p, &opts, &res);
+    ok(!job && res.status == JOB_REJECTED && res.error &&
+           strstr(res.error, "`requirements` has 3 entries") &&
+           strstr(res.error, "max_requirements 2"),
+       "three requirements under max_requirements 2: rejected naming both (%s)",
+       res.error ? res.error : "admitted");
+    job_result_free(&res);
+    /* apply without options checks the job only. */
+    job = job_spec_parse(two, strlen(two), NULL, &err);
+    ok(job && operator_policy_apply(&p, job, NULL, &err) == 0, "apply with opts NULL");
+    job_spec_free(job);
+    rx_error_free(&err);
+    operator_policy_free(&p);
+
+    /* "off": a job with requirements is rejected, one without (or with an
+     * empty list) is not. */
+    ok(load_policy("{\"requirements\": \"off\"}", &p, &err) == 0 && p.requirements == DEPS_OFF,
+       "requirements \"off\" loads");
+    const char *off_cases[][2] = {
+        {"{\"command\": [\"true\"], \"requirements\": [\"numpy\"]}",
+         "`requirements`: the operator's policy allows none (requirements \"off\")"},
+        {"{\"command\": [\"true\"], \"requirements\": []}", NULL},
+        {"{\"command\": [\"true\"]}", NULL},
+    };
+    for (size_t i = 0; i < RX_ARRAY_SIZE(off_cases); i++) {
+        doc = (struct job_doc){.bytes = off_cases[i][0], .len = strlen(off_cases[i][0])};
+        executor_opts_defaults(&opts);
+        job_result_init(&res);
+        job = executor_admit(&doc, &p, &opts, &res);
+        if (off_cases[i][1] != NULL)
+            ok(!job && res.status == JOB_REJECTED && res.error &&
+                   strcmp(res.error, off_cases[i][1]) == 0,
+               "off: %s rejected (%s)", off_cases[i][0], res.error ? res.error : "admitted");
+        else
+            ok(job && opts.deps.mode == DEPS_OFF, "off: %s admitted", off_cases[i][0]);
+        job_spec_free(job);
+        job_result_free(&res);
+    }
+    operator_policy_free(&p);
+
+    /* A policy not made by operator_policy_load (all zero) leaves the
+     * built-in requirements policy as it was. */
+    memset(&p, 0, sizeof(p));
+    job = job_spec_parse(two, strlen(two), NULL, &err);
+    executor_opts_defaults(&opts);
+    ok(job && operator_policy_apply(&p, job, &opts, &err) == 0 && opts.deps.mode == DEPS_WHEELS &&
+           opts.deps.index_url == NULL && strcmp(opts.deps.network, "bridge") == 0 &&
+           opts.deps.timeout_ms == DEPS_DEFAULT_TIMEOUT_MS &&
+           opts.deps.max_images == DEPS_DEFAULT_MAX_IMAGES,
+       "a zeroed policy keeps the default requirements policy");
+    job_spec_free(job);
+    rx_error_free(&err);
+
+    /* Edge values that load. */
+    char url[LIMIT_POLICY_URL_BYTES + 2];
+    memset(url, 'x', sizeof(url));
+    memcpy(url, "http://h/", 9);
+    url[LIMIT_POLICY_URL_BYTES] = '\0';
+    cleanup_free char *long_url = xasprintf("{\"requirements_index_url\": \"%s\"}", url);
+    url[LIMIT_POLICY_URL_BYTES] = 'x';
+    url[LIMIT_POLICY_URL_BYTES + 1] = '\0';
+    cleanup_free char *too_long_url = xasprintf("{\"requirements_index_url\": \"%s\"}", url);
+    const char *good[] = {
+        "{\"requirements\": \"wheels\"}",
+        "{\"requirements_network\": \"bridge\"}",
+        "{\"requirements_index_url\": \"http://10.0.0.1:3141/root/pypi/+simple/?a=1&b=%20\"}",
+        "{\"requirements_index_url\": \"https://user:tok@pypi.example/simple\"}",
+        long_url,
+        "{\"requirements_timeout\": 3600}",
+        "{\"requirements_timeout\": 0.0001}",
+        "{\"max_requirements\": 1}",
+        "{\"max_requirements\": 64}",
+        "{\"max_deps_images\": 1}",
+        "{\"max_deps_images\": 100000}",
+    };
+    for (size_t i = 0; i < RX_ARRAY_SIZE(good); i++) {
+        int r = load_policy(good[i], &p, &err);
+        ok(r == 0, "loads: %.80s (%s)", good[i], err ? err->msg : "ok");
+        if (i == 6)
+            ok(p.requirements_timeout_ms == 1, "a timeout under 1 ms is 1 ms");
+        operator_policy_free(&p);
+        rx_error_free(&err);
+    }
+
+    /* Bad values: refused, naming the key. */
+    const char *bad[][2] = {
+        {"{\"requirements\": \"sdist\"}", "`requirements` must be \"wheels\", \"any\" or \"off\""},
+        {"{\"requirements\": true}", "`requirements` must be"},
+        {"{\"requirements\": null}", "`requirements` must be"},
+        {"{\"requirements_index_url\": \"ftp://pypi.example/simple\"}",
+         "`requirements_index_url` must start with http:// or https://"},
+        {"{\"requirements_index_url\": \"HTTPS://pypi.example/\"}", "`requirements_index_url`"},
+        {"{\"requirements_index_url\": \"pypi.example/simple\"}", "`requirements_index_url`"},
+        {"{\"requirements_index_url\": \"https://\"}", "`requirements_index_url` must name a host"},
+        {"{\"requirements_index_url\": \"https:///simple\"}", "must name a host"},
+        {"{\"requirements_index_url\": \"https://a b/\"}",
+         "`requirements_index_url` may hold only"},
+        {"{\"requirements_index_url\": \"https://a\\tb/\"}", "may hold only"},
+        {"{\"requirements_index_url\": \"https://a/\\u0000x\"}", "may hold only"},
+        {"{\"requirements_index_url\": \"https://a/\\n\"}", "may hold only"},
+        {"{\"requirements_index_url\": \"https://p\\u00e9.example/\"}", "may hold only"},
+        {"{\"requirements_index_url\": \"https://a/\\\"x\"}", "may hold only"},
+        {"{\"requirements_index_url\": 5}", "`requirements_index_url` must be a string"},
+        {too_long_url, "`requirements_index_url` is longer than 1024 bytes"},
+        {"{\"requirements_network\": \"none\"}", "`requirements_network` must be \"bridge\" or"},
+        {"{\"requirements_network\": 1}", "`requirements_network`"},
+        {"{\"requirements_timeout\": 0}", "`requirements_timeout` must be more than 0"},
+        {"{\"requirements_timeout\": -5}", "`requirements_timeout`"},
+        {"{\"requirements_timeout\": 3600.5}", "`requirements_timeout` must be at most 3600"},
+        {"{\"requirements_timeout\": \"60\"}", "`requirements_timeout` must be a number"},
+        {"{\"max_requirements\": 0}", "`max_requirements` must be an integer from 1 to 64"},
+        {"{\"max_requirements\": 65}", "`max_requirements` must be an integer from 1 to 64"},
+        {"{\"max_requirements\": 2.5}", "`max_requirements`"},
+        {"{\"max_requirements\": \"5\"}", "`max_requirements`"},
+        {"{\"max_deps_images\": 0}", "`max_deps_images` must be an integer of at least 1"},
+        {"{\"max_deps_images\": -1}", "`max_deps_images`"},
+        {"{\"max_deps_images\": 2.0}", "`max_deps_images`"},
+        {"{\"max_deps_images\": \"x\"}", "`max_deps_images`"},
+        {"{\"requirement\": \"off\"}", "unknown key `requirement`"},
+    };
+    for (size_t i = 0; i < RX_ARRAY_SIZE(bad); i++) {
+        int r = load_policy(bad[i][0], &p, &err);
+        ok(r < 0 && err && err->kind == RX_ERR_REJECTED && strstr(err->msg, bad[i][1]),
+           "refused: %.80s (%s)", bad[i][0], err ? err->msg : "loaded");
+        operator_policy_free(&p);
+        rx_error_free(&err);
+    }
+}
+
 int
 main(void)
 {
@@ -217,6 +402,7 @@ main(void)
     operator_policy_free(&p);
 
     workspace_and_uids();
+    requirements_policy();
     cleanup_free char *ws_pol = xasprintf("%s/ws.json", dir);
     unlink(ws_pol);
     unlink(job_path);
