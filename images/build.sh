@@ -2,8 +2,8 @@
 # images/build.sh: build the images ralph-exec runs jobs in (make images).
 #
 #   [BASE_IMAGE=ralph-base:bookworm] [SANDBOX_IMAGE=ralph-sandbox:python] \
-#   [WORKER_IMAGE=ralph-worker:latest] [REDIS_IMAGE=ralph-redis:latest] \
-#   [FORCE=1] images/build.sh
+#   [PIP_IMAGE=ralph-pip:bookworm] [WORKER_IMAGE=ralph-worker:latest] \
+#   [REDIS_IMAGE=ralph-redis:latest] [FORCE=1] images/build.sh
 #
 # 1. Base image: when BASE_IMAGE is not on the engine (or FORCE=1), build a
 #    Debian bookworm minbase root filesystem with mmdebstrap from this
@@ -11,13 +11,18 @@
 # 2. Sandbox image: docker build Dockerfile.sandbox FROM the base, with the
 #    near-empty images/sandbox/ as build context. Unchanged -> layer cache hit.
 # 3. Smoke test: run the sandbox image once, hardened, without network.
-# 4. Worker image (Dockerfile.worker, the repository as context) and the
+# 4. Installer image (images/Dockerfile.pip, images/pip/ as context): python3,
+#    pip and ralph-pip-install, the first stage of the dependency images the
+#    executor builds for jobs with `requirements`; smoke-tested as 65534
+#    without network. PIP_IMAGE= skips it.
+# 5. Worker image (Dockerfile.worker, the repository as context) and the
 #    compose fleet's Redis image (images/Dockerfile.redis, images/redis/ as
 #    context), each smoke-tested; WORKER_IMAGE= or REDIS_IMAGE= skips one.
 #
 # On an engine labelled io.ralph-exec.engine=docker26 (the second engine,
 # which has no network for RUN steps) the images are built on the default
-# engine and the sandbox image is copied over (scripts/copy-image.sh).
+# engine and the sandbox and installer images are copied over
+# (scripts/copy-image.sh).
 #
 # Needs a running engine (scripts/ensure-engine.sh) and, for the base image,
 # root and mmdebstrap (scripts/ensure-deps.sh). DOCKER=path overrides the
@@ -28,13 +33,14 @@ readonly PROG=${0##*/}
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-(($# == 0)) || die "takes no arguments (environment: BASE_IMAGE, SANDBOX_IMAGE, WORKER_IMAGE, REDIS_IMAGE, FORCE=1)"
+(($# == 0)) || die "takes no arguments (environment: BASE_IMAGE, SANDBOX_IMAGE, PIP_IMAGE, WORKER_IMAGE, REDIS_IMAGE, FORCE=1)"
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 readonly HERE ROOT
 readonly BASE_IMAGE=${BASE_IMAGE:-ralph-base:bookworm}
 readonly SANDBOX_IMAGE=${SANDBOX_IMAGE:-ralph-sandbox:python}
+readonly PIP_IMAGE=${PIP_IMAGE-ralph-pip:bookworm}
 readonly WORKER_IMAGE=${WORKER_IMAGE-ralph-worker:latest}
 readonly REDIS_IMAGE=${REDIS_IMAGE-ralph-redis:latest}
 readonly FORCE=${FORCE:-0}
@@ -54,13 +60,19 @@ server=$("$DOCKER" version --format '{{.Server.Version}}' 2>/dev/null) \
 
 # An engine without a network for builds (Docker 26 as ensure-docker26.sh
 # runs it, labelled so): build on the default engine, then copy the sandbox
-# image over.  The worker's and Redis's images stay on the default engine.
+# and installer images over (jobs' dependency images are built FROM the
+# installer image on the engine that runs them).  The worker's and Redis's
+# images stay on the default engine.
 if "$DOCKER" info --format '{{json .Labels}}' 2>/dev/null | grep -q '"io.ralph-exec.engine=docker26"'; then
     target=${DOCKER_HOST#unix://}
     log "the engine at $target ($server) has no network for builds: building on the default engine"
     env -u DOCKER_HOST "$ROOT/scripts/ensure-engine.sh"
     env -u DOCKER_HOST "$0"
-    exec "$ROOT/scripts/copy-image.sh" /var/run/docker.sock "$target" "$SANDBOX_IMAGE"
+    "$ROOT/scripts/copy-image.sh" /var/run/docker.sock "$target" "$SANDBOX_IMAGE"
+    if [[ -n $PIP_IMAGE ]]; then
+        "$ROOT/scripts/copy-image.sh" /var/run/docker.sock "$target" "$PIP_IMAGE"
+    fi
+    exit 0
 fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ralph-images.XXXXXX")
@@ -163,6 +175,42 @@ read -r numpy_version uid gid cwd <<<"$out"
 
 size=$("$DOCKER" image inspect --format '{{.Size}}' "$SANDBOX_IMAGE")
 log "ok: $SANDBOX_IMAGE ($((size / 1000000)) MB, numpy $numpy_version, uid $uid) in $(since "$start")"
+
+# The installer image (images/Dockerfile.pip, images/pip/ as context): the
+# first stage of a job's dependency image, which runs ralph-pip-install as
+# 65534 and leaves the packages in /out. PIP_IMAGE= skips it. The smoke test
+# runs pip as the image runs it, without network, and checks the script's
+# mode (kept from the context) and /out's owner.
+if [[ -n $PIP_IMAGE ]]; then
+    t0=$(now)
+    old_id=$("$DOCKER" image inspect --format '{{.Id}}' "$PIP_IMAGE" 2>/dev/null || true)
+    if ! "$DOCKER" build --build-arg "BASE=$BASE_IMAGE" -t "$PIP_IMAGE" \
+        -f "$HERE/Dockerfile.pip" "$HERE/pip" >"$TMP/pip.log" 2>&1; then
+        tail -n 40 "$TMP/pip.log" >&2
+        die "docker build of $PIP_IMAGE failed"
+    fi
+    new_id=$("$DOCKER" image inspect --format '{{.Id}}' "$PIP_IMAGE")
+    if [[ $new_id != "$old_id" && -n $old_id ]]; then
+        # The image it replaced (untagged now) is garbage, and so are the
+        # installer stages of dependency images built FROM it (they inherit
+        # its label): their layer cache cannot hit any more.
+        "$DOCKER" image prune -f --filter label=io.ralph-exec.image=pip >/dev/null 2>&1 || true
+    fi
+    # shellcheck disable=SC2016 # expanded by the container's sh
+    out=$("$DOCKER" run --rm --network none --read-only --cap-drop ALL \
+        --security-opt no-new-privileges --tmpfs /tmp "$PIP_IMAGE" sh -c '
+            test -x /usr/local/bin/ralph-pip-install || { echo "ralph-pip-install is not executable"; exit 1; }
+            v=$(python3 -m pip --version) || exit 1
+            echo "$(id -u):$(id -g) $(stat -c %u:%g /out) $v"' 2>&1) \
+        || die "smoke test of $PIP_IMAGE failed: $out"
+    read -r ids out_owner _ pip_version _ <<<"$out"
+    [[ $ids == 65534:65534 && $out_owner == 65534:65534 && -n $pip_version ]] \
+        || die "smoke test of $PIP_IMAGE: expected pip as 65534:65534 and /out owned by it, got '$out'"
+    state=
+    [[ $new_id != "$old_id" ]] || state="cache hit, "
+    size=$("$DOCKER" image inspect --format '{{.Size}}' "$PIP_IMAGE")
+    log "ok: $PIP_IMAGE (${state}$((size / 1000000)) MB, pip $pip_version, uid 65534) in $(since "$t0")"
+fi
 
 # The worker's own image (Dockerfile.worker), from the repository as context
 # (.dockerignore keeps it to the sources). WORKER_IMAGE= skips it.
