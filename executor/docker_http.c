@@ -81,6 +81,29 @@ docker_http_set_prefix(struct docker_http *dh, const char *prefix)
     snprintf(dh->prefix, sizeof(dh->prefix), "%s", prefix);
 }
 
+/* Append to a buffer that keeps the newest bytes: past its cap, the oldest
+ * are dropped so that at most half of it is old and the rest new. */
+static void
+append_tail(struct rx_buf *b, const char *p, size_t n)
+{
+    size_t half = b->cap / 2;
+    if (b->len + n <= b->cap) {
+        rx_buf_append(b, p, n);
+        return;
+    }
+    if (n > half) {
+        p += n - half;
+        n = half;
+    }
+    if (b->data != NULL) {
+        size_t keep = b->len < half ? b->len : half;
+        memmove(b->data, b->data + b->len - keep, keep);
+        b->len = keep;
+        b->data[keep] = '\0';
+    }
+    rx_buf_append(b, p, n);
+}
+
 static size_t
 on_body(char *p, size_t size, size_t n, void *ud)
 {
@@ -93,6 +116,11 @@ on_body(char *p, size_t size, size_t n, void *ud)
             x->resp->truncated = true;
             return 0;
         }
+    }
+    if (x->req->keep_tail && x->resp->body.len + len > x->resp->body.cap) {
+        append_tail(&x->resp->body, p, len);
+        x->resp->truncated = true;
+        return len;
     }
     if (rx_buf_append(&x->resp->body, p, len) < 0) {
         x->resp->truncated = true;

@@ -32,6 +32,8 @@ struct docker_req {
     const char *want_header[DOCKER_HTTP_HEADERS];
     bool first_byte_only; /* a 200's body ends the call at its first byte (resp->truncated set):
                            * a stream watched for one event; other statuses are read whole */
+    bool keep_tail;       /* past resp_cap, drop the oldest bytes and read on to the end
+                           * (resp->truncated set): a progress stream whose end matters */
 };
 
 struct docker_resp {
