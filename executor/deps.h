@@ -24,11 +24,11 @@ enum deps_mode {
  * fills it into executor_opts; deps_policy_defaults gives the built-in one). */
 struct deps_policy {
     enum deps_mode mode;
-    const char *index_url;   /* a PEP 503 index; NULL: pip's default */
-    const char *network;     /* the build's network mode: "bridge" (default) or "host" */
-    long long timeout_ms;    /* the build's own wall-clock limit */
-    long long max_images;    /* deps images kept (least recently used removed beyond) */
-    const char *pip_image;   /* the installer image (DEPS_PIP_IMAGE) */
+    const char *index_url; /* a PEP 503 index; NULL: pip's default */
+    const char *network;   /* the build's network mode: "bridge" (default) or "host" */
+    long long timeout_ms;  /* the build's own wall-clock limit */
+    long long max_images;  /* deps images kept (least recently used removed beyond) */
+    const char *pip_image; /* the installer image (DEPS_PIP_IMAGE) */
 };
 
 #define DEPS_PIP_IMAGE "ralph-pip:bookworm"
@@ -40,4 +40,42 @@ struct deps_policy {
 
 void deps_policy_defaults(struct deps_policy *p);
 
+struct rx_buf;
+
+/* The deps image's key: everything that decides what the build makes, one
+ * fact a line (its format is versioned by the first line).  reqs: the
+ * job's normalised, sorted requirement list. */
+char *deps_key(const char *runtime_id, const char *pip_id, const struct deps_policy *p,
+               char *const *reqs, size_t n);
+/* The image's tag for a key: 32 hex digits of a name-based (SHA-1) UUID of
+ * it.  The full key is also the image's DEPS_LABEL_KEY label, checked on
+ * every use, so two keys sharing a tag can never swap images. */
+void deps_tag(const char *key, char out[33]);
+
+/* The build context: a Dockerfile whose first stage installs reqs with the
+ * installer image (as its non-root user, wheels only unless p->mode is
+ * DEPS_ANY), and whose last stage is the runtime image with what was
+ * installed copied in (into a directory on the default sys.path of its
+ * Python).  An uncompressed tar into out (initialised with a cap). */
+int deps_context(const char *runtime_id, const char *pip_id, const struct deps_policy *p,
+                 char *const *reqs, size_t n, struct rx_buf *out, struct rx_error **err);
+
+/* What a build's progress stream said. */
+struct deps_outcome {
+    bool built;      /* "Successfully built ID" came, and no error after it */
+    char *error;     /* the engine's error (the last), or NULL */
+    char *installer; /* the installer's ERROR: lines (bounded), or NULL */
+    bool network;    /* the installer could not reach the index */
+};
+/* Read the stream (JSON objects, a line each; when cut, its first line is
+ * a fragment and skipped).  Never fails: what cannot be read is ignored. */
+void deps_stream_parse(const char *log, size_t len, bool cut, struct deps_outcome *o);
+void deps_outcome_free(struct deps_outcome *o);
+
+/* Which failure a build that did not succeed is: the job's own (a package
+ * or version that does not exist, no wheel, an unbuildable sdist, a set
+ * that cannot be resolved: RX_ERR_REJECTED, with the installer's words) or
+ * the infrastructure's (the index unreachable, the engine failing:
+ * RX_ERR_INFRA).  Sets *err; returns -1. */
+int deps_failure(const struct deps_outcome *o, const struct deps_policy *p, struct rx_error **err);
 #endif
