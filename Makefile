@@ -49,7 +49,8 @@ LIB_SRCS  := executor/rx_util.c executor/rx_error.c executor/rx_buf.c executor/r
              executor/docker_archive.c executor/docker_attach.c executor/docker_demux.c \
              executor/docker_errors.c executor/tar_stream.c executor/run_classify.c \
              executor/executor.c executor/admit.c executor/operator_policy.c \
-             executor/audit_log.c executor/deps.c
+             executor/audit_log.c executor/deps.c executor/docker_image.c \
+             executor/deps_build.c
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/executor/harness_blob.o \
              $(BUILD)/executor/seccomp_blob.o
 LIB       := $(BUILD)/libexecutor.a

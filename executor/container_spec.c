@@ -68,9 +68,10 @@ add_user(struct json_object *b, const struct container_spec_opts *opts)
 
 /* Who runs, where, with which image; no network and no image ENTRYPOINT. */
 static void
-add_identity(struct json_object *b, const struct job_spec *job)
+add_identity(struct json_object *b, const struct job_spec *job,
+             const struct container_spec_opts *opts)
 {
-    add_str(b, "Image", job->image);
+    add_str(b, "Image", opts->image ? opts->image : job->image);
     add_str(b, "Hostname", "sandbox");
     char holder[32];
     snprintf(holder, sizeof(holder), "%d:%d", SANDBOX_HOLDER_UID, SANDBOX_HOLDER_UID);
@@ -328,7 +329,7 @@ struct json_object *
 container_spec_create_body(const struct job_spec *job, const struct container_spec_opts *opts)
 {
     struct json_object *b = json_object_new_object();
-    add_identity(b, job);
+    add_identity(b, job, opts);
     /* The holder ends by itself at the run's deadline, should nothing
      * remove its container (a ralph-exec killed with SIGKILL). */
     char secs[32];

@@ -58,6 +58,7 @@ struct container_spec_opts {
     bool podman;          /* Podman's compat API (see container_spec_engine_check) */
     long long uid;        /* the job's own uid (and gid) */
     const char *run_id;   /* ralph.run label: this run's own (docker_container_create) */
+    const char *image;    /* the image to run: a deps image (deps.h); NULL: the job's */
 };
 
 /* Podman mounts its own writable tmpfs on /run and /var/tmp of a read-only

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "executor/executor.h"
 
+#include "executor/deps_build.h"
 #include "executor/docker_archive.h"
 #include "executor/docker_attach.h"
 #include "executor/docker_container.h"
@@ -356,6 +357,33 @@ step_prepare(struct run *r)
                         (long long)job->code_len <= job->file_size_bytes &&
                         (long long)strlen(job->inputs_json) <= job->file_size_bytes;
     r->send_ms = job->timeout_ms > INPUT_SEND_MS ? job->timeout_ms : INPUT_SEND_MS;
+    return 0;
+}
+
+/* A job with requirements runs on its deps image: found, or built now
+ * (deps_build.h).  The build's time is its own (requirements_timeout): the
+ * job's timeout starts with the job. */
+static int
+step_deps(struct run *r)
+{
+    if (r->job->n_requirements == 0)
+        return 0;
+    long long t = rx_now_ms();
+    bool built = false;
+    int rc = deps_prepare(r->dc, r->job->image, r->job->requirements, r->job->n_requirements,
+                          &r->opts->deps, r->opts->owner, &r->res->deps_image, &built, &r->err);
+    r->res->timings.deps_ms = rx_now_ms() - t;
+    if (rc < 0)
+        return -1;
+    r->spec.image = r->res->deps_image;
+    /* The container's own deadline counts from now, not from before the build. */
+    r->spec.deadline_s = rx_wall_s() + (r->job->timeout_ms + 999) / 1000 + 300;
+    if (built) {
+        int removed = 0;
+        struct rx_error *e = NULL;
+        deps_prune(r->dc, r->opts->deps.max_images, r->res->deps_image, &removed, &e);
+        rx_error_free(&e); /* the job runs either way; the next build prunes again */
+    }
     return 0;
 }
 
@@ -842,9 +870,9 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
              struct job_result *res)
 {
     static int (*const steps[])(struct run *) = {
-        step_prepare, step_create,           step_start,  step_input_before_exec,
-        step_exec,    step_input_after_exec, step_stream, step_exec_wait,
-        step_inspect, step_classify_collect,
+        step_prepare,           step_deps,    step_create,           step_start,
+        step_input_before_exec, step_exec,    step_input_after_exec, step_stream,
+        step_exec_wait,         step_inspect, step_classify_collect,
     };
     struct run r = {.dc = dc, .job = job, .opts = opts, .res = res};
     docker_demux_init(&r.demux, opts->stdout_cap, opts->stderr_cap);
@@ -855,6 +883,20 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
             break;
         }
     }
+    run_finish(&r);
+}
+
+void
+executor_prepare(struct docker_client *dc, const struct job_spec *job,
+                 const struct executor_opts *opts, struct job_result *res)
+{
+    struct run r = {.dc = dc, .job = job, .opts = opts, .res = res};
+    docker_demux_init(&r.demux, opts->stdout_cap, opts->stderr_cap);
+    rx_buf_init(&r.tar, 0);
+    if (step_prepare(&r) < 0 || step_deps(&r) < 0)
+        run_fail(&r);
+    else
+        res->status = JOB_SUCCESS;
     run_finish(&r);
 }
 

@@ -24,10 +24,10 @@ struct executor_opts {
     const char *queue; /* ralph.queue label (workers), or NULL */
     long long tmp_bytes;
     long long shm_bytes;
-    bool seccomp_strict; /* send the strict profile (images/seccomp-strict.json) */
-    long long uid_first; /* the uids jobs run as (policy uid_range): one of */
-    long long uid_last;  /* its own for each job running on the engine */
-    bool defer_remove;   /* leave the container for executor_remove() (see below) */
+    bool seccomp_strict;     /* send the strict profile (images/seccomp-strict.json) */
+    long long uid_first;     /* the uids jobs run as (policy uid_range): one of */
+    long long uid_last;      /* its own for each job running on the engine */
+    bool defer_remove;       /* leave the container for executor_remove() (see below) */
     struct deps_policy deps; /* how a job's requirements are built (the policy's keys) */
 };
 
@@ -40,6 +40,12 @@ void executor_opts_defaults(struct executor_opts *o);
  * after removing the container. */
 void executor_run(struct docker_client *dc, const struct job_spec *job,
                   const struct executor_opts *opts, struct job_result *res);
+
+/* What `ralph-exec prepare` does: the job's deps image found or built
+ * (deps_build.h), nothing run.  res as for executor_run: success with
+ * deps_image set (null without requirements), or the failure. */
+void executor_prepare(struct docker_client *dc, const struct job_spec *job,
+                      const struct executor_opts *opts, struct job_result *res);
 
 /* With opts->defer_remove, executor_run() leaves the stopped container in
  * place (res->remove_pending) so that a worker can hand the result on

@@ -55,6 +55,7 @@ job_result_free(struct job_result *r)
     free(r->image);
     free(r->container_id);
     free(r->image_id);
+    free(r->deps_image);
     free(r->engine_version);
     free(r->api_version);
     if (r->limits)
@@ -121,6 +122,8 @@ job_result_to_json(const struct job_result *r)
     json_object_object_add(o, "duration_ms", json_object_new_int64(r->duration_ms));
     add_opt_str(o, "image", r->image);
     add_opt_str(o, "image_id", r->image_id);
+    json_object_object_add(o, "deps_image",
+                           r->deps_image ? json_object_new_string(r->deps_image) : NULL);
     add_opt_str(o, "container_id", r->container_id);
     if (r->engine_version != NULL) {
         struct json_object *e = json_object_new_object();
@@ -137,10 +140,11 @@ job_result_to_json(const struct job_result *r)
         const char *k;
         long long v;
     } tv[] = {
-        {"create", r->timings.create_ms}, {"input", r->timings.input_ms},
-        {"attach", r->timings.attach_ms}, {"start", r->timings.start_ms},
-        {"run", r->timings.run_ms},       {"inspect", r->timings.inspect_ms},
-        {"output", r->timings.output_ms}, {"remove", r->timings.remove_ms},
+        {"deps", r->timings.deps_ms},       {"create", r->timings.create_ms},
+        {"input", r->timings.input_ms},     {"attach", r->timings.attach_ms},
+        {"start", r->timings.start_ms},     {"run", r->timings.run_ms},
+        {"inspect", r->timings.inspect_ms}, {"output", r->timings.output_ms},
+        {"remove", r->timings.remove_ms},
     };
     for (size_t i = 0; i < RX_ARRAY_SIZE(tv); i++) {
         /* A removal still to come has no time yet. */

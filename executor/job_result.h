@@ -31,7 +31,8 @@ enum job_infra_cause {
 };
 
 struct job_timings {
-    long long create_ms, input_ms, attach_ms, start_ms, run_ms, inspect_ms, output_ms, remove_ms;
+    long long deps_ms, create_ms, input_ms, attach_ms, start_ms, run_ms, inspect_ms, output_ms,
+        remove_ms;
 };
 
 struct job_result {
@@ -46,7 +47,8 @@ struct job_result {
     long long duration_ms;
     char *image;
     char *container_id;
-    char *image_id; /* the image's digest as the engine resolved it */
+    char *image_id;   /* the image's digest as the engine resolved it */
+    char *deps_image; /* the deps image the job ran on (deps.h), NULL without requirements */
     char *engine_version;
     char *api_version;
     const char *engine_kind;    /* static: "docker" or "podman"; NULL when unknown */

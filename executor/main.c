@@ -22,10 +22,13 @@
 static const char usage_text[] =
     "Usage: ralph-exec [OPTIONS] JOB.json\n"
     "       ralph-exec [OPTIONS] -            (job on standard input)\n"
+    "       ralph-exec prepare [OPTIONS] JOB.json   (build the job's requirements only)\n"
     "       ralph-exec doctor [--json] [--policy FILE]\n"
     "\n"
     "Run one job in a fresh, hardened, throw-away container through the Docker\n"
     "Engine API and print its result as one JSON object on standard output.\n"
+    "prepare finds or builds the job's deps image (its `requirements`) and runs\n"
+    "nothing: its result has status success and deps_image, or the failure.\n"
     "\n"
     "Options:\n"
     "  -q, --quiet        no human summary on standard error\n"
@@ -147,7 +150,7 @@ finish(struct job_result *res, bool quiet, const char *sandbox)
 
 /* What the command line asked for. */
 struct cli {
-    bool quiet, json_out, doctor;
+    bool quiet, json_out, doctor, prepare;
     const char *owner, *policy_path, *audit;
     const char *job_path;
 };
@@ -165,7 +168,8 @@ parse_args(int argc, char **argv, struct cli *o)
         {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
     };
     o->doctor = argc > 1 && strcmp(argv[1], "doctor") == 0;
-    if (o->doctor) {
+    o->prepare = argc > 1 && strcmp(argv[1], "prepare") == 0;
+    if (o->doctor || o->prepare) {
         argv++;
         argc--;
     }
@@ -216,6 +220,8 @@ run_job(const struct cli *o)
         operator_policy_free(&policy);
         return 2;
     }
+    if (o->prepare)
+        audit_path = NULL; /* nothing runs: no job's line */
     char host[256] = "localhost";
     gethostname(host, sizeof(host) - 1);
     cleanup_free char *owner = o->owner ? xstrdup(o->owner)
@@ -231,7 +237,9 @@ run_job(const struct cli *o)
         job ? docker_client_new(NULL, sig_pipe[0], &err) : NULL;
     if (job != NULL && dc == NULL)
         executor_result_from_error(&res, job->task_id, job->image, err);
-    if (dc != NULL)
+    if (dc != NULL && o->prepare)
+        executor_prepare(dc, job, &opts, &res);
+    else if (dc != NULL)
         executor_run(dc, job, &opts, &res);
     bool interrupted = got_signal && res.infra_cause == JOB_INFRA_CANCELLED;
     if (interrupted) {

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+#include "executor/deps_build.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <string.h>
+
+#include "executor/docker_container.h"
+#include "executor/docker_image.h"
+#include "executor/limits.h"
+#include "executor/rx_buf.h"
+#include "executor/rx_json.h"
+#include "executor/rx_util.h"
+
+/* How often a job waiting for another's build looks again. */
+#define DEPS_WAIT_POLL_MS 500
+/* A lock container outlives its build by this much before the sweep (or
+ * a waiting job) may take it for a crashed builder's. */
+#define DEPS_LOCK_GRACE_S 60
+/* The context: a Dockerfile and at most LIMIT_JOB_REQUIREMENTS lines. */
+#define DEPS_CONTEXT_BYTES (256u << 10)
+
+/* One preparation's state, shared by its steps. */
+struct prep {
+    struct docker_client *dc;
+    const struct deps_policy *p;
+    const char *owner;
+    char *const *reqs;
+    size_t n;
+    char runtime_id[160];
+    char pip_id[160];
+    char *key;
+    char tag[33];
+    char name[64];
+    char lock[64];
+    long long give_up_ms; /* when waiting for another's build ends */
+};
+
+/* An image's id, or an error naming what is missing. */
+static int
+image_id(struct prep *s, const char *name, const char *what, char out[160], struct rx_error **err)
+{
+    cleanup_json struct json_object *o = docker_image_inspect(s->dc, name, err);
+    const char *id = rx_json_get_str(o, "Id");
+    if (o == NULL || id == NULL || strlen(id) >= 160) {
+        int st = *err ? (*err)->http_status : 0;
+        rx_error_free(err);
+        return rx_error_set(err, ENOENT, "requirements: %s %s is not on the engine%s", what, name,
+                            st == 404 && strcmp(what, "the installer image") == 0
+                                ? " (make images builds it)"
+                                : "");
+    }
+    snprintf(out, 160, "%s", id);
+    return 0;
+}
+
+/* 1 when the deps image exists and holds our key (its tag renewed), 0
+ * when it does not exist, -1 on error. */
+static int
+find_image(struct prep *s, struct rx_error **err)
+{
+    struct rx_error *e = NULL;
+    cleanup_json struct json_object *o = docker_image_inspect(s->dc, s->name, &e);
+    if (o == NULL) {
+        if (e != NULL && e->http_status == 404) {
+            rx_error_free(&e);
+            return 0;
+        }
+        *err = e;
+        return -1;
+    }
+    const char *key =
+        rx_json_get_str(rx_json_get(rx_json_get(o, "Config"), "Labels"), DEPS_LABEL_KEY);
+    if (key == NULL || strcmp(key, s->key) != 0)
+        return rx_error_set(err, EEXIST,
+                            "requirements: %s exists but was not built for this set (its %s label "
+                            "differs): remove it",
+                            s->name, DEPS_LABEL_KEY);
+    /* The tag's time is what least recently used is judged by. */
+    if (docker_image_tag(s->dc, s->name, DEPS_IMAGE_REPO, s->tag, err) < 0)
+        return -1;
+    return 1;
+}
+
+/* Whether a lock's owner is a ralph-exec process of this host that is gone
+ * (its owner label, "ralph-exec/HOST/PID"): its build ended with it (the
+ * engine stops a build whose client went away).  A worker's lock is the
+ * sweep's (it knows which workers are gone), or its deadline's. */
+static bool
+owner_gone(const char *owner)
+{
+    char host[256] = "";
+    if (owner == NULL || strncmp(owner, "ralph-exec/", 11) != 0 ||
+        gethostname(host, sizeof(host) - 1) < 0)
+        return false;
+    const char *h = owner + 11, *slash = strrchr(h, '/');
+    if (slash == NULL || (size_t)(slash - h) != strlen(host) || strncmp(h, host, strlen(host)) != 0)
+        return false;
+    char *end = NULL;
+    long long pid = strtoll(slash + 1, &end, 10);
+    if (end == slash + 1 || *end != '\0' || pid <= 1 || pid > INT_MAX)
+        return false;
+    return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+/* 1 when this process now holds the build lock, 0 when another does, -1
+ * on error.  A lock past its deadline is a crashed builder's: removed. */
+static int
+take_lock(struct prep *s, struct rx_error **err)
+{
+    cleanup_json struct json_object *body = json_object_new_object();
+    json_object_object_add(body, "Image", json_object_new_string(s->pip_id));
+    cleanup_json struct json_object *cmd = json_object_new_array();
+    json_object_array_add(cmd, json_object_new_string("true"));
+    json_object_object_add(body, "Cmd", json_object_get(cmd));
+    json_object_object_add(body, "NetworkDisabled", json_object_new_boolean(true));
+    struct json_object *labels = json_object_new_object();
+    long long deadline = rx_wall_s() + (s->p->timeout_ms + 999) / 1000 + DEPS_LOCK_GRACE_S;
+    cleanup_free char *dl = xasprintf("%lld", deadline);
+    json_object_object_add(labels, "ralph.owner", json_object_new_string(s->owner));
+    json_object_object_add(labels, "ralph.deadline", json_object_new_string(dl));
+    json_object_object_add(labels, "ralph.deps-lock", json_object_new_string(s->tag));
+    json_object_object_add(body, "Labels", labels);
+    struct json_object *hc = json_object_new_object();
+    json_object_object_add(hc, "NetworkMode", json_object_new_string("none"));
+    json_object_object_add(body, "HostConfig", hc);
+    struct rx_error *e = NULL;
+    cleanup_free char *id = docker_container_create(s->dc, s->lock, body, &e);
+    if (id != NULL)
+        return 1;
+    if (e == NULL || e->http_status != 409) {
+        *err = e;
+        rx_error_prefix(err, "requirements: build lock %s", s->lock);
+        return -1;
+    }
+    rx_error_free(&e);
+    cleanup_json struct json_object *held = docker_container_inspect(s->dc, s->lock, &e);
+    rx_error_free(&e);
+    struct json_object *labels_held = rx_json_get(rx_json_get(held, "Config"), "Labels");
+    const char *their = rx_json_get_str(labels_held, "ralph.deadline");
+    if ((their != NULL && strtoll(their, NULL, 10) < rx_wall_s()) ||
+        owner_gone(rx_json_get_str(labels_held, "ralph.owner")))
+        docker_container_remove(s->dc, s->lock, NULL); /* a crashed builder's: next round */
+    return 0;
+}
+
+static void
+drop_lock(struct prep *s)
+{
+    docker_container_remove(s->dc, s->lock, NULL);
+}
+
+/* Build the image under the lock. */
+static int
+build(struct prep *s, struct rx_error **err)
+{
+    cleanup_buf struct rx_buf ctx;
+    rx_buf_init(&ctx, DEPS_CONTEXT_BYTES);
+    if (deps_context(s->runtime_id, s->pip_id, s->p, s->reqs, s->n, &ctx, err) < 0)
+        return -1;
+    cleanup_json struct json_object *labels = json_object_new_object();
+    json_object_object_add(labels, DEPS_LABEL_KEY, json_object_new_string(s->key));
+    json_object_object_add(labels, "io.ralph-exec.image", json_object_new_string("deps"));
+    cleanup_free char *t = docker_http_escape(s->name);
+    cleanup_free char *l = docker_http_escape(rx_json_compact(labels));
+    cleanup_free char *net = docker_http_escape(s->p->network ? s->p->network : "bridge");
+    cleanup_free char *query = xasprintf("t=%s&labels=%s&networkmode=%s&rm=1&forcerm=1", t, l, net);
+    cleanup_buf struct rx_buf log;
+    rx_buf_init(&log, 0);
+    bool cut = false;
+    if (docker_image_build(s->dc, query, ctx.data, ctx.len, (long)s->p->timeout_ms, &log, &cut,
+                           err) < 0) {
+        if ((*err)->code == ETIMEDOUT) {
+            rx_error_free(err);
+            return rx_error_set(err, ETIMEDOUT,
+                                "requirements: the build took longer than requirements_timeout "
+                                "(%lld s)",
+                                s->p->timeout_ms / 1000);
+        }
+        rx_error_prefix(err, "requirements");
+        return -1;
+    }
+    struct deps_outcome o;
+    deps_stream_parse(log.data ? log.data : "", log.len, cut, &o);
+    int r = o.built ? 0 : deps_failure(&o, s->p, err);
+    deps_outcome_free(&o);
+    return r;
+}
+
+int
+deps_prepare(struct docker_client *dc, const char *runtime, char *const *reqs, size_t n,
+             const struct deps_policy *p, const char *owner, char **image, bool *built,
+             struct rx_error **err)
+{
+    struct prep s = {.dc = dc, .p = p, .owner = owner ? owner : "ralph-exec", .reqs = reqs, .n = n};
+    *built = false;
+    if (image_id(&s, runtime, "the job's image", s.runtime_id, err) < 0 ||
+        image_id(&s, p->pip_image, "the installer image", s.pip_id, err) < 0)
+        return -1;
+    s.key = deps_key(s.runtime_id, s.pip_id, p, reqs, n);
+    deps_tag(s.key, s.tag);
+    snprintf(s.name, sizeof(s.name), "%s:%s", DEPS_IMAGE_REPO, s.tag);
+    snprintf(s.lock, sizeof(s.lock), "ralph-deps-lock-%s", s.tag);
+    s.give_up_ms = rx_now_ms() + p->timeout_ms + DEPS_LOCK_GRACE_S * 1000ll;
+    int r;
+    for (;;) {
+        r = find_image(&s, err);
+        if (r != 0)
+            break;
+        r = take_lock(&s, err);
+        if (r < 0)
+            break;
+        if (r == 1) {
+            /* Another may have finished between our look and our lock. */
+            r = find_image(&s, err);
+            if (r == 0 && (r = build(&s, err)) == 0) {
+                *built = true;
+                r = find_image(&s, err);
+                if (r == 0)
+                    r = rx_error_set(err, EPROTO,
+                                     "requirements: the build succeeded but %s is not there",
+                                     s.name);
+            }
+            drop_lock(&s);
+            break;
+        }
+        if (docker_http_cancelled(dc->http)) {
+            r = rx_error_set(err, ECANCELED, "requirements: cancelled while waiting for a build");
+            (*err)->kind = RX_ERR_CANCELLED;
+            break;
+        }
+        if (rx_now_ms() > s.give_up_ms) {
+            r = rx_error_set(err, ETIMEDOUT,
+                             "requirements: another build of this set (%s) did not finish within "
+                             "requirements_timeout (%lld s)",
+                             s.lock, p->timeout_ms / 1000);
+            break;
+        }
+        rx_sleep_ms(DEPS_WAIT_POLL_MS);
+    }
+    free(s.key);
+    if (r < 0)
+        return -1;
+    *image = xstrdup(s.name);
+    return 0;
+}
+
+/* One deps image in the listing, with the time its tag was last set. */
+struct listed {
+    char *name;
+    char *used; /* Metadata.LastTagTime, else Created (RFC 3339 sorts as text) */
+};
+
+static int
+by_use(const void *a, const void *b)
+{
+    return strcmp(((const struct listed *)a)->used, ((const struct listed *)b)->used);
+}
+
+int
+deps_prune(struct docker_client *dc, long long max_images, const char *keep, int *removed,
+           struct rx_error **err)
+{
+    *removed = 0;
+    cleanup_json struct json_object *list = docker_image_list_labelled(dc, DEPS_LABEL_KEY, err);
+    if (list == NULL)
+        return -1;
+    size_t n = json_object_array_length(list);
+    if ((long long)n <= max_images)
+        return 0;
+    struct listed *l = xcalloc(n, sizeof(*l));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *tags = rx_json_get(json_object_array_get_idx(list, i), "RepoTags");
+        const char *name = tags && json_object_is_type(tags, json_type_array)
+                               ? json_object_get_string(json_object_array_get_idx(tags, 0))
+                               : NULL;
+        if (name == NULL || strncmp(name, DEPS_IMAGE_REPO ":", strlen(DEPS_IMAGE_REPO) + 1) != 0)
+            continue;
+        struct rx_error *e = NULL;
+        cleanup_json struct json_object *ins = docker_image_inspect(dc, name, &e);
+        rx_error_free(&e);
+        const char *t = rx_json_get_str(rx_json_get(ins, "Metadata"), "LastTagTime");
+        if (t == NULL || strncmp(t, "0001", 4) == 0)
+            t = rx_json_get_str(ins, "Created");
+        if (ins == NULL || t == NULL)
+            continue;
+        l[k].name = xstrdup(name);
+        l[k++].used = xstrdup(t);
+    }
+    qsort(l, k, sizeof(*l), by_use);
+    long long over = (long long)n - max_images;
+    for (size_t i = 0; i < k && over > 0; i++) {
+        if (keep != NULL && strcmp(l[i].name, keep) == 0)
+            continue;
+        struct rx_error *e = NULL;
+        int r = docker_image_remove(dc, l[i].name, &e);
+        rx_error_free(&e);
+        if (r == 0) {
+            (*removed)++;
+            over--;
+        }
+    }
+    for (size_t i = 0; i < k; i++) {
+        free(l[i].name);
+        free(l[i].used);
+    }
+    free(l);
+    return 0;
+}
