@@ -82,6 +82,15 @@ deps_context(const char *runtime_id, const char *pip_id, const struct deps_polic
     if (p->index_url != NULL) {
         json_object_array_add(argv, json_object_new_string("--index-url"));
         json_object_array_add(argv, json_object_new_string(p->index_url));
+        /* pip ignores a plain-http index (but localhost's) unless told the
+         * operator trusts it: naming it in the policy is that trust. */
+        if (strncmp(p->index_url, "http://", 7) == 0) {
+            cleanup_free char *bare = index_without_credentials(p->index_url);
+            const char *host = bare + 7;
+            json_object_array_add(argv, json_object_new_string("--trusted-host"));
+            json_object_array_add(argv,
+                                  json_object_new_string_len(host, (int)strcspn(host, ":/?#")));
+        }
     }
     cleanup_free char *dockerfile =
         xasprintf("# A job's requirements (ralph-exec, executor/deps.c).\n"
@@ -89,7 +98,7 @@ deps_context(const char *runtime_id, const char *pip_id, const struct deps_polic
                   "COPY requirements.txt /tmp/ralph-req/requirements.txt\n"
                   "RUN %s\n"
                   "FROM %s\n"
-                  "COPY --from=pip /out/ /\n",
+                  "COPY --from=pip --chown=0:0 /out/ /\n",
                   pip_id, rx_json_compact(argv), runtime_id);
     struct rx_buf req;
     rx_buf_init(&req, SIZE_MAX / 2);

@@ -112,7 +112,10 @@ test_context(void)
     like(df, "\"http://127.0.0.1:1/simple/\\\"]\\nRUN [\\\"sh\"",
          "an index URL with quotes and a newline stays one JSON string");
     ok(df != NULL && strstr(df, "\nRUN [\"sh") == NULL, "and adds no step of its own");
-    like(df, "COPY --from=pip /out/ /\n", "the installed files are copied into the runtime image");
+    like(df, "COPY --from=pip --chown=0:0 /out/ /\n",
+         "the installed files are copied into the runtime image, root's");
+    like(df, "\"--trusted-host\",\"127.0.0.1\"",
+         "a plain-http index is named trusted (pip ignores it otherwise)");
     is_str(req, "tinydep\ntinypkg==2.0\n", "requirements.txt: the set, a line each");
     free(df);
     free(req);
