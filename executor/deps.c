@@ -70,8 +70,9 @@ deps_tag(const char *key, char out[33])
 }
 
 int
-deps_context(const char *runtime_id, const char *pip_id, const struct deps_policy *p,
-             char *const *reqs, size_t n, struct rx_buf *out, struct rx_error **err)
+deps_context(const char *tag, const char *runtime_id, const char *pip_id,
+             const struct deps_policy *p, char *const *reqs, size_t n, struct rx_buf *out,
+             struct rx_error **err)
 {
     /* The RUN step in exec form, its argv built as JSON: nothing of the
      * policy's URL reaches a shell or the Dockerfile's own syntax. */
@@ -95,11 +96,12 @@ deps_context(const char *runtime_id, const char *pip_id, const struct deps_polic
     cleanup_free char *dockerfile =
         xasprintf("# A job's requirements (ralph-exec, executor/deps.c).\n"
                   "FROM %s AS pip\n"
+                  "LABEL " DEPS_LABEL_STAGE "=%s\n"
                   "COPY requirements.txt /tmp/ralph-req/requirements.txt\n"
                   "RUN %s\n"
                   "FROM %s\n"
                   "COPY --from=pip --chown=0:0 /out/ /\n",
-                  pip_id, rx_json_compact(argv), runtime_id);
+                  pip_id, tag, rx_json_compact(argv), runtime_id);
     struct rx_buf req;
     rx_buf_init(&req, SIZE_MAX / 2);
     for (size_t i = 0; i < n; i++) {

@@ -52,13 +52,19 @@ char *deps_key(const char *runtime_id, const char *pip_id, const struct deps_pol
  * every use, so two keys sharing a tag can never swap images. */
 void deps_tag(const char *key, char out[33]);
 
-/* The build context: a Dockerfile whose first stage installs reqs with the
+/* The label on the installer stage's images (value: the tag), by which a
+ * build's leftovers are found and removed: the classic builder keeps every
+ * stage's images as its cache, the downloaded wheels in them. */
+#define DEPS_LABEL_STAGE "io.ralph-exec.deps-stage"
+
+/* The build context for tag: a Dockerfile whose first stage installs reqs with the
  * installer image (as its non-root user, wheels only unless p->mode is
  * DEPS_ANY), and whose last stage is the runtime image with what was
  * installed copied in (into a directory on the default sys.path of its
  * Python).  An uncompressed tar into out (initialised with a cap). */
-int deps_context(const char *runtime_id, const char *pip_id, const struct deps_policy *p,
-                 char *const *reqs, size_t n, struct rx_buf *out, struct rx_error **err);
+int deps_context(const char *tag, const char *runtime_id, const char *pip_id,
+                 const struct deps_policy *p, char *const *reqs, size_t n, struct rx_buf *out,
+                 struct rx_error **err);
 
 /* What a build's progress stream said. */
 struct deps_outcome {

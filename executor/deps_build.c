@@ -147,6 +147,25 @@ take_lock(struct prep *s, struct rx_error **err)
     return 0;
 }
 
+/* The installer stage's images a build left (the classic builder keeps
+ * them as its cache): the wheels would stay on the engine's disk, unbounded
+ * by max_deps_images, and a later build of the set would reuse them instead
+ * of asking the index.  Removed, never forced; a failure leaves cache. */
+static void
+drop_stage_images(struct prep *s)
+{
+    cleanup_free char *label = xasprintf("%s=%s", DEPS_LABEL_STAGE, s->tag);
+    struct rx_error *e = NULL;
+    cleanup_json struct json_object *list = docker_image_list_labelled(s->dc, label, &e);
+    rx_error_free(&e);
+    /* Newest first: each removal takes its untagged parents with it. */
+    for (size_t i = 0; list != NULL && i < json_object_array_length(list); i++) {
+        const char *id = rx_json_get_str(json_object_array_get_idx(list, i), "Id");
+        if (id != NULL && docker_image_remove(s->dc, id, &e) < 0)
+            rx_error_free(&e);
+    }
+}
+
 static void
 drop_lock(struct prep *s)
 {
@@ -159,7 +178,7 @@ build(struct prep *s, struct rx_error **err)
 {
     cleanup_buf struct rx_buf ctx;
     rx_buf_init(&ctx, DEPS_CONTEXT_BYTES);
-    if (deps_context(s->runtime_id, s->pip_id, s->p, s->reqs, s->n, &ctx, err) < 0)
+    if (deps_context(s->tag, s->runtime_id, s->pip_id, s->p, s->reqs, s->n, &ctx, err) < 0)
         return -1;
     cleanup_json struct json_object *labels = json_object_new_object();
     json_object_object_add(labels, DEPS_LABEL_KEY, json_object_new_string(s->key));
@@ -224,6 +243,7 @@ deps_prepare(struct docker_client *dc, const char *runtime, char *const *reqs, s
                                      "requirements: the build succeeded but %s is not there",
                                      s.name);
             }
+            drop_stage_images(&s);
             drop_lock(&s);
             break;
         }

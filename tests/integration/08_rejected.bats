@@ -41,9 +41,9 @@ expect_rejected() {
     expect_rejected neither '{task_id: $id, timeout: 5}' '`code`.*`command`' 'code and command'
 }
 
-@test "rejected: requirements present" {
-    expect_rejected reqs '{task_id: $id, requirements: ["requests"],
-        code: "def calculate(inputs):\n    return 1\n"}' '`requirements`' 'requirements'
+@test "rejected: a requirement that is a URL, not a name and version" {
+    expect_rejected reqs '{task_id: $id, requirements: ["requests @ https://example.invalid/r.whl"],
+        code: "def calculate(inputs):\n    return 1\n"}' '`requirements\[0\]`' 'requirements'
 }
 
 @test "rejected: an absolute path in files" {

@@ -101,12 +101,15 @@ test_context(void)
     struct rx_buf tar;
     rx_buf_init(&tar, 1 << 20);
     struct rx_error *err = NULL;
-    ok(deps_context(RT, PIP, &p, a, 2, &tar, &err) == 0, "the context is built");
+    ok(deps_context("0123456789abcdef0123456789abcdef", RT, PIP, &p, a, 2, &tar, &err) == 0,
+       "the context is built");
     char *df = tar_file(&tar, "Dockerfile");
     char *req = tar_file(&tar, "requirements.txt");
     ok(df != NULL && req != NULL, "it holds a Dockerfile and requirements.txt");
     like(df, "FROM " PIP " AS pip\n", "the first stage is the installer image, by id");
     like(df, "FROM " RT "\n", "the last stage is the runtime image, by id");
+    like(df, "AS pip\nLABEL io.ralph-exec.deps-stage=0123456789abcdef0123456789abcdef\n",
+         "the installer stage is labelled with the tag (its images are removed after the build)");
     like(df, "\"--only-binary=:all:\"", "wheels only by default");
     like(df, "RUN [\"ralph-pip-install\",", "the RUN step is in exec form (no shell)");
     like(df, "\"http://127.0.0.1:1/simple/\\\"]\\nRUN [\\\"sh\"",
@@ -122,7 +125,7 @@ test_context(void)
     rx_buf_free(&tar);
     p.mode = DEPS_ANY;
     rx_buf_init(&tar, 1 << 20);
-    deps_context(RT, PIP, &p, a, 2, &tar, &err);
+    deps_context("0123456789abcdef0123456789abcdef", RT, PIP, &p, a, 2, &tar, &err);
     df = tar_file(&tar, "Dockerfile");
     ok(df != NULL && strstr(df, "only-binary") == NULL, "\"any\": sdists may be built");
     free(df);
