@@ -88,9 +88,11 @@ deps_context(const char *tag, const char *runtime_id, const char *pip_id,
         if (strncmp(p->index_url, "http://", 7) == 0) {
             cleanup_free char *bare = index_without_credentials(p->index_url);
             const char *host = bare + 7;
+            /* host[:port]: an IPv6 literal is [..] with colons inside */
+            size_t len = strcspn(host, host[0] == '[' ? "]" : ":/?#");
+            len += host[len] == ']';
             json_object_array_add(argv, json_object_new_string("--trusted-host"));
-            json_object_array_add(argv,
-                                  json_object_new_string_len(host, (int)strcspn(host, ":/?#")));
+            json_object_array_add(argv, json_object_new_string_len(host, (int)len));
         }
     }
     cleanup_free char *dockerfile =
@@ -133,20 +135,20 @@ add_line(char **text, const char *line, size_t len)
 }
 
 /* What the installer printed that names a network failure (pip 23: its
- * retry warnings and urllib3's errors). */
+ * retry warnings and urllib3's errors).  Each holds a space: what pip echoes
+ * of the job's requirements (in their normal form) never does, so a job
+ * cannot pass its own failure off as the index's ("x==SSLError"). */
 static const char *const NETWORK_WORDS[] = {
-    "NewConnectionError",
+    "WARNING: Retrying (",
     "Failed to establish a new connection",
     "Connection refused",
     "Max retries exceeded",
     "Name or service not known",
     "Temporary failure in name resolution",
     "Read timed out",
-    "ConnectTimeoutError",
     "connection broken by",
     "Network is unreachable",
-    "ProxyError",
-    "SSLError",
+    "Could not fetch URL",
 };
 
 /* A copy of s without terminal escapes (the classic builder wraps what a
@@ -237,20 +239,45 @@ static const char *const JOB_FAULT_WORDS[] = {
     "subprocess-exited-with-error",   "Invalid requirement",
 };
 
+/* text without the index URL's "user:password@" wherever it appears (the
+ * engine quotes the RUN step's argv in its error): results and logs reach
+ * whoever submitted the job. */
+static char *
+redact(const char *text, const char *url)
+{
+    char *out = xstrdup(text);
+    if (url == NULL)
+        return out;
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    const char *at = memrchr(host, '@', strcspn(host, "/?#"));
+    if (at == NULL)
+        return out;
+    size_t n = (size_t)(at + 1 - host);
+    for (char *hit; (hit = memmem(out, strlen(out), host, n)) != NULL;)
+        memmove(hit, hit + n, strlen(hit + n) + 1);
+    return out;
+}
+
 int
 deps_failure(const struct deps_outcome *o, const struct deps_policy *p, struct rx_error **err)
 {
-    const char *said = o->installer ? o->installer : o->error ? o->error : "no reason given";
+    cleanup_free char *said = redact(o->installer ? o->installer
+                                     : o->error   ? o->error
+                                                  : "no reason given",
+                                     p->index_url);
+    cleanup_free char *engine_said = o->error ? redact(o->error, p->index_url) : NULL;
+    cleanup_free char *index = p->index_url ? index_without_credentials(p->index_url) : NULL;
     if (o->network)
         return rx_error_set(err, EHOSTUNREACH,
                             "requirements: the package index could not be reached (%s): %s",
-                            p->index_url ? p->index_url : "pip's default", said);
+                            index ? index : "pip's default", said);
     bool job_fault = false;
     for (size_t i = 0; i < RX_ARRAY_SIZE(JOB_FAULT_WORDS) && o->installer; i++)
         job_fault = job_fault || strstr(o->installer, JOB_FAULT_WORDS[i]) != NULL;
     if (!job_fault)
         return rx_error_set(err, EIO, "requirements: the deps image could not be built: %s",
-                            o->error ? o->error : said);
+                            engine_said ? engine_said : said);
     bool none = strstr(o->installer, "(from versions: none)") != NULL;
     return rx_error_reject(err, "`requirements` could not be installed: %s%s", said,
                            none && p->mode != DEPS_ANY

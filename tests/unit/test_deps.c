@@ -140,6 +140,8 @@ test_context(void)
     "non-zero code: 1\"},\"error\":\"The command 'ralph-pip-install' returned a non-zero code: " \
     "1\"}\r\n"
 
+#define BUILT (-1)
+
 static void
 test_stream(void)
 {
@@ -147,13 +149,13 @@ test_stream(void)
         const char *what;
         const char *log;
         bool cut;
-        int want; /* 0 built, RX_ERR_REJECTED, RX_ERR_INFRA */
+        int want; /* BUILT, RX_ERR_REJECTED, RX_ERR_INFRA */
         const char *words;
     } cases[] = {
         {"built",
          L("Step 1/5 : FROM x") L("Successfully built 0340d0123ebf\\n")
              L("Successfully tagged ralph-deps:ab\\n"),
-         false, 0, NULL},
+         false, BUILT, NULL},
         {"unknown package (20.10: stderr in red)",
          L("Looking in indexes: http://127.0.0.1:1/simple/\\n")
              L(ESC "[91mERROR: Could not find a version that satisfies the requirement nosuchpkg "
@@ -175,11 +177,16 @@ test_stream(void)
                "versions: none)\\n") FAIL_LINE,
          false, RX_ERR_INFRA, "could not be reached"},
         {"the engine failed a step", FAIL_LINE, false, RX_ERR_INFRA, "non-zero code"},
+        {"a version that names a network error is still the job's",
+         L("Collecting x==SSLError\\n") L("ERROR: Could not find a version that satisfies the "
+                                          "requirement x==NewConnectionError (from versions: "
+                                          "1.0)\\n") FAIL_LINE,
+         false, RX_ERR_REJECTED, "x==NewConnectionError"},
         {"an error after success",
          L("Successfully built 0340d0123ebf\\n") "{\"error\":\"no space left on device\"}\r\n",
          false, RX_ERR_INFRA, "no space left"},
         {"cut: the first line is a fragment", "x\\\"}\r\n" L("Successfully built 0340d0123ebf\\n"),
-         true, 0, NULL},
+         true, BUILT, NULL},
         {"not JSON at all", "garbage\r\nmore garbage", false, RX_ERR_INFRA, "could not be built"},
         {"empty", "", false, RX_ERR_INFRA, "could not be built"},
     };
@@ -189,11 +196,13 @@ test_stream(void)
         struct deps_outcome o;
         deps_stream_parse(cases[i].log, strlen(cases[i].log), cases[i].cut, &o);
         struct rx_error *err = NULL;
-        int got = o.built ? 0 : (deps_failure(&o, &p, &err), (int)err->kind);
+        int got = o.built ? BUILT : (deps_failure(&o, &p, &err), (int)err->kind);
         ok(got == cases[i].want, "%s: %s", cases[i].what,
-           got == 0                 ? "built"
+           got == BUILT             ? "built"
            : got == RX_ERR_REJECTED ? "rejected"
                                     : "infra");
+        if (got != cases[i].want && err != NULL)
+            diag("%s", err->msg);
         if (cases[i].words != NULL)
             ok(err != NULL && strstr(err->msg, cases[i].words) != NULL,
                "%s: the message says \"%s\"", cases[i].what, cases[i].words);
@@ -205,11 +214,46 @@ test_stream(void)
     }
 }
 
+static void
+test_redaction(void)
+{
+    struct deps_policy p;
+    deps_policy_defaults(&p);
+    p.index_url = "https://bob:s3cret@index.example.invalid/simple/";
+    static const char *const logs[] = {
+        "{\"error\":\"The command 'ralph-pip-install --index-url "
+        "https://bob:s3cret@index.example.invalid/simple/' returned a non-zero code: 1\"}\r\n",
+        L("WARNING: Retrying (Retry(total=0)) after connection broken by "
+          "'NewConnectionError(: Failed to establish a new connection')': /simple/x/\n") FAIL_LINE,
+    };
+    for (size_t i = 0; i < RX_ARRAY_SIZE(logs); i++) {
+        struct deps_outcome o;
+        deps_stream_parse(logs[i], strlen(logs[i]), false, &o);
+        struct rx_error *err = NULL;
+        deps_failure(&o, &p, &err);
+        ok(err != NULL && strstr(err->msg, "s3cret") == NULL && strstr(err->msg, "bob") == NULL,
+           "the index's credentials are not in the message (%s)", err ? err->msg : "none");
+        rx_error_free(&err);
+        deps_outcome_free(&o);
+    }
+    struct rx_buf tar;
+    rx_buf_init(&tar, 1 << 20);
+    struct rx_error *err = NULL;
+    char *a[] = {"x", NULL};
+    p.index_url = "http://[::1]:8080/simple/";
+    deps_context("0123456789abcdef0123456789abcdef", RT, PIP, &p, a, 1, &tar, &err);
+    char *df = tar_file(&tar, "Dockerfile");
+    like(df, "\"--trusted-host\",\"[::1]\"", "an IPv6 index: the bracketed address is trusted");
+    free(df);
+    rx_buf_free(&tar);
+}
+
 int
 main(void)
 {
     test_key();
     test_context();
     test_stream();
+    test_redaction();
     return done_testing();
 }
