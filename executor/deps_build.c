@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 #include <string.h>
 
 #include "executor/docker_container.h"
@@ -20,6 +21,8 @@
 /* A lock container outlives its build by this much before the sweep (or
  * a waiting job) may take it for a crashed builder's. */
 #define DEPS_LOCK_GRACE_S 60
+/* The memory a build's containers may use (pip resolving and unpacking). */
+#define DEPS_BUILD_MEMORY (2ll << 30)
 /* The context: a Dockerfile and at most LIMIT_JOB_REQUIREMENTS lines. */
 #define DEPS_CONTEXT_BYTES (256u << 10)
 
@@ -28,6 +31,9 @@ struct prep {
     struct docker_client *dc;
     const struct deps_policy *p;
     const char *owner;
+    const char *queue;
+    char *lock_id; /* the lock container, while this process holds it */
+    enum deps_cause cause;
     char *const *reqs;
     size_t n;
     char runtime_id[160];
@@ -85,23 +91,33 @@ find_image(struct prep *s, struct rx_error **err)
     return 1;
 }
 
-/* Whether a lock's owner is a ralph-exec process of this host that is gone
- * (its owner label, "ralph-exec/HOST/PID"): its build ended with it (the
- * engine stops a build whose client went away).  A worker's lock is the
- * sweep's (it knows which workers are gone), or its deadline's. */
-static bool
-owner_gone(const char *owner)
+/* Who builds, as the lock's ralph.deps-builder label: HOST/PIDNS/PID,
+ * the pid namespace (its inode) telling processes of two containers that
+ * share a host name apart. */
+static char *
+builder_id(void)
 {
-    char host[256] = "";
-    if (owner == NULL || strncmp(owner, "ralph-exec/", 11) != 0 ||
-        gethostname(host, sizeof(host) - 1) < 0)
-        return false;
-    const char *h = owner + 11, *slash = strrchr(h, '/');
-    if (slash == NULL || (size_t)(slash - h) != strlen(host) || strncmp(h, host, strlen(host)) != 0)
+    char host[256] = "", ns[64] = "";
+    gethostname(host, sizeof(host) - 1);
+    ssize_t n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+    ns[n > 0 ? n : 0] = '\0';
+    return xasprintf("%s/%s/%ld", host, ns, (long)getpid());
+}
+
+/* Whether a lock's builder is a process of this host and pid namespace
+ * that is gone: its build ended with it (the engine stops a build whose
+ * client went away).  Another's lock waits for its deadline, or for the
+ * sweep of a worker that finds its owner gone. */
+static bool
+builder_gone(const char *theirs)
+{
+    cleanup_free char *mine = builder_id();
+    const char *a = strrchr(mine, '/'), *b = theirs ? strrchr(theirs, '/') : NULL;
+    if (b == NULL || a - mine != b - theirs || strncmp(mine, theirs, (size_t)(a - mine)) != 0)
         return false;
     char *end = NULL;
-    long long pid = strtoll(slash + 1, &end, 10);
-    if (end == slash + 1 || *end != '\0' || pid <= 1 || pid > INT_MAX)
+    long long pid = strtoll(b + 1, &end, 10);
+    if (end == b + 1 || *end != '\0' || pid <= 1 || pid > INT_MAX)
         return false;
     return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
@@ -120,16 +136,27 @@ take_lock(struct prep *s, struct rx_error **err)
     struct json_object *labels = json_object_new_object();
     long long deadline = rx_wall_s() + (s->p->timeout_ms + 999) / 1000 + DEPS_LOCK_GRACE_S;
     cleanup_free char *dl = xasprintf("%lld", deadline);
+    cleanup_free char *me = builder_id();
+    char run[37];
+    uuid_t u;
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, run);
+    /* As a job's container: the sweep judges it by owner, queue and
+     * deadline; a lost create reply is cleaned up by its run label. */
     json_object_object_add(labels, "ralph.owner", json_object_new_string(s->owner));
+    if (s->queue != NULL)
+        json_object_object_add(labels, "ralph.queue", json_object_new_string(s->queue));
+    json_object_object_add(labels, "ralph.run", json_object_new_string(run));
     json_object_object_add(labels, "ralph.deadline", json_object_new_string(dl));
     json_object_object_add(labels, "ralph.deps-lock", json_object_new_string(s->tag));
+    json_object_object_add(labels, "ralph.deps-builder", json_object_new_string(me));
     json_object_object_add(body, "Labels", labels);
     struct json_object *hc = json_object_new_object();
     json_object_object_add(hc, "NetworkMode", json_object_new_string("none"));
     json_object_object_add(body, "HostConfig", hc);
     struct rx_error *e = NULL;
-    cleanup_free char *id = docker_container_create(s->dc, s->lock, body, &e);
-    if (id != NULL)
+    s->lock_id = docker_container_create(s->dc, s->lock, body, &e);
+    if (s->lock_id != NULL)
         return 1;
     if (e == NULL || e->http_status != 409) {
         *err = e;
@@ -141,9 +168,12 @@ take_lock(struct prep *s, struct rx_error **err)
     rx_error_free(&e);
     struct json_object *labels_held = rx_json_get(rx_json_get(held, "Config"), "Labels");
     const char *their = rx_json_get_str(labels_held, "ralph.deadline");
-    if ((their != NULL && strtoll(their, NULL, 10) < rx_wall_s()) ||
-        owner_gone(rx_json_get_str(labels_held, "ralph.owner")))
-        docker_container_remove(s->dc, s->lock, NULL); /* a crashed builder's: next round */
+    const char *held_id = rx_json_get_str(held, "Id");
+    /* A crashed builder's: removed by its id (the name may be a new
+     * builder's by now), and the next round takes it. */
+    if (held_id != NULL && ((their != NULL && strtoll(their, NULL, 10) < rx_wall_s()) ||
+                            builder_gone(rx_json_get_str(labels_held, "ralph.deps-builder"))))
+        docker_container_remove(s->dc, held_id, NULL);
     return 0;
 }
 
@@ -169,7 +199,9 @@ drop_stage_images(struct prep *s)
 static void
 drop_lock(struct prep *s)
 {
-    docker_container_remove(s->dc, s->lock, NULL);
+    if (s->lock_id != NULL)
+        docker_container_remove(s->dc, s->lock_id, NULL);
+    free(steal_pointer(&s->lock_id));
 }
 
 /* Build the image under the lock. */
@@ -186,13 +218,19 @@ build(struct prep *s, struct rx_error **err)
     cleanup_free char *t = docker_http_escape(s->name);
     cleanup_free char *l = docker_http_escape(rx_json_compact(labels));
     cleanup_free char *net = docker_http_escape(s->p->network ? s->p->network : "bridge");
-    cleanup_free char *query = xasprintf("t=%s&labels=%s&networkmode=%s&rm=1&forcerm=1", t, l, net);
+    /* The build's containers get limits too (they are outside any worker's
+     * memory budget): DEPS_BUILD_MEMORY, no swap, one CPU. */
+    cleanup_free char *query =
+        xasprintf("t=%s&labels=%s&networkmode=%s&rm=1&forcerm=1&memory=%lld&memswap=%lld"
+                  "&cpuperiod=100000&cpuquota=100000",
+                  t, l, net, DEPS_BUILD_MEMORY, DEPS_BUILD_MEMORY);
     cleanup_buf struct rx_buf log;
     rx_buf_init(&log, 0);
     bool cut = false;
     if (docker_image_build(s->dc, query, ctx.data, ctx.len, (long)s->p->timeout_ms, &log, &cut,
                            err) < 0) {
         if ((*err)->code == ETIMEDOUT) {
+            s->cause = DEPS_CAUSE_BUILD;
             rx_error_free(err);
             return rx_error_set(err, ETIMEDOUT,
                                 "requirements: the build took longer than requirements_timeout "
@@ -204,22 +242,33 @@ build(struct prep *s, struct rx_error **err)
     }
     struct deps_outcome o;
     deps_stream_parse(log.data ? log.data : "", log.len, cut, &o);
+    s->cause = DEPS_CAUSE_BUILD; /* the set, the index or the build, not the engine */
     int r = o.built ? 0 : deps_failure(&o, s->p, err);
     deps_outcome_free(&o);
     return r;
 }
 
 int
-deps_prepare(struct docker_client *dc, const char *runtime, char *const *reqs, size_t n,
-             const struct deps_policy *p, const char *owner, char **image, bool *built,
-             struct rx_error **err)
+deps_prepare(struct docker_client *dc, const struct deps_request *req, const struct deps_policy *p,
+             char **image, bool *built, enum deps_cause *cause, struct rx_error **err)
 {
-    struct prep s = {.dc = dc, .p = p, .owner = owner ? owner : "ralph-exec", .reqs = reqs, .n = n};
+    struct prep s = {.dc = dc,
+                     .p = p,
+                     .owner = req->owner ? req->owner : "ralph-exec",
+                     .queue = req->queue,
+                     .reqs = req->reqs,
+                     .n = req->n,
+                     .cause = DEPS_CAUSE_IMAGE};
     *built = false;
-    if (image_id(&s, runtime, "the job's image", s.runtime_id, err) < 0 ||
-        image_id(&s, p->pip_image, "the installer image", s.pip_id, err) < 0)
+    *cause = DEPS_CAUSE_IMAGE;
+    if (image_id(&s, req->runtime, "the job's image", s.runtime_id, err) < 0)
         return -1;
-    s.key = deps_key(s.runtime_id, s.pip_id, p, reqs, n);
+    s.cause = DEPS_CAUSE_ENGINE;
+    if (image_id(&s, p->pip_image, "the installer image", s.pip_id, err) < 0) {
+        *cause = s.cause;
+        return -1;
+    }
+    s.key = deps_key(s.runtime_id, s.pip_id, p, s.reqs, s.n);
     deps_tag(s.key, s.tag);
     snprintf(s.name, sizeof(s.name), "%s:%s", DEPS_IMAGE_REPO, s.tag);
     snprintf(s.lock, sizeof(s.lock), "ralph-deps-lock-%s", s.tag);
@@ -253,6 +302,7 @@ deps_prepare(struct docker_client *dc, const char *runtime, char *const *reqs, s
             break;
         }
         if (rx_now_ms() > s.give_up_ms) {
+            s.cause = DEPS_CAUSE_BUILD;
             r = rx_error_set(err, ETIMEDOUT,
                              "requirements: another build of this set (%s) did not finish within "
                              "requirements_timeout (%lld s)",
@@ -262,6 +312,7 @@ deps_prepare(struct docker_client *dc, const char *runtime, char *const *reqs, s
         rx_sleep_ms(DEPS_WAIT_POLL_MS);
     }
     free(s.key);
+    *cause = s.cause;
     if (r < 0)
         return -1;
     *image = xstrdup(s.name);
@@ -312,7 +363,7 @@ deps_prune(struct docker_client *dc, long long max_images, const char *keep, int
         l[k++].used = xstrdup(t);
     }
     qsort(l, k, sizeof(*l), by_use);
-    long long over = (long long)n - max_images;
+    long long over = (long long)k - max_images;
     for (size_t i = 0; i < k && over > 0; i++) {
         if (keep != NULL && strcmp(l[i].name, keep) == 0)
             continue;

@@ -370,11 +370,25 @@ step_deps(struct run *r)
         return 0;
     long long t = rx_now_ms();
     bool built = false;
-    int rc = deps_prepare(r->dc, r->job->image, r->job->requirements, r->job->n_requirements,
-                          &r->opts->deps, r->opts->owner, &r->res->deps_image, &built, &r->err);
+    const struct deps_request req = {
+        .runtime = r->job->image,
+        .reqs = r->job->requirements,
+        .n = r->job->n_requirements,
+        .owner = r->opts->owner,
+        .queue = r->opts->queue,
+    };
+    enum deps_cause cause;
+    int rc =
+        deps_prepare(r->dc, &req, &r->opts->deps, &r->res->deps_image, &built, &cause, &r->err);
     r->res->timings.deps_ms = rx_now_ms() - t;
-    if (rc < 0)
+    if (rc < 0) {
+        bool infra = r->err != NULL && r->err->kind == RX_ERR_INFRA;
+        if (infra && cause == DEPS_CAUSE_IMAGE && job_spec_has(r->job, "runtime"))
+            r->res->infra_cause = JOB_INFRA_JOB_IMAGE;
+        else if (infra && cause == DEPS_CAUSE_BUILD)
+            r->res->infra_cause = JOB_INFRA_DEPS;
         return -1;
+    }
     r->spec.image = r->res->deps_image;
     /* The container's own deadline counts from now, not from before the build. */
     r->spec.deadline_s = rx_wall_s() + (r->job->timeout_ms + 999) / 1000 + 300;

@@ -28,6 +28,8 @@ enum job_infra_cause {
     JOB_INFRA_JOB_IMAGE, /* the image the job named in `runtime` is not on the engine:
                           * the engine is fine */
     JOB_INFRA_CANCELLED, /* stopped through the cancel fd before the job finished */
+    JOB_INFRA_DEPS,      /* the job's requirements could not be built (the index, the
+                          * build): the engine is fine */
 };
 
 struct job_timings {

@@ -455,9 +455,13 @@ give_back(struct slot *s, struct queue **q, struct docker_client **dc, struct qu
         return;
     }
     /* The breaker is for an engine that fails; an image the job named and
-     * the engine lacks is the job's (retried and dead-lettered as usual),
-     * or a handful of such jobs could stop every worker. */
-    int streak = note_infra_error(w, why, res->infra_cause != JOB_INFRA_JOB_IMAGE);
+     * the engine lacks is the job's, and a build of its requirements that
+     * failed (the index, the set) is not the engine's: retried and
+     * dead-lettered as usual, or a handful of such jobs could stop every
+     * worker. */
+    int streak = note_infra_error(w, why,
+                                  res->infra_cause != JOB_INFRA_JOB_IMAGE &&
+                                      res->infra_cause != JOB_INFRA_DEPS);
     log_event(w, "error", "job_infra_error", kv("task_id", task_id, "error", res->error, NULL));
     struct rx_error *perr = NULL;
     struct docker_client *probe = docker_client_new(NULL, -1, &perr);
