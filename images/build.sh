@@ -180,7 +180,8 @@ log "ok: $SANDBOX_IMAGE ($((size / 1000000)) MB, numpy $numpy_version, uid $uid)
 # first stage of a job's dependency image, which runs ralph-pip-install as
 # 65534 and leaves the packages in /out. PIP_IMAGE= skips it. The smoke test
 # runs pip as the image runs it, without network, and checks the script's
-# mode (kept from the context) and /out's owner.
+# mode (kept from the context) and the owners under /out (only dist-packages
+# is the installer's).
 if [[ -n $PIP_IMAGE ]]; then
     t0=$(now)
     old_id=$("$DOCKER" image inspect --format '{{.Id}}' "$PIP_IMAGE" 2>/dev/null || true)
@@ -201,11 +202,11 @@ if [[ -n $PIP_IMAGE ]]; then
         --security-opt no-new-privileges --tmpfs /tmp "$PIP_IMAGE" sh -c '
             test -x /usr/local/bin/ralph-pip-install || { echo "ralph-pip-install is not executable"; exit 1; }
             v=$(python3 -m pip --version) || exit 1
-            echo "$(id -u):$(id -g) $(stat -c %u:%g /out) $v"' 2>&1) \
+            echo "$(id -u):$(id -g) $(stat -c %u:%g /out) $(stat -c %u:%g /out/usr/local/lib/python3*/dist-packages) $v"' 2>&1) \
         || die "smoke test of $PIP_IMAGE failed: $out"
-    read -r ids out_owner _ pip_version _ <<<"$out"
-    [[ $ids == 65534:65534 && $out_owner == 65534:65534 && -n $pip_version ]] \
-        || die "smoke test of $PIP_IMAGE: expected pip as 65534:65534 and /out owned by it, got '$out'"
+    read -r ids out_owner site_owner _ pip_version _ <<<"$out"
+    [[ $ids == 65534:65534 && $out_owner == 0:0 && $site_owner == 65534:65534 && -n $pip_version ]] \
+        || die "smoke test of $PIP_IMAGE: expected pip as 65534:65534, /out root's and only its dist-packages 65534's, got '$out'"
     state=
     [[ $new_id != "$old_id" ]] || state="cache hit, "
     size=$("$DOCKER" image inspect --format '{{.Size}}' "$PIP_IMAGE")
