@@ -5,8 +5,9 @@
 # it without network like any other.  The package index is the tests' own
 # (tests/lib/pyindex.py on loopback: tinypkg 1.0/2.0 -> tinydep, tinydep,
 # sdistonly as source only), reached by the build with requirements_network
-# "host".  Runs on an engine that shares this host's loopback (Docker 20.10
-# here; the second engine has a network namespace of its own).
+# "host": on this host's loopback, or, for an engine in a network namespace
+# of its own (Docker 26 as scripts/ensure-docker26.sh runs it), on that
+# namespace's loopback.
 
 load ../lib/libtest
 load ../lib/libworker
@@ -14,11 +15,25 @@ load ../lib/libworker
 INDEX_DIR=
 INDEX_PORT=
 
+# The engine's network namespace when it is not ours (a dockerd.pid beside
+# its socket names the engine), as an nsenter prefix; nothing otherwise.
+engine_netns() {
+    local pidfile pid
+    pidfile=$(dirname "$(rx_socket)")/dockerd.pid
+    [[ -r $pidfile ]] || return 0
+    pid=$(cat "$pidfile")
+    [[ -e /proc/$pid/ns/net && $(readlink "/proc/$pid/ns/net") != "$(readlink /proc/self/ns/net)" ]] ||
+        return 0
+    printf '%s\0' nsenter "--net=/proc/$pid/ns/net" --
+}
+
 index_start() {
     INDEX_DIR=$BATS_FILE_TMPDIR/index
     mkdir -p "$INDEX_DIR"
     rm -f "$INDEX_DIR/port"
-    python3 "$BATS_TEST_DIRNAME/../lib/pyindex.py" --port 0 --dir "$INDEX_DIR" \
+    local -a netns=()
+    mapfile -d '' -t netns < <(engine_netns)
+    ${netns[@]+"${netns[@]}"} python3 "$BATS_TEST_DIRNAME/../lib/pyindex.py" --port 0 --dir "$INDEX_DIR" \
         --port-file "$INDEX_DIR/port" >"$INDEX_DIR/server.log" 2>&1 3>&- &
     echo $! >"$BATS_FILE_TMPDIR/index.pid"
     local i
@@ -179,6 +194,13 @@ def calculate(inputs):
     rx_run "$JOB"
     rx_expect rejected 2
     rx_check '.error | test("tinypkg==9.9") and test("1.0, 2.0")' 'pip names the versions there are'
+
+    # A version spelled like a network error is still the job's own failure.
+    tid=$(rx_tid req-forged)
+    rx_job_jq --arg id "$tid" '{task_id: $id, code: "def calculate(i):\n    return 1\n",
+        requirements: ["tinypkg==SSLError"]}'
+    rx_run "$JOB"
+    rx_expect rejected 2
     [[ -z $(docker images -q --filter label=io.ralph-exec.deps-key) ]] ||
         fail "a failed build left a deps image"
     [[ -z $(docker ps -aq --filter name=ralph-deps-lock) ]] || fail "a build lock was left"
