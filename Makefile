@@ -55,7 +55,7 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/executor/harness_blob.o \
              $(BUILD)/executor/seccomp_blob.o
 LIB       := $(BUILD)/libexecutor.a
 
-WORKER_SRCS := worker/worker.c worker/worker_config.c worker/mem_budget.c worker/queue.c \
+WORKER_SRCS := worker/worker.c worker/worker_config.c worker/mem_budget.c worker/queue.c worker/submit.c \
                worker/queue_dir.c worker/queue_redis.c
 WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/%.o)
 

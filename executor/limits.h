@@ -132,8 +132,9 @@
  * and at most that while it runs (its spec, input archive, output caps). */
 #define LIMIT_WORKER_BASE_MEMORY (32ull << 20)
 #define LIMIT_WORKER_JOB_MEMORY_FACTOR 5ull
-/* A result file read back by `ralph-worker status` (directory queue) for
- * its status: a larger one is not counted. */
+/* A result read back: by `ralph-worker status` (directory queue) for its
+ * status (a larger one is not counted), by `ralph-worker submit --wait`
+ * (a larger one is an error). */
 #define LIMIT_RESULT_FILE_BYTES (8u << 20)
 /* A worker's heartbeat file: one small JSON object. */
 #define LIMIT_HEARTBEAT_BYTES 4096

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "executor/rx_util.h"
+#include "worker/submit.h"
 #include "worker/worker.h"
 
 #ifndef RALPH_VERSION
@@ -14,6 +15,8 @@
 static const char usage_text[] =
     "Usage: ralph-worker --queue URL [--concurrency N] [OPTIONS]\n"
     "       ralph-worker status --queue URL [--prefix P]\n"
+    "       ralph-worker submit --queue URL [--prefix P] [--policy FILE] [--wait]\n"
+    "                           [--timeout S] JOB.json... (- for standard input)\n"
     "\n"
     "Take jobs from a queue and run each in its own hardened container (the same\n"
     "executor, job and result formats as ralph-exec), N at a time, without losing any.\n"
@@ -47,13 +50,70 @@ static const char usage_text[] =
     "  -h, --help               this help\n"
     "  -V, --version            the version\n"
     "\n"
+    "submit checks each job as a worker would (a bad one: exit 2, nothing queued),\n"
+    "queues it and prints its task id; with --wait, waits for each result and prints\n"
+    "it, exiting as ralph-exec would for the first job that did not succeed (124: the\n"
+    "--timeout passed, the jobs stay queued).  A task id that has a result already\n"
+    "is not queued again: its result is printed.\n"
+    "\n"
     "Exit status: 0 stopped as asked; 2 bad usage or configuration; 3 breaker tripped;\n"
     "125 the queue could not be reached at start.\n"
     "Logs: one JSON object per line on standard error. See ralph-worker(8).\n";
 
+/* ralph-worker submit ARGS (argv[0] is "submit"). */
+static int
+submit_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"queue", required_argument, NULL, 'q'},
+        {"prefix", required_argument, NULL, 'p'},
+        {"policy", required_argument, NULL, 'P'},
+        {"wait", no_argument, NULL, 'w'},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct submit_opts o = {.prefix = "ralph"};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        char *end = NULL;
+        switch (c) {
+        case 'q': o.queue_url = optarg; break;
+        case 'p': o.prefix = optarg; break;
+        case 'P': o.policy_path = optarg; break;
+        case 'w': o.wait = true; break;
+        case 't':
+            errno = 0;
+            double s = strtod(optarg, &end);
+            if (errno != 0 || end == optarg || *end != '\0' || !(s > 0) || s > 86400 * 365) {
+                fprintf(stderr, "ralph-worker submit: --timeout must be seconds > 0, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            o.timeout_ms = (long long)(s * 1000);
+            break;
+        case 'h': fputs(usage_text, stdout); return 0;
+        default: fputs("Try 'ralph-worker --help'.\n", stderr); return 2;
+        }
+    }
+    if (o.queue_url == NULL || optind >= argc) {
+        fputs("ralph-worker submit: needs --queue URL and at least one job file (- for stdin)\n",
+              stderr);
+        return 2;
+    }
+    o.files = argv + optind;
+    o.n_files = (size_t)(argc - optind);
+    curl_global_init(CURL_GLOBAL_NOTHING);
+    int code = worker_submit(&o);
+    curl_global_cleanup();
+    return code;
+}
+
 int
 main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "submit") == 0)
+        return submit_main(argc - 1, argv + 1);
     static const char *const names[] = {
         "queue",    "concurrency", "worker-id",        "prefix",
         "lease",    "heartbeat",   "max-attempts",     "result-ttl",

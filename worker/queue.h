@@ -100,6 +100,16 @@ struct queue_ops {
      * two queues reached at the same address (one compose file, two
      * projects) are told apart in container labels.  Caller frees. */
     int (*identity)(struct queue *q, char **id, struct rx_error **err);
+    /* A producer's side (`ralph-worker submit`): put a job on the queue
+     * under task_id (spool: incoming/TASK_ID.json, written then linked in,
+     * never replacing one there, *queued false then; Redis: LPUSH). */
+    int (*enqueue)(struct queue *q, const char *task_id, const char *payload, size_t len,
+                   bool *queued, struct rx_error **err);
+    /* The stored result of task_id (at most LIMIT_RESULT_FILE_BYTES: a
+     * larger one is an error), or *json NULL when there is none yet.
+     * Caller frees. */
+    int (*result_get)(struct queue *q, const char *task_id, char **json, size_t *len,
+                      struct rx_error **err);
     /* Clean exit: drop this worker's lease and registration. */
     void (*unregister)(struct queue *q);
     void (*close)(struct queue *q);

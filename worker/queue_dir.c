@@ -928,6 +928,67 @@ dir_close(struct queue *q)
     free(d);
 }
 
+static int
+dir_enqueue(struct queue *q, const char *task_id, const char *payload, size_t len, bool *queued,
+            struct rx_error **err)
+{
+    struct queue_dir *d = (struct queue_dir *)q;
+    cleanup_free char *id = queue_identity_new();
+    cleanup_free char *tmp = xasprintf("%s/incoming/.%s.%s.tmp", d->root, task_id, id);
+    cleanup_free char *dst = xasprintf("%s/incoming/%s.json", d->root, task_id);
+    *queued = false;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return rx_error_set(err, errno, "spool: create %s: %s", tmp, strerror(errno));
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, payload + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    int saved = errno;
+    bool ok = off == len && fsync(fd) == 0;
+    saved = ok ? 0 : (errno ? errno : saved);
+    close(fd);
+    /* Linked in whole (the worker never sees a half-written job), and
+     * never over a job already there under that name. */
+    if (ok && link(tmp, dst) == 0)
+        *queued = true;
+    else if (ok && errno != EEXIST)
+        saved = errno, ok = false;
+    unlink(tmp);
+    if (!ok)
+        return rx_error_set(err, saved, "spool: write %s: %s", dst, strerror(saved));
+    return 0;
+}
+
+static int
+dir_result_get(struct queue *q, const char *task_id, char **json, size_t *len,
+               struct rx_error **err)
+{
+    struct queue_dir *d = (struct queue_dir *)q;
+    cleanup_free char *p = xasprintf("%s/results/%s.json", d->root, task_id);
+    *json = NULL;
+    struct rx_error *e = NULL;
+    if (read_file(p, LIMIT_RESULT_FILE_BYTES + 1, json, len, &e) < 0) {
+        if (e->code == ENOENT) {
+            rx_error_free(&e);
+            return 0;
+        }
+        *err = e;
+        return -1;
+    }
+    if (*len > LIMIT_RESULT_FILE_BYTES) {
+        free(steal_pointer(json));
+        return rx_error_set(err, EFBIG, "spool: %s holds more than %u bytes", p,
+                            LIMIT_RESULT_FILE_BYTES);
+    }
+    return 0;
+}
+
 static const struct queue_ops dir_ops = {
     .mends_itself = false,
     .claim = dir_claim,
@@ -942,6 +1003,8 @@ static const struct queue_ops dir_ops = {
     .worker_alive = dir_worker_alive,
     .status = dir_status,
     .identity = dir_identity,
+    .enqueue = dir_enqueue,
+    .result_get = dir_result_get,
     .unregister = dir_unregister,
     .close = dir_close,
 };

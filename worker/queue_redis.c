@@ -810,6 +810,38 @@ redis_close(struct queue *q)
     free(r);
 }
 
+static int
+redis_enqueue(struct queue *q, const char *task_id RX_UNUSED, const char *payload, size_t len,
+              bool *queued, struct rx_error **err)
+{
+    struct queue_redis *r = (struct queue_redis *)q;
+    cleanup_free char *item = xstrndup(payload, len);
+    const char *argv[] = {"LPUSH", r->k_jobs, item};
+    cleanup_reply redisReply *rep = cmds(r, err, 3, argv);
+    *queued = rep != NULL;
+    return rep != NULL ? 0 : -1;
+}
+
+static int
+redis_result_get(struct queue *q, const char *task_id, char **json, size_t *len,
+                 struct rx_error **err)
+{
+    struct queue_redis *r = (struct queue_redis *)q;
+    cleanup_free char *key = xasprintf("%s:result:%s", r->prefix, task_id);
+    char max[16];
+    snprintf(max, sizeof(max), "%u", LIMIT_RESULT_FILE_BYTES);
+    const char *argv[] = {"EVAL", small_get_lua, "1", key, max};
+    cleanup_reply redisReply *rep = cmds(r, err, 5, argv);
+    *json = NULL;
+    if (rep == NULL)
+        return -1;
+    if (rep->type == REDIS_REPLY_STRING) {
+        *json = xstrndup(rep->str, rep->len);
+        *len = rep->len;
+    }
+    return 0;
+}
+
 static const struct queue_ops redis_ops = {
     .mends_itself = true,
     .claim = redis_claim,
@@ -826,6 +858,8 @@ static const struct queue_ops redis_ops = {
     .identity = redis_identity,
     .unregister = redis_unregister,
     .close = redis_close,
+    .enqueue = redis_enqueue,
+    .result_get = redis_result_get,
 };
 
 struct queue *

@@ -387,6 +387,45 @@ no_replace(void)
     no_noreplace = 0;
 }
 
+/* ralph-worker submit's side: a job linked in whole under its task id,
+ * never over one there; results read back, a missing one as none. */
+static void
+producer(void)
+{
+    struct queue *q = open_as("producer");
+    struct rx_error *err = NULL;
+    bool queued = false;
+    const char job[] = "{\"task_id\":\"p1\",\"command\":[\"true\"]}";
+    ok(q->ops->enqueue(q, "p1", job, strlen(job), &queued, &err) == 0 && queued, "enqueue: queued");
+    cleanup_free char *p = xasprintf("%s/incoming/p1.json", root);
+    char *data = NULL;
+    size_t len = 0;
+    FILE *f = fopen(p, "r");
+    if (f != NULL) {
+        data = xcalloc(1, 256);
+        len = fread(data, 1, 255, f);
+        fclose(f);
+    }
+    ok(data != NULL && len == strlen(job) && memcmp(data, job, len) == 0,
+       "incoming/p1.json holds the job as given");
+    free(data);
+    ok(q->ops->enqueue(q, "p1", "{}", 2, &queued, &err) == 0 && !queued,
+       "a second job under that task id is not queued over the first");
+    struct queue_job *j = claim(q);
+    ok(j != NULL && j->payload != NULL && strcmp(j->payload, job) == 0,
+       "a worker claims it as written");
+    char *res = NULL;
+    ok(q->ops->result_get(q, "p1", &res, &len, &err) == 0 && res == NULL, "no result yet: none");
+    ok(q->ops->complete(q, j, "p1", "{\"status\":\"success\"}", true, &err) == 0, "completed");
+    ok(q->ops->result_get(q, "p1", &res, &len, &err) == 0 && res != NULL &&
+           strcmp(res, "{\"status\":\"success\"}") == 0,
+       "its result is read back");
+    free(res);
+    queue_job_free(j);
+    rx_error_free(&err);
+    q->ops->close(q);
+}
+
 int
 main(void)
 {
@@ -400,6 +439,7 @@ main(void)
     read_failures();
     planted_locks();
     no_replace();
+    producer();
     nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     return done_testing();
 }
