@@ -55,7 +55,7 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/executor/harness_blob.o \
              $(BUILD)/executor/seccomp_blob.o
 LIB       := $(BUILD)/libexecutor.a
 
-WORKER_SRCS := worker/worker.c worker/worker_config.c worker/mem_budget.c worker/queue.c worker/submit.c \
+WORKER_SRCS := worker/worker.c worker/worker_config.c worker/mem_budget.c worker/queue.c worker/submit.c worker/metrics.c \
                worker/queue_dir.c worker/queue_redis.c
 WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/%.o)
 
@@ -95,14 +95,16 @@ $(BUILD)/executor/seccomp_blob.o: executor/seccomp_blob.S images/seccomp-strict.
 $(LIB): $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
-$(BUILD)/executor/main.o $(BUILD)/worker/main.o: override CFLAGS += -DRALPH_VERSION='"$(VERSION)"'
+$(BUILD)/executor/main.o $(BUILD)/worker/main.o $(BUILD)/worker/worker.o: override CFLAGS += -DRALPH_VERSION='"$(VERSION)"'
 
 $(BUILD)/ralph-worker: $(BUILD)/worker/main.o $(WORKER_OBJS) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis) -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis) -lmicrohttpd -lpthread
 
 # doctor prints its report: it belongs to the command, not the library.
 $(BUILD)/ralph-exec: $(BUILD)/executor/main.o $(BUILD)/executor/doctor.o $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_metrics: LDLIBS += -lmicrohttpd -lpthread
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)

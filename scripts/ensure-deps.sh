@@ -15,7 +15,7 @@ die() { log "error: $*"; exit 1; }
 
 readonly DEFAULT_PACKAGES=(
     build-essential pkg-config
-    libcurl4-openssl-dev libjson-c-dev libarchive-dev uuid-dev libhiredis-dev
+    libcurl4-openssl-dev libjson-c-dev libarchive-dev uuid-dev libhiredis-dev libmicrohttpd-dev
     docker.io docker-compose mmdebstrap runsc tini
     jq bats curl ca-certificates redis-server clang-format
 )

@@ -47,6 +47,8 @@ static const char usage_text[] =
     "                           larger than SIZE is rejected.  Default auto: the engine's memory\n"
     "                           less the larger of 512 MiB and 10%, less this worker's own\n"
     "                           bound; off: no check.  Per worker, not per engine\n"
+    "  --metrics [HOST:]PORT    serve GET /metrics (Prometheus), /healthz and /readyz\n"
+    "                           (HOST: a numeric address; only PORT: 127.0.0.1)\n"
     "  -h, --help               this help\n"
     "  -V, --version            the version\n"
     "\n"
@@ -118,7 +120,7 @@ main(int argc, char **argv)
         "queue",    "concurrency", "worker-id",        "prefix",
         "lease",    "heartbeat",   "max-attempts",     "result-ttl",
         "max-jobs", "max-runtime", "max-infra-errors", "grace",
-        "policy",   "audit",       "memory-budget",
+        "policy",   "audit",       "memory-budget",    "metrics",
     };
     struct option longopts[RX_ARRAY_SIZE(names) + 4];
     size_t k = 0;

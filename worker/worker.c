@@ -16,6 +16,11 @@
 #include "executor/operator_policy.h"
 #include "executor/rx_util.h"
 #include "worker/mem_budget.h"
+#include "worker/metrics.h"
+
+#ifndef RALPH_VERSION
+#define RALPH_VERSION "unknown"
+#endif
 #include "worker/queue.h"
 
 #define OWNER_PREFIX "ralph-worker/"
@@ -56,6 +61,7 @@ struct worker {
     const char *audit_path;
     char breaker_reason[1024];
     struct slot *slots;
+    struct metrics *metrics; /* counted from log events; served with --metrics */
 };
 
 /* ---- structured logs --------------------------------------------------- */
@@ -70,6 +76,7 @@ log_event(struct worker *w, const char *level, const char *event, struct json_ob
     json_object_object_add(o, "level", json_object_new_string(level));
     json_object_object_add(o, "event", json_object_new_string(event));
     json_object_object_add(o, "worker", json_object_new_string(w->cfg->worker_id));
+    metrics_event(w->metrics, event, fields);
     if (fields != NULL) {
         json_object_object_foreach(fields, k, v) json_object_object_add(o, k, json_object_get(v));
         json_object_put(fields);
@@ -682,12 +689,15 @@ sweep(struct worker *w, struct queue *q, struct docker_client **dc, bool startup
     if (*dc == NULL)
         *dc = docker_client_new(NULL, -1, &err);
     if (*dc == NULL) {
+        metrics_set(w->metrics, METRICS_ENGINE_OK, 0);
         rx_error_free(&err);
         return;
     }
     struct sweep_ctx c = {.w = w, .q = q, .startup = startup};
     int removed = 0;
-    if (executor_sweep(*dc, startup ? NULL : w->owner, owner_is_dead, &c, &removed, &err) < 0) {
+    int r = executor_sweep(*dc, startup ? NULL : w->owner, owner_is_dead, &c, &removed, &err);
+    metrics_set(w->metrics, METRICS_ENGINE_OK, r == 0);
+    if (r < 0) {
         log_event(w, "warn", "sweep_failed", kv("error", err->msg, NULL));
         rx_error_free(&err);
         docker_client_free(*dc);
@@ -699,6 +709,23 @@ sweep(struct worker *w, struct queue *q, struct docker_client **dc, bool startup
         json_object_object_add(f, "removed", json_object_new_int(removed));
         log_event(w, "info", "container_swept", f);
     }
+}
+
+/* The queue's depth for the metrics, read with the heartbeat (only when
+ * they are served: a status read costs the queue more than a beat). */
+static void
+queue_depth(struct worker *w, struct queue *q)
+{
+    struct rx_error *err = NULL;
+    struct json_object *st = NULL;
+    if (q->ops->status(q, &st, &err) < 0) {
+        rx_error_free(&err);
+        return;
+    }
+    struct json_object *n = rx_json_get(st, "queued");
+    if (n != NULL && json_object_is_type(n, json_type_int))
+        metrics_set(w->metrics, METRICS_QUEUE_DEPTH, json_object_get_int64(n));
+    json_object_put(st);
 }
 
 static void
@@ -713,11 +740,16 @@ housekeeping(struct worker *w, struct queue **q)
                               .memory_budget = u.budget,
                               .memory_in_use = u.in_use,
                               .memory_waiting = u.waiting};
+    metrics_set(w->metrics, METRICS_SLOTS_BUSY, beat.inflight);
     if (slot_queue(w, q, &err) == NULL || (*q)->ops->heartbeat(*q, &beat, &err) < 0) {
+        metrics_set(w->metrics, METRICS_QUEUE_OK, 0);
         log_event(w, "warn", "heartbeat_failed", kv("error", err ? err->msg : "?", NULL));
         rx_error_free(&err);
         return;
     }
+    metrics_set(w->metrics, METRICS_QUEUE_OK, 1);
+    if (cfg->metrics_addr != NULL)
+        queue_depth(w, *q);
     int n = 0;
     if ((*q)->ops->reap(*q, &n, &err) < 0) {
         rx_error_free(&err);
@@ -813,6 +845,24 @@ worker_announce(struct supervisor *m)
                                ? NULL
                                : json_object_new_int64(cfg->memory_budget));
     log_event(m->w, "info", "start", f);
+}
+
+/* --metrics: the server's thread starts once signals are blocked (they go
+ * to the main thread's signalfd only).  An address it cannot listen on
+ * stops the worker before any job (exit 2). */
+static int
+worker_metrics(struct supervisor *m)
+{
+    struct worker *w = m->w;
+    struct rx_error *err = NULL;
+    metrics_set(w->metrics, METRICS_SLOTS, w->cfg->concurrency);
+    if (w->cfg->metrics_addr == NULL || metrics_serve(w->metrics, w->cfg->metrics_addr, &err) == 0)
+        return 0;
+    log_event(w, "error", "metrics_unavailable", kv("error", err->msg, NULL));
+    fprintf(stderr, "ralph-worker: %s\n", err->msg);
+    rx_error_free(&err);
+    m->exit_code = WORKER_EXIT_USAGE;
+    return -1;
 }
 
 /* A lease under our id is either a crashed run of ours (it expires within
@@ -979,11 +1029,12 @@ worker_run(const struct worker_cfg *cfg)
     struct supervisor m = {.w = &w, .sfd = -1, .exit_code = WORKER_EXIT_OK};
     pthread_mutex_init(&w.log_lock, NULL);
     mem_budget_init(&w.mem, cfg->memory_budget);
+    w.metrics = metrics_new(RALPH_VERSION);
     w.owner = xasprintf(OWNER_PREFIX "%s", cfg->worker_id);
     w.run_id = queue_identity_new();
     if (worker_open(&m) == 0) {
         worker_announce(&m);
-        if (worker_take_id(&m) == 0) {
+        if (worker_metrics(&m) == 0 && worker_take_id(&m) == 0) {
             slots_start(&w);
             supervise(&m);
             worker_stop(&m);
@@ -999,6 +1050,7 @@ worker_run(const struct worker_cfg *cfg)
     free(w.owner);
     free(w.run_id);
     free(w.queue_label);
+    metrics_free(w.metrics);
     pthread_mutex_destroy(&w.log_lock);
     mem_budget_destroy(&w.mem);
     return m.exit_code;

@@ -29,6 +29,7 @@ struct worker_cfg {
     char *audit_path;        /* NULL: the policy's audit_log */
     long long memory_budget; /* bytes; MEM_BUDGET_OFF, or MEM_BUDGET_UNKNOWN: the
                               * engine's memory less a reserve (worker/mem_budget.h) */
+    char *metrics_addr;      /* --metrics: serve /metrics, /healthz, /readyz; NULL: not */
 };
 
 /* Exit codes of ralph-worker. */

@@ -71,6 +71,7 @@ static const struct opt {
     STR_OPT("policy", policy_path),
     STR_OPT("audit", audit_path),
     BUDGET_OPT("memory-budget", memory_budget, LIMIT_JOB_MEMORY_MIN, 1LL << 50),
+    STR_OPT("metrics", metrics_addr),
 };
 
 void
@@ -96,6 +97,7 @@ worker_cfg_free(struct worker_cfg *cfg)
     free(cfg->prefix);
     free(cfg->policy_path);
     free(cfg->audit_path);
+    free(cfg->metrics_addr);
 }
 
 static bool

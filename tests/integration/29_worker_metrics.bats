@@ -1,0 +1,149 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# ralph-worker --metrics: GET /metrics (Prometheus text), /healthz, /readyz,
+# served on a thread of their own, bounded: a slow or hostile client stalls
+# no job and grows no memory.
+
+load ../lib/libtest
+load ../lib/libworker
+
+setup_file() { wk_setup_file; }
+teardown_file() { wk_teardown_file; }
+setup() {
+    wk_setup || return 1
+    MPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+}
+teardown() {
+    [[ -n ${SLOW_PID:-} ]] && kill "$SLOW_PID" 2>/dev/null
+    wk_teardown
+}
+
+# get PATH: curl the worker's endpoint; GOT_CODE, GOT_BODY.
+get() {
+    GOT_BODY=$(curl -s -m 5 -w '\n%{http_code}' "http://127.0.0.1:$MPORT$1") || true
+    GOT_CODE=${GOT_BODY##*$'\n'}
+    GOT_BODY=${GOT_BODY%$'\n'*}
+}
+
+# metric NAME: its value in the last /metrics body.
+metric() {
+    awk -v n="$1" '$1 == n { print $2 }' <<<"$GOT_BODY"
+}
+
+job() {
+    jq -nc --arg id "$1" --arg cmd "$2" '{task_id: $id, command: ["sh", "-c", $cmd]}'
+}
+
+has_result() {
+    [[ -n $(wk_result "$1") ]]
+}
+
+@test "metrics: jobs by status, the duration histogram, slots and queue depth; healthz and readyz 200" {
+    wk_start w --queue "$WK_Q" --concurrency 2 --lease 3 --heartbeat 1 --metrics "$MPORT"
+    wk_wait_event w start 10
+    wk_push "$(job "m-ok-$$" true)" "$(job "m-err-$$" 'exit 3')"
+    wk_until 90 "two results" has_result "m-err-$$" || { wk_dump w; return 1; }
+    wk_until 30 "both results" has_result "m-ok-$$" || { wk_dump w; return 1; }
+    sleep 2 # a heartbeat: the queue's depth
+    get /metrics
+    assert_equal "$GOT_CODE" 200 "GET /metrics"
+    assert_equal "$(metric 'ralph_jobs_total{status="success"}')" 1 "successes"
+    assert_equal "$(metric 'ralph_jobs_total{status="error"}')" 1 "errors"
+    assert_equal "$(metric 'ralph_job_duration_seconds_count')" 2 "timed jobs"
+    assert_equal "$(metric 'ralph_job_duration_seconds_bucket{le="+Inf"}')" 2 "the +Inf bucket"
+    assert_equal "$(metric ralph_slots)" 2 "slots"
+    assert_equal "$(metric ralph_slots_busy)" 0 "busy slots"
+    assert_equal "$(metric ralph_queue_depth)" 0 "queue depth"
+    assert_equal "$(metric ralph_breaker_open)" 0 "breaker"
+    [[ $(metric ralph_build_info'{version="'"$("$RALPH_WORKER" --version | cut -d' ' -f2)"'"}') == 1 ]] ||
+        fail "build info: $(grep build_info <<<"$GOT_BODY")"
+    grep -q '^# TYPE ralph_job_duration_seconds histogram$' <<<"$GOT_BODY" || fail "no histogram TYPE line"
+    get /healthz
+    assert_equal "$GOT_CODE" 200 "GET /healthz"
+    get /readyz
+    assert_equal "$GOT_CODE" 200 "GET /readyz"
+    get /nothing
+    assert_equal "$GOT_CODE" 404 "GET /nothing"
+}
+
+@test "metrics: draining (SIGTERM with a job running) is not ready but healthy" {
+    wk_start w --queue "$WK_Q" --lease 3 --heartbeat 1 --grace 30 --metrics "127.0.0.1:$MPORT"
+    wk_push "$(job "m-long-$$" 'sleep 8')"
+    wk_wait_event w job_start 60 || { wk_dump w; return 1; }
+    kill -TERM "${WK_PID[w]}"
+    wk_wait_event w stopping 10
+    get /readyz
+    assert_equal "$GOT_CODE" 503 "GET /readyz while draining"
+    [[ $GOT_BODY == *draining* ]] || fail "readyz body: $GOT_BODY"
+    get /healthz
+    assert_equal "$GOT_CODE" 200 "GET /healthz while draining"
+    wk_wait_exit w 60
+    assert_equal "$WK_RC" 0 "the worker's exit code"
+}
+
+@test "metrics: slow and hostile clients stall no job and grow no memory; the endpoint answers again" {
+    wk_start w --queue "$WK_Q" --lease 3 --heartbeat 1 --metrics "$MPORT"
+    wk_wait_event w start 10
+    local before
+    before=$(wk_hwm w)
+    # 60 connections that send nothing, and some that send a huge header or body.
+    python3 - "$MPORT" >"$BATS_TEST_TMPDIR/slow.log" 2>&1 <<'PY' &
+import socket, sys, time
+port = int(sys.argv[1])
+held = []
+for i in range(60):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=2)
+        held.append(s)
+    except OSError as e:
+        print("refused", i, e)
+for i in range(5):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=2)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n")
+        held.append(s)
+    except OSError as e:
+        print("big", i, e)
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=2)
+        s.sendall(b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" + b"b" * (1 << 20))
+        held.append(s)
+    except OSError as e:
+        print("body", i, e)
+time.sleep(30)
+PY
+    SLOW_PID=$!
+    sleep 1
+    wk_push "$(job "m-during-$$" 'echo fine')"
+    wk_until 60 "a job's result while the clients hold on" has_result "m-during-$$" ||
+        { wk_dump w; return 1; }
+    jq -e '.status == "success"' <<<"$(wk_result "m-during-$$")" >/dev/null || fail "the job did not succeed"
+    local after
+    after=$(wk_hwm w)
+    ((after - before < 8 * 1024 * 1024)) ||
+        fail "the worker's peak memory grew by $(((after - before) / 1024)) KiB under the clients"
+    kill "$SLOW_PID" 2>/dev/null
+    SLOW_PID=
+    local i
+    for ((i = 0; i < 20; i++)); do
+        get /metrics
+        [[ $GOT_CODE == 200 ]] && break
+        sleep 0.5
+    done
+    assert_equal "$GOT_CODE" 200 "GET /metrics once the clients are gone"
+    assert_equal "$(metric 'ralph_jobs_total{status="success"}')" 1 "the job was counted"
+}
+
+@test "metrics: an address that is no number or a port in use stops the worker at start (exit 2)" {
+    wk_start a --queue "$WK_Q" --metrics "localhost:$MPORT"
+    wk_wait_exit a 30
+    assert_equal "$WK_RC" 2 "exit code for a host name"
+    python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(20)' "$MPORT" &
+    SLOW_PID=$!
+    sleep 0.5
+    wk_start b --queue "$WK_Q" --metrics "$MPORT"
+    wk_wait_exit b 30
+    assert_equal "$WK_RC" 2 "exit code for a port in use"
+    grep -q "cannot listen" "${WK_LOG[b]}" || fail "the log does not say why: $(cat "${WK_LOG[b]}")"
+}
