@@ -112,6 +112,10 @@ done_count_is() {
     [[ $(rcli_c LLEN "$PREFIX:done") == "$1" ]]
 }
 
+worker_healthy() {
+    [[ $(docker inspect -f '{{.State.Health.Status}}' "$1") == healthy ]]
+}
+
 # Inspect one running job container of the fleet (a job may end between ps
 # and inspect: try again); sets JOB_C to its inspect JSON.
 inspect_a_job_container() {
@@ -246,6 +250,19 @@ stats_job() {
         jq -e --argjson n "$NJOBS" '.queued == 0 and .done == $n and .failed == 1 and .dead == 0' \
             >/dev/null ||
         fail "ralph-worker status: $(docker exec "${workers[0]}" ralph-worker status --queue redis://redis:6379 --prefix "$PREFIX")"
+
+    # Each worker serves its metrics, and its healthcheck (/readyz) says healthy.
+    local body sum=0 v
+    for c in "${workers[@]}"; do
+        wk_until 30 "worker container $c healthy" worker_healthy "$c" ||
+            fail "worker container $c: health $(docker inspect -f '{{json .State.Health}}' "$c")"
+        body=$(docker exec "$c" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9100 &&
+            printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3')
+        grep -q '^ralph_slots 2' <<<"$body" || fail "worker container $c: no ralph_slots 2 in its metrics: $body"
+        v=$(awk '$1 == "ralph_jobs_total{status=\"success\"}" { print $2 }' <<<"$body")
+        sum=$((sum + ${v:-0}))
+    done
+    assert_equal "$sum" "$NJOBS" "successes counted by the workers' metrics"
 
     # Spread: the results do not name their worker; the workers' logs do.
     local -A per=()
