@@ -252,6 +252,7 @@ def calculate(inputs):
         cp "$JOB" "$BATS_TEST_TMPDIR/conc-$i.json"
     done
     for i in 1 2 3; do
+        RX_N=$((RX_N + 1)) # an output file of its own for each
         rx_run_bg "$BATS_TEST_TMPDIR/conc-$i.json" --policy "$POLICY"
         pids+=("$RX_BG_PID")
         outs+=("$RX_BG_OUT")
