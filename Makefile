@@ -187,7 +187,8 @@ check-tsan: images tsan-bins
 # policy, audit, doctor, attacks, CLI, code input (1*), worker on Redis and
 # spool (2*), seccomp (30), then the check that nothing was left behind.  The
 # images' own tiers (4*: the worker's image, CI step, compose fleet) build
-# and network images, and run on the default engine only (the requirements
+# and network images, and run on the default engine only, as does the load
+# case (43: 100 jobs on 4 workers x 25 slots) (the requirements
 # tier, 15, runs on both: it serves its package index in the engine's own
 # network namespace).  Under gVisor and
 # on Podman: the executor tiers (0*), attacks and the workspace and uid tier;
