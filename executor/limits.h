@@ -132,10 +132,14 @@
  * and at most that while it runs (its spec, input archive, output caps). */
 #define LIMIT_WORKER_BASE_MEMORY (32ull << 20)
 #define LIMIT_WORKER_JOB_MEMORY_FACTOR 5ull
-/* A result read back: by `ralph-worker status` (directory queue) for its
- * status (a larger one is not counted), by `ralph-worker submit --wait`
- * (a larger one is an error). */
+/* A result file read back by `ralph-worker status` (directory queue) for
+ * its status: a larger one is not counted. */
 #define LIMIT_RESULT_FILE_BYTES (8u << 20)
+/* A result read back by `ralph-worker submit --wait`: stdout, stderr and the
+ * output at their default caps (1 MiB each), escaped as JSON (a control
+ * byte takes 6), fit; a larger one (caps the policy raised) is an error
+ * naming this limit, the job done all the same. */
+#define LIMIT_RESULT_READ_BYTES (64u << 20)
 /* A worker's heartbeat file: one small JSON object. */
 #define LIMIT_HEARTBEAT_BYTES 4096
 /* incoming/ names reported once per process, the oldest forgotten past this. */

@@ -150,7 +150,8 @@ metrics_text(struct metrics *m)
         if (i != JOB_INFRA_ERROR) /* an infra_error is put back, not finished */
             put(&b, "ralph_jobs_total{status=\"%s\"} %lld\n", job_status_name((enum job_status)i),
                 m->jobs[i]);
-    put(&b, "# HELP ralph_job_duration_seconds A finished job's time, admission to result.\n"
+    put(&b, "# HELP ralph_job_duration_seconds A finished job's duration_ms (as in its result), "
+            "for jobs that ran.\n"
             "# TYPE ralph_job_duration_seconds histogram\n");
     long long cum = 0;
     for (size_t i = 0; i < N_BUCKETS; i++) {
@@ -205,6 +206,7 @@ metrics_ready(struct metrics *m, const char **why)
     pthread_mutex_lock(&m->lock);
     *why = m->breaker_open                ? "the breaker is open"
            : m->draining                  ? "draining: taking no more jobs"
+           : !m->gauge[METRICS_TAKING]    ? "not taking jobs (starting, or done)"
            : !m->gauge[METRICS_QUEUE_OK]  ? "the queue is not reachable"
            : !m->gauge[METRICS_ENGINE_OK] ? "the engine is not reachable"
                                           : NULL;

@@ -22,6 +22,7 @@ enum metrics_gauge {
     METRICS_QUEUE_DEPTH, /* jobs queued, as of the last look (-1: not known) */
     METRICS_QUEUE_OK,    /* the last heartbeat reached the queue */
     METRICS_ENGINE_OK,   /* the engine answered the last time it was asked */
+    METRICS_TAKING,      /* the slots take jobs: started, not stopped (0 at first) */
     METRICS_GAUGES,
 };
 

@@ -25,6 +25,7 @@ struct queue_cfg {
     int max_attempts;
     long long result_ttl_s;
     queue_note_fn *note; /* may be NULL */
+    bool must_exist;     /* a producer's: a spool that is not there is an error, not made */
     void *note_ud;
 };
 
@@ -105,11 +106,14 @@ struct queue_ops {
      * never replacing one there, *queued false then; Redis: LPUSH). */
     int (*enqueue)(struct queue *q, const char *task_id, const char *payload, size_t len,
                    bool *queued, struct rx_error **err);
-    /* The stored result of task_id (at most LIMIT_RESULT_FILE_BYTES: a
+    /* The stored result of task_id (at most LIMIT_RESULT_READ_BYTES: a
      * larger one is an error), or *json NULL when there is none yet.
      * Caller frees. */
     int (*result_get)(struct queue *q, const char *task_id, char **json, size_t *len,
                       struct rx_error **err);
+    /* Jobs waiting in the queue, cheaply (a count, no job read): for the
+     * metrics. */
+    int (*depth)(struct queue *q, long long *n, struct rx_error **err);
     /* Clean exit: drop this worker's lease and registration. */
     void (*unregister)(struct queue *q);
     void (*close)(struct queue *q);

@@ -821,6 +821,15 @@ count_json(const char *dir, const char *skip_suffix)
 }
 
 static int
+dir_depth(struct queue *q, long long *n, struct rx_error **err RX_UNUSED)
+{
+    struct queue_dir *d = (struct queue_dir *)q;
+    cleanup_free char *in = xasprintf("%s/incoming", d->root);
+    *n = count_json(in, NULL);
+    return 0;
+}
+
+static int
 dir_status(struct queue *q, struct json_object **out, struct rx_error **err RX_UNUSED)
 {
     struct queue_dir *d = (struct queue_dir *)q;
@@ -960,6 +969,12 @@ dir_enqueue(struct queue *q, const char *task_id, const char *payload, size_t le
     else if (ok && errno != EEXIST)
         saved = errno, ok = false;
     unlink(tmp);
+    if (*queued) { /* the new name, on disk */
+        cleanup_free char *in = xasprintf("%s/incoming", d->root);
+        cleanup_close int dfd = open(in, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0)
+            fsync(dfd);
+    }
     if (!ok)
         return rx_error_set(err, saved, "spool: write %s: %s", dst, strerror(saved));
     return 0;
@@ -973,7 +988,7 @@ dir_result_get(struct queue *q, const char *task_id, char **json, size_t *len,
     cleanup_free char *p = xasprintf("%s/results/%s.json", d->root, task_id);
     *json = NULL;
     struct rx_error *e = NULL;
-    if (read_file(p, LIMIT_RESULT_FILE_BYTES + 1, json, len, &e) < 0) {
+    if (read_file(p, LIMIT_RESULT_READ_BYTES + 1, json, len, &e) < 0) {
         if (e->code == ENOENT) {
             rx_error_free(&e);
             return 0;
@@ -981,10 +996,10 @@ dir_result_get(struct queue *q, const char *task_id, char **json, size_t *len,
         *err = e;
         return -1;
     }
-    if (*len > LIMIT_RESULT_FILE_BYTES) {
+    if (*len > LIMIT_RESULT_READ_BYTES) {
         free(steal_pointer(json));
-        return rx_error_set(err, EFBIG, "spool: %s holds more than %u bytes", p,
-                            LIMIT_RESULT_FILE_BYTES);
+        return rx_error_set(err, EFBIG, "spool: %s holds more than %u bytes (the job is done)", p,
+                            LIMIT_RESULT_READ_BYTES);
     }
     return 0;
 }
@@ -1005,6 +1020,7 @@ static const struct queue_ops dir_ops = {
     .identity = dir_identity,
     .enqueue = dir_enqueue,
     .result_get = dir_result_get,
+    .depth = dir_depth,
     .unregister = dir_unregister,
     .close = dir_close,
 };
@@ -1032,6 +1048,9 @@ queue_dir_open(const char *path, const struct queue_cfg *cfg, struct rx_error **
     if (path[0] == '\0')
         return rx_error_reject(err, "queue dir: needs a path (dir:/var/spool/ralph)"), NULL;
     char *root = realpath(path, NULL);
+    if (root == NULL && cfg->must_exist)
+        return rx_error_reject(err, "queue dir %s: %s (no spool there)", path, strerror(errno)),
+               NULL;
     if (root == NULL) {
         if (mkdir_p(path, err) < 0)
             return NULL;

@@ -829,7 +829,7 @@ redis_result_get(struct queue *q, const char *task_id, char **json, size_t *len,
     struct queue_redis *r = (struct queue_redis *)q;
     cleanup_free char *key = xasprintf("%s:result:%s", r->prefix, task_id);
     char max[16];
-    snprintf(max, sizeof(max), "%u", LIMIT_RESULT_FILE_BYTES);
+    snprintf(max, sizeof(max), "%u", LIMIT_RESULT_READ_BYTES);
     const char *argv[] = {"EVAL", small_get_lua, "1", key, max};
     cleanup_reply redisReply *rep = cmds(r, err, 5, argv);
     *json = NULL;
@@ -839,6 +839,18 @@ redis_result_get(struct queue *q, const char *task_id, char **json, size_t *len,
         *json = xstrndup(rep->str, rep->len);
         *len = rep->len;
     }
+    return 0;
+}
+
+static int
+redis_depth(struct queue *q, long long *n, struct rx_error **err)
+{
+    struct queue_redis *r = (struct queue_redis *)q;
+    const char *argv[] = {"LLEN", r->k_jobs};
+    cleanup_reply redisReply *rep = cmds(r, err, 2, argv);
+    if (rep == NULL)
+        return -1;
+    *n = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
     return 0;
 }
 
@@ -860,6 +872,7 @@ static const struct queue_ops redis_ops = {
     .close = redis_close,
     .enqueue = redis_enqueue,
     .result_get = redis_result_get,
+    .depth = redis_depth,
 };
 
 struct queue *

@@ -44,6 +44,8 @@ struct submit {
     bool policy_loaded;
 };
 
+static void print_result(const char *json);
+
 /* A job file (or standard input for "-"), at most LIMIT_JOB_BYTES. */
 static int
 read_job(const char *file, char **out, size_t *len, struct rx_error **err)
@@ -109,7 +111,8 @@ step_admit(struct submit *s, struct rx_error **err)
 }
 
 /* Each job queued, unless its task id already has a result (printed, not
- * run again). */
+ * run again); without --wait each line is printed as its job is queued,
+ * so that a failure part way still says what went in. */
 static int
 step_enqueue(struct submit *s, struct rx_error **err)
 {
@@ -118,7 +121,8 @@ step_enqueue(struct submit *s, struct rx_error **err)
     struct queue_cfg c = {.worker_id = me,
                           .prefix = s->o->prefix,
                           .lease_ms = 30000,
-                          .max_attempts = 1};
+                          .max_attempts = 1,
+                          .must_exist = true};
     s->q = queue_open(s->o->queue_url, &c, err);
     if (s->q == NULL)
         return -1;
@@ -131,6 +135,16 @@ step_enqueue(struct submit *s, struct rx_error **err)
         if (e->result == NULL &&
             s->q->ops->enqueue(s->q, e->task_id, e->payload, e->len, &queued, err) < 0)
             return -1;
+        if (e->result == NULL && !queued)
+            fprintf(stderr,
+                    "ralph-worker submit: %s: a job is already queued as %s: this one was not "
+                    "queued (its result will be that job's)\n",
+                    e->file, e->task_id);
+        if (!s->o->wait && e->result != NULL)
+            print_result(e->result);
+        else if (!s->o->wait)
+            printf("%s\n", e->task_id);
+        fflush(stdout);
     }
     return 0;
 }
@@ -198,19 +212,13 @@ worker_submit(const struct submit_opts *o)
     } else if (step_enqueue(&s, &err) < 0) {
         code = err->kind == RX_ERR_REJECTED ? SUBMIT_EXIT_REJECTED : SUBMIT_EXIT_INFRA;
     } else if (!o->wait) {
-        for (size_t i = 0; i < s.n; i++) {
-            if (s.e[i].result != NULL)
-                print_result(s.e[i].result);
-            else
-                printf("%s\n", s.e[i].task_id);
+        for (size_t i = 0; i < s.n; i++)
             if (s.e[i].result != NULL && code == 0)
                 code = result_exit_code(s.e[i].result);
-        }
     } else {
         int w = step_wait(&s, &err);
-        if (w < 0)
-            code = SUBMIT_EXIT_INFRA;
-        for (size_t i = 0; w >= 0 && i < s.n; i++) {
+        /* What came is printed, whatever ended the wait. */
+        for (size_t i = 0; i < s.n; i++) {
             if (s.e[i].result == NULL)
                 continue;
             print_result(s.e[i].result);
@@ -225,6 +233,8 @@ worker_submit(const struct submit_opts *o)
             fputc('\n', stderr);
             code = SUBMIT_EXIT_TIMEOUT;
         }
+        if (w < 0)
+            code = SUBMIT_EXIT_INFRA;
     }
     if (err != NULL)
         fprintf(stderr, "ralph-worker submit: %s\n", err->msg);

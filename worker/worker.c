@@ -110,6 +110,7 @@ static void
 stop_taking(struct worker *w)
 {
     atomic_store(&w->stop_taking, 1);
+    metrics_set(w->metrics, METRICS_TAKING, 0);
     mem_budget_close(&w->mem);
 }
 
@@ -711,21 +712,18 @@ sweep(struct worker *w, struct queue *q, struct docker_client **dc, bool startup
     }
 }
 
-/* The queue's depth for the metrics, read with the heartbeat (only when
- * they are served: a status read costs the queue more than a beat). */
+/* The queue's depth for the metrics, read with the heartbeat when they are
+ * served (a count: LLEN, or the names in incoming/). */
 static void
 queue_depth(struct worker *w, struct queue *q)
 {
     struct rx_error *err = NULL;
-    struct json_object *st = NULL;
-    if (q->ops->status(q, &st, &err) < 0) {
+    long long n = 0;
+    if (q->ops->depth(q, &n, &err) < 0) {
         rx_error_free(&err);
         return;
     }
-    struct json_object *n = rx_json_get(st, "queued");
-    if (n != NULL && json_object_is_type(n, json_type_int))
-        metrics_set(w->metrics, METRICS_QUEUE_DEPTH, json_object_get_int64(n));
-    json_object_put(st);
+    metrics_set(w->metrics, METRICS_QUEUE_DEPTH, n);
 }
 
 static void
@@ -1036,6 +1034,7 @@ worker_run(const struct worker_cfg *cfg)
         worker_announce(&m);
         if (worker_metrics(&m) == 0 && worker_take_id(&m) == 0) {
             slots_start(&w);
+            metrics_set(w.metrics, METRICS_TAKING, !atomic_load(&w.stop_taking));
             supervise(&m);
             worker_stop(&m);
         }

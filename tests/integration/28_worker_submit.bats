@@ -45,9 +45,16 @@ ok_job() {
     jq -nc --arg id "sub-err-$$" '{task_id: $id, command: ["sh", "-c", "exit 7"]}' >"$err"
     slow=$BATS_TEST_TMPDIR/slow.json
     jq -nc --arg id "sub-slow-$$" '{task_id: $id, command: ["sleep", "30"], timeout: 1}' >"$slow"
+    submit --queue "dir:$WK_SPOOL" --wait --timeout 90 "$err" "$slow"
+    [[ $SUB_RC == 1 ]] || { show; fail "exit code $SUB_RC, not 1 (the first job's: an error)"; }
+    assert_equal "$(jq -r .status <<<"$SUB_OUT" | tr '\n' ' ')" "error timeout " "the statuses, in order"
     submit --queue "dir:$WK_SPOOL" --wait --timeout 90 "$slow" "$err"
     [[ $SUB_RC == 3 ]] || { show; fail "exit code $SUB_RC, not 3 (the first job's: a timeout)"; }
-    assert_equal "$(jq -r .status <<<"$SUB_OUT" | tr '\n' ' ')" "timeout error " "the statuses, in order"
+
+    # A spool that is not there is an error, not a new spool nobody reads.
+    submit --queue "dir:$BATS_TEST_TMPDIR/no-such-spool" "$ok"
+    [[ $SUB_RC == 2 && ! -e $BATS_TEST_TMPDIR/no-such-spool ]] ||
+        { show; fail "a missing spool: exit $SUB_RC, or it was made"; }
 }
 
 @test "submit, Redis: the task id printed, the job run once; a second submit of a done id prints its result and queues nothing" {
@@ -57,12 +64,13 @@ ok_job() {
     submit --queue "$WK_Q" "$job"
     [[ $SUB_RC == 0 && $SUB_OUT == "sub-redis-$$" ]] || { show; fail "submit did not print the task id"; }
     wk_until 90 "the result" has_result "sub-redis-$$" || { wk_dump r; return 1; }
+    wk_signal_and_wait r TERM 30 # nobody takes a copy off the queue now
     submit --queue "$WK_Q" --wait --timeout 30 "$job"
     [[ $SUB_RC == 0 ]] || { show; fail "exit code $SUB_RC"; }
     jq -e '.status == "success" and .output == 42' <<<"$SUB_OUT" >/dev/null || { show; fail "result"; }
     assert_equal "$(rcli LLEN ralph:jobs)" 0 "jobs queued after the second submit"
-    sleep 1
     assert_equal "$(wk_count_events r job_start)" 1 "runs of the job"
+    wk_start r2 --queue "$WK_Q" --concurrency 2
 
     # A job without a task id gets one, printed, and its result is found by it.
     printf '%s' '{"command": ["echo", "hi"]}' >"$BATS_TEST_TMPDIR/noid.json"

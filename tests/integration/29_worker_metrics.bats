@@ -66,6 +66,27 @@ has_result() {
     assert_equal "$GOT_CODE" 404 "GET /nothing"
 }
 
+@test "metrics: on a spool, the queue's depth is the jobs waiting in incoming/; only GET and HEAD" {
+    mkdir -p "$WK_SPOOL"
+    wk_start w --queue "dir:$WK_SPOOL" --concurrency 1 --lease 3 --heartbeat 1 --metrics "$MPORT"
+    wk_spool_job "$WK_SPOOL" long "$(job "m-sp-long-$$" 'sleep 20')"
+    wk_wait_event w job_start 60 || { wk_dump w; return 1; }
+    local i
+    for i in 1 2 3; do wk_spool_job "$WK_SPOOL" "wait$i" "$(job "m-sp-$i-$$" true)"; done
+    for ((i = 0; i < 30; i++)); do
+        get /metrics
+        [[ $(metric ralph_queue_depth) == 3 ]] && break
+        sleep 0.5
+    done
+    assert_equal "$(metric ralph_queue_depth)" 3 "queue depth with three jobs in incoming/"
+    assert_equal "$(metric ralph_slots_busy)" 1 "busy slots"
+    local code
+    code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST -d x "http://127.0.0.1:$MPORT/metrics")
+    assert_equal "$code" 405 "POST /metrics"
+    code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -I "http://127.0.0.1:$MPORT/healthz")
+    assert_equal "$code" 200 "HEAD /healthz"
+}
+
 @test "metrics: draining (SIGTERM with a job running) is not ready but healthy" {
     wk_start w --queue "$WK_Q" --lease 3 --heartbeat 1 --grace 30 --metrics "127.0.0.1:$MPORT"
     wk_push "$(job "m-long-$$" 'sleep 8')"

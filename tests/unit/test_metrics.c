@@ -53,7 +53,10 @@ main(void)
     free(t);
 
     const char *why = NULL;
-    ok(metrics_ready(m, &why), "ready at first");
+    ok(!metrics_ready(m, &why) && strstr(why, "not taking") != NULL,
+       "not ready before the slots take jobs");
+    metrics_set(m, METRICS_TAKING, 1);
+    ok(metrics_ready(m, &why), "ready once they do");
     metrics_set(m, METRICS_QUEUE_OK, 0);
     ok(!metrics_ready(m, &why) && strstr(why, "queue") != NULL, "not ready: the queue (%s)",
        why ? why : "");
