@@ -98,13 +98,13 @@ $(LIB): $(LIB_OBJS)
 $(BUILD)/executor/main.o $(BUILD)/worker/main.o $(BUILD)/worker/worker.o: override CFLAGS += -DRALPH_VERSION='"$(VERSION)"'
 
 $(BUILD)/ralph-worker: $(BUILD)/worker/main.o $(WORKER_OBJS) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis) -lmicrohttpd -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis) $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd) -lpthread
 
 # doctor prints its report: it belongs to the command, not the library.
 $(BUILD)/ralph-exec: $(BUILD)/executor/main.o $(BUILD)/executor/doctor.o $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/test_metrics: LDLIBS += -lmicrohttpd -lpthread
+$(BUILD)/tests/test_metrics: LDLIBS += $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd) -lpthread
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)

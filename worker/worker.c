@@ -603,8 +603,10 @@ slot_main(void *arg)
             break;
         /* A ticket for --max-jobs, taken before claiming. */
         long long ticket = atomic_fetch_add(&w->taken, 1);
-        if (cfg->max_jobs > 0 && ticket >= cfg->max_jobs)
+        if (cfg->max_jobs > 0 && ticket >= cfg->max_jobs) {
+            metrics_set(w->metrics, METRICS_TAKING, 0); /* --max-jobs reached */
             break;
+        }
         struct rx_error *err = NULL;
         struct queue_job *job = NULL;
         if (slot_queue(w, &q, &err) == NULL || q->ops->claim(q, CLAIM_WAIT_MS, &job, &err) < 0) {
