@@ -95,7 +95,7 @@ $(BUILD)/executor/seccomp_blob.o: executor/seccomp_blob.S images/seccomp-strict.
 $(LIB): $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
-$(BUILD)/executor/main.o $(BUILD)/worker/main.o $(BUILD)/worker/worker.o: override CFLAGS += -DRALPH_VERSION='"$(VERSION)"'
+$(BUILD)/executor/main.o $(BUILD)/worker/main.o: override CFLAGS += -DRALPH_VERSION='"$(VERSION)"'
 
 $(BUILD)/ralph-worker: $(BUILD)/worker/main.o $(WORKER_OBJS) $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis) $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd) -lpthread

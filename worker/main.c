@@ -133,6 +133,7 @@ main(int argc, char **argv)
 
     struct worker_cfg cfg;
     worker_cfg_defaults(&cfg);
+    cfg.version = RALPH_VERSION;
     struct rx_error *err = NULL;
     bool status = argc > 1 && strcmp(argv[1], "status") == 0;
     if (status) {

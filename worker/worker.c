@@ -17,10 +17,6 @@
 #include "executor/rx_util.h"
 #include "worker/mem_budget.h"
 #include "worker/metrics.h"
-
-#ifndef RALPH_VERSION
-#define RALPH_VERSION "unknown"
-#endif
 #include "worker/queue.h"
 
 #define OWNER_PREFIX "ralph-worker/"
@@ -1029,7 +1025,7 @@ worker_run(const struct worker_cfg *cfg)
     struct supervisor m = {.w = &w, .sfd = -1, .exit_code = WORKER_EXIT_OK};
     pthread_mutex_init(&w.log_lock, NULL);
     mem_budget_init(&w.mem, cfg->memory_budget);
-    w.metrics = metrics_new(RALPH_VERSION);
+    w.metrics = metrics_new(cfg->version);
     w.owner = xasprintf(OWNER_PREFIX "%s", cfg->worker_id);
     w.run_id = queue_identity_new();
     if (worker_open(&m) == 0) {

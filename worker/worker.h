@@ -30,6 +30,7 @@ struct worker_cfg {
     long long memory_budget; /* bytes; MEM_BUDGET_OFF, or MEM_BUDGET_UNKNOWN: the
                               * engine's memory less a reserve (worker/mem_budget.h) */
     char *metrics_addr;      /* --metrics: serve /metrics, /healthz, /readyz; NULL: not */
+    const char *version;     /* the program's version (ralph_build_info), static */
 };
 
 /* Exit codes of ralph-worker. */
