@@ -9,9 +9,24 @@ load ../lib/libworker
 
 setup_file() { wk_setup_file; }
 teardown_file() { wk_teardown_file; }
+# A free port below the kernel's ephemeral range (so that no outgoing
+# connection takes it meanwhile) and the Redis helper's (20000 and up).
+free_port() {
+    python3 -c 'import random, socket
+for _ in range(200):
+    p = random.randint(10000, 19999)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); s.listen(); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()'
+}
+
 setup() {
     wk_setup || return 1
-    MPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    MPORT=$(free_port)
 }
 teardown() {
     [[ -n ${SLOW_PID:-} ]] && kill "$SLOW_PID" 2>/dev/null
@@ -159,11 +174,14 @@ PY
     wk_start a --queue "$WK_Q" --metrics "localhost:$MPORT"
     wk_wait_exit a 30
     assert_equal "$WK_RC" 2 "exit code for a host name"
+    # Another listener on a port: the worker cannot have it.
     python3 -c 'import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(20)' "$MPORT" &
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1]); time.sleep(30)' "$BATS_TEST_TMPDIR/taken" &
     SLOW_PID=$!
-    sleep 0.5
-    wk_start b --queue "$WK_Q" --metrics "$MPORT"
+    wk_until 10 "the other listener" test -s "$BATS_TEST_TMPDIR/taken" || return 1
+    wk_start b --queue "$WK_Q" --metrics "$(cat "$BATS_TEST_TMPDIR/taken")"
     wk_wait_exit b 30
     assert_equal "$WK_RC" 2 "exit code for a port in use"
     grep -q "cannot listen" "${WK_LOG[b]}" || fail "the log does not say why: $(cat "${WK_LOG[b]}")"
