@@ -312,6 +312,14 @@ record_limits(struct run *r)
                            json_object_new_int64((int64_t)r->opts->output_cap));
 }
 
+/* When the container's holder ends by itself (its ralph.deadline label):
+ * the job's timeout and 300 s past the moment the container is made. */
+static long long
+container_deadline(const struct job_spec *job)
+{
+    return rx_wall_s() + (job->timeout_ms + 999) / 1000 + 300;
+}
+
 /* The result's identity, the container's settings and limits, what the
  * engine cannot honour: all before the engine is asked for anything, so a
  * job that cannot run costs it nothing. */
@@ -328,7 +336,7 @@ step_prepare(struct run *r)
     r->spec = (struct container_spec_opts){
         .owner = r->opts->owner,
         .queue = r->opts->queue,
-        .deadline_s = rx_wall_s() + (job->timeout_ms + 999) / 1000 + 300,
+        .deadline_s = container_deadline(job),
         .tmp_bytes = r->opts->tmp_bytes,
         .shm_bytes = r->opts->shm_bytes,
         .podman = r->dc->podman,
@@ -391,7 +399,7 @@ step_deps(struct run *r)
     }
     r->spec.image = r->res->deps_image;
     /* The container's own deadline counts from now, not from before the build. */
-    r->spec.deadline_s = rx_wall_s() + (r->job->timeout_ms + 999) / 1000 + 300;
+    r->spec.deadline_s = container_deadline(r->job);
     if (built) {
         int removed = 0;
         struct rx_error *e = NULL;
@@ -879,19 +887,24 @@ run_finish(struct run *r)
     r->res->duration_ms = rx_now_ms() - r->res->started_ms;
 }
 
-void
-executor_run(struct docker_client *dc, const struct job_spec *job, const struct executor_opts *opts,
-             struct job_result *res)
+/* The last step of `ralph-exec prepare`: its deps image is there. */
+static int
+step_prepared(struct run *r)
 {
-    static int (*const steps[])(struct run *) = {
-        step_prepare,           step_deps,    step_create,           step_start,
-        step_input_before_exec, step_exec,    step_input_after_exec, step_stream,
-        step_exec_wait,         step_inspect, step_classify_collect,
-    };
+    r->res->status = JOB_SUCCESS;
+    return 0;
+}
+
+/* Steps in order over one struct run, each returning on error; whatever
+ * happened, run_finish. */
+static void
+run_steps(struct docker_client *dc, const struct job_spec *job, const struct executor_opts *opts,
+          struct job_result *res, int (*const *steps)(struct run *), size_t n)
+{
     struct run r = {.dc = dc, .job = job, .opts = opts, .res = res};
     docker_demux_init(&r.demux, opts->stdout_cap, opts->stderr_cap);
     rx_buf_init(&r.tar, 0);
-    for (size_t i = 0; i < RX_ARRAY_SIZE(steps); i++) {
+    for (size_t i = 0; i < n; i++) {
         if (steps[i](&r) < 0) {
             run_fail(&r);
             break;
@@ -901,17 +914,23 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
 }
 
 void
+executor_run(struct docker_client *dc, const struct job_spec *job, const struct executor_opts *opts,
+             struct job_result *res)
+{
+    static int (*const steps[])(struct run *) = {
+        step_prepare,           step_deps,    step_create,           step_start,
+        step_input_before_exec, step_exec,    step_input_after_exec, step_stream,
+        step_exec_wait,         step_inspect, step_classify_collect,
+    };
+    run_steps(dc, job, opts, res, steps, RX_ARRAY_SIZE(steps));
+}
+
+void
 executor_prepare(struct docker_client *dc, const struct job_spec *job,
                  const struct executor_opts *opts, struct job_result *res)
 {
-    struct run r = {.dc = dc, .job = job, .opts = opts, .res = res};
-    docker_demux_init(&r.demux, opts->stdout_cap, opts->stderr_cap);
-    rx_buf_init(&r.tar, 0);
-    if (step_prepare(&r) < 0 || step_deps(&r) < 0)
-        run_fail(&r);
-    else
-        res->status = JOB_SUCCESS;
-    run_finish(&r);
+    static int (*const steps[])(struct run *) = {step_prepare, step_deps, step_prepared};
+    run_steps(dc, job, opts, res, steps, RX_ARRAY_SIZE(steps));
 }
 
 int

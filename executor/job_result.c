@@ -122,8 +122,7 @@ job_result_to_json(const struct job_result *r)
     json_object_object_add(o, "duration_ms", json_object_new_int64(r->duration_ms));
     add_opt_str(o, "image", r->image);
     add_opt_str(o, "image_id", r->image_id);
-    json_object_object_add(o, "deps_image",
-                           r->deps_image ? json_object_new_string(r->deps_image) : NULL);
+    add_opt_str(o, "deps_image", r->deps_image);
     add_opt_str(o, "container_id", r->container_id);
     if (r->engine_version != NULL) {
         struct json_object *e = json_object_new_object();
