@@ -25,18 +25,25 @@ deps_policy_defaults(struct deps_policy *p)
 static const uuid_t DEPS_NAMESPACE = {0x6b, 0x1e, 0x52, 0x0c, 0x8d, 0x3f, 0x4a, 0x77,
                                       0x9e, 0x21, 0x5a, 0x0d, 0xc4, 0x63, 0x18, 0xb2};
 
+/* Where a URL's "user:password@" is: *start and its length (0: none). */
+static size_t
+url_credentials(const char *url, const char **start)
+{
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    const char *at = memrchr(host, '@', strcspn(host, "/?#"));
+    *start = host;
+    return at ? (size_t)(at + 1 - host) : 0;
+}
+
 /* The index URL without any user:password@ (the key is the image's label,
  * which everyone with the engine's socket reads). */
 static char *
 index_without_credentials(const char *url)
 {
-    const char *host = strstr(url, "://");
-    host = host ? host + 3 : url;
-    size_t hostlen = strcspn(host, "/?#");
-    const char *at = memrchr(host, '@', hostlen);
-    if (at == NULL)
-        return xstrdup(url);
-    return xasprintf("%.*s%s", (int)(host - url), url, at + 1);
+    const char *cred;
+    size_t n = url_credentials(url, &cred);
+    return xasprintf("%.*s%s", (int)(cred - url), url, cred + n);
 }
 
 char *
@@ -246,15 +253,9 @@ static char *
 redact(const char *text, const char *url)
 {
     char *out = xstrdup(text);
-    if (url == NULL)
-        return out;
-    const char *host = strstr(url, "://");
-    host = host ? host + 3 : url;
-    const char *at = memrchr(host, '@', strcspn(host, "/?#"));
-    if (at == NULL)
-        return out;
-    size_t n = (size_t)(at + 1 - host);
-    for (char *hit; (hit = memmem(out, strlen(out), host, n)) != NULL;)
+    const char *cred = NULL;
+    size_t n = url != NULL ? url_credentials(url, &cred) : 0;
+    for (char *hit; n > 0 && (hit = memmem(out, strlen(out), cred, n)) != NULL;)
         memmove(hit, hit + n, strlen(hit + n) + 1);
     return out;
 }
