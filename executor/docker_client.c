@@ -267,3 +267,35 @@ docker_client_memory(struct docker_client *dc, long long *bytes, struct rx_error
     *bytes = total;
     return 0;
 }
+
+struct json_object *
+docker_client_list_labelled(struct docker_client *dc, const char *kind, const char *label,
+                            struct rx_error **err)
+{
+    cleanup_json struct json_object *filter = json_object_new_object();
+    struct json_object *labels = json_object_new_array();
+    json_object_array_add(labels, json_object_new_string(label));
+    json_object_object_add(filter, "label", labels);
+    cleanup_free char *q = docker_http_escape(rx_json_compact(filter));
+    /* Containers: stopped ones too. */
+    cleanup_free char *path = xasprintf("/%s/json?%sfilters=%s", kind,
+                                        strcmp(kind, "containers") == 0 ? "all=1&" : "", q);
+    cleanup_free char *what = xasprintf("list %s", kind);
+    cleanup_resp struct docker_resp resp = {0};
+    struct docker_req req = {.method = "GET",
+                             .path = path,
+                             .resp_cap = LIMIT_ENGINE_INSPECT_BYTES,
+                             .timeout_ms = 30000};
+    if (docker_http_do(dc->http, &req, &resp, err) < 0)
+        return NULL;
+    if (resp.status != 200 || resp.truncated) {
+        docker_resp_error(&resp, err, what);
+        return NULL;
+    }
+    struct json_object *o = rx_json_parse(resp.body.data, resp.body.len, what, err);
+    if (o != NULL && !json_object_is_type(o, json_type_array)) {
+        json_object_put(o);
+        return rx_error_set(err, EPROTO, "%s: reply is not an array", what), NULL;
+    }
+    return o;
+}

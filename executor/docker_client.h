@@ -55,6 +55,12 @@ void docker_client_free(struct docker_client *dc);
 struct json_object *docker_client_get_json(struct docker_client *dc, const char *path,
                                            struct rx_error **err);
 
+/* GET /KIND/json ("containers", stopped ones included, or "images")
+ * filtered by the presence of a label ("key" or "key=value"): the engine's
+ * array (new reference), or NULL with *err set. */
+struct json_object *docker_client_list_labelled(struct docker_client *dc, const char *kind,
+                                                const char *label, struct rx_error **err);
+
 /* The engine host's memory in bytes (GET /info, MemTotal): a reply
  * without a positive MemTotal is an error (EPROTO). */
 int docker_client_memory(struct docker_client *dc, long long *bytes, struct rx_error **err);

@@ -355,24 +355,5 @@ docker_container_remove(struct docker_client *dc, const char *id, struct rx_erro
 struct json_object *
 docker_container_list_labelled(struct docker_client *dc, const char *label, struct rx_error **err)
 {
-    cleanup_free char *filter = xasprintf("{\"label\":[\"%s\"]}", label);
-    cleanup_free char *q = docker_http_escape(filter);
-    cleanup_free char *path = xasprintf("/containers/json?all=1&filters=%s", q);
-    cleanup_resp struct docker_resp resp = {0};
-    struct docker_req req = {.method = "GET",
-                             .path = path,
-                             .resp_cap = LIMIT_ENGINE_INSPECT_BYTES,
-                             .timeout_ms = 30000};
-    if (docker_http_do(dc->http, &req, &resp, err) < 0)
-        return NULL;
-    if (resp.status != 200 || resp.truncated) {
-        docker_resp_error(&resp, err, "list containers");
-        return NULL;
-    }
-    struct json_object *o = rx_json_parse(resp.body.data, resp.body.len, "container list", err);
-    if (o != NULL && !json_object_is_type(o, json_type_array)) {
-        json_object_put(o);
-        return rx_error_set(err, EPROTO, "list containers: reply is not an array"), NULL;
-    }
-    return o;
+    return docker_client_list_labelled(dc, "containers", label, err);
 }

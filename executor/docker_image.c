@@ -87,22 +87,7 @@ docker_image_tag(struct docker_client *dc, const char *name, const char *repo, c
 struct json_object *
 docker_image_list_labelled(struct docker_client *dc, const char *label, struct rx_error **err)
 {
-    cleanup_free char *filter = xasprintf("{\"label\":[\"%s\"]}", label);
-    cleanup_free char *q = docker_http_escape(filter);
-    cleanup_free char *path = xasprintf("/images/json?filters=%s", q);
-    cleanup_resp struct docker_resp resp = {0};
-    if (call(dc, "GET", path, &resp, err) < 0)
-        return NULL;
-    if (resp.status != 200 || resp.truncated) {
-        docker_resp_error(&resp, err, "list images");
-        return NULL;
-    }
-    struct json_object *o = rx_json_parse(resp.body.data, resp.body.len, "image list", err);
-    if (o != NULL && !json_object_is_type(o, json_type_array)) {
-        json_object_put(o);
-        return rx_error_set(err, EPROTO, "list images: reply is not an array"), NULL;
-    }
-    return o;
+    return docker_client_list_labelled(dc, "images", label, err);
 }
 
 int
