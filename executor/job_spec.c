@@ -1086,8 +1086,8 @@ job_spec_parse(const char *data, size_t len, char **task_id_out, struct rx_error
     return job;
 }
 
-struct job_spec *
-job_spec_load(const char *path, char **task_id_out, struct rx_error **err)
+int
+job_spec_read(const char *path, char **bytes, size_t *len, struct rx_error **err)
 {
     cleanup_close int fd = -1;
     if (strcmp(path, "-") == 0) {
@@ -1096,18 +1096,30 @@ job_spec_load(const char *path, char **task_id_out, struct rx_error **err)
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     }
     if (fd < 0)
-        return rx_error_reject(err, "cannot open job file %s: %s", path, strerror(errno)), NULL;
+        return rx_error_reject(err, "cannot open job file %s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
-        return rx_error_reject(err, "job file %s is a directory", path), NULL;
+        return rx_error_reject(err, "job file %s is a directory", path);
     cleanup_buf struct rx_buf b;
     rx_buf_init(&b, LIMIT_JOB_BYTES);
     if (rx_buf_read_fd(&b, fd) < 0)
-        return rx_error_reject(err, "cannot read job file %s: %s", path, strerror(errno)), NULL;
+        return rx_error_reject(err, "cannot read job file %s: %s", path, strerror(errno));
     if (b.overflow)
-        return rx_error_reject(err, "job file %s is more than %u bytes", path, LIMIT_JOB_BYTES),
-               NULL;
-    struct job_spec *job = job_spec_parse(b.data ? b.data : "", b.len, task_id_out, err);
+        return rx_error_reject(err, "job file %s is more than %u bytes", path, LIMIT_JOB_BYTES);
+    *bytes = rx_buf_steal(&b, len);
+    if (*bytes == NULL)
+        *bytes = xstrdup("");
+    return 0;
+}
+
+struct job_spec *
+job_spec_load(const char *path, char **task_id_out, struct rx_error **err)
+{
+    cleanup_free char *bytes = NULL;
+    size_t len = 0;
+    if (job_spec_read(path, &bytes, &len, err) < 0)
+        return NULL;
+    struct job_spec *job = job_spec_parse(bytes, len, task_id_out, err);
     if (job == NULL)
         rx_error_prefix(err, "%s", strcmp(path, "-") == 0 ? "job on stdin" : path);
     return job;

@@ -94,6 +94,10 @@ struct job_spec *job_spec_from_json(struct json_object *doc, struct rx_error **e
  * LIMIT_JOB_BYTES.  On rejection, *task_id_out (if not NULL) gets the
  * document's task_id when one could be read, so the result can carry it. */
 struct job_spec *job_spec_load(const char *path, char **task_id_out, struct rx_error **err);
+/* What job_spec_load reads: the file (or standard input for "-"), at most
+ * LIMIT_JOB_BYTES, into *bytes (caller frees, NUL-terminated).  Errors are
+ * RX_ERR_REJECTED and name the file. */
+int job_spec_read(const char *path, char **bytes, size_t *len, struct rx_error **err);
 /* The size check job_spec_parse starts with, for a job measured before it
  * is read (the worker's queues): 0, or -1 with *err (RX_ERR_REJECTED). */
 int job_spec_check_size(size_t len, struct rx_error **err);

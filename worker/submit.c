@@ -7,8 +7,6 @@
  * task ids or wait for the results. */
 #include "worker/submit.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,7 +14,6 @@
 #include "executor/executor.h"
 #include "executor/job_result.h"
 #include "executor/operator_policy.h"
-#include "executor/rx_buf.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
 #include "worker/queue.h"
@@ -46,30 +43,6 @@ struct submit {
 
 static void print_result(const char *json);
 
-/* A job file (or standard input for "-"), at most LIMIT_JOB_BYTES. */
-static int
-read_job(const char *file, char **out, size_t *len, struct rx_error **err)
-{
-    cleanup_close int fd = strcmp(file, "-") == 0 ? dup(STDIN_FILENO) : open(file, O_RDONLY);
-    if (fd < 0)
-        return rx_error_reject(err, "%s: %s", file, strerror(errno));
-    struct rx_buf b;
-    rx_buf_init(&b, LIMIT_JOB_BYTES);
-    if (rx_buf_read_fd(&b, fd) < 0) {
-        int e = errno;
-        rx_buf_free(&b);
-        return rx_error_reject(err, "%s: %s", file, strerror(e));
-    }
-    if (b.overflow) {
-        rx_buf_free(&b);
-        return rx_error_reject(err, "%s: the job is larger than %u bytes", file, LIMIT_JOB_BYTES);
-    }
-    *out = rx_buf_steal(&b, len);
-    if (*out == NULL)
-        *out = xstrdup("");
-    return 0;
-}
-
 /* The document as queued: as written when it names its task id, else with
  * the id admission gave it (so that the result can be found). */
 static void
@@ -95,7 +68,7 @@ step_admit(struct submit *s, struct rx_error **err)
     s->policy_loaded = true;
     for (size_t i = 0; i < s->n; i++) {
         struct entry *e = &s->e[i];
-        if (read_job(e->file, &e->payload, &e->len, err) < 0)
+        if (job_spec_read(e->file, &e->payload, &e->len, err) < 0)
             return -1;
         struct executor_opts opts;
         executor_opts_defaults(&opts);
