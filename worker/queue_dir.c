@@ -942,41 +942,14 @@ dir_enqueue(struct queue *q, const char *task_id, const char *payload, size_t le
             struct rx_error **err)
 {
     struct queue_dir *d = (struct queue_dir *)q;
-    cleanup_free char *id = queue_identity_new();
-    cleanup_free char *tmp = xasprintf("%s/incoming/.%s.%s.tmp", d->root, task_id, id);
-    cleanup_free char *dst = xasprintf("%s/incoming/%s.json", d->root, task_id);
-    *queued = false;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0)
-        return rx_error_set(err, errno, "spool: create %s: %s", tmp, strerror(errno));
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, payload + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    int saved = errno;
-    bool ok = off == len && fsync(fd) == 0;
-    saved = ok ? 0 : (errno ? errno : saved);
-    close(fd);
-    /* Linked in whole (the worker never sees a half-written job), and
-     * never over a job already there under that name. */
-    if (ok && link(tmp, dst) == 0)
-        *queued = true;
-    else if (ok && errno != EEXIST)
-        saved = errno, ok = false;
-    unlink(tmp);
-    if (*queued) { /* the new name, on disk */
-        cleanup_free char *in = xasprintf("%s/incoming", d->root);
-        cleanup_close int dfd = open(in, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0)
-            fsync(dfd);
-    }
-    if (!ok)
-        return rx_error_set(err, saved, "spool: write %s: %s", dst, strerror(saved));
+    cleanup_free char *in = xasprintf("%s/incoming", d->root);
+    cleanup_free char *name = xasprintf("%s.json", task_id);
+    /* Linked in whole (the worker never sees a half-written job), and never
+     * over a job already there under that name. */
+    bool existed = false;
+    if (write_atomic(in, name, payload, len, true, &existed, err) < 0)
+        return -1;
+    *queued = !existed;
     return 0;
 }
 

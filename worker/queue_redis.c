@@ -433,15 +433,22 @@ redis_claim(struct queue *q, int timeout_ms, struct queue_job **out, struct rx_e
     return rc;
 }
 
-/* GET a key anyone may write, at most LIMIT_REDIS_SMALL_VALUE_BYTES bytes of it
- * (a nil reply when it is no string). */
+/* GET a key anyone may write, at most cap bytes of it (a larger value is an
+ * error; a nil reply when it is no string). */
+static redisReply *
+get_capped(struct queue_redis *r, const char *key, size_t cap, struct rx_error **err)
+{
+    char max[24];
+    snprintf(max, sizeof(max), "%zu", cap);
+    const char *argv[] = {"EVAL", small_get_lua, "1", key, max};
+    return cmds(r, err, 5, argv);
+}
+
+/* The same, at most LIMIT_REDIS_SMALL_VALUE_BYTES. */
 static redisReply *
 get_small(struct queue_redis *r, const char *key, struct rx_error **err)
 {
-    char max[16];
-    snprintf(max, sizeof(max), "%d", LIMIT_REDIS_SMALL_VALUE_BYTES);
-    const char *argv[] = {"EVAL", small_get_lua, "1", key, max};
-    return cmds(r, err, 5, argv);
+    return get_capped(r, key, LIMIT_REDIS_SMALL_VALUE_BYTES, err);
 }
 
 static int
@@ -828,10 +835,7 @@ redis_result_get(struct queue *q, const char *task_id, char **json, size_t *len,
 {
     struct queue_redis *r = (struct queue_redis *)q;
     cleanup_free char *key = xasprintf("%s:result:%s", r->prefix, task_id);
-    char max[16];
-    snprintf(max, sizeof(max), "%u", LIMIT_RESULT_READ_BYTES);
-    const char *argv[] = {"EVAL", small_get_lua, "1", key, max};
-    cleanup_reply redisReply *rep = cmds(r, err, 5, argv);
+    cleanup_reply redisReply *rep = get_capped(r, key, LIMIT_RESULT_READ_BYTES, err);
     *json = NULL;
     if (rep == NULL)
         return -1;
