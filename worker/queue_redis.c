@@ -44,6 +44,7 @@ struct queue_redis {
     void *note_ud;
     unsigned long long noted[LIMIT_REDIS_NOTED]; /* hashes of members reap_failed was said of */
     unsigned n_noted;
+    long long last_beat_ms; /* when this run's lease was last renewed; 0: never */
     char *k_jobs, *k_proc, *k_claiming, *k_lease, *k_workers, *k_done, *k_dead, *k_attempts,
         *k_stats, *k_lease_prefix;
 };
@@ -588,11 +589,24 @@ redis_heartbeat(struct queue *q, const struct queue_beat *beat, struct rx_error 
     json_object_object_add(o, "run", json_object_new_string(r->run_id));
     char px[32];
     snprintf(px, sizeof(px), "%lld", r->lease_ms);
-    const char *argv[] = {"SET", r->k_lease, rx_json_compact(o), "PX", px};
-    cleanup_reply redisReply *set = cmds(r, err, 5, argv);
+    /* GET: the lease it replaces.  None after a first renewal means the
+     * lease lapsed between two heartbeats (this worker stalled, or Redis
+     * was out of reach): the other workers may have taken back its jobs
+     * and run them again, which the log must say. */
+    const char *argv[] = {"SET", r->k_lease, rx_json_compact(o), "PX", px, "GET"};
+    cleanup_reply redisReply *set = cmds(r, err, 6, argv);
     json_object_put(o);
     if (set == NULL)
         return -1;
+    long long now = rx_now_ms();
+    if (set->type == REDIS_REPLY_NIL && r->last_beat_ms > 0 && r->note != NULL) {
+        struct json_object *f = json_object_new_object();
+        json_object_object_add(f, "since_last_heartbeat_ms",
+                               json_object_new_int64(now - r->last_beat_ms));
+        json_object_object_add(f, "lease_ms", json_object_new_int64(r->lease_ms));
+        r->note(r->note_ud, "warn", "lease_lapsed", f);
+    }
+    r->last_beat_ms = now;
     const char *argv2[] = {"SADD", r->k_workers, r->worker_id};
     cleanup_reply redisReply *sadd = cmds(r, err, 3, argv2);
     return sadd == NULL ? -1 : 0;

@@ -651,7 +651,7 @@ slot_main(void *arg)
     return NULL;
 }
 
-/* ---- the main thread: lease, reaper, sweeper, signals ------------------- */
+/* ---- the main thread: lease, reaper, signals; the sweeper's thread ------ */
 
 struct sweep_ctx {
     struct worker *w;
@@ -766,16 +766,74 @@ force_cancel(struct worker *w)
     }
 }
 
+/* The periodic sweep runs in a thread of its own, with its own queue
+ * connection and engine client.  An engine slow to list or to remove (a
+ * hundred containers starting at once) must never hold up the heartbeat:
+ * a lease that lapses lets the other workers take back, and run again,
+ * jobs that are still running here. */
+struct sweeper {
+    struct worker *w;
+    pthread_t thread;
+    bool running;
+    int stop_pipe[2];
+    struct docker_client *dc; /* the startup sweep's, then the thread's */
+};
+
+static void *
+sweeper_main(void *arg)
+{
+    struct sweeper *sw = arg;
+    struct queue *q = NULL;
+    for (;;) {
+        struct pollfd p = {.fd = sw->stop_pipe[0], .events = POLLIN};
+        int r = poll(&p, 1, SWEEP_EVERY_MS);
+        if (r > 0 || (r < 0 && errno != EINTR))
+            break;
+        if (r < 0)
+            continue;
+        struct rx_error *err = NULL;
+        if (slot_queue(sw->w, &q, &err) == NULL) {
+            rx_error_free(&err);
+            continue;
+        }
+        sweep(sw->w, q, &sw->dc, false);
+    }
+    if (q != NULL)
+        q->ops->close(q);
+    return NULL;
+}
+
+static void
+sweeper_start(struct sweeper *sw)
+{
+    if (pipe2(sw->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+        rx_oom();
+    pthread_create(&sw->thread, NULL, sweeper_main, sw);
+    sw->running = true;
+}
+
+static void
+sweeper_stop(struct sweeper *sw)
+{
+    if (!sw->running)
+        return;
+    ssize_t r RX_UNUSED = write(sw->stop_pipe[1], "x", 1);
+    pthread_join(sw->thread, NULL);
+    close(sw->stop_pipe[0]);
+    close(sw->stop_pipe[1]);
+    sw->running = false;
+}
+
 /* What the main thread keeps while the slots run. */
 struct supervisor {
     struct worker *w;
     struct queue *q;
-    struct docker_client *sweeper;
+    struct sweeper sweeper;
     int sfd; /* SIGTERM, SIGINT, SIGHUP */
     int exit_code;
     const char *reason; /* why it stopped */
     long long started;
-    long long next_beat, next_sweep;
+    long long next_beat;
     long long grace_deadline; /* -1: no stop under way */
 };
 
@@ -896,10 +954,10 @@ worker_take_id(struct supervisor *m)
         json_object_object_add(rf, "jobs", json_object_new_int(recovered));
         log_event(w, "info", "jobs_recovered", rf);
     }
-    sweep(w, m->q, &m->sweeper, true);
+    sweep(w, m->q, &m->sweeper.dc, true);
     /* The default budget, for the first heartbeat; an engine that does not
      * answer yet leaves it to the first slot with a job. */
-    if (m->sweeper != NULL && learn_budget(w, m->sweeper, &err) < 0) {
+    if (m->sweeper.dc != NULL && learn_budget(w, m->sweeper.dc, &err) < 0) {
         log_event(w, "warn", "engine_unavailable", kv("error", err->msg, NULL));
         rx_error_free(&err);
     }
@@ -960,8 +1018,8 @@ check_breaker(struct supervisor *m)
     force_cancel(w);
 }
 
-/* Until every slot has ended: signals, the limits on the run, the breaker,
- * the heartbeat and the sweep. */
+/* Until every slot has ended: signals, the limits on the run, the breaker
+ * and the heartbeat (the sweep has its thread). */
 static void
 supervise(struct supervisor *m)
 {
@@ -969,7 +1027,6 @@ supervise(struct supervisor *m)
     const struct worker_cfg *cfg = w->cfg;
     m->started = rx_now_ms();
     m->next_beat = m->started + cfg->heartbeat_ms;
-    m->next_sweep = m->started + SWEEP_EVERY_MS;
     m->grace_deadline = -1;
     while (atomic_load(&w->slots_done) < cfg->concurrency) {
         struct pollfd p = {.fd = m->sfd, .events = POLLIN};
@@ -988,10 +1045,6 @@ supervise(struct supervisor *m)
         if (now >= m->next_beat) {
             housekeeping(w, &m->q);
             m->next_beat = now + cfg->heartbeat_ms;
-        }
-        if (now >= m->next_sweep) {
-            sweep(w, m->q, &m->sweeper, false);
-            m->next_sweep = now + SWEEP_EVERY_MS;
         }
     }
 }
@@ -1032,14 +1085,17 @@ worker_run(const struct worker_cfg *cfg)
         worker_announce(&m);
         if (worker_metrics(&m) == 0 && worker_take_id(&m) == 0) {
             slots_start(&w);
+            m.sweeper.w = &w;
+            sweeper_start(&m.sweeper);
             metrics_set(w.metrics, METRICS_TAKING, !atomic_load(&w.stop_taking));
             supervise(&m);
+            sweeper_stop(&m.sweeper);
             worker_stop(&m);
         }
     }
     if (m.q != NULL)
         m.q->ops->close(m.q);
-    docker_client_free(m.sweeper);
+    docker_client_free(m.sweeper.dc);
     if (m.sfd >= 0)
         close(m.sfd);
     free(w.slots);
