@@ -75,7 +75,10 @@ engine_ticks() {
     assert_equal "$bad" "" "results that are not a success"
     # Each ran exactly once: one job_start per task id across the workers,
     # and the engine started exactly N containers for these tasks.
-    local starts dups
+    local starts dups lapsed
+    # A lease that ran out under load lets the other workers run its jobs again.
+    lapsed=$(for w in a b c d; do wk_events "$w" lease_lapsed; done | wc -l)
+    assert_equal "$lapsed" 0 "lease_lapsed events"
     starts=$(for w in a b c d; do wk_events "$w" job_start; done | jq -r .task_id | grep -c "^load-.*-$$\$")
     assert_equal "$starts" "$N" "job_start events"
     dups=$(for w in a b c d; do wk_events "$w" job_start; done | jq -r .task_id | sort | uniq -d)
