@@ -55,7 +55,7 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/executor/harness_blob.o \
              $(BUILD)/executor/seccomp_blob.o
 LIB       := $(BUILD)/libexecutor.a
 
-WORKER_SRCS := worker/worker.c worker/worker_config.c worker/mem_budget.c worker/queue.c worker/submit.c worker/metrics.c \
+WORKER_SRCS := worker/worker.c worker/worker_config.c worker/mem_budget.c worker/queue.c worker/submit.c worker/metrics.c worker/warm_pool.c \
                worker/queue_dir.c worker/queue_redis.c
 WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/%.o)
 
@@ -154,7 +154,7 @@ TSAN_BUILD   := build/tsan
 TSAN_REPORTS := $(CURDIR)/$(TSAN_BUILD)/reports
 TSAN_UNIT    := $(UNIT_SRCS:tests/unit/%.c=$(TSAN_BUILD)/tests/%)
 TSAN_TIERS   := $(wildcard tests/integration/2[0-3]_worker_*.bats) \
-                tests/integration/27_worker_memory_budget.bats
+                tests/integration/27_worker_memory_budget.bats tests/integration/31_worker_warm.bats
 TSAN_ENV      = TSAN_OPTIONS='halt_on_error=1 exitcode=66 second_deadlock_stack=1 log_path=$(TSAN_REPORTS)/tsan'
 
 # Every pass of the tests: prove through tests/prove-pass.sh (a failing
@@ -193,11 +193,13 @@ check-tsan: images tsan-bins
 # network namespace).  Under gVisor and
 # on Podman: the executor tiers (0*), attacks and the workspace and uid tier;
 # not the ones whose jobs are refused before any container exists (08).
+# Under gVisor also the warm pool's tier (31): its sandboxes take no update.
 ALL_TIERS    := $(wildcard tests/integration/*.bats)
 ENGINE_TIERS := $(filter-out tests/integration/4%,$(ALL_TIERS))
 EXEC_TIERS   := $(filter-out tests/integration/08_%,$(wildcard tests/integration/0[1-9]_*.bats))
 GVISOR_TIERS := $(EXEC_TIERS) tests/integration/11_attacks.bats \
-                tests/integration/14_workspace_uid.bats tests/integration/zz_cleanup.bats
+                tests/integration/14_workspace_uid.bats tests/integration/31_worker_warm.bats \
+                tests/integration/zz_cleanup.bats
 PODMAN_TIERS := $(EXEC_TIERS) tests/integration/14_workspace_uid.bats tests/integration/zz_cleanup.bats
 
 # `make test` runs in two lanes side by side, one per Docker engine (their

@@ -2,6 +2,7 @@
 #include "executor/container_spec.h"
 
 #include "executor/limits.h"
+#include "executor/rx_json.h"
 #include "executor/rx_util.h"
 
 static void
@@ -131,7 +132,7 @@ add_labels(struct json_object *b, const struct job_spec *job,
            const struct container_spec_opts *opts)
 {
     struct json_object *labels = json_object_new_object();
-    add_str(labels, "ralph.task_id", job->task_id);
+    add_str(labels, "ralph.task_id", opts->unassigned ? "" : job->task_id);
     char dl[32];
     snprintf(dl, sizeof(dl), "%lld", opts->deadline_s);
     add_str(labels, "ralph.deadline", dl);
@@ -205,6 +206,14 @@ ulimits(const struct job_spec *job, const struct container_spec_opts *opts, cons
     return ul;
 }
 
+long long
+container_spec_pids_limit(const struct job_spec *job)
+{
+    return container_spec_runtime(job->sandbox)
+               ? job->pids_limit * SANDBOX_GVISOR_PIDS_PER_TASK + SANDBOX_GVISOR_PIDS_BASE
+               : job->pids_limit;
+}
+
 /* HostConfig's limits: memory without swap, CPU, processes, rlimits. */
 static void
 hc_limits(struct json_object *h, const struct job_spec *job, const struct container_spec_opts *opts,
@@ -213,9 +222,7 @@ hc_limits(struct json_object *h, const struct job_spec *job, const struct contai
     add_int(h, "Memory", job->memory_bytes);
     add_int(h, "MemorySwap", job->memory_bytes); /* equal: no swap */
     add_int(h, "NanoCpus", job->nano_cpus);
-    add_int(h, "PidsLimit",
-            runtime ? job->pids_limit * SANDBOX_GVISOR_PIDS_PER_TASK + SANDBOX_GVISOR_PIDS_BASE
-                    : job->pids_limit);
+    add_int(h, "PidsLimit", container_spec_pids_limit(job));
     json_object_object_add(h, "Ulimits", ulimits(job, opts, runtime));
 }
 
@@ -412,4 +419,43 @@ container_spec_engine_check(const struct job_spec *job, const struct container_s
                             "under Podman's default profile; use a Docker engine, or a policy "
                             "without \"seccomp\": \"strict\"");
     return 0;
+}
+
+/* The limits POST /containers/{id}/update sets, as hc_limits has them. */
+static const char *const update_keys[] = {"Memory", "MemorySwap", "NanoCpus", "PidsLimit"};
+
+struct json_object *
+container_spec_update_body(const struct job_spec *job)
+{
+    struct json_object *b = json_object_new_object();
+    cleanup_json struct json_object *h = json_object_new_object();
+    hc_limits(h, job, &(struct container_spec_opts){0}, container_spec_runtime(job->sandbox));
+    for (size_t i = 0; i < RX_ARRAY_SIZE(update_keys); i++)
+        json_object_object_add(b, update_keys[i], json_object_get(rx_json_get(h, update_keys[i])));
+    return b;
+}
+
+bool
+container_spec_updatable(const struct job_spec *job, const struct container_spec_opts *opts)
+{
+    return container_spec_runtime(job->sandbox) == NULL && !opts->podman;
+}
+
+char *
+container_spec_warm_key(const struct job_spec *job, const struct container_spec_opts *opts)
+{
+    struct container_spec_opts o = *opts;
+    o.deadline_s = 0;
+    o.run_id = NULL;
+    cleanup_json struct json_object *b = container_spec_create_body(job, &o);
+    json_object_object_del(b, "Cmd"); /* the holder's sleep: the deadline's */
+    struct json_object *labels = rx_json_get(b, "Labels");
+    json_object_object_del(labels, "ralph.task_id");
+    json_object_object_del(labels, "ralph.deadline");
+    if (container_spec_updatable(job, opts)) {
+        struct json_object *h = rx_json_get(b, "HostConfig");
+        for (size_t i = 0; i < RX_ARRAY_SIZE(update_keys); i++)
+            json_object_object_del(h, update_keys[i]);
+    }
+    return xstrdup(rx_json_compact(b));
 }

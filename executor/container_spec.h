@@ -59,6 +59,7 @@ struct container_spec_opts {
     long long uid;        /* the job's own uid (and gid) */
     const char *run_id;   /* ralph.run label: this run's own (docker_container_create) */
     const char *image;    /* the image to run: a deps image (deps.h); NULL: the job's */
+    bool unassigned;      /* a warm sandbox (executor.h): its ralph.task_id label empty */
 };
 
 /* Podman mounts its own writable tmpfs on /run and /var/tmp of a read-only
@@ -116,6 +117,23 @@ struct json_object *container_spec_exec_body(const struct job_spec *job,
 bool container_spec_exec_stdin(const struct job_spec *job);
 
 /* The limits as applied, for the result (a new object). */
+/* The container's PidsLimit: the job's pids_limit, or under gVisor what its
+ * sandbox's own processes need beside it. */
+long long container_spec_pids_limit(const struct job_spec *job);
+
+/* A warm sandbox (executor.h) is a job's container made ahead of its job.
+ * Its limits on memory, CPU and processes are set for the job that takes
+ * it, through POST /containers/{id}/update, where the runtime can: runc
+ * (runsc has no `update`: a refused update kills the gVisor sandbox), not
+ * on Podman.  The update's body: */
+struct json_object *container_spec_update_body(const struct job_spec *job);
+bool container_spec_updatable(const struct job_spec *job, const struct container_spec_opts *opts);
+/* What a job's container must have been made with to take it: its create
+ * body without its deadline, run, task id and (where updatable) the limits
+ * update sets.  A job fits a warm sandbox when their keys are equal, made
+ * with the sandbox's uid.  Owned string. */
+char *container_spec_warm_key(const struct job_spec *job, const struct container_spec_opts *opts);
+
 struct json_object *container_spec_limits(const struct job_spec *job,
                                           const struct container_spec_opts *opts);
 

@@ -169,6 +169,18 @@ docker_container_start(struct docker_client *dc, const char *id, struct rx_error
 }
 
 int
+docker_container_update(struct docker_client *dc, const char *id, struct json_object *body,
+                        struct rx_error **err)
+{
+    cleanup_free char *path = xasprintf("/containers/%s/update", id);
+    cleanup_resp struct docker_resp resp = {0};
+    int r = call(dc, "POST", path, body, 30000, true, &resp, err);
+    if (r == 0 && resp.status != 200)
+        r = docker_resp_error(&resp, err, "update container");
+    return r;
+}
+
+int
 docker_container_wait(struct docker_client *dc, const char *id, const char *condition,
                       long timeout_ms, int *status_code, struct rx_error **err)
 {

@@ -19,6 +19,9 @@ char *docker_container_create(struct docker_client *dc, const char *name, struct
                               struct rx_error **err);
 /* POST /start; "already running" (304) counts as success. */
 int docker_container_start(struct docker_client *dc, const char *id, struct rx_error **err);
+/* POST /update: a running container's resources (body: Memory, NanoCpus...). */
+int docker_container_update(struct docker_client *dc, const char *id, struct json_object *body,
+                            struct rx_error **err);
 /* POST /wait?condition=COND with a timeout (cancellable).  *status_code gets
  * the exit status.  Timeout: -1 with code ETIMEDOUT. */
 int docker_container_wait(struct docker_client *dc, const char *id, const char *condition,

@@ -274,6 +274,9 @@ struct run {
     long long run_start; /* the job's own time starts: its input is complete */
     long long deadline;  /* ... and runs out */
     struct run_facts facts;
+
+    struct warm_sandbox *warm; /* offered to this job (executor_run_warm), or NULL */
+    bool adopted;              /* the job runs in it: no create, no start */
 };
 
 /* Give an engine error its meaning (docker_errors.c): the kind and remedy. */
@@ -320,6 +323,21 @@ container_deadline(const struct job_spec *job)
     return rx_wall_s() + (job->timeout_ms + 999) / 1000 + 300;
 }
 
+/* The hardening and labels of a run, before its uid and deadline. */
+static struct container_spec_opts
+base_spec(const struct executor_opts *opts, bool podman, const char *seccomp)
+{
+    return (struct container_spec_opts){
+        .owner = opts->owner,
+        .queue = opts->queue,
+        .tmp_bytes = opts->tmp_bytes,
+        .shm_bytes = opts->shm_bytes,
+        .podman = podman,
+        .uid = opts->uid_first,
+        .seccomp = seccomp,
+    };
+}
+
 /* The result's identity, the container's settings and limits, what the
  * engine cannot honour: all before the engine is asked for anything, so a
  * job that cannot run costs it nothing. */
@@ -333,16 +351,9 @@ step_prepare(struct run *r)
     res->engine_version = xstrdup(r->dc->engine_version);
     res->api_version = xstrdup(r->dc->api_version);
     res->engine_kind = r->dc->podman ? "podman" : "docker";
-    r->spec = (struct container_spec_opts){
-        .owner = r->opts->owner,
-        .queue = r->opts->queue,
-        .deadline_s = container_deadline(job),
-        .tmp_bytes = r->opts->tmp_bytes,
-        .shm_bytes = r->opts->shm_bytes,
-        .podman = r->dc->podman,
-        .uid = r->opts->uid_first,
-        .run_id = r->run_id,
-    };
+    r->spec = base_spec(r->opts, r->dc->podman, NULL);
+    r->spec.deadline_s = container_deadline(job);
+    r->spec.run_id = r->run_id;
     uuid_t u;
     uuid_generate_random(u);
     uuid_unparse_lower(u, r->run_id);
@@ -374,7 +385,7 @@ step_prepare(struct run *r)
 static int
 step_deps(struct run *r)
 {
-    if (r->job->n_requirements == 0)
+    if (r->job->n_requirements == 0 || r->adopted)
         return 0;
     long long t = rx_now_ms();
     bool built = false;
@@ -409,6 +420,82 @@ step_deps(struct run *r)
     return 0;
 }
 
+/* What makes a warm sandbox unfit for the job that takes it, read from its
+ * inspect: NULL when it runs, is the one made (its run label) and has the
+ * job's limits. */
+static const char *
+warm_unfit(struct run *r, struct json_object *ins, struct json_object *want)
+{
+    struct json_object *running = rx_json_get(rx_json_get(ins, "State"), "Running");
+    if (running == NULL || !json_object_get_boolean(running))
+        return "its holder is gone (the container is not running)";
+    const char *run =
+        rx_json_get_str(rx_json_get(rx_json_get(ins, "Config"), "Labels"), "ralph.run");
+    if (run == NULL || strcmp(run, r->run_id) != 0)
+        return "its ralph.run label is not the one it was made with";
+    struct json_object *hc = rx_json_get(ins, "HostConfig");
+    json_object_object_foreach(want, k, v)
+    {
+        struct json_object *got = rx_json_get(hc, k);
+        if (got == NULL || json_object_get_int64(got) != json_object_get_int64(v))
+            return "its limits are not the job's after the update";
+    }
+    return NULL;
+}
+
+/* A warm sandbox offered to the job (executor_run_warm): made for jobs like
+ * it, given the job's limits where the runtime can take an update, then
+ * checked by inspect (running, the one made, the job's limits).  Anything
+ * wrong: it is removed, never used, and the job runs cold (the steps that
+ * follow); only a cancellation ends the run. */
+static int
+step_adopt(struct run *r)
+{
+    struct warm_sandbox *ws = r->warm;
+    if (ws == NULL)
+        return 0;
+    long long t = rx_now_ms();
+    char *id = steal_pointer(&ws->id);
+    memcpy(r->run_id, ws->run_id, sizeof(r->run_id));
+    cleanup_json struct json_object *want = container_spec_update_body(r->job);
+    const char *why = NULL;
+    struct rx_error *e = NULL;
+    if (!executor_warm_fits(ws, r->job, r->opts, r->dc->podman))
+        why = "it was not made for this job";
+    else if (container_spec_updatable(r->job, &r->spec) &&
+             docker_container_update(r->dc, id, want, &e) < 0)
+        why = "the engine refused the job's limits";
+    cleanup_json struct json_object *ins = why == NULL ? docker_container_inspect(r->dc, id, &e)
+                                                       : NULL;
+    if (why == NULL && ins == NULL)
+        why = "the engine could not inspect it";
+    if (why == NULL)
+        why = warm_unfit(r, ins, want);
+    if (why != NULL) {
+        bool cancelled = cancelled_by(e);
+        r->res->warm_refused = e ? xasprintf("%s: %s", why, e->msg) : xasprintf("%s", why);
+        rx_error_free(&e);
+        docker_container_remove(r->dc, id, NULL);
+        free(id);
+        uuid_t u;
+        uuid_generate_random(u);
+        uuid_unparse_lower(u, r->run_id);
+        if (cancelled) {
+            r->cancelled = true;
+            return -1;
+        }
+        return 0;
+    }
+    r->id = id;
+    r->spec.uid = ws->uid;
+    r->spec.deadline_s = ws->deadline_s;
+    r->started = r->adopted = true;
+    r->res->container_id = xstrdup(id);
+    r->res->timings.warm_ms = rx_now_ms() - t;
+    record_limits(r);
+    return 0;
+}
+
 /* The container, with a uid of its own: the container's name holds it
  * (ralph-uid-N), so that no two containers on the engine, whoever made
  * them, run as one uid, and the uid is free again once its container is
@@ -416,6 +503,8 @@ step_deps(struct run *r)
 static int
 step_create(struct run *r)
 {
+    if (r->adopted)
+        return 0;
     long long t = rx_now_ms();
     long long n = r->opts->uid_last - r->opts->uid_first + 1;
     uuid_t u;
@@ -457,6 +546,8 @@ step_create(struct run *r)
 static int
 step_start(struct run *r)
 {
+    if (r->adopted)
+        return 0;
     if (docker_http_cancelled(r->dc->http)) {
         r->cancelled = true;
         return -1;
@@ -899,9 +990,10 @@ step_prepared(struct run *r)
  * happened, run_finish. */
 static void
 run_steps(struct docker_client *dc, const struct job_spec *job, const struct executor_opts *opts,
-          struct job_result *res, int (*const *steps)(struct run *), size_t n)
+          struct warm_sandbox *ws, struct job_result *res, int (*const *steps)(struct run *),
+          size_t n)
 {
-    struct run r = {.dc = dc, .job = job, .opts = opts, .res = res};
+    struct run r = {.dc = dc, .job = job, .opts = opts, .res = res, .warm = ws};
     docker_demux_init(&r.demux, opts->stdout_cap, opts->stderr_cap);
     rx_buf_init(&r.tar, 0);
     for (size_t i = 0; i < n; i++) {
@@ -922,7 +1014,89 @@ executor_run(struct docker_client *dc, const struct job_spec *job, const struct 
         step_input_before_exec, step_exec,    step_input_after_exec, step_stream,
         step_exec_wait,         step_inspect, step_classify_collect,
     };
-    run_steps(dc, job, opts, res, steps, RX_ARRAY_SIZE(steps));
+    run_steps(dc, job, opts, NULL, res, steps, RX_ARRAY_SIZE(steps));
+}
+
+void
+executor_run_warm(struct docker_client *dc, const struct job_spec *job,
+                  const struct executor_opts *opts, struct warm_sandbox *ws, struct job_result *res)
+{
+    static int (*const steps[])(struct run *) = {
+        step_prepare, step_adopt,
+        step_deps,    step_create,
+        step_start,   step_input_before_exec,
+        step_exec,    step_input_after_exec,
+        step_stream,  step_exec_wait,
+        step_inspect, step_classify_collect,
+    };
+    run_steps(dc, job, opts, ws, res, steps, RX_ARRAY_SIZE(steps));
+}
+
+bool
+executor_warm_fits(const struct warm_sandbox *ws, const struct job_spec *job,
+                   const struct executor_opts *opts, bool podman)
+{
+    if (ws->id == NULL && ws->key == NULL)
+        return false;
+    if (job->n_requirements > 0 || job->timeout_ms > WARM_JOB_TIMEOUT_S * 1000LL)
+        return false;
+    if (rx_wall_s() + (job->timeout_ms + 999) / 1000 + 300 > ws->deadline_s)
+        return false;
+    /* The strict profile's text is the same for both: a marker stands for it. */
+    struct container_spec_opts o = base_spec(opts, podman, opts->seccomp_strict ? "strict" : NULL);
+    o.uid = ws->uid;
+    cleanup_free char *key = container_spec_warm_key(job, &o);
+    return strcmp(key, ws->key) == 0;
+}
+
+int
+executor_warm_make(struct docker_client *dc, const struct job_spec *tmpl,
+                   const struct executor_opts *opts, long long ttl_ms, struct warm_sandbox *ws,
+                   struct rx_error **err)
+{
+    *ws = (struct warm_sandbox){0};
+    if (dc->podman)
+        return rx_error_set(err, ENOTSUP,
+                            "warm sandboxes are not made on Podman (its compat API's update "
+                            "is not tested here): jobs run cold");
+    cleanup_job_result struct job_result res;
+    job_result_init(&res);
+    struct executor_opts o = *opts;
+    o.defer_remove = false;
+    struct run r = {.dc = dc, .job = tmpl, .opts = &o, .res = &res};
+    docker_demux_init(&r.demux, 0, 0);
+    rx_buf_init(&r.tar, 0);
+    int rc = -1;
+    if (step_prepare(&r) == 0) {
+        r.spec.unassigned = true;
+        r.spec.deadline_s = rx_wall_s() + (ttl_ms + 999) / 1000 + WARM_JOB_TIMEOUT_S + 300;
+        if (step_create(&r) == 0 && step_start(&r) == 0) {
+            ws->id = steal_pointer(&r.id);
+            ws->uid = r.spec.uid;
+            memcpy(ws->run_id, r.run_id, sizeof(ws->run_id));
+            ws->deadline_s = r.spec.deadline_s;
+            ws->made_ms = rx_now_ms();
+            struct container_spec_opts k =
+                base_spec(opts, false, opts->seccomp_strict ? "strict" : NULL);
+            k.uid = ws->uid;
+            ws->key = container_spec_warm_key(tmpl, &k);
+            rc = 0;
+        }
+    }
+    if (rc < 0 && r.err == NULL)
+        rx_error_set(&r.err, EINTR, "interrupted while making a warm sandbox");
+    if (rc < 0)
+        *err = steal_pointer(&r.err);
+    run_finish(&r);
+    return rc;
+}
+
+void
+executor_warm_free(struct warm_sandbox *ws)
+{
+    free(ws->id);
+    free(ws->key);
+    *ws = (struct warm_sandbox){0};
 }
 
 void
@@ -930,7 +1104,7 @@ executor_prepare(struct docker_client *dc, const struct job_spec *job,
                  const struct executor_opts *opts, struct job_result *res)
 {
     static int (*const steps[])(struct run *) = {step_prepare, step_deps, step_prepared};
-    run_steps(dc, job, opts, res, steps, RX_ARRAY_SIZE(steps));
+    run_steps(dc, job, opts, NULL, res, steps, RX_ARRAY_SIZE(steps));
 }
 
 int

@@ -41,6 +41,41 @@ void executor_opts_defaults(struct executor_opts *o);
 void executor_run(struct docker_client *dc, const struct job_spec *job,
                   const struct executor_opts *opts, struct job_result *res);
 
+/* A warm sandbox: a job's container made and started before any job, for
+ * exactly one job (the worker's --warm pool).  Its holder runs; nothing of
+ * any job's has.  Its labels are a job's, its task id empty (unassigned);
+ * a job that takes it gets its limits through an update where the runtime
+ * can (container_spec.h), checked by inspect before anything of the job's
+ * goes in. */
+struct warm_sandbox {
+    char *id;
+    char *key;            /* container_spec_warm_key: which jobs fit */
+    long long uid;        /* the uid its job runs as */
+    char run_id[37];      /* its ralph.run label */
+    long long deadline_s; /* its ralph.deadline label */
+    long long made_ms;    /* started, rx_now_ms() */
+};
+
+/* The longest job a warm sandbox takes, in seconds; longer ones run cold. */
+#define WARM_JOB_TIMEOUT_S 3600
+
+/* Make and start a sandbox for jobs like tmpl (the worker's defaults), that
+ * stays usable for ttl_ms.  On Podman: refused (ENOTSUP). */
+int executor_warm_make(struct docker_client *dc, const struct job_spec *tmpl,
+                       const struct executor_opts *opts, long long ttl_ms, struct warm_sandbox *ws,
+                       struct rx_error **err);
+/* Whether job may run in ws (pure but for the clock): made for the same
+ * image, sandbox, hardening and rlimits, and its deadline far enough. */
+bool executor_warm_fits(const struct warm_sandbox *ws, const struct job_spec *job,
+                        const struct executor_opts *opts, bool podman);
+/* executor_run, in ws: it is the job's (ws->id is taken).  A sandbox that
+ * cannot be used (its holder gone, its limits not applied) is removed and
+ * the job runs cold; res->warm_refused says why. */
+void executor_run_warm(struct docker_client *dc, const struct job_spec *job,
+                       const struct executor_opts *opts, struct warm_sandbox *ws,
+                       struct job_result *res);
+void executor_warm_free(struct warm_sandbox *ws);
+
 /* What `ralph-exec prepare` does: the job's deps image found or built
  * (deps_build.h), nothing run.  res as for executor_run: success with
  * deps_image set (null without requirements), or the failure. */

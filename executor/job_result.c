@@ -38,6 +38,7 @@ job_result_init(struct job_result *r)
 {
     memset(r, 0, sizeof(*r));
     r->exit_code = -1;
+    r->timings.warm_ms = -1;
     rx_buf_init(&r->out[0], 0);
     rx_buf_init(&r->out[1], 0);
     r->started_ms = rx_now_ms();
@@ -61,6 +62,7 @@ job_result_free(struct job_result *r)
     if (r->limits)
         json_object_put(r->limits);
     free(r->removal_error);
+    free(r->warm_refused);
     memset(r, 0, sizeof(*r));
 }
 
@@ -151,6 +153,9 @@ job_result_to_json(const struct job_result *r)
             continue;
         json_object_object_add(t, tv[i].k, json_object_new_int64(tv[i].v));
     }
+    /* A warm sandbox's job: no create, no start; its limits' update. */
+    if (r->timings.warm_ms >= 0)
+        json_object_object_add(t, "warm", json_object_new_int64(r->timings.warm_ms));
     json_object_object_add(o, "timings_ms", t);
     if (r->removal_error != NULL)
         json_object_object_add(o, "removal_error",

@@ -35,6 +35,7 @@ enum job_infra_cause {
 struct job_timings {
     long long deps_ms, create_ms, input_ms, attach_ms, start_ms, run_ms, inspect_ms, output_ms,
         remove_ms;
+    long long warm_ms; /* a warm sandbox taken: its update and inspect; -1: none */
 };
 
 struct job_result {
@@ -58,6 +59,7 @@ struct job_result {
     struct job_timings timings;
     char *removal_error; /* the container could not be confirmed removed */
     bool remove_pending; /* container_id still exists: executor_remove() must run */
+    char *warm_refused;  /* a warm sandbox offered and not used: why (not in the JSON) */
     enum job_infra_cause infra_cause;
 };
 

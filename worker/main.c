@@ -49,6 +49,9 @@ static const char usage_text[] =
     "                           bound; off: no check.  Per worker, not per engine\n"
     "  --metrics [HOST:]PORT    serve GET /metrics (Prometheus), /healthz and /readyz\n"
     "                           (HOST: a numeric address; only PORT: 127.0.0.1)\n"
+    "  --warm N                 keep up to N sandboxes started for the default job (at most\n"
+    "                           --concurrency), each used by one job only (default 0)\n"
+    "  --warm-ttl S             replace an idle warm sandbox after S seconds (default 300)\n"
     "  -h, --help               this help\n"
     "  -V, --version            the version\n"
     "\n"
@@ -121,6 +124,7 @@ main(int argc, char **argv)
         "lease",    "heartbeat",   "max-attempts",     "result-ttl",
         "max-jobs", "max-runtime", "max-infra-errors", "grace",
         "policy",   "audit",       "memory-budget",    "metrics",
+        "warm",     "warm-ttl",
     };
     struct option longopts[RX_ARRAY_SIZE(names) + 4];
     size_t k = 0;

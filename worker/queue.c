@@ -87,6 +87,7 @@ queue_beat_json(const char *worker_id, const struct queue_beat *beat)
                                                    : json_object_new_int64(beat->memory_budget));
     json_object_object_add(o, "memory_in_use", json_object_new_int64(beat->memory_in_use));
     json_object_object_add(o, "memory_waiting", json_object_new_int(beat->memory_waiting));
+    json_object_object_add(o, "warm_idle", json_object_new_int(beat->warm_idle));
     json_object_object_add(o, "ts", json_object_new_int64(rx_wall_s()));
     return o;
 }
@@ -98,8 +99,8 @@ queue_status_add_worker(struct json_object *processing, struct json_object *work
     cleanup_json struct json_object *h = rx_json_parse(hb, len, "heartbeat", NULL);
     struct json_object *v = rx_json_get(h, "inflight");
     json_object_object_add(processing, wid, json_object_new_int(v ? json_object_get_int(v) : 0));
-    static const char *const keys[] = {"inflight", "concurrency", "memory_budget", "memory_in_use",
-                                       "memory_waiting"};
+    static const char *const keys[] = {"inflight",      "concurrency",    "memory_budget",
+                                       "memory_in_use", "memory_waiting", "warm_idle"};
     struct json_object *w = json_object_new_object();
     for (size_t i = 0; i < RX_ARRAY_SIZE(keys); i++) {
         struct json_object *k = NULL; /* a JSON null stays one */

@@ -51,6 +51,7 @@ struct queue_beat {
     long long memory_budget; /* bytes; 0: admission off; -1: not known yet */
     long long memory_in_use; /* the memory limits of the jobs it runs */
     int memory_waiting;      /* jobs waiting for memory */
+    int warm_idle;           /* started sandboxes waiting for a job (--warm) */
 };
 
 struct queue;

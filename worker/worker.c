@@ -18,6 +18,7 @@
 #include "worker/mem_budget.h"
 #include "worker/metrics.h"
 #include "worker/queue.h"
+#include "worker/warm_pool.h"
 
 #define OWNER_PREFIX "ralph-worker/"
 #define CLAIM_WAIT_MS 1000
@@ -58,6 +59,8 @@ struct worker {
     char breaker_reason[1024];
     struct slot *slots;
     struct metrics *metrics; /* counted from log events; served with --metrics */
+    struct warm_pool *pool;  /* --warm: started sandboxes; NULL without */
+    long long warm_memory;   /* the default job's memory limit (the pool's room) */
 };
 
 /* ---- structured logs --------------------------------------------------- */
@@ -573,7 +576,18 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
      * A worker that dies in between leaves it to the sweep (deadline and
      * owner labels). */
     opts.defer_remove = true;
-    executor_run(*dc, job, &opts, &res);
+    struct warm_sandbox ws;
+    if (w->pool != NULL && warm_pool_take(w->pool, job, &opts, (*dc)->podman, &ws)) {
+        cleanup_free char *offered = xstrdup(ws.id);
+        executor_run_warm(*dc, job, &opts, &ws, &res);
+        executor_warm_free(&ws);
+        if (res.warm_refused != NULL)
+            log_event(w, "warn", "warm_refused",
+                      kv("task_id", task_id, "container_id", offered, "error", res.warm_refused,
+                         NULL));
+    } else {
+        executor_run(*dc, job, &opts, &res);
+    }
     if (res.status == JOB_INFRA_ERROR) {
         give_back(s, q, dc, qj, &res, job->sandbox);
         return;
@@ -582,6 +596,7 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
     finish_job(s, q, qj, *dc, &res, job->sandbox, true);
     struct json_object *f = kv("task_id", task_id, "status", job_status_name(res.status), NULL);
     json_object_object_add(f, "duration_ms", json_object_new_int64(res.duration_ms));
+    json_object_object_add(f, "warm", json_object_new_boolean(res.timings.warm_ms >= 0));
     log_event(w, "info", "job_done", f);
 }
 
@@ -735,7 +750,8 @@ housekeeping(struct worker *w, struct queue **q)
                               .concurrency = cfg->concurrency,
                               .memory_budget = u.budget,
                               .memory_in_use = u.in_use,
-                              .memory_waiting = u.waiting};
+                              .memory_waiting = u.waiting,
+                              .warm_idle = w->pool ? warm_pool_idle(w->pool) : 0};
     metrics_set(w->metrics, METRICS_SLOTS_BUSY, beat.inflight);
     if (slot_queue(w, q, &err) == NULL || (*q)->ops->heartbeat(*q, &beat, &err) < 0) {
         metrics_set(w->metrics, METRICS_QUEUE_OK, 0);
@@ -965,6 +981,48 @@ worker_take_id(struct supervisor *m)
     return 0;
 }
 
+/* Room for a sandbox more: idle ones and jobs in flight below the slots,
+ * and the default job's memory within the budget beside the jobs'. */
+static bool
+warm_room(void *ud, int idle)
+{
+    struct worker *w = ud;
+    if (atomic_load(&w->stop_taking) || atomic_load(&w->inflight) + idle >= w->cfg->concurrency)
+        return false;
+    struct mem_budget_usage u;
+    mem_budget_usage(&w->mem, &u);
+    return u.budget <= 0 || u.in_use + w->warm_memory <= u.budget;
+}
+
+/* --warm: the default job (a code job with nothing set: the policy's
+ * defaults) as admission makes it, and the pool's thread. */
+static void
+warm_start(struct worker *w)
+{
+    if (w->cfg->warm == 0)
+        return;
+    static const char doc_text[] = "{\"code\": \"pass\"}";
+    const struct job_doc doc = {.bytes = doc_text,
+                                .len = strlen(doc_text),
+                                .default_task_id = "warm"};
+    struct executor_opts opts;
+    executor_opts_defaults(&opts);
+    opts.owner = w->owner;
+    opts.queue = w->queue_label;
+    cleanup_job_result struct job_result res;
+    job_result_init(&res);
+    struct job_spec *tmpl = executor_admit(&doc, &w->policy, &opts, &res);
+    if (tmpl == NULL) {
+        log_event(w, "warn", "warm_failed",
+                  kv("error", res.error ? res.error : "the default job was refused", NULL));
+        return;
+    }
+    w->warm_memory = tmpl->memory_bytes;
+    const struct warm_pool_hooks hooks = {.note = queue_note, .room = warm_room, .ud = w};
+    w->pool = warm_pool_new(w->cfg->warm, w->cfg->warm_ttl_ms, tmpl, &opts, &hooks);
+    warm_pool_start(w->pool);
+}
+
 static void
 slots_start(struct worker *w)
 {
@@ -1040,6 +1098,9 @@ supervise(struct supervisor *m)
             log_event(w, "info", "stopping", kv("reason", m->reason, NULL));
         }
         check_breaker(m);
+        /* Stopping: nothing takes a warm sandbox any more. */
+        if (w->pool != NULL && atomic_load(&w->stop_taking))
+            warm_pool_stop(w->pool);
         if (m->grace_deadline >= 0 && now >= m->grace_deadline)
             force_cancel(w);
         if (now >= m->next_beat) {
@@ -1084,12 +1145,14 @@ worker_run(const struct worker_cfg *cfg)
     if (worker_open(&m) == 0) {
         worker_announce(&m);
         if (worker_metrics(&m) == 0 && worker_take_id(&m) == 0) {
+            warm_start(&w);
             slots_start(&w);
             m.sweeper.w = &w;
             sweeper_start(&m.sweeper);
             metrics_set(w.metrics, METRICS_TAKING, !atomic_load(&w.stop_taking));
             supervise(&m);
             sweeper_stop(&m.sweeper);
+            warm_pool_free(steal_pointer(&w.pool));
             worker_stop(&m);
         }
     }

@@ -30,6 +30,8 @@ struct worker_cfg {
     long long memory_budget; /* bytes; MEM_BUDGET_OFF, or MEM_BUDGET_UNKNOWN: the
                               * engine's memory less a reserve (worker/mem_budget.h) */
     char *metrics_addr;      /* --metrics: serve /metrics, /healthz, /readyz; NULL: not */
+    int warm;                /* --warm: started sandboxes kept for the default job; 0: none */
+    long long warm_ttl_ms;   /* an idle one is replaced after this long */
     const char *version;     /* the program's version (ralph_build_info), static */
 };
 

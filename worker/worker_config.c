@@ -72,6 +72,8 @@ static const struct opt {
     STR_OPT("audit", audit_path),
     BUDGET_OPT("memory-budget", memory_budget, LIMIT_JOB_MEMORY_MIN, 1LL << 50),
     STR_OPT("metrics", metrics_addr),
+    INT_OPT("warm", warm, 0, LIMIT_WORKER_SLOTS),
+    SECONDS_OPT("warm-ttl", warm_ttl_ms, 1, 86400),
 };
 
 void
@@ -87,6 +89,7 @@ worker_cfg_defaults(struct worker_cfg *cfg)
     cfg->max_infra_errors = 5;
     cfg->grace_ms = 30000;
     cfg->memory_budget = MEM_BUDGET_UNKNOWN;
+    cfg->warm_ttl_ms = 300000;
 }
 
 void
@@ -224,6 +227,11 @@ worker_cfg_check(struct worker_cfg *cfg, struct rx_error **err)
     if (cfg->heartbeat_ms >= cfg->lease_ms)
         return rx_error_reject(err, "--heartbeat (%lld s) must be shorter than --lease (%lld s)",
                                cfg->heartbeat_ms / 1000, cfg->lease_ms / 1000);
+    if (cfg->warm > cfg->concurrency)
+        return rx_error_reject(err,
+                               "--warm (%d) must be at most --concurrency (%d): idle sandboxes "
+                               "and running jobs share the worker's slots",
+                               cfg->warm, cfg->concurrency);
     if (cfg->worker_id == NULL) {
         char host[64] = "host";
         gethostname(host, sizeof(host) - 1);

@@ -432,6 +432,98 @@ find_ulimit(struct json_object *body, const char *name)
     return NULL;
 }
 
+static struct job_spec *
+parse_job(const char *text)
+{
+    struct rx_error *err = NULL;
+    struct job_spec *job = job_spec_parse(text, strlen(text), NULL, &err);
+    rx_error_free(&err);
+    return job;
+}
+
+/* Whether two jobs fit the same warm sandbox: equal keys (uid 1000000009). */
+static bool
+same_key(const char *a, const char *b)
+{
+    struct container_spec_opts so = {.owner = "o",
+                                     .tmp_bytes = 1 << 20,
+                                     .shm_bytes = 1 << 20,
+                                     .uid = 1000000009};
+    cleanup_job_spec struct job_spec *ja = parse_job(a);
+    cleanup_job_spec struct job_spec *jb = parse_job(b);
+    if (ja == NULL || jb == NULL)
+        return false;
+    cleanup_free char *ka = container_spec_warm_key(ja, &so);
+    cleanup_free char *kb = container_spec_warm_key(jb, &so);
+    return strcmp(ka, kb) == 0;
+}
+
+/* The warm pool's decisions (executor.h): which jobs fit a sandbox made for
+ * another, and the update that gives a job its limits. */
+static void
+warm_shapes(void)
+{
+    const char *code = "{\"task_id\":\"a\",\"code\":\"x = 1\"}";
+    const char *cmd = "{\"task_id\":\"b\",\"command\":[\"true\"],\"timeout\":5}";
+    ok(same_key(code, cmd), "a code job and a command job with the defaults fit one sandbox");
+    ok(same_key(code, "{\"task_id\":\"c\",\"command\":[\"true\"],\"memory_limit\":\"512m\","
+                      "\"workspace_limit\":\"128m\",\"pids_limit\":9,\"cpu_limit\":0.5}"),
+       "runc: memory, CPU and pids differ, the workspace is the same: it fits (update)");
+    ok(!same_key(code, "{\"task_id\":\"c\",\"code\":\"x\",\"memory_limit\":\"512m\"}"),
+       "a workspace of another size (half the memory by default) does not fit");
+    ok(!same_key(code, "{\"task_id\":\"c\",\"code\":\"x\",\"file_size_limit\":\"1m\"}"),
+       "another file size rlimit does not fit");
+    ok(!same_key(code, "{\"task_id\":\"c\",\"code\":\"x\",\"runtime\":\"other:1\"}"),
+       "another image does not fit");
+    ok(!same_key("{\"task_id\":\"a\",\"code\":\"x\",\"sandbox\":\"gvisor\"}", code),
+       "another runtime does not fit");
+    ok(!same_key("{\"task_id\":\"a\",\"code\":\"x\",\"sandbox\":\"gvisor\"}",
+                 "{\"task_id\":\"a\",\"code\":\"x\",\"sandbox\":\"gvisor\",\"pids_limit\":9}"),
+       "gVisor (no update): another pids limit does not fit");
+    ok(same_key("{\"task_id\":\"a\",\"code\":\"x\",\"sandbox\":\"gvisor\"}",
+                "{\"task_id\":\"b\",\"command\":[\"true\"],\"sandbox\":\"gvisor\"}"),
+       "gVisor: the same limits fit");
+
+    cleanup_job_spec struct job_spec *job = parse_job(
+        "{\"task_id\":\"c\",\"command\":[\"true\"],\"memory_limit\":\"300m\",\"workspace_limit\":\"128m\","
+        "\"pids_limit\":9}");
+    cleanup_json struct json_object *u = container_spec_update_body(job);
+    ok(json_object_get_int64(rx_json_get(u, "Memory")) == 300 << 20 &&
+           json_object_get_int64(rx_json_get(u, "MemorySwap")) == 300 << 20 &&
+           json_object_get_int64(rx_json_get(u, "NanoCpus")) == 1000000000 &&
+           json_object_get_int64(rx_json_get(u, "PidsLimit")) == 9 &&
+           json_object_object_length(u) == 4,
+       "update: the job's memory (no swap), CPU and pids, nothing else");
+
+    /* executor_warm_fits: the key, and the sandbox's deadline. */
+    struct executor_opts o;
+    executor_opts_defaults(&o);
+    o.owner = "o";
+    cleanup_job_spec struct job_spec *tmpl = parse_job(code);
+    struct container_spec_opts so = {.owner = "o",
+                                     .tmp_bytes = o.tmp_bytes,
+                                     .shm_bytes = o.shm_bytes,
+                                     .uid = 1000000009};
+    struct warm_sandbox ws = {.uid = 1000000009,
+                              .deadline_s = rx_wall_s() + 3600 + 300,
+                              .key = container_spec_warm_key(tmpl, &so)};
+    ok(executor_warm_fits(&ws, job, &o, false), "a job that fits, within the sandbox's deadline");
+    cleanup_job_spec struct job_spec *slow =
+        parse_job("{\"task_id\":\"c\",\"command\":[\"true\"],\"timeout\":3599}");
+    ws.deadline_s = rx_wall_s() + 600;
+    ok(!executor_warm_fits(&ws, slow, &o, false),
+       "a job that would outlive the sandbox's deadline does not");
+    ws.deadline_s = rx_wall_s() + 3600 + 300 + 60;
+    ok(executor_warm_fits(&ws, slow, &o, false), "... and fits a sandbox that lives long enough");
+    cleanup_job_spec struct job_spec *reqs =
+        parse_job("{\"task_id\":\"c\",\"code\":\"x\",\"requirements\":[\"six\"]}");
+    ok(reqs && !executor_warm_fits(&ws, reqs, &o, false),
+       "a job with requirements (its own image) does not");
+    o.seccomp_strict = true;
+    ok(!executor_warm_fits(&ws, job, &o, false), "under another seccomp profile it does not");
+    executor_warm_free(&ws);
+}
+
 /* What changes on Podman: the create body, the refusals, the OOM reading and
  * the remedies put in front of its errors. */
 static void
@@ -780,6 +872,7 @@ main(void)
     no_gvisor();
     memory_shape();
     podman_shapes();
+    warm_shapes();
     oom_event_shape();
     code_job_shape();
     feed_shapes();

@@ -1,0 +1,195 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# ralph-worker --warm N (issue #17): started sandboxes wait for the default
+# job, each used by one job only.  Jobs run in them (timings_ms.warm), each
+# container is started once and removed; a job sees nothing of another's;
+# the limits a job takes with its sandbox are its own (an update under runc,
+# the pool's own under gVisor, where the job must have the pool's limits);
+# a sandbox whose holder died while idle is never used; a worker killed
+# with SIGKILL leaves idle sandboxes that the next worker's sweep removes;
+# after SIGTERM nothing is left.  RALPH_TEST_SANDBOX=gvisor runs the whole
+# tier with the worker's default sandbox gVisor.
+
+load ../lib/libtest
+load ../lib/libworker
+
+setup_file() { wk_setup_file; }
+teardown_file() { wk_teardown_file; }
+setup() {
+    wk_setup
+    SB=runc
+    [[ ${RALPH_TEST_SANDBOX:-} == gvisor ]] && SB=gvisor
+    # The default job is 128m and 16 processes: a job without limits of its
+    # own fits the pool under either runtime.
+    POLICY=$BATS_TEST_TMPDIR/policy.json
+    jq -n --arg sb "$SB" '{default_sandbox: $sb, max_memory_limit: "128m", max_pids_limit: 16}' >"$POLICY"
+}
+teardown() {
+    [[ -n ${EVENTS_PID:-} ]] && kill "$EVENTS_PID" 2>/dev/null
+    wk_teardown
+}
+
+LEASE=(--lease 3 --heartbeat 1)
+
+# warm_start NAME WARM [ARGS...]: a worker of 2 slots on Redis with the
+# tier's policy, and wait until its pool holds WARM idle sandboxes.
+warm_start() {
+    local name=$1 n=$2
+    shift 2
+    wk_start "$name" --queue "$WK_Q" --concurrency 2 --warm "$n" "${LEASE[@]}" \
+        --memory-budget off --policy "$POLICY" "$@"
+    wk_wait_event "$name" start 30
+    warm_wait_idle "$name" "$n"
+}
+
+# The worker's idle sandboxes, as its heartbeat tells `status`.
+warm_idle() {
+    "$RALPH_WORKER" status --queue "$WK_Q" | jq -r --arg w "${WK_ID[$1]}" '.workers[$w].warm_idle // -1'
+}
+
+warm_wait_idle() {
+    local end=$((SECONDS + 60))
+    until [[ $(warm_idle "$1") == "$2" ]]; do
+        ((SECONDS < end)) || { wk_dump "$1"; fail "worker $1: not $2 idle sandboxes within 60 s (status: $(warm_idle "$1"))"; }
+        sleep 0.2
+    done
+}
+
+# warm_run JSON: push one job, wait for its result and print it.
+warm_run() {
+    local tid end
+    tid=$(jq -r .task_id <<<"$1")
+    wk_push "$1"
+    end=$((SECONDS + 90))
+    until [[ -n $(wk_result "$tid") ]]; do
+        ((SECONDS < end)) || { wk_dump a; fail "no result for $tid within 90 s"; }
+        sleep 0.1
+    done
+    wk_result "$tid"
+}
+
+@test "warm: jobs run in started sandboxes, each container started once and removed" {
+    docker events --filter type=container --filter event=start --format '{{.ID}}' \
+        >"$BATS_TEST_TMPDIR/starts" 2>&1 3>&- &
+    EVENTS_PID=$!
+    sleep 0.5
+    warm_start a 2
+    local i res ids=() code
+    code=$'def calculate(inputs):\n    return {"n": inputs["n"] * 2}'
+    for i in 1 2 3 4; do
+        res=$(warm_run "$(jq -nc --arg id "warm-$i-$$" --arg c "$code" --argjson n "$i" \
+            '{task_id: $id, code: $c, inputs: {n: $n}}')")
+        assert_equal "$(jq -r .status <<<"$res")" success "job $i status"
+        assert_equal "$(jq -c .output <<<"$res")" "{\"n\":$((i * 2))}" "job $i output"
+        ids+=("$(jq -r .container_id <<<"$res")")
+        # The pool had had time to fill again: every one ran warm.
+        jq -e '.timings_ms.warm >= 0 and .timings_ms.create == 0 and .timings_ms.start == 0' <<<"$res" >/dev/null ||
+            { jq -c .timings_ms <<<"$res" >&2; fail "job $i did not run in a warm sandbox"; }
+        warm_wait_idle a 2
+    done
+    assert_equal "$(printf '%s\n' "${ids[@]}" | sort -u | wc -l)" 4 "distinct containers for 4 jobs"
+    wk_has_event a job_done '.warm == true' || fail "job_done says warm"
+    wk_signal_and_wait a TERM 60
+    sleep 1
+    kill "$EVENTS_PID" 2>/dev/null
+    local id
+    for id in "${ids[@]}"; do
+        assert_equal "$(grep -c "^$id\$" "$BATS_TEST_TMPDIR/starts")" 1 "starts of container ${id:0:12}"
+        wk_container_gone "$id" || fail "container ${id:0:12} left behind"
+    done
+    assert_equal "$(wk_containers a)" "" "containers of the worker after SIGTERM (the idle pool included)"
+}
+
+@test "warm: a job in a warm sandbox sees nothing of the job before it (files, processes)" {
+    warm_start a 2
+    local first second
+    # The processes named `sleep 300` the job can see.
+    local count='for f in /proc/[0-9]*/cmdline; do tr "\\000" " " <"$f"; echo; done 2>/dev/null | grep -c "^sleep 300 " || true'
+    first=$(warm_run "$(jq -nc --arg id "leak-1-$$" --arg n "$count" \
+        '{task_id: $id, command: ["sh", "-c", ("echo secret >/tmp/left; echo secret >/workspace/left; (sleep 300 &); sleep 0.2; " + $n)]}')")
+    assert_equal "$(jq -r .status <<<"$first")" success "first job"
+    local out
+    out=$(jq -r .stdout <<<"$first")
+    assert_equal "$(tail -1 <<<"$out")" 1 "sleep 300 processes the first job sees (its own)"
+    warm_wait_idle a 2
+    second=$(warm_run "$(jq -nc --arg id "leak-2-$$" --arg n "$count" \
+        '{task_id: $id, command: ["sh", "-c", ("ls -A /tmp /workspace; " + $n)]}')")
+    assert_equal "$(jq -r .status <<<"$second")" success "second job"
+    jq -e '.timings_ms.warm >= 0' <<<"$first" >/dev/null || fail "the first job ran cold"
+    jq -e '.timings_ms.warm >= 0' <<<"$second" >/dev/null || fail "the second job ran cold"
+    [[ $(jq -r .container_id <<<"$first") != $(jq -r .container_id <<<"$second") ]] ||
+        fail "both jobs ran in one container"
+    out=$(jq -r .stdout <<<"$second")
+    [[ $out != *left* ]] || fail "the second job saw the first one's files: $out"
+    assert_equal "$(tail -1 <<<"$out")" 0 "sleep 300 processes the second job sees"
+}
+
+@test "warm: the limits are the job's own (memory: oom; processes: EAGAIN below pids_limit)" {
+    warm_start a 2
+    local hog forks res mem pids
+    hog=$'def calculate(inputs):\n    b = bytearray(inputs["mib"] << 20)\n    for i in range(0, len(b), 4096):\n        b[i] = 1\n    return {"ok": True}'
+    # runc: a limit other than the pool's, set by the update (96m, with the
+    # pool's workspace of 64m); 112 MiB fits the pool's 128m, not the job's.
+    # gVisor (no update): the pool's 128m itself, and 192 MiB.
+    if [[ $SB == runc ]]; then
+        res=$(warm_run "$(jq -nc --arg id "hog-$$" --arg c "$hog" \
+            '{task_id: $id, code: $c, inputs: {mib: 112}, memory_limit: "96m", workspace_limit: "64m"}')")
+        mem=$((96 << 20))
+    else
+        res=$(warm_run "$(jq -nc --arg id "hog-$$" --arg c "$hog" '{task_id: $id, code: $c, inputs: {mib: 192}}')")
+        mem=$((128 << 20))
+    fi
+    jq -e '.timings_ms.warm >= 0' <<<"$res" >/dev/null || { jq -c . <<<"$res" >&2; fail "the hog ran cold"; }
+    assert_equal "$(jq -r .status <<<"$res")" oom "the hog's status"
+    assert_equal "$(jq -r .limits.memory_bytes <<<"$res")" "$mem" "memory_bytes in the result"
+    warm_wait_idle a 2
+    forks=$'import os, signal, time\ndef calculate(inputs):\n    kids, err = [], None\n    while len(kids) < 500:\n        try:\n            pid = os.fork()\n        except OSError as e:\n            err = e.errno\n            break\n        if pid == 0:\n            time.sleep(60)\n            os._exit(0)\n        kids.append(pid)\n    for pid in kids:\n        os.kill(pid, signal.SIGKILL)\n    return {"count": len(kids), "errno": err}'
+    pids=16
+    if [[ $SB == runc ]]; then
+        pids=12
+        res=$(warm_run "$(jq -nc --arg id "forks-$$" --arg c "$forks" '{task_id: $id, code: $c, pids_limit: 12}')")
+    else
+        res=$(warm_run "$(jq -nc --arg id "forks-$$" --arg c "$forks" '{task_id: $id, code: $c}')")
+    fi
+    jq -e '.timings_ms.warm >= 0' <<<"$res" >/dev/null || { jq -c . <<<"$res" >&2; fail "the fork job ran cold"; }
+    assert_equal "$(jq -r .status <<<"$res")" success "the fork job's status"
+    jq -e --argjson p "$pids" '.output.errno == 11 and .output.count < $p and .output.count >= $p - 4' <<<"$res" >/dev/null ||
+        { jq -c '{output, limits}' <<<"$res" >&2; fail "fork stopped by EAGAIN just below pids_limit $pids"; }
+}
+
+@test "warm: a sandbox whose holder died while idle is never handed a job" {
+    warm_start a 1
+    local victim res
+    victim=$(docker ps -q --no-trunc --filter "label=ralph.owner=ralph-worker/${WK_ID[a]}")
+    [[ -n $victim ]] || fail "no idle sandbox"
+    docker kill "$victim" >/dev/null
+    res=$(warm_run "$(jq -nc --arg id "after-kill-$$" '{task_id: $id, command: ["echo", "hi"]}')")
+    assert_equal "$(jq -r .status <<<"$res")" success "the job's status"
+    [[ $(jq -r .container_id <<<"$res") != "$victim" ]] || fail "the job ran in the killed sandbox"
+    wk_has_event a warm_refused ".container_id == \"$victim\"" || { wk_dump a; fail "warm_refused for the killed sandbox"; }
+    wk_until 10 "the killed sandbox removed" wk_container_gone "$victim"
+}
+
+@test "warm: SIGKILL leaves idle sandboxes that the next worker's sweep removes; SIGTERM leaves nothing" {
+    warm_start a 2
+    local left
+    left=$(wk_containers a)
+    assert_equal "$(wc -l <<<"$left")" 2 "idle sandboxes of the worker"
+    kill -KILL "${WK_PID[a]}"
+    wk_wait_exit a 10
+    # Its lease runs out (3 s), then a worker of the same queue sweeps at start.
+    sleep 4
+    warm_start b 1
+    local id
+    for id in $left; do
+        wk_until 30 "the dead worker's sandbox ${id:0:12} removed" wk_container_gone "$id"
+    done
+    wk_signal_and_wait b TERM 60
+    assert_equal "$(wk_containers b)" "" "containers of worker b after SIGTERM"
+}
+
+@test "warm: --warm above --concurrency is refused" {
+    run "$RALPH_WORKER" --queue "$WK_Q" --concurrency 2 --warm 3
+    assert_equal "$status" 2 "exit status"
+    [[ $output == *"--warm (3) must be at most --concurrency (2)"* ]] || fail "message: $output"
+}
