@@ -17,6 +17,9 @@ noisy: the figures are medians of interleaved runs).
                  rename into incoming/ to its file in results/
   worker-redis   ralph-worker --queue redis://, concurrency 1: from LPUSH to
                  the task id popped from ralph:done (result stored)
+  worker-warm    worker-redis with a warm pool made for the bench's job
+                 (--warm-job): concurrency 2 and --warm 2 here; in phase 2
+                 --warm is half the concurrency, at least 1, at most 4
 Phase 2, throughput at each of BENCH_CONCURRENCY: BENCH_JOBS jobs per tool
 and concurrency (BENCH_JOBS_C1 at concurrency 1, by default the same), in
 BENCH_BATCHES batches interleaved
@@ -36,7 +39,7 @@ containers mounted is gone; any left fails the run.
 Environment (defaults in brackets):
   BENCH_LATENCY_RUNS [30]  BENCH_JOBS [100]  BENCH_JOBS_C1 [100]  BENCH_BATCHES [2]
   BENCH_CONCURRENCY ["1 2 4 8"]
-  BENCH_SWEEP ["docker-run worker-spool worker-redis"]  (add ralph-exec, docker-py)
+  BENCH_SWEEP ["docker-run worker-spool worker-redis worker-warm"]  (add ralph-exec, docker-py)
   BENCH_LATENCY_TOOLS [all five]  BENCH_QUICK=1 (4 runs, 8 jobs, c=1 and 8)
   BENCH_OUT [build/bench/results.json]  RALPH_EXEC, RALPH_WORKER [build/...]
   BENCH_IMAGE [ralph-sandbox:python]  BENCH_JOB [examples/demo.json]
@@ -57,8 +60,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable or "/usr/bin/python3"
-ALL_TOOLS = ["docker-run", "docker-py", "ralph-exec", "worker-spool", "worker-redis"]
-WORKERS = ("worker-spool", "worker-redis")
+ALL_TOOLS = ["docker-run", "docker-py", "ralph-exec", "worker-spool", "worker-redis", "worker-warm"]
+WORKERS = ("worker-spool", "worker-redis", "worker-warm")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -106,7 +109,7 @@ class Config:
             raise BenchError("BENCH_CONCURRENCY: integers, e.g. '1 2 4 8'")
         if any(c < 1 or c > 64 for c in self.concurrency):
             raise BenchError("BENCH_CONCURRENCY: each between 1 and 64")
-        self.sweep = env_list("BENCH_SWEEP", ["docker-run", "worker-spool", "worker-redis"],
+        self.sweep = env_list("BENCH_SWEEP", ["docker-run", "worker-spool", "worker-redis", "worker-warm"],
                               ALL_TOOLS)
         self.latency_tools = env_list("BENCH_LATENCY_TOOLS", ALL_TOOLS, ALL_TOOLS)
         self.batches = min(self.batches, self.jobs, self.jobs_c1)
@@ -145,6 +148,11 @@ def proc_status(pid, key):
             if line.startswith(key + ":"):
                 return int(line.split()[1])  # kB
     return None
+
+
+def warm_for(conc):
+    """phase 2's --warm at a concurrency: half of it, at least 1, at most 4."""
+    return max(1, min(4, conc // 2))
 
 
 def median(xs):
@@ -243,6 +251,8 @@ class Events:
         self.gone_v = set()       # every volume destroyed during the run
         self.seen_volumes = set()  # created during the run (any origin)
         self.fresh_volumes = []    # created since the last container create
+        self.owners = {}           # container id -> its ralph.owner label
+        self.pools = set()         # owners whose idle warm sandboxes are no leak (yet)
         self.proc = subprocess.Popen(
             ["docker", "events", "--format", "{{json .}}",
              "--filter", "type=container", "--filter", "type=volume",
@@ -257,6 +267,11 @@ class Events:
         tid = attrs.get("ralph.task_id", "")
         if tid.startswith(self.task_prefix):
             return tid[len(self.task_prefix):].split(".", 1)[0]
+        # A warm sandbox has no task id: its worker's id tells (start_worker).
+        owner = attrs.get("ralph.owner", "")
+        prefix = "ralph-worker/bench-%s-" % self.run_id
+        if owner.startswith(prefix):
+            return "worker-" + owner[len(prefix):].split("-", 1)[0]
         return None
 
     def _read(self):
@@ -273,6 +288,7 @@ class Events:
                     tool = self.tool_of(attrs)
                     if tool is not None:
                         self.containers[ident] = tool
+                        self.owners[ident] = attrs.get("ralph.owner", "")
                         # Its anonymous volume is created just before it; a
                         # container never started has no mount event to tell.
                         for v in self.fresh_volumes:
@@ -321,8 +337,10 @@ class Events:
         """Fail unless every container of ours and every volume they mounted is
         gone.  expect: {tool: containers created so far} as a sanity bound."""
         def left():
-            return ([c for c in self.containers if c not in self.gone_c],
-                    [v for v in self.volumes if v not in self.gone_v])
+            idle = {c for c in self.containers
+                    if c not in self.gone_c and self.owners.get(c) in self.pools}
+            return ([c for c in self.containers if c not in self.gone_c and c not in idle],
+                    [v for v in self.volumes if v not in self.gone_v and self.volumes[v] not in idle])
         with self.lock:
             self.lock.wait_for(lambda: not any(left()), timeout)
             cs, vs = left()
@@ -513,7 +531,7 @@ class Bench:
         return p.returncode, None
 
     # -- workers ----------------------------------------------------------------------
-    def start_worker(self, kind, conc):
+    def start_worker(self, kind, conc, warm=0):
         if kind == "worker-spool":
             qdir = os.path.join(self.tmp, "spool-c%d" % conc)
             for sub in ("incoming", "results"):
@@ -523,20 +541,42 @@ class Bench:
             url = "redis://127.0.0.1:%d" % self.redis_port
             qdir = None
         wid = "bench-%s-%s-c%d" % (self.run_id, kind.split("-")[1], conc)
+        argv = [self.cfg.worker, "--queue", url, "--concurrency", str(conc),
+                "--worker-id", wid, "--policy", self.policy, "--grace", "30"]
+        if kind == "worker-warm":
+            # Its own key prefix: it runs beside worker-redis on one Redis.
+            wid += "-w%d" % warm
+            argv[argv.index("--worker-id") + 1] = wid
+            argv += ["--prefix", "warm", "--warm", str(warm), "--warm-job", self.cfg.job_file]
+            # Its idle sandboxes are no leak while it runs.
+            self.events.pools.add("ralph-worker/" + wid)
         logf = open(os.path.join(self.tmp, wid + ".log"), "ab")
-        p = self.spawn([self.cfg.worker, "--queue", url, "--concurrency", str(conc),
-                        "--worker-id", wid, "--policy", self.policy, "--grace", "30"],
-                       wid, stdout=subprocess.DEVNULL, stderr=logf)
+        p = self.spawn(argv, wid, stdout=subprocess.DEVNULL, stderr=logf)
         logf.close()
         w = {"kind": kind, "conc": conc, "proc": p, "dir": qdir, "id": wid,
              "log": os.path.join(self.tmp, wid + ".log")}
-        if kind == "worker-redis":
+        if kind in ("worker-redis", "worker-warm"):
             w["redis"] = Redis(self.redis_port)
+            w["prefix"] = "warm" if kind == "worker-warm" else "ralph"
         # A first job, not measured: the worker is up and warm.
         self.worker_batch(w, 1, "warm")
+        if warm:
+            self.wait_pool(w, warm)
         return w
 
+    def wait_pool(self, w, n, timeout=60):
+        """Until the worker's heartbeat says its pool holds n sandboxes."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            self.worker_alive(w)
+            hb = w["redis"]("GET", "%s:lease:%s" % (w["prefix"], w["id"]))
+            if hb is not None and json.loads(hb).get("warm_idle", 0) >= n:
+                return
+            time.sleep(0.1)
+        raise BenchError("%s: its pool did not fill (%d) in %ds; log: %s" % (w["id"], n, timeout, w["log"]))
+
     def stop_worker(self, w):
+        self.events.pools.discard("ralph-worker/" + w["id"])
         p = w["proc"]
         if p.poll() is not None:
             raise BenchError("%s exited early (%s); log: %s" % (w["id"], p.returncode, w["log"]))
@@ -589,22 +629,22 @@ class Bench:
                 with open(os.path.join(res, t + ".json")) as f:
                     results.append(json.load(f))
         else:
-            r = w["redis"]
-            r("LPUSH", "ralph:jobs", *texts)
+            r, px = w["redis"], w["prefix"]
+            r("LPUSH", px + ":jobs", *texts)
             pending = set(ids)
             while pending:
                 left = deadline_s - (time.monotonic() - t0)
                 if left <= 0:
                     raise BenchError("%s: results missing after %ds; log: %s"
                                      % (w["id"], deadline_s, w["log"]))
-                got = r("BRPOP", "ralph:done", "%.3f" % min(left, 2.0))
+                got = r("BRPOP", px + ":done", "%.3f" % min(left, 2.0))
                 if got is None:
                     self.worker_alive(w)
                     continue
                 pending.discard(got[1].decode())
             t1 = time.monotonic()
             cpu1 = proc_cpu(pid)
-            results = [json.loads(r("GET", "ralph:result:" + t)) for t in ids]
+            results = [json.loads(r("GET", px + ":result:" + t)) for t in ids]
         outs = []
         for res_ in results:
             if res_.get("status") != "success":
@@ -727,7 +767,9 @@ class Bench:
         tools = cfg.latency_tools
         workers = {}
         for kind in WORKERS:
-            if kind in tools:
+            if kind == "worker-warm" and kind in tools:
+                workers[kind] = self.start_worker(kind, 2, warm=2)
+            elif kind in tools:
                 workers[kind] = self.start_worker(kind, 1)
         for tool in tools:  # one warm run each (page cache, image layers), not counted
             if tool not in WORKERS:
@@ -768,7 +810,8 @@ class Bench:
                      for b in range(cfg.batches)]
             log("throughput at concurrency %d: %d jobs per tool in %d interleaved batches (%s)"
                 % (conc, total, cfg.batches, " ".join(cfg.sweep)))
-            workers = {k: self.start_worker(k, conc) for k in WORKERS if k in cfg.sweep}
+            workers = {k: self.start_worker(k, conc, warm_for(conc) if k == "worker-warm" else 0)
+                       for k in WORKERS if k in cfg.sweep}
             self.events.check("worker start, c=%d" % conc, dict(self.created))
             for t in cfg.sweep:
                 points[t][conc] = {"batches": []}
@@ -829,7 +872,7 @@ class Bench:
         self.events.wait_live()
         dangling0 = set(subprocess.run(["docker", "volume", "ls", "-q", "-f", "dangling=true"],
                                        capture_output=True, text=True, check=True).stdout.split())
-        if "worker-redis" in cfg.latency_tools + cfg.sweep:
+        if {"worker-redis", "worker-warm"} & set(cfg.latency_tools + cfg.sweep):
             self.start_redis()
         log("run %s: engine %s (API %s), %d CPUs, load %.2f; work dir %s"
             % (self.run_id, self.engine["version"], self.engine["api_version"], os.cpu_count(),
@@ -894,7 +937,8 @@ class Bench:
         cfg = self.cfg
         names = {"docker-run": "docker run --rm", "docker-py": "docker-py executor, new process",
                  "ralph-exec": "ralph-exec job.json", "worker-spool": "ralph-worker, spool queue",
-                 "worker-redis": "ralph-worker, Redis"}
+                 "worker-redis": "ralph-worker, Redis",
+                 "worker-warm": "ralph-worker, Redis, warm pool"}
         out = {"meta": meta, "config": cfg.as_dict(), "latency": {}, "throughput": {},
                "worker_peak_rss": {}, "leak_check": leaks, "headline": {}}
         L = out["latency"]

@@ -52,6 +52,8 @@ static const char usage_text[] =
     "  --warm N                 keep up to N sandboxes started for the default job (at most\n"
     "                           --concurrency), each used by one job only (default 0)\n"
     "  --warm-ttl S             replace an idle warm sandbox after S seconds (default 300)\n"
+    "  --warm-job FILE          make the warm sandboxes for the image, sandbox and limits of\n"
+    "                           this job (its code never runs; default: the policy's defaults)\n"
     "  -h, --help               this help\n"
     "  -V, --version            the version\n"
     "\n"
@@ -124,7 +126,7 @@ main(int argc, char **argv)
         "lease",    "heartbeat",   "max-attempts",     "result-ttl",
         "max-jobs", "max-runtime", "max-infra-errors", "grace",
         "policy",   "audit",       "memory-budget",    "metrics",
-        "warm",     "warm-ttl",
+        "warm",     "warm-ttl",    "warm-job",
     };
     struct option longopts[RX_ARRAY_SIZE(names) + 4];
     size_t k = 0;

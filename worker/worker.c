@@ -994,17 +994,19 @@ warm_room(void *ud, int idle)
     return u.budget <= 0 || u.in_use + w->warm_memory <= u.budget;
 }
 
-/* --warm: the default job (a code job with nothing set: the policy's
- * defaults) as admission makes it, and the pool's thread. */
-static void
-warm_start(struct worker *w)
+/* --warm: the pool's job as admission makes it (--warm-job, or a code job
+ * with nothing set: the policy's defaults), and the pool's thread.  A
+ * --warm-job that admission refuses stops the worker before any job. */
+static int
+warm_start(struct supervisor *m)
 {
+    struct worker *w = m->w;
     if (w->cfg->warm == 0)
-        return;
+        return 0;
     static const char doc_text[] = "{\"code\": \"pass\"}";
-    const struct job_doc doc = {.bytes = doc_text,
-                                .len = strlen(doc_text),
-                                .default_task_id = "warm"};
+    struct job_doc doc = {.bytes = doc_text, .len = strlen(doc_text), .default_task_id = "warm"};
+    if (w->cfg->warm_job_path != NULL)
+        doc = (struct job_doc){.path = w->cfg->warm_job_path, .default_task_id = "warm"};
     struct executor_opts opts;
     executor_opts_defaults(&opts);
     opts.owner = w->owner;
@@ -1013,14 +1015,18 @@ warm_start(struct worker *w)
     job_result_init(&res);
     struct job_spec *tmpl = executor_admit(&doc, &w->policy, &opts, &res);
     if (tmpl == NULL) {
-        log_event(w, "warn", "warm_failed",
-                  kv("error", res.error ? res.error : "the default job was refused", NULL));
-        return;
+        const char *why = res.error ? res.error : "refused";
+        log_event(w, "error", "warm_failed", kv("error", why, NULL));
+        fprintf(stderr, "ralph-worker: --warm-job %s: %s\n",
+                w->cfg->warm_job_path ? w->cfg->warm_job_path : "(the policy's defaults)", why);
+        m->exit_code = WORKER_EXIT_USAGE;
+        return -1;
     }
     w->warm_memory = tmpl->memory_bytes;
     const struct warm_pool_hooks hooks = {.note = queue_note, .room = warm_room, .ud = w};
     w->pool = warm_pool_new(w->cfg->warm, w->cfg->warm_ttl_ms, tmpl, &opts, &hooks);
     warm_pool_start(w->pool);
+    return 0;
 }
 
 static void
@@ -1144,8 +1150,7 @@ worker_run(const struct worker_cfg *cfg)
     w.run_id = queue_identity_new();
     if (worker_open(&m) == 0) {
         worker_announce(&m);
-        if (worker_metrics(&m) == 0 && worker_take_id(&m) == 0) {
-            warm_start(&w);
+        if (worker_metrics(&m) == 0 && worker_take_id(&m) == 0 && warm_start(&m) == 0) {
             slots_start(&w);
             m.sweeper.w = &w;
             sweeper_start(&m.sweeper);

@@ -74,6 +74,7 @@ static const struct opt {
     STR_OPT("metrics", metrics_addr),
     INT_OPT("warm", warm, 0, LIMIT_WORKER_SLOTS),
     SECONDS_OPT("warm-ttl", warm_ttl_ms, 1, 86400),
+    STR_OPT("warm-job", warm_job_path),
 };
 
 void
@@ -101,6 +102,7 @@ worker_cfg_free(struct worker_cfg *cfg)
     free(cfg->policy_path);
     free(cfg->audit_path);
     free(cfg->metrics_addr);
+    free(cfg->warm_job_path);
 }
 
 static bool
