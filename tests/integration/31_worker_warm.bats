@@ -188,6 +188,36 @@ warm_run() {
     assert_equal "$(wk_containers b)" "" "containers of worker b after SIGTERM"
 }
 
+@test "warm: --warm-job shapes the pool (only jobs like it run warm); idle ones past --warm-ttl are replaced" {
+    local wj=$BATS_TEST_TMPDIR/warm-job.json
+    jq -n '{code: "pass", memory_limit: "96m"}' >"$wj"
+    warm_start a 1 --warm-job "$wj" --warm-ttl 2
+    local first
+    first=$(wk_containers a)
+    assert_equal "$(wc -l <<<"$first")" 1 "idle sandboxes"
+    wk_wait_event a warm_recycled 15 ".container_id == \"$first\""
+    wk_until 10 "the recycled sandbox removed" wk_container_gone "$first"
+    warm_wait_idle a 1
+    [[ $(wk_containers a) != "$first" ]] || fail "the recycled sandbox is still the pool's"
+    local like other
+    like=$(warm_run "$(jq -nc --arg id "like-$$" '{task_id: $id, command: ["true"], memory_limit: "96m"}')")
+    jq -e '.status == "success" and .timings_ms.warm >= 0' <<<"$like" >/dev/null ||
+        { jq -c . <<<"$like" >&2; fail "a job like --warm-job did not run warm"; }
+    other=$(warm_run "$(jq -nc --arg id "other-$$" '{task_id: $id, command: ["true"]}')")
+    jq -e '.status == "success" and (.timings_ms | has("warm") | not) and .timings_ms.create > 0' <<<"$other" >/dev/null ||
+        { jq -c . <<<"$other" >&2; fail "a job of another memory limit (another workspace size) ran warm"; }
+}
+
+@test "warm: a --warm-job the policy refuses, or none at all, stops the worker at start (exit 2)" {
+    jq -n '{code: "pass", memory_limit: "1g"}' >"$BATS_TEST_TMPDIR/big.json"
+    run "$RALPH_WORKER" --queue "$WK_Q" --warm 1 --policy "$POLICY" --warm-job "$BATS_TEST_TMPDIR/big.json"
+    assert_equal "$status" 2 "exit status (policy refuses)"
+    [[ $output == *"--warm-job $BATS_TEST_TMPDIR/big.json: "*"max_memory_limit"* ]] || fail "message: $output"
+    run "$RALPH_WORKER" --queue "$WK_Q" --warm 1 --warm-job "$BATS_TEST_TMPDIR/none.json"
+    assert_equal "$status" 2 "exit status (no such file)"
+    [[ $output == *"none.json"* ]] || fail "message: $output"
+}
+
 @test "warm: --warm above --concurrency is refused" {
     run "$RALPH_WORKER" --queue "$WK_Q" --concurrency 2 --warm 3
     assert_equal "$status" 2 "exit status"
