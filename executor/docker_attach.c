@@ -30,6 +30,12 @@ struct docker_attach {
 #define WATCH_DRAIN_MAX_MS 2000
 
 void
+docker_attach_adopt(struct docker_attach *a, struct docker_client *dc)
+{
+    a->cancel_fd = docker_http_cancel_fd(dc->http);
+}
+
+void
 docker_attach_watch(struct docker_attach *a, long long every_ms, int (*fn)(void *ud), void *ud)
 {
     a->watch = fn;

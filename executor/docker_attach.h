@@ -57,6 +57,9 @@ int docker_attach_pump(struct docker_attach *a, const char *stdin_data, size_t s
  * on cancellation).  Never a silent short write. */
 int docker_attach_feed(struct docker_attach *a, const char *data, size_t len,
                        struct docker_demux *d, long long deadline_ms, struct rx_error **err);
+/* A stream opened by another client (a warm sandbox's harness, opened by
+ * the pool's): cancelled from now on through dc's cancel fd. */
+void docker_attach_adopt(struct docker_attach *a, struct docker_client *dc);
 void docker_attach_close(struct docker_attach *a);
 
 #endif

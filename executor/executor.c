@@ -6,6 +6,7 @@
 #include "executor/docker_attach.h"
 #include "executor/docker_container.h"
 #include "executor/docker_errors.h"
+#include "executor/docker_image.h"
 #include "executor/run_classify.h"
 #include "executor/rx_json.h"
 #include "executor/operator_policy.h"
@@ -433,6 +434,14 @@ warm_unfit(struct run *r, struct json_object *ins, struct json_object *want)
         rx_json_get_str(rx_json_get(rx_json_get(ins, "Config"), "Labels"), "ralph.run");
     if (run == NULL || strcmp(run, r->run_id) != 0)
         return "its ralph.run label is not the one it was made with";
+    /* The image its name names now: a tag moved since (a re-pull) would
+     * have the job run on the old one. */
+    struct rx_error *e = NULL;
+    cleanup_json struct json_object *img = docker_image_inspect(r->dc, r->job->image, &e);
+    rx_error_free(&e);
+    const char *now = rx_json_get_str(img, "Id"), *had = rx_json_get_str(ins, "Image");
+    if (now == NULL || had == NULL || strcmp(now, had) != 0)
+        return "its image is no longer the one the job's image name names";
     struct json_object *hc = rx_json_get(ins, "HostConfig");
     json_object_object_foreach(want, k, v)
     {
@@ -455,15 +464,15 @@ step_adopt(struct run *r)
     if (ws == NULL)
         return 0;
     long long t = rx_now_ms();
+    const char *why = NULL;
+    if (!executor_warm_fits(ws, r->job, r->opts, r->dc->podman))
+        why = "it was not made for this job";
     char *id = steal_pointer(&ws->id);
     memcpy(r->run_id, ws->run_id, sizeof(r->run_id));
     cleanup_json struct json_object *want = container_spec_update_body(r->job);
-    const char *why = NULL;
     struct rx_error *e = NULL;
-    if (!executor_warm_fits(ws, r->job, r->opts, r->dc->podman))
-        why = "it was not made for this job";
-    else if (container_spec_updatable(r->job, &r->spec) &&
-             docker_container_update(r->dc, id, want, &e) < 0)
+    if (why == NULL && container_spec_updatable(r->job, &r->spec) &&
+        docker_container_update(r->dc, id, want, &e) < 0)
         why = "the engine refused the job's limits";
     cleanup_json struct json_object *ins = why == NULL ? docker_container_inspect(r->dc, id, &e)
                                                        : NULL;
@@ -471,11 +480,24 @@ step_adopt(struct run *r)
         why = "the engine could not inspect it";
     if (why == NULL)
         why = warm_unfit(r, ins, want);
+    if (why == NULL && ws->exec_id != NULL) {
+        bool running = false;
+        int code = -1;
+        long long pid = 0;
+        if (docker_exec_inspect(r->dc, ws->exec_id, &running, &code, &pid, &e) < 0)
+            why = "the engine could not inspect its harness";
+        else if (!running || pid <= 0)
+            why = "its harness is gone (its exec is not running)";
+    }
     if (why != NULL) {
         bool cancelled = cancelled_by(e);
-        r->res->warm_refused = e ? xasprintf("%s: %s", why, e->msg) : xasprintf("%s", why);
+        struct rx_error *re = NULL;
+        docker_container_remove(r->dc, id, &re);
+        r->res->warm_refused = xasprintf("%s%s%s%s%s", why, e ? ": " : "", e ? e->msg : "",
+                                         re ? "; and it could not be removed: " : "",
+                                         re ? re->msg : "");
         rx_error_free(&e);
-        docker_container_remove(r->dc, id, NULL);
+        rx_error_free(&re);
         free(id);
         uuid_t u;
         uuid_generate_random(u);
@@ -490,6 +512,11 @@ step_adopt(struct run *r)
     r->spec.uid = ws->uid;
     r->spec.deadline_s = ws->deadline_s;
     r->started = r->adopted = true;
+    if (ws->att != NULL) {
+        r->exec_id = steal_pointer(&ws->exec_id);
+        r->att = steal_pointer(&ws->att);
+        docker_attach_adopt(r->att, r->dc);
+    }
     r->res->container_id = xstrdup(id);
     r->res->timings.warm_ms = rx_now_ms() - t;
     record_limits(r);
@@ -666,9 +693,8 @@ exec_started(struct run *r)
 /* The job's process: exec'd in the running container as the job's uid,
  * its stream held from its start, so no output is missed. */
 static int
-step_exec(struct run *r)
+exec_job(struct run *r)
 {
-    long long t = rx_now_ms();
     cleanup_json struct json_object *body = container_spec_exec_body(r->job, &r->spec);
     r->exec_id = docker_exec_create(r->dc, r->id, body, &r->err);
     if (r->exec_id == NULL) {
@@ -689,9 +715,18 @@ step_exec(struct run *r)
         explain(r, DOCKER_CALL_ATTACH);
         return -1;
     }
-    docker_attach_watch(r->att, EXEC_WATCH_MS, watch_exec, r);
-    if (exec_started(r) < 0)
+    return exec_started(r);
+}
+
+/* The job's process, and the watch on it.  A warm sandbox made for a code
+ * job came with its harness exec'd already (step_adopt). */
+static int
+step_exec(struct run *r)
+{
+    long long t = rx_now_ms();
+    if (r->att == NULL && exec_job(r) < 0)
         return -1;
+    docker_attach_watch(r->att, EXEC_WATCH_MS, watch_exec, r);
     r->res->timings.attach_ms = rx_now_ms() - t;
     return 0;
 }
@@ -957,6 +992,12 @@ static void
 run_finish(struct run *r)
 {
     rx_error_free(&r->err);
+    /* A warm sandbox offered and never taken (the run ended before
+     * step_adopt): it is nobody's now. */
+    if (r->warm != NULL && r->warm->id != NULL) {
+        docker_container_remove(r->dc, r->warm->id, NULL);
+        free(steal_pointer(&r->warm->id));
+    }
     docker_attach_close(steal_pointer(&r->att));
     if (r->id != NULL) {
         if (r->started && !r->exited && r->opts->defer_remove)
@@ -1036,17 +1077,25 @@ bool
 executor_warm_fits(const struct warm_sandbox *ws, const struct job_spec *job,
                    const struct executor_opts *opts, bool podman)
 {
-    if (ws->id == NULL && ws->key == NULL)
+    if (ws->key == NULL)
         return false;
     if (job->n_requirements > 0 || job->timeout_ms > WARM_JOB_TIMEOUT_S * 1000LL)
         return false;
-    if (rx_wall_s() + (job->timeout_ms + 999) / 1000 + 300 > ws->deadline_s)
+    if (container_deadline(job) > ws->deadline_s)
         return false;
     /* The strict profile's text is the same for both: a marker stands for it. */
     struct container_spec_opts o = base_spec(opts, podman, opts->seccomp_strict ? "strict" : NULL);
     o.uid = ws->uid;
     cleanup_free char *key = container_spec_warm_key(job, &o);
-    return strcmp(key, ws->key) == 0;
+    if (strcmp(key, ws->key) != 0)
+        return false;
+    if (ws->exec_key == NULL)
+        return true;
+    /* Its harness runs already: the job's exec would have been the same. */
+    if (job->kind != JOB_CODE)
+        return false;
+    cleanup_json struct json_object *eb = container_spec_exec_body(job, &o);
+    return strcmp(rx_json_compact(eb), ws->exec_key) == 0;
 }
 
 int
@@ -1070,7 +1119,8 @@ executor_warm_make(struct docker_client *dc, const struct job_spec *tmpl,
     if (step_prepare(&r) == 0) {
         r.spec.unassigned = true;
         r.spec.deadline_s = rx_wall_s() + (ttl_ms + 999) / 1000 + WARM_JOB_TIMEOUT_S + 300;
-        if (step_create(&r) == 0 && step_start(&r) == 0) {
+        if (step_create(&r) == 0 && step_start(&r) == 0 &&
+            (tmpl->kind != JOB_CODE || exec_job(&r) == 0)) {
             ws->id = steal_pointer(&r.id);
             ws->uid = r.spec.uid;
             memcpy(ws->run_id, r.run_id, sizeof(ws->run_id));
@@ -1080,6 +1130,12 @@ executor_warm_make(struct docker_client *dc, const struct job_spec *tmpl,
                 base_spec(opts, false, opts->seccomp_strict ? "strict" : NULL);
             k.uid = ws->uid;
             ws->key = container_spec_warm_key(tmpl, &k);
+            if (r.att != NULL) {
+                cleanup_json struct json_object *eb = container_spec_exec_body(tmpl, &k);
+                ws->exec_key = xstrdup(rx_json_compact(eb));
+                ws->exec_id = steal_pointer(&r.exec_id);
+                ws->att = steal_pointer(&r.att);
+            }
             rc = 0;
         }
     }
@@ -1094,6 +1150,9 @@ executor_warm_make(struct docker_client *dc, const struct job_spec *tmpl,
 void
 executor_warm_free(struct warm_sandbox *ws)
 {
+    docker_attach_close(ws->att);
+    free(ws->exec_id);
+    free(ws->exec_key);
     free(ws->id);
     free(ws->key);
     *ws = (struct warm_sandbox){0};

@@ -49,15 +49,24 @@ void executor_run(struct docker_client *dc, const struct job_spec *job,
  * goes in. */
 struct warm_sandbox {
     char *id;
-    char *key;            /* container_spec_warm_key: which jobs fit */
+    char *key; /* container_spec_warm_key: which jobs fit */
+    /* Made for a code job: its harness, exec'd and waiting on stdin for its
+     * input; then only code jobs of the same exec body (env, output path)
+     * fit.  NULL otherwise. */
+    char *exec_id;
+    char *exec_key;
+    struct docker_attach *att;
     long long uid;        /* the uid its job runs as */
     char run_id[37];      /* its ralph.run label */
     long long deadline_s; /* its ralph.deadline label */
     long long made_ms;    /* started, rx_now_ms() */
 };
 
-/* The longest job a warm sandbox takes, in seconds; longer ones run cold. */
-#define WARM_JOB_TIMEOUT_S 3600
+/* The longest job a warm sandbox takes, in seconds; longer ones run cold.
+ * Its holder's deadline (made + TTL + this + 300 s) is fixed when it is
+ * made: what bounds a job whose worker was killed before it could remove
+ * it, when no other worker of its queue sweeps it. */
+#define WARM_JOB_TIMEOUT_S 600
 
 /* Make and start a sandbox for jobs like tmpl (the worker's defaults), that
  * stays usable for ttl_ms.  On Podman: refused (ENOTSUP). */

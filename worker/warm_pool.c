@@ -26,7 +26,8 @@ struct warm_pool {
     struct warm_pool_hooks hooks;
     struct warm_sandbox *idle; /* target entries, n_idle of them used */
     int n_idle;
-    bool failing; /* the last make failed: said once, until one works */
+    bool failing;  /* the last make failed: said once, until one works */
+    bool disabled; /* the engine cannot have a pool (Podman): nothing more is made */
 };
 
 static void
@@ -40,11 +41,21 @@ note(struct warm_pool *p, const char *level, const char *event, const char *id, 
     p->hooks.note(p->hooks.ud, level, event, f);
 }
 
+/* Remove an idle sandbox (lock not held); one that cannot be is said, with
+ * its id, for the sweep (its deadline) or the operator. */
 static void
-remove_sandbox(struct docker_client *dc, struct warm_sandbox *ws)
+remove_sandbox(struct warm_pool *p, struct docker_client **dc, struct warm_sandbox *ws)
 {
-    if (dc != NULL && ws->id != NULL)
-        docker_container_remove(dc, ws->id, NULL);
+    struct rx_error *err = NULL;
+    if (*dc == NULL)
+        *dc = docker_client_new(NULL, -1, &err);
+    if (*dc != NULL && docker_container_remove(*dc, ws->id, &err) == 0) {
+        executor_warm_free(ws);
+        return;
+    }
+    note(p, "warn", "warm_not_removed", ws->id, err ? err->msg : "no engine client");
+    rx_error_free(&err);
+    docker_client_free(steal_pointer(dc)); /* a fresh one next time */
     executor_warm_free(ws);
 }
 
@@ -52,7 +63,7 @@ static void
 wait_ms(struct warm_pool *p, long long ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += ms / 1000;
     ts.tv_nsec += (ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) {
@@ -91,6 +102,7 @@ make_one(struct warm_pool *p, struct docker_client **dc)
         if (!p->failing)
             note(p, "warn", "warm_failed", NULL, err->msg);
         p->failing = true;
+        p->disabled = err->code == ENOTSUP;
         rx_error_free(&err);
         docker_client_free(*dc);
         *dc = NULL;
@@ -101,7 +113,7 @@ make_one(struct warm_pool *p, struct docker_client **dc)
     pthread_mutex_lock(&p->lock);
     if (p->stopping || p->n_idle >= p->target) {
         pthread_mutex_unlock(&p->lock);
-        remove_sandbox(*dc, &ws);
+        remove_sandbox(p, dc, &ws);
         pthread_mutex_lock(&p->lock);
         return true;
     }
@@ -120,16 +132,11 @@ maker_main(void *arg)
         if (take_expired(p, &old)) {
             pthread_mutex_unlock(&p->lock);
             note(p, "info", "warm_recycled", old.id, NULL);
-            if (dc == NULL) {
-                struct rx_error *e = NULL;
-                dc = docker_client_new(NULL, -1, &e);
-                rx_error_free(&e);
-            }
-            remove_sandbox(dc, &old);
+            remove_sandbox(p, &dc, &old);
             pthread_mutex_lock(&p->lock);
             continue;
         }
-        if (p->n_idle < p->target && p->hooks.room(p->hooks.ud, p->n_idle)) {
+        if (!p->disabled && p->n_idle < p->target && p->hooks.room(p->hooks.ud, p->n_idle)) {
             if (!make_one(p, &dc))
                 wait_ms(p, WARM_RETRY_MS);
             continue;
@@ -140,12 +147,7 @@ maker_main(void *arg)
     while (p->n_idle > 0) {
         struct warm_sandbox ws = p->idle[--p->n_idle];
         pthread_mutex_unlock(&p->lock);
-        if (dc == NULL) {
-            struct rx_error *e = NULL;
-            dc = docker_client_new(NULL, -1, &e);
-            rx_error_free(&e);
-        }
-        remove_sandbox(dc, &ws);
+        remove_sandbox(p, &dc, &ws);
         pthread_mutex_lock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
@@ -159,7 +161,11 @@ warm_pool_new(int target, long long ttl_ms, struct job_spec *tmpl, const struct 
 {
     struct warm_pool *p = xcalloc(1, sizeof(*p));
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->cond, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cond, &ca);
+    pthread_condattr_destroy(&ca);
     p->target = target;
     p->ttl_ms = ttl_ms;
     p->tmpl = tmpl;
@@ -169,11 +175,11 @@ warm_pool_new(int target, long long ttl_ms, struct job_spec *tmpl, const struct 
     return p;
 }
 
-void
+int
 warm_pool_start(struct warm_pool *p)
 {
-    pthread_create(&p->thread, NULL, maker_main, p);
-    p->running = true;
+    p->running = pthread_create(&p->thread, NULL, maker_main, p) == 0;
+    return p->running ? 0 : -1;
 }
 
 bool
@@ -189,7 +195,8 @@ warm_pool_take(struct warm_pool *p, const struct job_spec *job, const struct exe
         p->idle[i] = p->idle[--p->n_idle];
         found = true;
     }
-    pthread_cond_signal(&p->cond);
+    if (found)
+        pthread_cond_signal(&p->cond); /* one to make again */
     pthread_mutex_unlock(&p->lock);
     return found;
 }
@@ -210,9 +217,6 @@ warm_pool_stop(struct warm_pool *p)
     p->stopping = true;
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
-    if (p->running)
-        pthread_join(p->thread, NULL);
-    p->running = false;
 }
 
 void
@@ -221,6 +225,8 @@ warm_pool_free(struct warm_pool *p)
     if (p == NULL)
         return;
     warm_pool_stop(p);
+    if (p->running)
+        pthread_join(p->thread, NULL);
     for (int i = 0; i < p->n_idle; i++)
         executor_warm_free(&p->idle[i]); /* never started: nothing to remove */
     free(p->idle);

@@ -29,16 +29,18 @@ struct warm_pool_hooks {
 struct warm_pool *warm_pool_new(int target, long long ttl_ms, struct job_spec *tmpl,
                                 const struct executor_opts *opts,
                                 const struct warm_pool_hooks *hooks);
-void warm_pool_start(struct warm_pool *p);
+/* The maker's thread: -1 when it could not be started (no pool then). */
+int warm_pool_start(struct warm_pool *p);
 /* A sandbox that fits job, taken out of the pool into *ws: true; false
  * when none does (the job runs cold). */
 bool warm_pool_take(struct warm_pool *p, const struct job_spec *job,
                     const struct executor_opts *opts, bool podman, struct warm_sandbox *ws);
 int warm_pool_idle(struct warm_pool *p);
-/* Stop making sandboxes and remove the idle ones (the worker is stopping:
- * nothing takes one any more); again: nothing. */
+/* Stop making sandboxes; the maker's thread removes the idle ones (the
+ * worker is stopping: nothing takes one any more).  Never waits: the
+ * caller keeps the heartbeat.  Again: nothing. */
 void warm_pool_stop(struct warm_pool *p);
-/* warm_pool_stop, then free. */
+/* warm_pool_stop, wait for the idle ones to be removed, then free. */
 void warm_pool_free(struct warm_pool *p);
 
 #endif

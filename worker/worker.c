@@ -597,6 +597,9 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
     struct json_object *f = kv("task_id", task_id, "status", job_status_name(res.status), NULL);
     json_object_object_add(f, "duration_ms", json_object_new_int64(res.duration_ms));
     json_object_object_add(f, "warm", json_object_new_boolean(res.timings.warm_ms >= 0));
+    /* A warm sandbox's labels name no task: its container is told here. */
+    if (res.container_id != NULL)
+        json_object_object_add(f, "container_id", json_object_new_string(res.container_id));
     log_event(w, "info", "job_done", f);
 }
 
@@ -824,8 +827,13 @@ sweeper_start(struct sweeper *sw)
 {
     if (pipe2(sw->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
         rx_oom();
-    pthread_create(&sw->thread, NULL, sweeper_main, sw);
-    sw->running = true;
+    sw->running = pthread_create(&sw->thread, NULL, sweeper_main, sw) == 0;
+    if (!sw->running) {
+        log_event(sw->w, "warn", "sweep_failed",
+                  kv("error", "no thread for the periodic sweep", NULL));
+        close(sw->stop_pipe[0]);
+        close(sw->stop_pipe[1]);
+    }
 }
 
 static void
@@ -982,7 +990,8 @@ worker_take_id(struct supervisor *m)
 }
 
 /* Room for a sandbox more: idle ones and jobs in flight below the slots,
- * and the default job's memory within the budget beside the jobs'. */
+ * and the warm job's memory, for each idle sandbox and this one, within the
+ * budget beside the jobs'. */
 static bool
 warm_room(void *ud, int idle)
 {
@@ -991,7 +1000,7 @@ warm_room(void *ud, int idle)
         return false;
     struct mem_budget_usage u;
     mem_budget_usage(&w->mem, &u);
-    return u.budget <= 0 || u.in_use + w->warm_memory <= u.budget;
+    return u.budget <= 0 || u.in_use + (long long)(idle + 1) * w->warm_memory <= u.budget;
 }
 
 /* --warm: the pool's job as admission makes it (--warm-job, or a code job
@@ -1025,7 +1034,11 @@ warm_start(struct supervisor *m)
     w->warm_memory = tmpl->memory_bytes;
     const struct warm_pool_hooks hooks = {.note = queue_note, .room = warm_room, .ud = w};
     w->pool = warm_pool_new(w->cfg->warm, w->cfg->warm_ttl_ms, tmpl, &opts, &hooks);
-    warm_pool_start(w->pool);
+    if (warm_pool_start(w->pool) < 0) {
+        log_event(w, "warn", "warm_failed",
+                  kv("error", "no thread for the pool: jobs run cold", NULL));
+        warm_pool_free(steal_pointer(&w->pool));
+    }
     return 0;
 }
 

@@ -73,7 +73,7 @@ static const struct opt {
     BUDGET_OPT("memory-budget", memory_budget, LIMIT_JOB_MEMORY_MIN, 1LL << 50),
     STR_OPT("metrics", metrics_addr),
     INT_OPT("warm", warm, 0, LIMIT_WORKER_SLOTS),
-    SECONDS_OPT("warm-ttl", warm_ttl_ms, 1, 86400),
+    SECONDS_OPT("warm-ttl", warm_ttl_ms, 1, 3600),
     STR_OPT("warm-job", warm_job_path),
 };
 

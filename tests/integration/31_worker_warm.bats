@@ -55,6 +55,11 @@ warm_wait_idle() {
     done
 }
 
+# For wk_until: worker NAME is not among the queue's live workers.
+warm_gone() {
+    [[ $("$RALPH_WORKER" status --queue "$WK_Q" | jq -r --arg w "${WK_ID[$1]}" '.workers[$w] == null') == true ]]
+}
+
 # warm_run JSON: push one job, wait for its result and print it.
 warm_run() {
     local tid end
@@ -100,8 +105,27 @@ warm_run() {
     assert_equal "$(wk_containers a)" "" "containers of the worker after SIGTERM (the idle pool included)"
 }
 
-@test "warm: a job in a warm sandbox sees nothing of the job before it (files, processes)" {
+@test "warm: two jobs pushed at once each take a sandbox of their own" {
     warm_start a 2
+    local code=$'def calculate(inputs):\n    return {"n": inputs["n"]}'
+    wk_push "$(jq -nc --arg id "pair-1-$$" --arg c "$code" '{task_id: $id, code: $c, inputs: {n: 1}}')" \
+        "$(jq -nc --arg id "pair-2-$$" --arg c "$code" '{task_id: $id, code: $c, inputs: {n: 2}}')"
+    local end=$((SECONDS + 60)) r1 r2
+    until [[ -n $(wk_result "pair-1-$$") && -n $(wk_result "pair-2-$$") ]]; do
+        ((SECONDS < end)) || { wk_dump a; fail "no results within 60 s"; }
+        sleep 0.1
+    done
+    r1=$(wk_result "pair-1-$$")
+    r2=$(wk_result "pair-2-$$")
+    jq -e '.status == "success" and .output.n == 1 and .timings_ms.warm >= 0' <<<"$r1" >/dev/null || { jq -c . <<<"$r1" >&2; fail "job 1"; }
+    jq -e '.status == "success" and .output.n == 2 and .timings_ms.warm >= 0' <<<"$r2" >/dev/null || { jq -c . <<<"$r2" >&2; fail "job 2"; }
+    [[ $(jq -r .container_id <<<"$r1") != $(jq -r .container_id <<<"$r2") ]] || fail "both jobs ran in one sandbox"
+}
+
+@test "warm: a job in a warm sandbox sees nothing of the job before it (files, processes)" {
+    # Command jobs: a pool made for one (its sandboxes have no harness waiting).
+    jq -n '{command: ["true"]}' >"$BATS_TEST_TMPDIR/cmd-job.json"
+    warm_start a 2 --warm-job "$BATS_TEST_TMPDIR/cmd-job.json"
     local first second
     # The processes named `sleep 300` the job can see.
     local count='for f in /proc/[0-9]*/cmdline; do tr "\\000" " " <"$f"; echo; done 2>/dev/null | grep -c "^sleep 300 " || true'
@@ -142,6 +166,16 @@ warm_run() {
     jq -e '.timings_ms.warm >= 0' <<<"$res" >/dev/null || { jq -c . <<<"$res" >&2; fail "the hog ran cold"; }
     assert_equal "$(jq -r .status <<<"$res")" oom "the hog's status"
     assert_equal "$(jq -r .limits.memory_bytes <<<"$res")" "$mem" "memory_bytes in the result"
+    if [[ $SB == runc ]]; then
+        # The update, as the job's own cgroup has it (v2, or v1's files).
+        warm_wait_idle a 2
+        local cg
+        cg=$'import os\ndef rd(*ps):\n    for p in ps:\n        if os.path.exists(p):\n            return open(p).read().strip()\ndef calculate(inputs):\n    return {"mem": rd("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"), "pids": rd("/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/pids/pids.max")}'
+        res=$(warm_run "$(jq -nc --arg id "cg-$$" --arg c "$cg" \
+            '{task_id: $id, code: $c, memory_limit: "96m", workspace_limit: "64m", pids_limit: 12}')")
+        jq -e --argjson m "$((96 << 20))" '.timings_ms.warm >= 0 and .output.mem == ($m | tostring) and .output.pids == "12"' <<<"$res" >/dev/null ||
+            { jq -c '{status, output, error, timings_ms}' <<<"$res" >&2; fail "the job's cgroup does not have its own limits (96m, 12)"; }
+    fi
     warm_wait_idle a 2
     forks=$'import os, signal, time\ndef calculate(inputs):\n    kids, err = [], None\n    while len(kids) < 500:\n        try:\n            pid = os.fork()\n        except OSError as e:\n            err = e.errno\n            break\n        if pid == 0:\n            time.sleep(60)\n            os._exit(0)\n        kids.append(pid)\n    for pid in kids:\n        os.kill(pid, signal.SIGKILL)\n    return {"count": len(kids), "errno": err}'
     pids=16
@@ -157,17 +191,36 @@ warm_run() {
         { jq -c '{output, limits}' <<<"$res" >&2; fail "fork stopped by EAGAIN just below pids_limit $pids"; }
 }
 
-@test "warm: a sandbox whose holder died while idle is never handed a job" {
+# kill_check NAME VICTIM WHY: the next job does not run in VICTIM, which is
+# refused (WHY in the log line) and removed.
+kill_check() {
+    local victim=$2 res code
+    code=$'def calculate(inputs):\n    return {"ok": True}'
+    res=$(warm_run "$(jq -nc --arg id "after-kill-$RANDOM-$$" --arg c "$code" '{task_id: $id, code: $c}')")
+    assert_equal "$(jq -r .status <<<"$res")" success "the job's status"
+    [[ $(jq -r .container_id <<<"$res") != "$victim" ]] || fail "the job ran in the sandbox killed while idle"
+    wk_has_event "$1" warm_refused ".container_id == \"$victim\" and (.error | contains(\"$3\"))" ||
+        { wk_dump "$1"; fail "warm_refused ($3) for the sandbox killed while idle"; }
+    wk_until 10 "the killed sandbox removed" wk_container_gone "$victim"
+}
+
+@test "warm: a sandbox whose holder or harness died while idle is never handed a job" {
     warm_start a 1
-    local victim res
-    victim=$(docker ps -q --no-trunc --filter "label=ralph.owner=ralph-worker/${WK_ID[a]}")
+    local victim pid
+    victim=$(wk_containers a)
     [[ -n $victim ]] || fail "no idle sandbox"
     docker kill "$victim" >/dev/null
-    res=$(warm_run "$(jq -nc --arg id "after-kill-$$" '{task_id: $id, command: ["echo", "hi"]}')")
-    assert_equal "$(jq -r .status <<<"$res")" success "the job's status"
-    [[ $(jq -r .container_id <<<"$res") != "$victim" ]] || fail "the job ran in the killed sandbox"
-    wk_has_event a warm_refused ".container_id == \"$victim\"" || { wk_dump a; fail "warm_refused for the killed sandbox"; }
-    wk_until 10 "the killed sandbox removed" wk_container_gone "$victim"
+    kill_check a "$victim" "its holder is gone"
+    # Its harness (python3, exec'd and waiting for a job's input): killed
+    # from the host, where runc's processes are (gVisor's are inside its
+    # sandbox, out of the host's reach, as they are of the container's root).
+    [[ $SB == runc ]] || return 0
+    warm_wait_idle a 1
+    victim=$(wk_containers a)
+    pid=$(docker top "$victim" -eo pid,args | awk '$2 == "python3" { print $1 }')
+    [[ -n $pid ]] || { docker top "$victim" >&2; fail "no harness in the idle sandbox"; }
+    kill -KILL "$pid"
+    kill_check a "$victim" "its harness is gone"
 }
 
 @test "warm: SIGKILL leaves idle sandboxes that the next worker's sweep removes; SIGTERM leaves nothing" {
@@ -178,7 +231,7 @@ warm_run() {
     kill -KILL "${WK_PID[a]}"
     wk_wait_exit a 10
     # Its lease runs out (3 s), then a worker of the same queue sweeps at start.
-    sleep 4
+    wk_until 15 "worker a's lease expired" warm_gone a
     warm_start b 1
     local id
     for id in $left; do
@@ -200,10 +253,11 @@ warm_run() {
     warm_wait_idle a 1
     [[ $(wk_containers a) != "$first" ]] || fail "the recycled sandbox is still the pool's"
     local like other
-    like=$(warm_run "$(jq -nc --arg id "like-$$" '{task_id: $id, command: ["true"], memory_limit: "96m"}')")
+    local code=$'def calculate(inputs):\n    return {"v": 1}'
+    like=$(warm_run "$(jq -nc --arg id "like-$$" --arg c "$code" '{task_id: $id, code: $c, memory_limit: "96m"}')")
     jq -e '.status == "success" and .timings_ms.warm >= 0' <<<"$like" >/dev/null ||
         { jq -c . <<<"$like" >&2; fail "a job like --warm-job did not run warm"; }
-    other=$(warm_run "$(jq -nc --arg id "other-$$" '{task_id: $id, command: ["true"]}')")
+    other=$(warm_run "$(jq -nc --arg id "other-$$" --arg c "$code" '{task_id: $id, code: $c}')")
     jq -e '.status == "success" and (.timings_ms | has("warm") | not) and .timings_ms.create > 0' <<<"$other" >/dev/null ||
         { jq -c . <<<"$other" >&2; fail "a job of another memory limit (another workspace size) ran warm"; }
 }

@@ -509,18 +509,39 @@ warm_shapes(void)
                               .key = container_spec_warm_key(tmpl, &so)};
     ok(executor_warm_fits(&ws, job, &o, false), "a job that fits, within the sandbox's deadline");
     cleanup_job_spec struct job_spec *slow =
-        parse_job("{\"task_id\":\"c\",\"command\":[\"true\"],\"timeout\":3599}");
+        parse_job("{\"task_id\":\"c\",\"command\":[\"true\"],\"timeout\":599}");
     ws.deadline_s = rx_wall_s() + 600;
     ok(!executor_warm_fits(&ws, slow, &o, false),
        "a job that would outlive the sandbox's deadline does not");
-    ws.deadline_s = rx_wall_s() + 3600 + 300 + 60;
+    ws.deadline_s = rx_wall_s() + 599 + 300 + 60;
     ok(executor_warm_fits(&ws, slow, &o, false), "... and fits a sandbox that lives long enough");
+    cleanup_job_spec struct job_spec *slower =
+        parse_job("{\"task_id\":\"c\",\"command\":[\"true\"],\"timeout\":601}");
+    ws.deadline_s = rx_wall_s() + 86400;
+    ok(!executor_warm_fits(&ws, slower, &o, false),
+       "a job longer than WARM_JOB_TIMEOUT_S never fits (the holder's deadline bounds it)");
     cleanup_job_spec struct job_spec *reqs =
         parse_job("{\"task_id\":\"c\",\"code\":\"x\",\"requirements\":[\"six\"]}");
     ok(reqs && !executor_warm_fits(&ws, reqs, &o, false),
        "a job with requirements (its own image) does not");
+    /* A sandbox made for a code job has its harness exec'd: only code jobs
+     * whose exec would have been the same fit. */
+    cleanup_json struct json_object *eb = container_spec_exec_body(tmpl, &so);
+    ws.exec_key = xstrdup(rx_json_compact(eb));
+    cleanup_job_spec struct job_spec *code2 = parse_job("{\"task_id\":\"d\",\"code\":\"y = 2\"}");
+    ok(executor_warm_fits(&ws, code2, &o, false),
+       "harness: another code job with the same env fits");
+    ok(!executor_warm_fits(&ws, job, &o, false), "harness: a command job does not");
+    cleanup_job_spec struct job_spec *env =
+        parse_job("{\"task_id\":\"d\",\"code\":\"y\",\"env\":{\"A\":\"1\"}}");
+    ok(env && !executor_warm_fits(&ws, env, &o, false),
+       "harness: a code job with its own env does not");
+    cleanup_job_spec struct job_spec *outp =
+        parse_job("{\"task_id\":\"d\",\"code\":\"y\",\"output_path\":\"out/r.json\"}");
+    ok(outp && !executor_warm_fits(&ws, outp, &o, false),
+       "harness: a code job with another output file does not");
     o.seccomp_strict = true;
-    ok(!executor_warm_fits(&ws, job, &o, false), "under another seccomp profile it does not");
+    ok(!executor_warm_fits(&ws, code2, &o, false), "under another seccomp profile it does not");
     executor_warm_free(&ws);
 }
 
