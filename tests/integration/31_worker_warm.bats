@@ -191,6 +191,17 @@ warm_run() {
         { jq -c '{output, limits}' <<<"$res" >&2; fail "fork stopped by EAGAIN just below pids_limit $pids"; }
 }
 
+# The host pid of the python3 in container ID's cgroup (runc), if any
+# (not `docker top`: it runs ps beside the engine, which may have none).
+harness_pid() {
+    local p
+    for p in /proc/[0-9]*; do
+        grep -q "$1" "$p/cgroup" 2>/dev/null && [[ $(cat "$p/comm" 2>/dev/null) == python3 ]] &&
+            { echo "${p#/proc/}"; return 0; }
+    done
+    return 0
+}
+
 # kill_check NAME VICTIM WHY: the next job does not run in VICTIM, which is
 # refused (WHY in the log line) and removed.
 kill_check() {
@@ -217,8 +228,8 @@ kill_check() {
     [[ $SB == runc ]] || return 0
     warm_wait_idle a 1
     victim=$(wk_containers a)
-    pid=$(docker top "$victim" -eo pid,args | awk '$2 == "python3" { print $1 }')
-    [[ -n $pid ]] || { docker top "$victim" >&2; fail "no harness in the idle sandbox"; }
+    pid=$(harness_pid "$victim")
+    [[ -n $pid ]] || fail "no harness (python3) in the idle sandbox's cgroup"
     kill -KILL "$pid"
     kill_check a "$victim" "its harness is gone"
 }
