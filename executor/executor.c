@@ -425,7 +425,7 @@ step_deps(struct run *r)
  * inspect: NULL when it runs, is the one made (its run label) and has the
  * job's limits. */
 static const char *
-warm_unfit(struct run *r, struct json_object *ins, struct json_object *want)
+warm_unfit(struct run *r, struct json_object *ins, struct json_object *want, struct rx_error **err)
 {
     struct json_object *running = rx_json_get(rx_json_get(ins, "State"), "Running");
     if (running == NULL || !json_object_get_boolean(running))
@@ -436,9 +436,9 @@ warm_unfit(struct run *r, struct json_object *ins, struct json_object *want)
         return "its ralph.run label is not the one it was made with";
     /* The image its name names now: a tag moved since (a re-pull) would
      * have the job run on the old one. */
-    struct rx_error *e = NULL;
-    cleanup_json struct json_object *img = docker_image_inspect(r->dc, r->job->image, &e);
-    rx_error_free(&e);
+    cleanup_json struct json_object *img = docker_image_inspect(r->dc, r->job->image, err);
+    if (img == NULL)
+        return "the engine could not inspect the job's image";
     const char *now = rx_json_get_str(img, "Id"), *had = rx_json_get_str(ins, "Image");
     if (now == NULL || had == NULL || strcmp(now, had) != 0)
         return "its image is no longer the one the job's image name names";
@@ -479,7 +479,7 @@ step_adopt(struct run *r)
     if (why == NULL && ins == NULL)
         why = "the engine could not inspect it";
     if (why == NULL)
-        why = warm_unfit(r, ins, want);
+        why = warm_unfit(r, ins, want, &e);
     if (why == NULL && ws->exec_id != NULL) {
         bool running = false;
         int code = -1;
@@ -499,6 +499,7 @@ step_adopt(struct run *r)
         rx_error_free(&e);
         rx_error_free(&re);
         free(id);
+        docker_attach_close(steal_pointer(&ws->att)); /* its harness went with it */
         uuid_t u;
         uuid_generate_random(u);
         uuid_unparse_lower(u, r->run_id);
@@ -997,6 +998,7 @@ run_finish(struct run *r)
     if (r->warm != NULL && r->warm->id != NULL) {
         docker_container_remove(r->dc, r->warm->id, NULL);
         free(steal_pointer(&r->warm->id));
+        docker_attach_close(steal_pointer(&r->warm->att));
     }
     docker_attach_close(steal_pointer(&r->att));
     if (r->id != NULL) {
@@ -1098,6 +1100,25 @@ executor_warm_fits(const struct warm_sandbox *ws, const struct job_spec *job,
     return strcmp(rx_json_compact(eb), ws->exec_key) == 0;
 }
 
+/* A warm sandbox's harness runs, waiting for its input: not one that ended
+ * at once (no python3 in the image, a harness that failed), which every
+ * job would find gone. */
+static int
+harness_waits(struct run *r)
+{
+    bool running = false;
+    int code = -1;
+    long long pid = 0;
+    if (docker_exec_inspect(r->dc, r->exec_id, &running, &code, &pid, &r->err) < 0)
+        return -1;
+    if (!running || pid <= 0)
+        return rx_error_set(&r->err, ENOEXEC,
+                            "the harness ended as soon as it started (exit code %d): image \"%s\" "
+                            "cannot run a warm code job",
+                            code, r->job->image);
+    return 0;
+}
+
 int
 executor_warm_make(struct docker_client *dc, const struct job_spec *tmpl,
                    const struct executor_opts *opts, long long ttl_ms, struct warm_sandbox *ws,
@@ -1120,7 +1141,7 @@ executor_warm_make(struct docker_client *dc, const struct job_spec *tmpl,
         r.spec.unassigned = true;
         r.spec.deadline_s = rx_wall_s() + (ttl_ms + 999) / 1000 + WARM_JOB_TIMEOUT_S + 300;
         if (step_create(&r) == 0 && step_start(&r) == 0 &&
-            (tmpl->kind != JOB_CODE || exec_job(&r) == 0)) {
+            (tmpl->kind != JOB_CODE || (exec_job(&r) == 0 && harness_waits(&r) == 0))) {
             ws->id = steal_pointer(&r.id);
             ws->uid = r.spec.uid;
             memcpy(ws->run_id, r.run_id, sizeof(ws->run_id));

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "worker/warm_pool.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -28,6 +29,7 @@ struct warm_pool {
     int n_idle;
     bool failing;  /* the last make failed: said once, until one works */
     bool disabled; /* the engine cannot have a pool (Podman): nothing more is made */
+    int cancel[2]; /* written by warm_pool_stop: a make in flight ends at once */
 };
 
 static void
@@ -48,7 +50,7 @@ remove_sandbox(struct warm_pool *p, struct docker_client **dc, struct warm_sandb
 {
     struct rx_error *err = NULL;
     if (*dc == NULL)
-        *dc = docker_client_new(NULL, -1, &err);
+        *dc = docker_client_new(NULL, p->cancel[0], &err);
     if (*dc != NULL && docker_container_remove(*dc, ws->id, &err) == 0) {
         executor_warm_free(ws);
         return;
@@ -96,10 +98,10 @@ make_one(struct warm_pool *p, struct docker_client **dc)
     struct warm_sandbox ws;
     pthread_mutex_unlock(&p->lock);
     if (*dc == NULL)
-        *dc = docker_client_new(NULL, -1, &err);
+        *dc = docker_client_new(NULL, p->cancel[0], &err);
     int r = *dc == NULL ? -1 : executor_warm_make(*dc, p->tmpl, &p->opts, p->ttl_ms, &ws, &err);
     if (r < 0) {
-        if (!p->failing)
+        if (!p->failing && err->kind != RX_ERR_CANCELLED) /* cancelled: stopping */
             note(p, "warn", "warm_failed", NULL, err->msg);
         p->failing = true;
         p->disabled = err->code == ENOTSUP;
@@ -172,6 +174,8 @@ warm_pool_new(int target, long long ttl_ms, struct job_spec *tmpl, const struct 
     p->opts = *opts;
     p->hooks = *hooks;
     p->idle = xcalloc((size_t)target, sizeof(*p->idle));
+    if (pipe2(p->cancel, O_CLOEXEC | O_NONBLOCK) < 0)
+        rx_oom();
     return p;
 }
 
@@ -214,6 +218,11 @@ void
 warm_pool_stop(struct warm_pool *p)
 {
     pthread_mutex_lock(&p->lock);
+    if (!p->stopping) {
+        /* Removals are never cancelled (docker_container_remove): the
+         * drain goes on. */
+        ssize_t w RX_UNUSED = write(p->cancel[1], "x", 1);
+    }
     p->stopping = true;
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
@@ -230,6 +239,8 @@ warm_pool_free(struct warm_pool *p)
     for (int i = 0; i < p->n_idle; i++)
         executor_warm_free(&p->idle[i]); /* never started: nothing to remove */
     free(p->idle);
+    close(p->cancel[0]);
+    close(p->cancel[1]);
     job_spec_free(p->tmpl);
     pthread_cond_destroy(&p->cond);
     pthread_mutex_destroy(&p->lock);
