@@ -263,6 +263,10 @@ kill_check() {
     wk_until 10 "the recycled sandbox removed" wk_container_gone "$first"
     warm_wait_idle a 1
     [[ $(wk_containers a) != "$first" ]] || fail "the recycled sandbox is still the pool's"
+    wk_signal_and_wait a TERM 60
+    # The same shape, the default TTL (at 2 s a sandbox under gVisor, which
+    # takes a second or two to make, can be recycled before a job takes it).
+    warm_start b 1 --warm-job "$wj"
     local like other
     local code=$'def calculate(inputs):\n    return {"v": 1}'
     like=$(warm_run "$(jq -nc --arg id "like-$$" --arg c "$code" '{task_id: $id, code: $c, memory_limit: "96m"}')")
