@@ -116,7 +116,6 @@ struct json_object *container_spec_exec_body(const struct job_spec *job,
  * command's stdin. */
 bool container_spec_exec_stdin(const struct job_spec *job);
 
-/* The limits as applied, for the result (a new object). */
 /* The container's PidsLimit: the job's pids_limit, or under gVisor what its
  * sandbox's own processes need beside it. */
 long long container_spec_pids_limit(const struct job_spec *job);
@@ -134,6 +133,7 @@ bool container_spec_updatable(const struct job_spec *job, const struct container
  * with the sandbox's uid.  Owned string. */
 char *container_spec_warm_key(const struct job_spec *job, const struct container_spec_opts *opts);
 
+/* The limits as applied, for the result (a new object). */
 struct json_object *container_spec_limits(const struct job_spec *job,
                                           const struct container_spec_opts *opts);
 

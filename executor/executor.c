@@ -452,6 +452,18 @@ warm_unfit(struct run *r, struct json_object *ins, struct json_object *want, str
     return NULL;
 }
 
+/* Whether a warm sandbox's harness (its exec) runs, waiting for its input:
+ * 0 it does, 1 it ended (*code: how, or -1), -1 the engine could not tell. */
+static int
+harness_waits(struct docker_client *dc, const char *exec_id, int *code, struct rx_error **err)
+{
+    bool running = false;
+    long long pid = 0;
+    if (docker_exec_inspect(dc, exec_id, &running, code, &pid, err) < 0)
+        return -1;
+    return running && pid > 0 ? 0 : 1;
+}
+
 /* A warm sandbox offered to the job (executor_run_warm): made for jobs like
  * it, given the job's limits where the runtime can take an update, then
  * checked by inspect (running, the one made, the job's limits).  Anything
@@ -480,15 +492,12 @@ step_adopt(struct run *r)
         why = "the engine could not inspect it";
     if (why == NULL)
         why = warm_unfit(r, ins, want, &e);
-    if (why == NULL && ws->exec_id != NULL) {
-        bool running = false;
-        int code = -1;
-        long long pid = 0;
-        if (docker_exec_inspect(r->dc, ws->exec_id, &running, &code, &pid, &e) < 0)
-            why = "the engine could not inspect its harness";
-        else if (!running || pid <= 0)
-            why = "its harness is gone (its exec is not running)";
-    }
+    int code = -1;
+    int hw = why == NULL && ws->exec_id != NULL ? harness_waits(r->dc, ws->exec_id, &code, &e) : 0;
+    if (hw < 0)
+        why = "the engine could not inspect its harness";
+    else if (hw > 0)
+        why = "its harness is gone (its exec is not running)";
     if (why != NULL) {
         bool cancelled = cancelled_by(e);
         struct rx_error *re = NULL;
@@ -1075,6 +1084,17 @@ executor_run_warm(struct docker_client *dc, const struct job_spec *job,
     run_steps(dc, job, opts, ws, res, steps, RX_ARRAY_SIZE(steps));
 }
 
+/* The options a warm sandbox's key is made with (container_spec_warm_key),
+ * for the sandbox and for a job alike: the strict profile's text is the
+ * same for both, so a marker stands for it. */
+static struct container_spec_opts
+warm_spec(const struct executor_opts *opts, bool podman, long long uid)
+{
+    struct container_spec_opts o = base_spec(opts, podman, opts->seccomp_strict ? "strict" : NULL);
+    o.uid = uid;
+    return o;
+}
+
 bool
 executor_warm_fits(const struct warm_sandbox *ws, const struct job_spec *job,
                    const struct executor_opts *opts, bool podman)
@@ -1085,9 +1105,7 @@ executor_warm_fits(const struct warm_sandbox *ws, const struct job_spec *job,
         return false;
     if (container_deadline(job) > ws->deadline_s)
         return false;
-    /* The strict profile's text is the same for both: a marker stands for it. */
-    struct container_spec_opts o = base_spec(opts, podman, opts->seccomp_strict ? "strict" : NULL);
-    o.uid = ws->uid;
+    struct container_spec_opts o = warm_spec(opts, podman, ws->uid);
     cleanup_free char *key = container_spec_warm_key(job, &o);
     if (strcmp(key, ws->key) != 0)
         return false;
@@ -1100,23 +1118,20 @@ executor_warm_fits(const struct warm_sandbox *ws, const struct job_spec *job,
     return strcmp(rx_json_compact(eb), ws->exec_key) == 0;
 }
 
-/* A warm sandbox's harness runs, waiting for its input: not one that ended
- * at once (no python3 in the image, a harness that failed), which every
- * job would find gone. */
+/* A new warm sandbox's harness waits for its input: not one that ended at
+ * once (no python3 in the image, a harness that failed), which every job
+ * would find gone. */
 static int
-harness_waits(struct run *r)
+harness_started(struct run *r)
 {
-    bool running = false;
     int code = -1;
-    long long pid = 0;
-    if (docker_exec_inspect(r->dc, r->exec_id, &running, &code, &pid, &r->err) < 0)
-        return -1;
-    if (!running || pid <= 0)
+    int hw = harness_waits(r->dc, r->exec_id, &code, &r->err);
+    if (hw > 0)
         return rx_error_set(&r->err, ENOEXEC,
                             "the harness ended as soon as it started (exit code %d): image \"%s\" "
                             "cannot run a warm code job",
                             code, r->job->image);
-    return 0;
+    return hw;
 }
 
 int
@@ -1141,15 +1156,13 @@ executor_warm_make(struct docker_client *dc, const struct job_spec *tmpl,
         r.spec.unassigned = true;
         r.spec.deadline_s = rx_wall_s() + (ttl_ms + 999) / 1000 + WARM_JOB_TIMEOUT_S + 300;
         if (step_create(&r) == 0 && step_start(&r) == 0 &&
-            (tmpl->kind != JOB_CODE || (exec_job(&r) == 0 && harness_waits(&r) == 0))) {
+            (tmpl->kind != JOB_CODE || (exec_job(&r) == 0 && harness_started(&r) == 0))) {
             ws->id = steal_pointer(&r.id);
             ws->uid = r.spec.uid;
             memcpy(ws->run_id, r.run_id, sizeof(ws->run_id));
             ws->deadline_s = r.spec.deadline_s;
             ws->made_ms = rx_now_ms();
-            struct container_spec_opts k =
-                base_spec(opts, false, opts->seccomp_strict ? "strict" : NULL);
-            k.uid = ws->uid;
+            struct container_spec_opts k = warm_spec(opts, false, ws->uid);
             ws->key = container_spec_warm_key(tmpl, &k);
             if (r.att != NULL) {
                 cleanup_json struct json_object *eb = container_spec_exec_body(tmpl, &k);
