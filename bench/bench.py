@@ -541,12 +541,12 @@ class Bench:
             url = "redis://127.0.0.1:%d" % self.redis_port
             qdir = None
         wid = "bench-%s-%s-c%d" % (self.run_id, kind.split("-")[1], conc)
+        if kind == "worker-warm":
+            wid += "-w%d" % warm
         argv = [self.cfg.worker, "--queue", url, "--concurrency", str(conc),
                 "--worker-id", wid, "--policy", self.policy, "--grace", "30"]
         if kind == "worker-warm":
             # Its own key prefix: it runs beside worker-redis on one Redis.
-            wid += "-w%d" % warm
-            argv[argv.index("--worker-id") + 1] = wid
             argv += ["--prefix", "warm", "--warm", str(warm), "--warm-job", self.cfg.job_file]
             # Its idle sandboxes are no leak while it runs.
             self.events.pools.add("ralph-worker/" + wid)
