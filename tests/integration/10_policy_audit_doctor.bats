@@ -180,7 +180,8 @@ policy() {
     out=$("$RALPH_EXEC" doctor 2>&1) || rc=$?
     [[ $rc == 0 ]] || fail "doctor failed (exit $rc):" "$out"
     for name in "engine socket" "engine " "cgroups" "seccomp" "runtime runc" "default image" \
-        "canary job" "no-new-privileges" "capabilities" "canary cleaned up"; do
+        "canary job" "job user" "workspace bound" "no-new-privileges" "capabilities" \
+        "canary cleaned up"; do
         grep -q "^ok    $name" <<<"$out" || fail "no passing check '$name' in:" "$out"
     done
     out=$("$RALPH_EXEC" doctor --json) || fail "doctor --json failed: $out"
