@@ -28,16 +28,10 @@
 #define SANDBOX_NOFILE 1024
 #define SANDBOX_TMP_BYTES (64ll << 20)
 #define SANDBOX_SHM_BYTES (16ll << 20)
-/* A code job's harness waits on stdin before it runs anything of the job's.
- * Either the go-ahead: ralph-exec exec'd the harness, copied the input
- * in (PUT /archive) while Python started, then sends it; or, for a code job
- * without files, the input itself: the header line (SANDBOX_HARNESS_INPUT,
- * the byte lengths of the code and of the inputs' JSON), then those bytes,
- * which the harness writes to .ralph/job.py and .ralph/inputs.json as the
- * copy would have.  No archive call then: on Engine 20.10 each one
- * re-executes dockerd.  Either way the job's uid must be able to write
- * /workspace (a tmpfs made for it and owned by it: always): on the stdin
- * path the harness checks it once it has read its input, and says so. */
+/* What ralph-exec writes on a code job's harness's stdin: the go-ahead
+ * (its input was copied in), or the input itself (a header with the byte
+ * lengths of the code and of the inputs' JSON, then those bytes).  The
+ * protocol: docs/harness.md. */
 #define SANDBOX_HARNESS_GO "\n"
 #define SANDBOX_HARNESS_INPUT "RALPH-INPUT %zu %zu\n"
 /* The harness's exit status when stdin ended before its input did (the

@@ -3,26 +3,11 @@
 #   python3 -I -B -u -c HARNESS_SOURCE OUTPUT_PATH
 # (an argv element, never through a shell).  -I keeps everything the job
 # controls (PYTHON* variables, a user site) from running code at start-up;
-# the job's PYTHONPATH is applied after the go-ahead.  The harness starts
-# (exec'd in the running container) before the job's input is in /workspace: the harness imports what it needs,
-# then waits on stdin for one of two things from ralph-exec:
-#   "\n": the input was copied into /workspace (PUT /archive) and is
-#        complete (a job with files);
-#   "RALPH-INPUT CODE_LEN INPUTS_LEN\n" then that many bytes of code and of
-#        the inputs' JSON: the input itself (a job without files), which the
-#        harness writes to .ralph/job.py and .ralph/inputs.json.
-# Then it loads .ralph/inputs.json, imports the user's code from
-# .ralph/job.py, calls calculate(inputs) and writes the JSON of its return
-# value to OUTPUT_PATH (relative to /workspace).  When anything raises, it writes
-# .ralph/error.json ({"type", "message", "traceback"}), prints the traceback
-# to stderr and exits 1.  Before anything of the job's runs it exits 3 when
-# stdin ends before the input does, 2 when /workspace is not writable.
-#
-# The result is OUTPUT_PATH as the job left it at exit: ralph-exec copies it
-# out of the container once the harness has exited (GET /archive); nothing of the result goes
-# through stdout, which is only the job's.  When main() returned, the harness
-# ends the process with the status it chose, skipping the rest of Python's
-# shutdown (see finish()).
+# the job's PYTHONPATH is applied after the go-ahead.  It waits on stdin
+# for its input (or a go-ahead), runs calculate(inputs), writes the JSON of
+# its return value to OUTPUT_PATH, which ralph-exec copies out once it has
+# exited: the protocol, the exit statuses and what a job sees are in
+# docs/harness.md, told there once.
 import sys
 
 # Should a Python put the working directory (/workspace, where the job's
