@@ -195,13 +195,14 @@ check-tsan: images tsan-bins
 # on Podman: the executor tiers (0*), attacks and the workspace and uid tier;
 # not the ones whose jobs are refused before any container exists (08).
 # Under gVisor (each engine has its own runsc: 2022-12 ptrace on 20.10,
-# 2024-07 systrap on 26) the limits, attacks and warm pool tiers (03, 11,
-# 31) run on both engines; the other executor tiers and the workspace and
-# uid tier are shared out between them, each under one of the two.
+# 2024-07 systrap on 26) the limits, attacks, workspace and uid, and warm
+# pool tiers (03, 11, 14, 31) run on both engines; the other executor tiers
+# are shared out between them, each under one of the two.
 ALL_TIERS    := $(wildcard tests/integration/*.bats)
 ENGINE_TIERS := $(filter-out tests/integration/4%,$(ALL_TIERS))
 EXEC_TIERS   := $(filter-out tests/integration/08_%,$(wildcard tests/integration/0[1-9]_*.bats))
-GVISOR_BOTH  := $(addprefix tests/integration/,03_limits.bats 11_attacks.bats 31_worker_warm.bats)
+GVISOR_BOTH  := $(addprefix tests/integration/,03_limits.bats 11_attacks.bats \
+                14_workspace_uid.bats 31_worker_warm.bats)
 GVISOR_ONE   := $(filter-out $(GVISOR_BOTH),$(EXEC_TIERS) tests/integration/14_workspace_uid.bats)
 GVISOR_TIERS_A := $(sort $(GVISOR_BOTH) $(filter %/01_code_jobs.bats %/04_isolation.bats \
                   %/06_streams.bats %/09_hardening_signals.bats,$(GVISOR_ONE))) tests/integration/zz_cleanup.bats
