@@ -258,14 +258,18 @@ rx_run() {
     RX_MS=$(((t1 - t0) / 1000000))
     RX_OUT=$(cat "$out")
     RX_ERR=$(cat "$err")
-    local lines
+    local lines meta
     lines=$(wc -l <"$out")
-    if [[ $lines != 1 ]] || ! jq -e 'type == "object"' >/dev/null 2>&1 <<<"$RX_OUT"; then
+    # One jq for the shape, the task id and the status (rx_expect reads it).
+    if [[ $lines != 1 ]] || ! meta=$(jq -er 'if type == "object" then
+            [(.task_id // "" | tostring), (.status // "" | tostring)] | join("\t")
+            else error("not an object") end' 2>/dev/null <<<"$RX_OUT"); then
         rx_dump
         fail "ralph-exec did not print exactly one JSON object on one line (got $lines lines)"
         return 1
     fi
-    tid=$(jq -r '.task_id // empty' <<<"$RX_OUT")
+    IFS=$'\t' read -r tid RX_STATUS <<<"$meta"
+    RX_STATUS_OF=$RX_OUT
     [[ -n $tid ]] && RX_TASK_IDS+=("$tid")
     return 0
 }
@@ -312,7 +316,12 @@ rx_check() {
 # rx_expect STATUS EXIT: the result's status and ralph-exec's exit code.
 rx_expect() {
     local st
-    st=$(jq -r .status <<<"$RX_OUT")
+    # The status rx_run read, unless a test has put another result in RX_OUT.
+    if [[ ${RX_STATUS_OF-} == "$RX_OUT" && -n ${RX_STATUS-} ]]; then
+        st=$RX_STATUS
+    else
+        st=$(jq -r .status <<<"$RX_OUT")
+    fi
     if [[ $st != "$1" || $RX_RC != "$2" ]]; then
         rx_dump
         fail "FAILED: expected status $1 and exit code $2, got status $st and exit code $RX_RC"
