@@ -225,6 +225,13 @@ def calculate(inputs):
     rx_run "$JOB"
     rx_expect success 0
     rx_check '.output == "built"' 'the sdist was built into a wheel and installed'
+    # Its build code planted setuid/setgid files where the packages go: they
+    # are in the image, without those bits.
+    local out
+    out=$(docker run --rm --network none --user 0 --entrypoint sh "$(rx_get .deps_image)" -c \
+        'cd /usr/local/lib/python3*/dist-packages && ls -d sdistonly-planted sdistonly-hidden/planted &&
+         echo "setuid: $(find /usr/local/lib -perm /6000)"') || fail "the planted files are not there: $out"
+    [[ $out == *$'\nsetuid: ' ]] || fail "setuid/setgid bits in the deps image: $out"
 }
 
 @test "requirements: policy \"off\" rejects every job that has them; max_requirements caps the set" {
