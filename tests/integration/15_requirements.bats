@@ -11,38 +11,7 @@
 
 load ../lib/libtest
 load ../lib/libworker
-
-INDEX_DIR=
-INDEX_PORT=
-
-# The engine's network namespace when it is not ours (a dockerd.pid beside
-# its socket names the engine), as an nsenter prefix; nothing otherwise.
-engine_netns() {
-    local pidfile pid
-    pidfile=$(dirname "$(rx_socket)")/dockerd.pid
-    [[ -r $pidfile ]] || return 0
-    pid=$(cat "$pidfile")
-    [[ -e /proc/$pid/ns/net && $(readlink "/proc/$pid/ns/net") != "$(readlink /proc/self/ns/net)" ]] ||
-        return 0
-    printf '%s\0' nsenter "--net=/proc/$pid/ns/net" --
-}
-
-index_start() {
-    INDEX_DIR=$BATS_FILE_TMPDIR/index
-    mkdir -p "$INDEX_DIR"
-    rm -f "$INDEX_DIR/port"
-    local -a netns=()
-    mapfile -d '' -t netns < <(engine_netns)
-    ${netns[@]+"${netns[@]}"} python3 "$BATS_TEST_DIRNAME/../lib/pyindex.py" --port 0 --dir "$INDEX_DIR" \
-        --port-file "$INDEX_DIR/port" >"$INDEX_DIR/server.log" 2>&1 3>&- &
-    echo $! >"$BATS_FILE_TMPDIR/index.pid"
-    local i
-    for ((i = 0; i < 100; i++)); do
-        [[ -s $INDEX_DIR/port ]] && return 0
-        sleep 0.1
-    done
-    fail "the test index did not start: $(cat "$INDEX_DIR/server.log")"
-}
+load ../lib/libpyindex
 
 # Every deps image on the engine goes: each test counts its own builds.
 remove_deps_images() {
@@ -55,11 +24,11 @@ remove_deps_images() {
 setup_file() {
     wk_setup_file || return 1
     [[ $RX_ENGINE_STATE == ok ]] || return 0
-    index_start
+    pyindex_start "$BATS_FILE_TMPDIR/index"
 }
 
 teardown_file() {
-    [[ -f $BATS_FILE_TMPDIR/index.pid ]] && kill "$(cat "$BATS_FILE_TMPDIR/index.pid")" 2>/dev/null
+    pyindex_stop "$BATS_FILE_TMPDIR/index"
     remove_deps_images
     wk_teardown_file
 }
@@ -87,11 +56,6 @@ policy() {
     RX_ARGS=(--policy "$POLICY")
 }
 
-# How often the index was asked for a path matching a regex.
-requests() {
-    grep -c -E "$1" "$INDEX_DIR/requests.log" || true
-}
-
 has_result() {
     [[ -n $(wk_result "$1") ]]
 }
@@ -114,7 +78,7 @@ def calculate(inputs):
     rx_check '.timings_ms.deps > 0' 'timings_ms.deps is the build'
     image=$(rx_get .deps_image)
     docker image inspect "$image" >/dev/null || fail "the deps image $image is not on the engine"
-    [[ $(requests '/files/tinypkg-2.0') == 1 ]] || fail "tinypkg 2.0 was not fetched once"
+    [[ $(pyindex_requests '/files/tinypkg-2.0') == 1 ]] || fail "tinypkg 2.0 was not fetched once"
 
     : >"$INDEX_DIR/requests.log"
     tid=$(rx_tid req-b)
@@ -215,7 +179,7 @@ def calculate(inputs):
     rx_run "$JOB"
     rx_expect rejected 2
     rx_check '.error | test("sdistonly") and test("only wheels")' 'the rejection names the package and why'
-    [[ $(requests '/files/sdistonly') == 0 ]] || fail "the sdist was downloaded under wheels only"
+    [[ $(pyindex_requests '/files/sdistonly') == 0 ]] || fail "the sdist was downloaded under wheels only"
 
     policy '{"requirements": "any"}'
     tid=$(rx_tid req-sdist-any)
@@ -274,8 +238,8 @@ def calculate(inputs):
     done
     images=$(jq -r .deps_image "${outs[@]}" | sort -u | wc -l)
     assert_equal "$images" 1 "deps images used by the three"
-    assert_equal "$(requests '/files/tinypkg-2.0')" 1 "downloads of tinypkg 2.0"
-    assert_equal "$(requests '/files/tinydep-1.0')" 1 "downloads of tinydep 1.0"
+    assert_equal "$(pyindex_requests '/files/tinypkg-2.0')" 1 "downloads of tinypkg 2.0"
+    assert_equal "$(pyindex_requests '/files/tinydep-1.0')" 1 "downloads of tinydep 1.0"
     [[ -z $(docker ps -aq --filter name=ralph-deps-lock) ]] || fail "a build lock was left"
 }
 
