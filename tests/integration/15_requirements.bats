@@ -343,14 +343,30 @@ rx_wait_no_lock() {
     assert_equal "$rc" 2 "prepare of a job with a bad requirement: exit code"
 }
 
-@test "requirements: a job with requirements runs from both queues (spool and Redis)" {
-    local tid
+@test "requirements: a job with requirements runs from both queues (spool and Redis); the index down puts it back" {
+    local tid down=$BATS_TEST_TMPDIR/policy-down.json
+    # A worker whose index cannot be reached: the job's infra_error puts it
+    # back on the queue (an attempt counted), no result is stored, and the
+    # worker's breaker stays shut (it exits 0 at --max-jobs, not 3).
+    jq '.requirements_index_url = "http://127.0.0.1:1/simple/"' "$POLICY" >"$down"
+    wk_spool_job "$WK_SPOOL" req-down "$(jq -nc --arg code "$IMPORT" \
+        '{task_id: "req-down", code: $code, requirements: ["tinypkg==2.0"]}')"
+    wk_start d --queue "dir:$WK_SPOOL" --policy "$down" --max-jobs 1
+    wk_expect_exit d 0 120 || return 1
+    wk_has_event d job_requeued '.task_id == "req-down" and .counted == "yes" and
+        (.reason | test("could not be reached"))' || { wk_dump d; fail "req-down was not put back"; }
+    [[ ! -e $WK_SPOOL/results/req-down.json ]] || fail "a result was stored: $(cat "$WK_SPOOL/results/req-down.json")"
+    [[ $(wk_ls "$WK_SPOOL/incoming") == req-down* ]] || fail "not back in incoming: $(wk_ls "$WK_SPOOL/incoming")"
+
+    # A worker whose index works runs it, and a new one.
     wk_start w --queue "dir:$WK_SPOOL" --policy "$POLICY"
     wk_spool_job "$WK_SPOOL" req-spool "$(jq -nc --arg code "$IMPORT" \
         '{task_id: "req-spool", code: $code, requirements: ["tinypkg==2.0"]}')"
-    wk_until 120 "the spool result" test -f "$WK_SPOOL/results/req-spool.json" || { wk_dump w; return 1; }
-    jq -e '.status == "success" and .output.tinydep == 42 and (.deps_image | startswith("ralph-deps:"))' \
-        "$WK_SPOOL/results/req-spool.json" >/dev/null || fail "spool: $(cat "$WK_SPOOL/results/req-spool.json")"
+    for tid in req-spool req-down; do
+        wk_until 120 "the spool result $tid" test -f "$WK_SPOOL/results/$tid.json" || { wk_dump w; return 1; }
+        jq -e '.status == "success" and .output.tinydep == 42 and (.deps_image | startswith("ralph-deps:"))' \
+            "$WK_SPOOL/results/$tid.json" >/dev/null || fail "spool: $(cat "$WK_SPOOL/results/$tid.json")"
+    done
     wk_signal_and_wait w TERM 30
 
     wk_start r --queue "$WK_Q" --policy "$POLICY"
