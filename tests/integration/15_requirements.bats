@@ -68,14 +68,15 @@ def calculate(inputs):
 @test "requirements: installed and imported; the second job uses the cached image and asks the index nothing" {
     local tid image
     tid=$(rx_tid req-a)
+    # timeout 1: the job's timeout starts after the build (which takes more).
     rx_job_jq --arg id "$tid" --arg code "$IMPORT" \
-        '{task_id: $id, code: $code, requirements: ["TinyPkg==2.0"]}'
+        '{task_id: $id, code: $code, requirements: ["TinyPkg==2.0"], timeout: 1}'
     rx_run "$JOB"
     rx_expect success 0
     rx_check '.output == {tinypkg: "2.0", tinydep: 42, hello: "hello from tinypkg"}' \
         'tinypkg 2.0 and its dependency tinydep were importable'
     rx_check '.deps_image | test("^ralph-deps:[0-9a-f]{32}$")' 'the result names the deps image'
-    rx_check '.timings_ms.deps > 0' 'timings_ms.deps is the build'
+    rx_check '.timings_ms.deps > 1000' 'timings_ms.deps is the build, longer than the job'"'"'s timeout'
     image=$(rx_get .deps_image)
     docker image inspect "$image" >/dev/null || fail "the deps image $image is not on the engine"
     [[ $(pyindex_requests '/files/tinypkg-2.0') == 1 ]] || fail "tinypkg 2.0 was not fetched once"
