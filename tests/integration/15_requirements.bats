@@ -322,7 +322,7 @@ rx_wait_no_lock() {
     docker image inspect "$a" >/dev/null 2>&1 || fail "the image in use ($a) was removed"
     docker image inspect "$c" >/dev/null 2>&1 || fail "the newest image ($c) was removed"
     ! docker image inspect "$b" >/dev/null 2>&1 || fail "the least recently used ($b) was kept"
-    kill -TERM "$RX_BG_PID"
+    kill -TERM "$RX_BG_PID" 2>/dev/null || true # job A may have ended (a loaded machine)
 }
 
 @test "requirements: ralph-exec prepare builds the image and runs nothing; the job then asks the index nothing" {
