@@ -287,3 +287,9 @@ deps_failure(const struct deps_outcome *o, const struct deps_policy *p, struct r
                                  "requirements is \"any\")"
                                : "");
 }
+
+bool
+deps_retry_create(bool no_image, bool on_deps, int retries)
+{
+    return no_image && on_deps && retries == 0;
+}

@@ -84,4 +84,14 @@ void deps_outcome_free(struct deps_outcome *o);
  * the infrastructure's (the index unreachable, the engine failing:
  * RX_ERR_INFRA).  Sets *err; returns -1. */
 int deps_failure(const struct deps_outcome *o, const struct deps_policy *p, struct rx_error **err);
+
+/* Whether a job whose container create failed prepares its deps image
+ * again and creates once more: the engine said the image is missing
+ * (no_image), the job runs on a deps image (on_deps), and this is the first
+ * such failure (retries == 0).  Another process's build prunes the least
+ * recently used deps images beyond max_deps_images, and only those that
+ * containers use are kept: one a job has found but not yet created its
+ * container from can go in between.  Once only: a second loss is an
+ * infra_error like any missing image. */
+bool deps_retry_create(bool no_image, bool on_deps, int retries);
 #endif

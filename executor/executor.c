@@ -400,7 +400,7 @@ step_deps(struct run *r)
     enum deps_cause cause;
     int rc =
         deps_prepare(r->dc, &req, &r->opts->deps, &r->res->deps_image, &built, &cause, &r->err);
-    r->res->timings.deps_ms = rx_now_ms() - t;
+    r->res->timings.deps_ms += rx_now_ms() - t; /* twice when step_create lost the image */
     if (rc < 0) {
         bool infra = r->err != NULL && r->err->kind == RX_ERR_INFRA;
         if (infra && cause == DEPS_CAUSE_IMAGE && job_spec_has(r->job, "runtime"))
@@ -536,12 +536,12 @@ step_adopt(struct run *r)
 /* The container, with a uid of its own: the container's name holds it
  * (ralph-uid-N), so that no two containers on the engine, whoever made
  * them, run as one uid, and the uid is free again once its container is
- * removed.  A taken name: the next uid of the range. */
+ * removed.  A taken name: the next uid of the range.  A deps image gone
+ * between step_deps and the create (another's build pruned it): step_deps
+ * again and one more create (deps_retry_create). */
 static int
-step_create(struct run *r)
+create(struct run *r, int deps_retries)
 {
-    if (r->adopted)
-        return 0;
     long long t = rx_now_ms();
     long long n = r->opts->uid_last - r->opts->uid_first + 1;
     uuid_t u;
@@ -571,12 +571,32 @@ step_create(struct run *r)
                                 n < UID_TRIES ? n : (long long)UID_TRIES, r->opts->uid_first,
                                 r->opts->uid_last);
         }
-        if (m == DOCKER_ERROR_NO_IMAGE && job_spec_has(r->job, "runtime"))
+        bool on_deps = r->res->deps_image != NULL;
+        if (deps_retry_create(m == DOCKER_ERROR_NO_IMAGE, on_deps, deps_retries)) {
+            /* Pruned by another's build after step_deps found it: again. */
+            rx_error_free(&r->err);
+            r->spec.image = r->job->image;
+            free(steal_pointer(&r->res->deps_image));
+            if (step_deps(r) < 0)
+                return -1;
+            return create(r, deps_retries + 1);
+        }
+        if (m == DOCKER_ERROR_NO_IMAGE && on_deps)
+            r->res->infra_cause = JOB_INFRA_DEPS;
+        else if (m == DOCKER_ERROR_NO_IMAGE && job_spec_has(r->job, "runtime"))
             r->res->infra_cause = JOB_INFRA_JOB_IMAGE;
         return -1;
     }
     r->res->container_id = xstrdup(r->id);
     return 0;
+}
+
+static int
+step_create(struct run *r)
+{
+    if (r->adopted)
+        return 0;
+    return create(r, 0);
 }
 
 /* The holder starts: the container is up, its workspace mounted. */

@@ -6,6 +6,7 @@
 
 load ../lib/libtest
 load ../lib/libworker
+load ../lib/libpyindex
 
 WORKER_IMAGE=${RALPH_TEST_WORKER_IMAGE:-ralph-worker:latest}
 
@@ -27,6 +28,8 @@ setup() {
 }
 teardown() {
     docker rm -f "$NAME" >/dev/null 2>&1 || true
+    [[ -z ${INDEX_DIR:-} ]] || pyindex_stop "$INDEX_DIR"
+    [[ -z ${DEPS_IMAGE:-} ]] || docker rmi "$DEPS_IMAGE" >/dev/null 2>&1 || true
     docker volume rm -f "$VOL" >/dev/null 2>&1 || true
     rx_teardown
 }
@@ -87,4 +90,29 @@ job_json() {
         rx_check '.status == "success" and .output.sum == 6 and .output.socket == false'
     done
     [[ $(wk_done_count) == 3 ]] || fail "ralph:done has $(wk_done_count) entries, want 3"
+}
+
+@test "worker image: requirements from the index the operator's policy (mounted read-only) names" {
+    local id pol rc
+    id=$(rx_tid wimg-req)
+    RX_TASK_IDS+=("$id")
+    # The tests' index on the host's loopback; the build runs on the engine
+    # (host network), the worker's container needs none for it.
+    pyindex_start "$BATS_TEST_TMPDIR/index"
+    pol=$BATS_TEST_TMPDIR/policy.json
+    jq -n --arg url "http://127.0.0.1:$INDEX_PORT/simple/" \
+        '{requirements_index_url: $url, requirements_network: "host"}' >"$pol"
+    chmod 0644 "$pol"
+    wk_push "$(jq -cn --arg id "$id" '{task_id: $id, requirements: ["tinydep==1.0"],
+        code: "import tinydep\ndef calculate(i):\n    return tinydep.VALUE\n"}')"
+    docker run -d --name "$NAME" --network host -v "$SOCK:/var/run/docker.sock" \
+        --group-add "$SOCK_GID" -v "$pol:/etc/ralph-exec/policy.json:ro" "$WORKER_IMAGE" \
+        --queue "$WK_Q" --max-jobs 1 >/dev/null
+    rc=$(timeout 120 docker wait "$NAME") || fail "the worker container did not finish in 120 s"
+    [[ $rc == 0 ]] || { docker logs "$NAME" >&2; fail "the worker container exited $rc"; }
+    RX_OUT=$(wk_result "$id")
+    DEPS_IMAGE=$(jq -r '.deps_image // empty' <<<"$RX_OUT")
+    rx_check '.status == "success" and .output == 42 and (.deps_image | startswith("ralph-deps:"))' \
+        'the job imported its requirement from its deps image'
+    assert_equal "$(pyindex_requests '/files/tinydep-1.0')" 1 "downloads of tinydep from the policy's index"
 }

@@ -25,7 +25,10 @@ The packages:
     sdistonly 1.0      only an sdist, sdistonly-1.0.tar.gz, with an in-tree
                        PEP 517 backend (backend.py, no build requirements)
                        whose build_wheel writes the marker file
-                       /tmp/ralph-sdist-ran and makes a wheel with
+                       /tmp/ralph-sdist-ran, plants setuid/setgid files in
+                       the installer's target (sdistonly-planted, and
+                       sdistonly-hidden/planted in a directory it makes
+                       unreadable) and makes a wheel with
                        `sdistonly.VALUE == "built"`
 
 Python 3 standard library only.
@@ -51,6 +54,7 @@ BACKEND = r'''
 """An in-tree PEP 517 backend with no build requirements (standard library
 only): builds this project's wheel from the package directory next to it."""
 import base64
+import glob
 import hashlib
 import os
 import zipfile
@@ -151,6 +155,22 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
             f.write("built by pid %d as uid %d\n" % (os.getpid(), os.getuid()))
     except OSError as e:
         print("backend.py: cannot write %s: %s" % (MARKER, e))
+    # What hostile build code could do where the installer puts packages
+    # (ralph-pip-install's target, writable by the build): plant setuid and
+    # setgid files, one in a directory it makes unreadable; the installer
+    # must leave none of those bits for the job's image.
+    for site in glob.glob("/out/usr/local/lib/python3*/dist-packages"):
+        try:
+            planted = os.path.join(site, "sdistonly-planted")
+            hidden = os.path.join(site, "sdistonly-hidden")
+            os.makedirs(hidden, exist_ok=True)
+            for path in (planted, os.path.join(hidden, "planted")):
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write("#!/bin/sh\nid\n")
+                os.chmod(path, 0o6755)
+            os.chmod(hidden, 0o2000)
+        except OSError as e:
+            print("backend.py: cannot plant in %s: %s" % (site, e))
     name, version, files = _project()
     return make_wheel(wheel_directory, name, version, files)
 '''

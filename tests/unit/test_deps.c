@@ -248,6 +248,28 @@ test_redaction(void)
     rx_buf_free(&tar);
 }
 
+/* The pruning race: a create that lost its deps image is retried once. */
+static void
+test_retry_create(void)
+{
+    static const struct {
+        const char *name;
+        bool no_image, on_deps;
+        int retries;
+        bool want;
+    } cases[] = {
+        {"deps image gone before the create: prepared again", true, true, 0, true},
+        {"gone again after the retry: the error stands", true, true, 1, false},
+        {"the job's own image missing (no deps image)", true, false, 0, false},
+        {"another create failure on a deps image", false, true, 0, false},
+        {"another create failure", false, false, 0, false},
+    };
+    for (size_t i = 0; i < RX_ARRAY_SIZE(cases); i++)
+        ok(deps_retry_create(cases[i].no_image, cases[i].on_deps, cases[i].retries) ==
+               cases[i].want,
+           "%s", cases[i].name);
+}
+
 int
 main(void)
 {
@@ -255,5 +277,6 @@ main(void)
     test_context();
     test_stream();
     test_redaction();
+    test_retry_create();
     return done_testing();
 }
