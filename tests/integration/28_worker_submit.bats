@@ -115,6 +115,10 @@ has_result() {
     [[ $SUB_RC == 2 ]] || { show; fail "exit code $SUB_RC, not 2"; }
     [[ $SUB_ERR == *bad.json*memory_limit* ]] || { show; fail "the error does not name the file and field"; }
     assert_equal "$(rcli LLEN ralph:jobs)" 0 "jobs queued"
+    # --timeout bounds a wait: without --wait it is a usage error, not ignored.
+    submit --queue "$WK_Q" --timeout 5 "$good"
+    [[ $SUB_RC == 2 && $SUB_ERR == *--timeout*--wait* ]] || { show; fail "--timeout without --wait"; }
+    assert_equal "$(rcli LLEN ralph:jobs)" 0 "jobs queued"
     mkdir -p "$WK_SPOOL"
     submit --queue "dir:$WK_SPOOL" "$bad"
     [[ $SUB_RC == 2 ]] || { show; fail "spool: exit code $SUB_RC, not 2"; }
