@@ -22,13 +22,30 @@ teardown() {
 N=100
 SLEEP=3
 
-# The engine daemon's CPU time so far, in clock ticks (dockerd and its
-# containerd, the shims not included).
+# The engine under test's own daemons: its dockerd (the default engine's
+# pid file, or the dockerd serving DOCKER_HOST's socket) and the containerd
+# it started (its child).  Not pgrep -x: Docker 26 runs beside it during
+# make test, with a dockerd and containerd of the same names.
+engine_pids() {
+    local host=${DOCKER_HOST:-unix:///var/run/docker.sock} d="" p
+    case $host in
+    unix:///var/run/docker.sock | unix:///run/docker.sock) d=$(cat /var/run/docker.pid 2>/dev/null) ;;
+    *)
+        for p in $(pgrep -x dockerd); do
+            tr '\0' ' ' <"/proc/$p/cmdline" | grep -qF -- "${host#unix://}" && d=$p
+        done
+        ;;
+    esac
+    [[ -n $d && $(cat "/proc/$d/comm" 2>/dev/null) == dockerd ]] || return 1
+    echo "$d" $(pgrep -P "$d" -x containerd)
+}
+
+# The engine's CPU time so far, in clock ticks (its dockerd and containerd,
+# the shims not included).
 engine_ticks() {
-    local pid t=0 p
-    for p in $(pgrep -x dockerd) $(pgrep -x containerd); do
-        pid=$p
-        t=$((t + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+    local t=0 p
+    for p in $ENGINE_PIDS; do
+        t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
     done
     echo "$t"
 }
@@ -50,6 +67,7 @@ engine_ticks() {
         --format '{{index .Actor.Attributes "ralph.task_id"}}' >"$BATS_TEST_TMPDIR/starts" 2>&1 3>&- &
     EVENTS_PID=$!
     sleep 0.5
+    ENGINE_PIDS=$(engine_pids) || fail "the engine's dockerd was not found (its pid file or socket)"
     ticks0=$(engine_ticks)
     t0=$(date +%s%N)
     rcli LPUSH ralph:jobs "${jobs[@]}" >/dev/null
