@@ -423,19 +423,35 @@ skip_duplicate(struct slot *s, struct queue **q, struct queue_job *qj, const cha
     return exists;
 }
 
+/* What a job's end said of the engine, for readyz at once rather than at
+ * the next sweep (no engine call of its own). */
+static void
+note_engine(struct worker *w, const struct job_result *res, bool answered)
+{
+    int seen = metrics_engine_seen(res->status, res->infra_cause, answered);
+    if (seen >= 0)
+        metrics_set(w->metrics, METRICS_ENGINE_OK, seen);
+}
+
 /* The slot's engine connection, opened if it is not, and the memory
  * budget known (the default is the engine's memory less a reserve); when
  * either cannot be, the job goes back without using up an attempt (not
- * its fault). */
+ * its fault).  A connection opened (it asks the engine its version) tells
+ * the metrics the engine answers; a failure, that it does not. */
 static struct docker_client *
 slot_engine(struct slot *s, struct queue **q, struct docker_client **dc, struct queue_job *qj,
             const char *task_id)
 {
     struct rx_error *err = NULL;
+    bool opened = *dc == NULL;
     if (*dc == NULL)
         *dc = docker_client_new(NULL, s->cancel_pipe[0], &err);
-    if (*dc != NULL && learn_budget(s->w, *dc, &err) == 0)
+    if (*dc != NULL && learn_budget(s->w, *dc, &err) == 0) {
+        if (opened)
+            metrics_set(s->w->metrics, METRICS_ENGINE_OK, 1);
         return *dc;
+    }
+    metrics_set(s->w->metrics, METRICS_ENGINE_OK, 0);
     docker_client_free(steal_pointer(dc));
     char why[512];
     snprintf(why, sizeof(why), "%s", err->msg);
@@ -493,6 +509,7 @@ give_back(struct slot *s, struct queue **q, struct docker_client **dc, struct qu
     bool engine_up = probe != NULL;
     docker_client_free(probe);
     rx_error_free(&perr);
+    note_engine(w, res, engine_up);
     /* Counted, this may be its last attempt: an infra_error result then,
      * or whoever waits for the task id (submit --wait) would wait for ever. */
     cleanup_free char *dead = engine_up ? dead_letter_result(w, res) : NULL;
@@ -616,6 +633,7 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
         return;
     }
     atomic_store(&w->infra_streak, 0);
+    note_engine(w, &res, true);
     finish_job(s, q, qj, *dc, &res, job->sandbox, true);
     struct json_object *f = kv("task_id", task_id, "status", job_status_name(res.status), NULL);
     json_object_object_add(f, "duration_ms", json_object_new_int64(res.duration_ms));
