@@ -119,6 +119,15 @@ engine_ticks() {
         docker inspect -f '{{index .Config.Labels "ralph.task_id"}}' "$c"
     done | grep "^load-.*-$$\$") ]] || fail "job containers left"
     assert_equal "$(rcli LLEN ralph:jobs)" 0 "jobs left queued"
+    assert_equal "$(rcli LLEN ralph:dead)" 0 "jobs dead-lettered"
+    # Nothing of a claim is left once the workers stopped: no job in a
+    # processing or claiming list, no lease, no run lock, no attempt count.
+    local k left=""
+    for k in processing claiming lease running; do
+        left+=$(rcli --scan --pattern "ralph:$k:*")
+    done
+    assert_equal "$left" "" "processing, claiming, lease and run-lock keys left"
+    assert_equal "$(rcli HLEN ralph:attempts)" 0 "attempt counters left"
     local json
     json=$(jq -nc --argjson n "$N" --argjson sleep "$SLEEP" --argjson wall "$wall" \
         --argjson p50 "$p50" --argjson p99 "$p99" --argjson cpu "$cpu" \
