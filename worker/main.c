@@ -15,8 +15,8 @@
 static const char usage_text[] =
     "Usage: ralph-worker --queue URL [--concurrency N] [OPTIONS]\n"
     "       ralph-worker status --queue URL [--prefix P]\n"
-    "       ralph-worker submit --queue URL [--prefix P] [--policy FILE] [--wait]\n"
-    "                           [--timeout S] JOB.json... (- for standard input)\n"
+    "       ralph-worker submit --queue URL [--prefix P] [--policy FILE] [--wait\n"
+    "                           [--timeout S]] JOB.json... (- for standard input)\n"
     "\n"
     "Take jobs from a queue and run each in its own hardened container (the same\n"
     "executor, job and result formats as ralph-exec), N at a time, without losing any.\n"
@@ -105,6 +105,14 @@ submit_main(int argc, char **argv)
     }
     if (o.queue_url == NULL || optind >= argc) {
         fputs("ralph-worker submit: needs --queue URL and at least one job file (- for stdin)\n",
+              stderr);
+        return 2;
+    }
+    /* --timeout bounds the wait for results: without --wait there is none,
+     * and an option silently ignored would hide the --wait left out (a CI
+     * step that meant to gate on the result would pass at once). */
+    if (o.timeout_ms > 0 && !o.wait) {
+        fputs("ralph-worker submit: --timeout needs --wait (it bounds the wait for results)\n",
               stderr);
         return 2;
     }

@@ -200,6 +200,18 @@ metrics_text(struct metrics *m)
     return out ? out : xstrdup("");
 }
 
+int
+metrics_engine_seen(enum job_status st, enum job_infra_cause cause, bool answered)
+{
+    switch (st) {
+    case JOB_REJECTED: return -1; /* refused before the engine, or by policy */
+    case JOB_INFRA_ERROR:
+        /* Stopped by the worker: says nothing; else the probe tells. */
+        return cause == JOB_INFRA_CANCELLED ? -1 : answered;
+    default: return 1; /* it ran the job: success, error, timeout, oom, result_invalid */
+    }
+}
+
 bool
 metrics_ready(struct metrics *m, const char **why)
 {

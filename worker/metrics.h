@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <json-c/json.h>
 
+#include "executor/job_result.h"
 #include "executor/rx_error.h"
 
 struct metrics;
@@ -35,6 +36,12 @@ void metrics_free(struct metrics *m); /* stops the server first */
  * marks the worker draining. */
 void metrics_event(struct metrics *m, const char *event, struct json_object *fields);
 void metrics_set(struct metrics *m, enum metrics_gauge g, long long value);
+
+/* What the end of a job's run says of the engine, for METRICS_ENGINE_OK,
+ * without another engine call: 1 it answered, 0 it did not, -1 nothing
+ * learned (the gauge is kept).  answered: for an infra_error, whether the
+ * engine answered the worker's probe afterwards. */
+int metrics_engine_seen(enum job_status st, enum job_infra_cause cause, bool answered);
 
 /* The Prometheus text exposition (version 0.0.4) of m; caller frees. */
 char *metrics_text(struct metrics *m);

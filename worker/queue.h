@@ -81,9 +81,14 @@ struct queue_ops {
     int (*unlock)(struct queue *q, struct queue_job *job, struct rx_error **err);
     /* Put a claimed job back.  count_attempt: this counts as a failed
      * attempt (after max_attempts the job is dead-lettered with `why`).
+     * dead_result, when not NULL, is stored as task_id's result (never
+     * over one already there) when the job is dead-lettered, so that
+     * whoever waits for it learns it (spool: before the job moves to dead/,
+     * so a crash in between leaves a duplicate, not a job without result;
+     * Redis: in the same script, counted as failed and pushed on done).
      * Returns 0 when requeued, 1 when dead-lettered, -1 on error. */
     int (*release)(struct queue *q, struct queue_job *job, bool count_attempt, const char *why,
-                   struct rx_error **err);
+                   const char *task_id, const char *dead_result, struct rx_error **err);
     /* Keep this worker's lease alive (and so that of every job it has
      * claimed, running or waiting); beat is for status. */
     int (*heartbeat)(struct queue *q, const struct queue_beat *beat, struct rx_error **err);

@@ -383,7 +383,7 @@ set_aside(struct queue_dir *d, const char *claimed, const char *file, const char
 }
 
 static int requeue_file(struct queue_dir *d, const char *claimed_path, bool count, const char *why,
-                        struct rx_error **err);
+                        const char *task_id, const char *dead_result, struct rx_error **err);
 
 /* What kind of thing a non-job entry is, for dead/'s reason. */
 static const char *
@@ -467,7 +467,7 @@ load_claimed(struct queue_dir *d, char *dst, char *stem, struct queue_job **out,
     struct rx_error *lerr = NULL;
     if (load_job(j, &lerr) < 0) {
         struct rx_error *rerr = NULL;
-        if (requeue_file(d, j->handle, false, NULL, &rerr) < 0) {
+        if (requeue_file(d, j->handle, false, NULL, NULL, NULL, &rerr) < 0) {
             note_entry(d, "error", "spool_entry_stuck", j->handle, rerr->msg);
             rx_error_free(&rerr);
         }
@@ -655,15 +655,22 @@ count_get(struct queue_dir *d, const char *name)
     return v;
 }
 
+/* Store results/TASK_ID.json, written once: one already there is kept. */
+static int
+store_result(struct queue_dir *d, const char *task_id, const char *result, struct rx_error **err)
+{
+    cleanup_free char *rdir = xasprintf("%s/results", d->root);
+    cleanup_free char *name = xasprintf("%s.json", task_id);
+    bool existed = false;
+    return write_atomic(rdir, name, result, strlen(result), true, &existed, err);
+}
+
 static int
 dir_complete(struct queue *q, struct queue_job *job, const char *task_id, const char *result,
              bool success RX_UNUSED, struct rx_error **err)
 {
     struct queue_dir *d = (struct queue_dir *)q;
-    cleanup_free char *rdir = xasprintf("%s/results", d->root);
-    cleanup_free char *name = xasprintf("%s.json", task_id);
-    bool existed = false;
-    if (result != NULL && write_atomic(rdir, name, result, strlen(result), true, &existed, err) < 0)
+    if (result != NULL && store_result(d, task_id, result, err) < 0)
         return -1;
     if (unlink(job->handle) < 0 && errno != ENOENT)
         return rx_error_set(err, errno, "spool: remove %s: %s", job->handle, strerror(errno));
@@ -673,10 +680,11 @@ dir_complete(struct queue *q, struct queue_job *job, const char *task_id, const 
     return 0;
 }
 
-/* Move a claimed file back to incoming (or to dead/). */
+/* Move a claimed file back to incoming (or to dead/, with dead_result
+ * stored first as task_id's result when given: see queue_ops.release). */
 static int
 requeue_file(struct queue_dir *d, const char *claimed_path, bool count, const char *why,
-             struct rx_error **err)
+             const char *task_id, const char *dead_result, struct rx_error **err)
 {
     const char *base = strrchr(claimed_path, '/');
     base = base ? base + 1 : claimed_path;
@@ -687,6 +695,9 @@ requeue_file(struct queue_dir *d, const char *claimed_path, bool count, const ch
     if (count)
         attempts++;
     if (count && attempts >= d->max_attempts) {
+        if (dead_result != NULL && task_id != NULL &&
+            store_result(d, task_id, dead_result, err) < 0)
+            return rx_error_prefix(err, "spool: the result of dead-lettered %s", task_id);
         if (dead_letter(d, claimed_path, stem, why, attempts) < 0)
             return rx_error_set(err, errno, "spool: dead-letter %s: %s", claimed_path,
                                 strerror(errno));
@@ -703,9 +714,9 @@ requeue_file(struct queue_dir *d, const char *claimed_path, bool count, const ch
 
 static int
 dir_release(struct queue *q, struct queue_job *job, bool count, const char *why,
-            struct rx_error **err)
+            const char *task_id, const char *dead_result, struct rx_error **err)
 {
-    int r = requeue_file((struct queue_dir *)q, job->handle, count, why, err);
+    int r = requeue_file((struct queue_dir *)q, job->handle, count, why, task_id, dead_result, err);
     if (r >= 0)
         unlock_job(job);
     return r;
@@ -772,7 +783,8 @@ dir_reap(struct queue *q, int *n, struct rx_error **err)
             continue;
         cleanup_free char *path = xasprintf("%s/%s", cdir, e->d_name);
         struct rx_error *e2 = NULL;
-        if (requeue_file(d, path, true, "the worker running it stopped heartbeating", &e2) >= 0)
+        if (requeue_file(d, path, true, "the worker running it stopped heartbeating", NULL, NULL,
+                         &e2) >= 0)
             (*n)++;
         rx_error_free(&e2);
     }
@@ -795,7 +807,8 @@ dir_recover(struct queue *q, int *n, struct rx_error **err)
             continue;
         cleanup_free char *path = xasprintf("%s/%s", cdir, e->d_name);
         struct rx_error *e2 = NULL;
-        if (requeue_file(d, path, true, "the worker running it was restarted", &e2) >= 0)
+        if (requeue_file(d, path, true, "the worker running it was restarted", NULL, NULL, &e2) >=
+            0)
             (*n)++;
         rx_error_free(&e2);
     }

@@ -161,11 +161,13 @@ static const char complete_lua[] = LUA_GUARD
     "  return 0\n"                                                                                  \
     "end\n"
 
-/* KEYS: processing, jobs, attempts, dead, stats, running ('' if none).
- * ARGV: payload, count (0/1), max attempts, reason, this claim's lock
- * value.  Returns 1
- * when dead-lettered, 0 when requeued, -1 when the item was not in the
- * processing list (someone else moved it). */
+/* KEYS: processing, jobs, attempts, dead, stats, running ('' if none),
+ * result, done.  ARGV: payload, count (0/1), max attempts, reason, this
+ * claim's lock value, the result to store when dead-lettered ('' none),
+ * its ttl, task id.  Returns 1 when dead-lettered (the result stored as
+ * complete_lua stores one, never over one there: with pcall, as a key of
+ * the wrong type must not stop the script half-way), 0 when requeued, -1
+ * when the item was not in the processing list (someone else moved it). */
 static const char release_lua[] = LUA_GUARD LUA_REQUEUE
     "for _, i in ipairs({1, 2}) do\n"
     "  local e = wrong(KEYS[i], 'list')\n"
@@ -173,7 +175,15 @@ static const char release_lua[] = LUA_GUARD LUA_REQUEUE
     "end\n" LUA_UNLOCK(
         "KEYS[6]",
         "ARGV[5]") "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return -1 end\n"
-                   "return requeue(ARGV[1], ARGV[2] == '1', ARGV[3], ARGV[4], KEYS[2], KEYS[3], KEYS[4], KEYS[5])\n";
+                   "local r = requeue(ARGV[1], ARGV[2] == '1', ARGV[3], ARGV[4], KEYS[2], KEYS[3], KEYS[4], KEYS[5])\n"
+                   "if r == 1 and ARGV[6] ~= '' then\n"
+                   "  local s = redis.pcall('SET', KEYS[7], ARGV[6], 'NX', 'EX', ARGV[7])\n"
+                   "  if type(s) == 'table' and s['ok'] then\n"
+                   "    redis.pcall('LPUSH', KEYS[8], ARGV[8])\n"
+                   "    redis.pcall('HINCRBY', KEYS[5], 'failed', 1)\n"
+                   "  end\n"
+                   "end\n"
+                   "return r\n";
 
 /* KEYS: lease, processing, jobs, attempts, dead, stats, workers, claiming.
  * ARGV: max attempts, reason, worker id, force.  -1 if the worker is alive
@@ -544,32 +554,42 @@ redis_complete(struct queue *q, struct queue_job *job, const char *task_id, cons
 
 static int
 redis_release(struct queue *q, struct queue_job *job, bool count, const char *why,
-              struct rx_error **err)
+              const char *task_id, const char *dead_result, struct rx_error **err)
 {
     struct queue_redis *r = (struct queue_redis *)q;
     if (job->payload == NULL)
         return rx_error_set(err, EINVAL, "redis: a job too large to read is not put back");
+    if (task_id == NULL)
+        dead_result = NULL;
     char maxa[16];
     snprintf(maxa, sizeof(maxa), "%d", r->max_attempts);
+    char ttl[32];
+    snprintf(ttl, sizeof(ttl), "%lld", r->result_ttl_s);
+    cleanup_free char *key = xasprintf("%s:result:%s", r->prefix, task_id ? task_id : "");
     const char *argv[] = {"EVAL",
                           release_lua,
-                          "6",
+                          "8",
                           r->k_proc,
                           r->k_jobs,
                           r->k_attempts,
                           r->k_dead,
                           r->k_stats,
                           job->lock ? job->lock : "",
+                          key,
+                          r->k_done,
                           job->payload,
                           count ? "1" : "0",
                           maxa,
                           why ? why : "unknown",
-                          job->lock_token ? job->lock_token : ""};
-    size_t lens[14];
-    for (int i = 0; i < 14; i++)
+                          job->lock_token ? job->lock_token : "",
+                          dead_result ? dead_result : "",
+                          ttl,
+                          task_id ? task_id : ""};
+    size_t lens[19];
+    for (int i = 0; i < 19; i++)
         lens[i] = strlen(argv[i]);
-    lens[9] = job->len;
-    cleanup_reply redisReply *rep = cmd(r, err, 14, argv, lens);
+    lens[11] = job->len;
+    cleanup_reply redisReply *rep = cmd(r, err, 19, argv, lens);
     if (rep == NULL)
         return -1;
     int dead = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;

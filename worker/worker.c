@@ -209,16 +209,19 @@ complete_with_retry(struct slot *s, struct queue **q, struct queue_job *job, con
     }
 }
 
-/* Put the job back (or dead-letter it), retrying for about 30 s; false
- * when that failed throughout (the queue unreachable). */
+/* Put the job back (or dead-letter it, with dead_result, when not NULL,
+ * stored as its result), retrying for about 30 s; false when that failed
+ * throughout (the queue unreachable). */
 static bool
 release_job(struct slot *s, struct queue **q, struct queue_job *job, const char *task_id,
-            bool count, const char *why)
+            bool count, const char *why, const char *dead_result)
 {
     struct worker *w = s->w;
     for (int attempt = 0; attempt < 30; attempt++) {
         struct rx_error *err = NULL;
-        int r = slot_queue(w, q, &err) != NULL ? (*q)->ops->release(*q, job, count, why, &err) : -1;
+        int r = slot_queue(w, q, &err) != NULL
+                    ? (*q)->ops->release(*q, job, count, why, task_id, dead_result, &err)
+                    : -1;
         if (r == 1) {
             log_event(w, "error", "job_dead", kv("task_id", task_id, "reason", why, NULL));
             return true;
@@ -334,7 +337,7 @@ wait_run_lock(struct slot *s, struct queue **q, struct queue_job *qj, const char
                 snprintf(why, sizeof(why), "its run lock failed %d times: %s", errors, err->msg);
                 rx_error_free(&err);
                 log_event(w, "error", "lock_given_up", kv("task_id", task_id, "error", why, NULL));
-                if (release_job(s, q, qj, task_id, false, why))
+                if (release_job(s, q, qj, task_id, false, why, NULL))
                     return false;
                 /* The queue is unreachable (it cannot take the job back
                  * either): the job stays here and waits for it. */
@@ -350,7 +353,7 @@ wait_run_lock(struct slot *s, struct queue **q, struct queue_job *qj, const char
             said = true;
         }
         if (atomic_load(&w->stop_taking)) {
-            release_job(s, q, qj, task_id, false, "the worker is stopping");
+            release_job(s, q, qj, task_id, false, "the worker is stopping", NULL);
             return false;
         }
         rx_sleep_ms(LOCK_POLL_MS);
@@ -420,28 +423,59 @@ skip_duplicate(struct slot *s, struct queue **q, struct queue_job *qj, const cha
     return exists;
 }
 
+/* What a job's end said of the engine, for readyz at once rather than at
+ * the next sweep (no engine call of its own). */
+static void
+note_engine(struct worker *w, const struct job_result *res, bool answered)
+{
+    int seen = metrics_engine_seen(res->status, res->infra_cause, answered);
+    if (seen >= 0)
+        metrics_set(w->metrics, METRICS_ENGINE_OK, seen);
+}
+
 /* The slot's engine connection, opened if it is not, and the memory
  * budget known (the default is the engine's memory less a reserve); when
  * either cannot be, the job goes back without using up an attempt (not
- * its fault). */
+ * its fault).  A connection opened (it asks the engine its version) tells
+ * the metrics the engine answers; a failure, that it does not. */
 static struct docker_client *
 slot_engine(struct slot *s, struct queue **q, struct docker_client **dc, struct queue_job *qj,
             const char *task_id)
 {
     struct rx_error *err = NULL;
+    bool opened = *dc == NULL;
     if (*dc == NULL)
         *dc = docker_client_new(NULL, s->cancel_pipe[0], &err);
-    if (*dc != NULL && learn_budget(s->w, *dc, &err) == 0)
+    if (*dc != NULL && learn_budget(s->w, *dc, &err) == 0) {
+        if (opened)
+            metrics_set(s->w->metrics, METRICS_ENGINE_OK, 1);
         return *dc;
+    }
+    metrics_set(s->w->metrics, METRICS_ENGINE_OK, 0);
     docker_client_free(steal_pointer(dc));
     char why[512];
     snprintf(why, sizeof(why), "%s", err->msg);
     rx_error_free(&err);
     int streak = note_infra_error(s->w, why, true);
     log_event(s->w, "error", "engine_unavailable", kv("task_id", task_id, "error", why, NULL));
-    release_job(s, q, qj, task_id, false, why);
+    release_job(s, q, qj, task_id, false, why, NULL);
     backoff(s->w, streak);
     return NULL;
+}
+
+/* The result a job gets when it is dead-lettered after its infra_error
+ * res: the same result, its error saying that it was given up (caller
+ * frees). */
+static char *
+dead_letter_result(const struct worker *w, struct job_result *res)
+{
+    char *last = steal_pointer(&res->error);
+    res->error = xasprintf("dead-lettered after --max-attempts %d: %s", w->cfg->max_attempts,
+                           last ? last : "infrastructure error");
+    cleanup_json struct json_object *o = job_result_to_json(res);
+    free(res->error);
+    res->error = last;
+    return xstrdup(rx_json_compact(o));
 }
 
 /* A job that ended in infra_error goes back to its queue: uncounted when
@@ -458,7 +492,7 @@ give_back(struct slot *s, struct queue **q, struct docker_client **dc, struct qu
     /* A fresh engine connection next time: the engine may have restarted. */
     docker_client_free(steal_pointer(dc));
     if (res->infra_cause == JOB_INFRA_CANCELLED || pipe_readable(s->cancel_pipe[0])) {
-        release_job(s, q, qj, task_id, false, "the worker was stopped");
+        release_job(s, q, qj, task_id, false, "the worker was stopped", NULL);
         return;
     }
     /* The breaker is for an engine that fails; an image the job named and
@@ -475,7 +509,11 @@ give_back(struct slot *s, struct queue **q, struct docker_client **dc, struct qu
     bool engine_up = probe != NULL;
     docker_client_free(probe);
     rx_error_free(&perr);
-    release_job(s, q, qj, task_id, engine_up, why);
+    note_engine(w, res, engine_up);
+    /* Counted, this may be its last attempt: an infra_error result then,
+     * or whoever waits for the task id (submit --wait) would wait for ever. */
+    cleanup_free char *dead = engine_up ? dead_letter_result(w, res) : NULL;
+    release_job(s, q, qj, task_id, engine_up, why, dead);
     backoff(w, streak);
 }
 
@@ -528,7 +566,9 @@ wait_for_memory(struct slot *s, struct queue **q, struct queue_job *qj, const st
     switch (mem_budget_take(&s->w->mem, job->memory_bytes, grant, note_memory_wait, &m)) {
     case MEM_RUN: return true;
     case MEM_REJECT: reject_over_budget(s, q, qj, job, res); return false;
-    default: release_job(s, q, qj, job->task_id, false, "the worker is stopping"); return false;
+    default:
+        release_job(s, q, qj, job->task_id, false, "the worker is stopping", NULL);
+        return false;
     }
 }
 
@@ -593,6 +633,7 @@ run_one(struct slot *s, struct queue **q, struct docker_client **dc, struct queu
         return;
     }
     atomic_store(&w->infra_streak, 0);
+    note_engine(w, &res, true);
     finish_job(s, q, qj, *dc, &res, job->sandbox, true);
     struct json_object *f = kv("task_id", task_id, "status", job_status_name(res.status), NULL);
     json_object_object_add(f, "duration_ms", json_object_new_int64(res.duration_ms));
@@ -645,7 +686,7 @@ slot_main(void *arg)
              * too large to read is no longer on the queue: it is rejected). */
             atomic_fetch_sub(&w->taken, 1);
             struct rx_error *rerr = NULL;
-            if (q->ops->release(q, job, false, "the worker is stopping", &rerr) < 0)
+            if (q->ops->release(q, job, false, "the worker is stopping", NULL, NULL, &rerr) < 0)
                 rx_error_free(&rerr);
             queue_job_free(job);
             break;

@@ -165,7 +165,10 @@ check_breaker() {
         .attempts == 2 and (.error | contains("nope:1"))' >/dev/null <<<"$entry" ||
         fail "the dead letter: $entry"
     assert_equal "$(wk_count_events w job_start ".task_id == \"$tid\"")" 2 "attempts made"
-    assert_equal "$(wk_result "$tid")" "" "result (none)"
+    # Its result says so (submit --wait would otherwise wait for ever).
+    RX_OUT=$(wk_result "$tid")
+    rx_check --arg id "$tid" '.task_id == $id and .status == "infra_error" and
+        (.error | contains("dead-lettered") and contains("nope:1"))' "the dead job's result"
     assert_equal "$(rcli LLEN ralph:jobs)" 0 "ralph:jobs"
     assert_equal "$(wk_processing_total)" 0 "jobs in processing lists"
     assert_equal "$(rcli HLEN ralph:attempts)" 0 "attempt counters"
@@ -225,8 +228,10 @@ check_breaker() {
     assert_equal "$(cat "$WK_SPOOL/dead/dl1.json")" "$job" "the dead job is unchanged"
     jq -e '.attempts == 2 and (.error | contains("nope:1"))' "$WK_SPOOL/dead/dl1.error.json" >/dev/null ||
         fail "dl1.error.json: $(cat "$WK_SPOOL/dead/dl1.error.json")"
-    assert_equal "$(wk_ls "$WK_SPOOL/incoming")$(wk_ls "$WK_SPOOL/claimed")$(wk_ls "$WK_SPOOL/results")" "" \
-        "incoming/, claimed/, results/"
+    assert_equal "$(wk_ls "$WK_SPOOL/incoming")$(wk_ls "$WK_SPOOL/claimed")" "" "incoming/, claimed/"
+    assert_equal "$(wk_ls "$WK_SPOOL/results")" dl1.json "results/"
+    jq -e '.task_id == "dl1" and .status == "infra_error" and (.error | contains("nope:1"))' \
+        "$WK_SPOOL/results/dl1.json" >/dev/null || fail "dl1's result: $(cat "$WK_SPOOL/results/dl1.json")"
     local st
     st=$("$RALPH_WORKER" status --queue "dir:$WK_SPOOL")
     jq -e '.dead == 1 and .queued == 0 and .done == 0' >/dev/null <<<"$st" || fail "status: $st"

@@ -25,6 +25,24 @@ show() {
     echo "exit $SUB_RC; stdout: $SUB_OUT; stderr: $SUB_ERR" >&2
 }
 
+# A job whose image the engine lacks: an infra_error each time, dead-lettered
+# after --max-attempts (3 by default; no backoff, as it is the job's).
+dead_job() {
+    jq -nc --arg id "$1" '{task_id: $id, runtime: "nope:1", command: ["true"]}' \
+        >"$BATS_TEST_TMPDIR/$1.json"
+    echo "$BATS_TEST_TMPDIR/$1.json"
+}
+
+# submit_dead QUEUE ID: submit --wait of a job that is dead-lettered ends
+# with its infra_error result and exit 125, not a wait for ever.
+submit_dead() {
+    submit --queue "$1" --wait --timeout 60 "$(dead_job "$2")"
+    [[ $SUB_RC == 125 ]] || { show; fail "a dead-lettered job: exit $SUB_RC, not 125"; }
+    jq -e --arg id "$2" '.task_id == $id and .status == "infra_error" and
+        (.error | contains("dead-lettered") and contains("nope:1"))' <<<"$SUB_OUT" >/dev/null ||
+        { show; fail "not the dead job's infra_error result"; }
+}
+
 ok_job() {
     jq -nc --arg id "$1" '{task_id: $id, code: "def calculate(i):\n    return i[\"x\"] * 2\n",
         inputs: {x: 21}}' >"$BATS_TEST_TMPDIR/$1.json"
@@ -50,6 +68,8 @@ ok_job() {
     assert_equal "$(jq -r .status <<<"$SUB_OUT" | tr '\n' ' ')" "error timeout " "the statuses, in order"
     submit --queue "dir:$WK_SPOOL" --wait --timeout 90 "$slow" "$err"
     [[ $SUB_RC == 3 ]] || { show; fail "exit code $SUB_RC, not 3 (the first job's: a timeout)"; }
+    submit_dead "dir:$WK_SPOOL" "sub-dead-$$"
+    [[ -e $WK_SPOOL/dead/sub-dead-$$.json ]] || { ls -R "$WK_SPOOL" >&2; fail "not in dead/"; }
 
     # A spool that is not there is an error, not a new spool nobody reads.
     submit --queue "dir:$BATS_TEST_TMPDIR/no-such-spool" "$ok"
@@ -78,6 +98,8 @@ ok_job() {
     [[ $SUB_RC == 0 ]] || { show; fail "exit code $SUB_RC"; }
     tid=$(jq -r .task_id <<<"$SUB_OUT")
     [[ -n $tid && $(jq -r .stdout <<<"$SUB_OUT") == "hi" ]] || { show; fail "no task id or not its result"; }
+    submit_dead "$WK_Q" "sub-dead-redis-$$"
+    assert_equal "$(rcli LLEN ralph:dead)" 1 "ralph:dead"
 }
 
 has_result() {
@@ -92,6 +114,10 @@ has_result() {
     submit --queue "$WK_Q" "$good" "$bad"
     [[ $SUB_RC == 2 ]] || { show; fail "exit code $SUB_RC, not 2"; }
     [[ $SUB_ERR == *bad.json*memory_limit* ]] || { show; fail "the error does not name the file and field"; }
+    assert_equal "$(rcli LLEN ralph:jobs)" 0 "jobs queued"
+    # --timeout bounds a wait: without --wait it is a usage error, not ignored.
+    submit --queue "$WK_Q" --timeout 5 "$good"
+    [[ $SUB_RC == 2 && $SUB_ERR == *--timeout*--wait* ]] || { show; fail "--timeout without --wait"; }
     assert_equal "$(rcli LLEN ralph:jobs)" 0 "jobs queued"
     mkdir -p "$WK_SPOOL"
     submit --queue "dir:$WK_SPOOL" "$bad"

@@ -22,13 +22,30 @@ teardown() {
 N=100
 SLEEP=3
 
-# The engine daemon's CPU time so far, in clock ticks (dockerd and its
-# containerd, the shims not included).
+# The engine under test's own daemons: its dockerd (the default engine's
+# pid file, or the dockerd serving DOCKER_HOST's socket) and the containerd
+# it started (its child).  Not pgrep -x: Docker 26 runs beside it during
+# make test, with a dockerd and containerd of the same names.
+engine_pids() {
+    local host=${DOCKER_HOST:-unix:///var/run/docker.sock} d="" p
+    case $host in
+    unix:///var/run/docker.sock | unix:///run/docker.sock) d=$(cat /var/run/docker.pid 2>/dev/null) ;;
+    *)
+        for p in $(pgrep -x dockerd); do
+            tr '\0' ' ' <"/proc/$p/cmdline" | grep -qF -- "${host#unix://}" && d=$p
+        done
+        ;;
+    esac
+    [[ -n $d && $(cat "/proc/$d/comm" 2>/dev/null) == dockerd ]] || return 1
+    echo "$d" $(pgrep -P "$d" -x containerd)
+}
+
+# The engine's CPU time so far, in clock ticks (its dockerd and containerd,
+# the shims not included).
 engine_ticks() {
-    local pid t=0 p
-    for p in $(pgrep -x dockerd) $(pgrep -x containerd); do
-        pid=$p
-        t=$((t + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+    local t=0 p
+    for p in $ENGINE_PIDS; do
+        t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
     done
     echo "$t"
 }
@@ -50,6 +67,7 @@ engine_ticks() {
         --format '{{index .Actor.Attributes "ralph.task_id"}}' >"$BATS_TEST_TMPDIR/starts" 2>&1 3>&- &
     EVENTS_PID=$!
     sleep 0.5
+    ENGINE_PIDS=$(engine_pids) || fail "the engine's dockerd was not found (its pid file or socket)"
     ticks0=$(engine_ticks)
     t0=$(date +%s%N)
     rcli LPUSH ralph:jobs "${jobs[@]}" >/dev/null
@@ -101,6 +119,15 @@ engine_ticks() {
         docker inspect -f '{{index .Config.Labels "ralph.task_id"}}' "$c"
     done | grep "^load-.*-$$\$") ]] || fail "job containers left"
     assert_equal "$(rcli LLEN ralph:jobs)" 0 "jobs left queued"
+    assert_equal "$(rcli LLEN ralph:dead)" 0 "jobs dead-lettered"
+    # Nothing of a claim is left once the workers stopped: no job in a
+    # processing or claiming list, no lease, no run lock, no attempt count.
+    local k left=""
+    for k in processing claiming lease running; do
+        left+=$(rcli --scan --pattern "ralph:$k:*")
+    done
+    assert_equal "$left" "" "processing, claiming, lease and run-lock keys left"
+    assert_equal "$(rcli HLEN ralph:attempts)" 0 "attempt counters left"
     local json
     json=$(jq -nc --argjson n "$N" --argjson sleep "$SLEEP" --argjson wall "$wall" \
         --argjson p50 "$p50" --argjson p99 "$p99" --argjson cpu "$cpu" \

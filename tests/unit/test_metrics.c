@@ -17,9 +17,40 @@ event(struct metrics *m, const char *name, const char *status, long long ms)
     json_object_put(f);
 }
 
+/* What a job's end says of the engine (readyz's engine check between two
+ * sweeps): a table of outcomes. */
+static void
+engine_seen(void)
+{
+    static const struct {
+        enum job_status st;
+        enum job_infra_cause cause;
+        bool answered;
+        int want;
+        const char *what;
+    } cases[] = {
+        {JOB_SUCCESS, JOB_INFRA_NONE, true, 1, "a job that ran: the engine answered"},
+        {JOB_ERROR, JOB_INFRA_NONE, false, 1, "an error is the job's: the engine ran it"},
+        {JOB_TIMEOUT, JOB_INFRA_NONE, false, 1, "a timeout: the engine ran it"},
+        {JOB_OOM, JOB_INFRA_NONE, false, 1, "oom: the engine ran it"},
+        {JOB_RESULT_INVALID, JOB_INFRA_NONE, false, 1, "result_invalid: the engine ran it"},
+        {JOB_REJECTED, JOB_INFRA_NONE, true, -1, "rejected: nothing learned"},
+        {JOB_INFRA_ERROR, JOB_INFRA_ENGINE, false, 0, "engine gone, the probe unanswered: 0"},
+        {JOB_INFRA_ERROR, JOB_INFRA_ENGINE, true, 1, "an engine error, the probe answered: 1"},
+        {JOB_INFRA_ERROR, JOB_INFRA_JOB_IMAGE, true, 1, "a missing image, the engine up: 1"},
+        {JOB_INFRA_ERROR, JOB_INFRA_JOB_IMAGE, false, 0, "a missing image, the engine gone: 0"},
+        {JOB_INFRA_ERROR, JOB_INFRA_DEPS, true, 1, "a failed requirements build: 1"},
+        {JOB_INFRA_ERROR, JOB_INFRA_CANCELLED, false, -1, "stopped by the worker: nothing"},
+    };
+    for (size_t i = 0; i < RX_ARRAY_SIZE(cases); i++)
+        ok(metrics_engine_seen(cases[i].st, cases[i].cause, cases[i].answered) == cases[i].want,
+           "%s", cases[i].what);
+}
+
 int
 main(void)
 {
+    engine_seen();
     struct metrics *m = metrics_new("v1-test");
     metrics_set(m, METRICS_SLOTS, 4);
     event(m, "job_done", "success", 80);

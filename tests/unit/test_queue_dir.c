@@ -164,12 +164,12 @@ long_name(void)
        "a 255-byte name is claimed under a 100-character worker id");
     ok(j && j->default_task_id == NULL, "it is too long to be a task id");
     struct rx_error *err = NULL;
-    ok(j && q->ops->release(q, j, true, "first try", &err) == 0, "requeued once");
+    ok(j && q->ops->release(q, j, true, "first try", NULL, NULL, &err) == 0, "requeued once");
     queue_job_free(j);
     ok(count_dir("incoming") == 1 && count_dir("claimed") == 0, "back in incoming/");
     j = claim(q);
     ok(j != NULL, "claimed again");
-    ok(j && q->ops->release(q, j, true, "second try", &err) == 1,
+    ok(j && q->ops->release(q, j, true, "second try", NULL, NULL, &err) == 1,
        "dead-lettered after its second attempt (the count survived the cut name)");
     queue_job_free(j);
     ok(count_dir("dead") == 2 && count_dir("incoming") == 0 && count_dir("claimed") == 0,
@@ -346,10 +346,10 @@ no_replace(void)
         struct queue_job *j = claim(q);
         ok(j && j->payload && strstr(j->payload, "false"), "claimed %s", how);
         struct rx_error *err = NULL;
-        int r1 = j ? q->ops->release(q, j, true, "one", &err) : -1;
+        int r1 = j ? q->ops->release(q, j, true, "one", NULL, NULL, &err) : -1;
         queue_job_free(j);
         j = claim(q);
-        int r2 = j ? q->ops->release(q, j, true, "two", &err) : -1;
+        int r2 = j ? q->ops->release(q, j, true, "two", NULL, NULL, &err) : -1;
         queue_job_free(j);
         ok(r1 == 0 && r2 == 1, "requeued, then dead-lettered %s (%d, %d: %s)", how, r1, r2,
            err ? err->msg : "no error");
@@ -426,6 +426,48 @@ producer(void)
     q->ops->close(q);
 }
 
+/* A job dead-lettered with a result: the result stored under its task id
+ * (no job waits for ever on it), never over one already there; a job only
+ * requeued stores none. */
+static void
+dead_result(void)
+{
+    struct queue *q = open_as("w7");
+    struct rx_error *err = NULL;
+    const char res[] = "{\"task_id\":\"d1\",\"status\":\"infra_error\"}";
+    drop("d1.json", "{\"task_id\":\"d1\",\"command\":[\"true\"]}");
+    struct queue_job *j = claim(q);
+    ok(j && q->ops->release(q, j, true, "one", "d1", res, &err) == 0, "requeued");
+    queue_job_free(j);
+    char *got = NULL;
+    size_t len = 0;
+    ok(q->ops->result_get(q, "d1", &got, &len, &err) == 0 && got == NULL,
+       "no result for a job requeued");
+    j = claim(q);
+    ok(j && q->ops->release(q, j, true, "two", "d1", res, &err) == 1, "dead-lettered");
+    queue_job_free(j);
+    ok(q->ops->result_get(q, "d1", &got, &len, &err) == 0 && got != NULL && strcmp(got, res) == 0,
+       "its result is stored");
+    free(got);
+
+    const char first[] = "{\"status\":\"success\"}";
+    drop("d2.json", "{\"task_id\":\"d2\",\"command\":[\"true\"]}");
+    j = claim(q);
+    ok(j && q->ops->complete(q, j, "d2", first, true, &err) == 0, "d2 has a result");
+    queue_job_free(j);
+    drop("d2.json", "{\"task_id\":\"d2\",\"command\":[\"true\"]}");
+    for (int i = 0; i < 2; i++) {
+        j = claim(q);
+        ok(j && q->ops->release(q, j, true, "again", "d2", res, &err) == i, "d2 released (%d)", i);
+        queue_job_free(j);
+    }
+    ok(q->ops->result_get(q, "d2", &got, &len, &err) == 0 && got != NULL && strcmp(got, first) == 0,
+       "a dead letter keeps the result already there");
+    free(got);
+    rx_error_free(&err);
+    q->ops->close(q);
+}
+
 int
 main(void)
 {
@@ -440,6 +482,7 @@ main(void)
     planted_locks();
     no_replace();
     producer();
+    dead_result();
     nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     return done_testing();
 }
