@@ -4,7 +4,6 @@
 #include <math.h>
 #include <sys/stat.h>
 
-#include "executor/executor.h"
 #include "executor/rx_buf.h"
 #include "executor/limits.h"
 #include "executor/rx_json.h"
@@ -345,8 +344,7 @@ limit(const struct job_spec *job, const char *field, long long *value, long long
 }
 
 int
-operator_policy_apply(const struct operator_policy *p, struct job_spec *job,
-                      struct executor_opts *opts, struct rx_error **err)
+operator_policy_apply(const struct operator_policy *p, struct job_spec *job, struct rx_error **err)
 {
     if (!image_allowed(p, job->image))
         return rx_error_reject(err,
@@ -386,26 +384,5 @@ operator_policy_apply(const struct operator_policy *p, struct job_spec *job,
                                "`requirements` has %zu entries, more than the policy allows "
                                "(max_requirements %lld)",
                                job->n_requirements, p->max_requirements);
-    if (opts != NULL) {
-        /* A field left 0 or NULL (a policy not made by operator_policy_load)
-         * keeps the built-in default deps_policy_defaults gave. */
-        opts->deps.mode = p->requirements;
-        opts->deps.index_url = p->requirements_index_url;
-        if (p->requirements_network != NULL)
-            opts->deps.network = p->requirements_network;
-        if (p->requirements_timeout_ms > 0)
-            opts->deps.timeout_ms = p->requirements_timeout_ms;
-        if (p->max_deps_images > 0)
-            opts->deps.max_images = p->max_deps_images;
-        if (p->max_output_bytes > 0)
-            opts->output_cap = p->max_output_bytes;
-        if (p->max_log_bytes > 0)
-            opts->stdout_cap = opts->stderr_cap = p->max_log_bytes;
-        opts->seccomp_strict = p->seccomp_strict;
-        if (p->uid_first > 0) {
-            opts->uid_first = p->uid_first;
-            opts->uid_last = p->uid_last;
-        }
-    }
     return 0;
 }
