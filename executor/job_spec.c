@@ -454,6 +454,11 @@ input_inodes(const struct job_spec *job)
     return (long long)job->n_files + distinct + 4;
 }
 
+/* What the workspace's tmpfs may take beyond a file's own bytes: its last
+ * page, partly used, is held whole.  An allowance in the check below, not
+ * a cap (those are in limits.h). */
+#define WORKSPACE_FILE_ROUNDING 4096
+
 int
 job_spec_check_workspace(const struct job_spec *job, struct rx_error **err)
 {
@@ -464,12 +469,14 @@ job_spec_check_workspace(const struct job_spec *job, struct rx_error **err)
                                "bytes: the workspace is held in the job's memory",
                                ws, job->memory_bytes);
     /* What goes in before the job runs, with room for tmpfs's own rounding
-     * to pages: a job whose input cannot fit is told so now, not by the
+     * to pages (a page per file: a code job's job.py and inputs.json, each
+     * of `files`): a job whose input cannot fit is told so now, not by the
      * engine's ENOSPC. */
-    long long in =
-        job->kind == JOB_CODE ? (long long)(job->code_len + strlen(job->inputs_json)) + 8192 : 0;
+    long long in = 0;
+    if (job->kind == JOB_CODE)
+        in = (long long)(job->code_len + strlen(job->inputs_json)) + 2 * WORKSPACE_FILE_ROUNDING;
     for (size_t i = 0; i < job->n_files; i++)
-        in += (long long)job->files[i].len + 4096;
+        in += (long long)job->files[i].len + WORKSPACE_FILE_ROUNDING;
     if (in > ws)
         return rx_error_reject(err,
                                "the job's files come to %lld bytes in the workspace, more than "
