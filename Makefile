@@ -145,12 +145,12 @@ check-san:
 
 # The unit tier and the worker's tiers that run its threads hardest (slots
 # side by side, jobs cancelled from the main thread, restarts and crashes,
-# the breaker, the memory budget's gate; 20 to 23 and 27) on the default
-# engine, with the worker built with -fsanitize=thread in build/tsan.  A
-# report stops the process (exit 66) and goes to a file in
-# build/tsan/reports/: the run fails when any is there, also from a worker
-# whose stderr no test reads.  In `make test` this is the default engine's
-# only run of those tiers.
+# the breaker, the memory budget's gate, the warm pool's thread; 20 to 23,
+# 27 and 31) on the default engine, with the worker built with
+# -fsanitize=thread in build/tsan.  A report stops the process (exit 66)
+# and goes to a file in build/tsan/reports/: the run fails when any is
+# there, also from a worker whose stderr no test reads.  In `make test`
+# this is the default engine's only run of those tiers.
 TSAN_BUILD   := build/tsan
 TSAN_REPORTS := $(CURDIR)/$(TSAN_BUILD)/reports
 TSAN_UNIT    := $(UNIT_SRCS:tests/unit/%.c=$(TSAN_BUILD)/tests/%)

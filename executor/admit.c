@@ -48,8 +48,8 @@ executor_admit(const struct job_doc *doc, const struct operator_policy *policy,
         free(job->task_id);
         job->task_id = xstrdup(doc->default_task_id);
     }
-    if (job != NULL && (operator_policy_apply(policy, job, opts, &err) < 0 ||
-                        job_spec_check_workspace(job, &err) < 0)) {
+    if (job != NULL &&
+        (operator_policy_apply(policy, job, &err) < 0 || job_spec_check_workspace(job, &err) < 0)) {
         free(bad_task_id);
         bad_task_id = xstrdup(job->task_id);
         job_spec_free(steal_pointer(&job));
@@ -58,8 +58,32 @@ executor_admit(const struct job_doc *doc, const struct operator_policy *policy,
         executor_result_from_error(res, bad_task_id ? bad_task_id : doc->default_task_id, NULL,
                                    err);
         rx_error_free(&err);
+    } else if (opts != NULL) {
+        executor_opts_from_policy(opts, policy);
     }
     return job;
+}
+
+void
+executor_opts_from_policy(struct executor_opts *opts, const struct operator_policy *p)
+{
+    opts->deps.mode = p->requirements;
+    opts->deps.index_url = p->requirements_index_url;
+    if (p->requirements_network != NULL)
+        opts->deps.network = p->requirements_network;
+    if (p->requirements_timeout_ms > 0)
+        opts->deps.timeout_ms = p->requirements_timeout_ms;
+    if (p->max_deps_images > 0)
+        opts->deps.max_images = p->max_deps_images;
+    if (p->max_output_bytes > 0)
+        opts->output_cap = p->max_output_bytes;
+    if (p->max_log_bytes > 0)
+        opts->stdout_cap = opts->stderr_cap = p->max_log_bytes;
+    opts->seccomp_strict = p->seccomp_strict;
+    if (p->uid_first > 0) {
+        opts->uid_first = p->uid_first;
+        opts->uid_last = p->uid_last;
+    }
 }
 
 void

@@ -20,7 +20,7 @@ enum deps_mode {
     DEPS_OFF,    /* every job with requirements is rejected */
 };
 
-/* What the operator's policy says about requirements (operator_policy_apply
+/* What the operator's policy says about requirements (executor_opts_from_policy
  * fills it into executor_opts; deps_policy_defaults gives the built-in one). */
 struct deps_policy {
     enum deps_mode mode;

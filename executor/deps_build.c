@@ -23,8 +23,6 @@
 #define DEPS_LOCK_GRACE_S 60
 /* The memory a build's containers may use (pip resolving and unpacking). */
 #define DEPS_BUILD_MEMORY (2ll << 30)
-/* The context: a Dockerfile and at most LIMIT_JOB_REQUIREMENTS lines. */
-#define DEPS_CONTEXT_BYTES (256u << 10)
 
 /* One preparation's state, shared by its steps. */
 struct prep {
@@ -209,7 +207,7 @@ static int
 build(struct prep *s, struct rx_error **err)
 {
     cleanup_buf struct rx_buf ctx;
-    rx_buf_init(&ctx, DEPS_CONTEXT_BYTES);
+    rx_buf_init(&ctx, LIMIT_DEPS_CONTEXT_BYTES);
     if (deps_context(s->tag, s->runtime_id, s->pip_id, s->p, s->reqs, s->n, &ctx, err) < 0)
         return -1;
     cleanup_json struct json_object *labels = json_object_new_object();

@@ -7,7 +7,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "executor/docker_container.h"
 #include "executor/limits.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
@@ -213,8 +212,8 @@ static int
 pump_write(struct pump *p)
 {
     size_t want = p->len - p->sent;
-    if (want > 65536)
-        want = 65536;
+    if (want > LIMIT_ATTACH_CHUNK_BYTES)
+        want = LIMIT_ATTACH_CHUNK_BYTES;
     ssize_t w = want ? send(p->a->fd, p->data + p->sent, want, MSG_NOSIGNAL) : 0;
     if (w < 0 && errno != EAGAIN && errno != EINTR) {
         /* The job closed its stdin early: not our failure. */
@@ -239,7 +238,7 @@ pump_write(struct pump *p)
 static int
 pump_read(struct pump *p, struct rx_error **err)
 {
-    ssize_t r = recv(p->a->fd, p->chunk, 65536, 0);
+    ssize_t r = recv(p->a->fd, p->chunk, LIMIT_ATTACH_CHUNK_BYTES, 0);
     if (r < 0 && (errno == EAGAIN || errno == EINTR))
         return PUMP_GO_ON;
     /* A stream closed with stdin bytes it never read (the job exited
@@ -277,7 +276,7 @@ pump(struct docker_attach *a, const char *stdin_data, size_t stdin_len, struct d
                      .d = d};
     if (!p.wr_open)
         shutdown(a->fd, SHUT_WR);
-    p.chunk = xmalloc(65536);
+    p.chunk = xmalloc(LIMIT_ATTACH_CHUNK_BYTES);
     int ret = PUMP_GO_ON;
     /* The watch asks only once the stream has been quiet for its period: a
      * stream with output flowing is not done.  Once it says gone, the

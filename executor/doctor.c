@@ -331,12 +331,13 @@ step_canary(struct doctor *d)
     struct executor_opts opts;
     executor_opts_defaults(&opts);
     opts.owner = "ralph-exec/doctor";
-    if (job == NULL || operator_policy_apply(&d->policy, job, &opts, &err) != 0) {
+    if (job == NULL || operator_policy_apply(&d->policy, job, &err) != 0) {
         check(&d->r, "canary job", true, false, "fix the policy", "%s",
               err ? err->msg : "rejected");
         rx_error_free(&err);
         return 0;
     }
+    executor_opts_from_policy(&opts, &d->policy);
     struct job_result res;
     job_result_init(&res);
     executor_run(d->dc, job, &opts, &res);

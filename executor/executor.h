@@ -119,12 +119,20 @@ int executor_setup(const char *policy_path, const char *audit_override, struct o
 
 /* The one way into a run, for ralph-exec and the worker alike: parse and
  * validate the document, check it against the operator's policy and apply
- * its defaults and caps (into opts).  Returns the job, ready for
+ * its defaults (to the job) and caps (into opts, by executor_opts_from_policy,
+ * once the job is admitted).  Returns the job, ready for
  * executor_run; or NULL with res filled as its rejection (task id: the
  * document's when it had a usable one, else doc->default_task_id, else
  * NULL). */
 struct job_spec *executor_admit(const struct job_doc *doc, const struct operator_policy *policy,
                                 struct executor_opts *opts, struct job_result *res);
+
+/* The operator's policy's part of the options: its output and log caps,
+ * seccomp profile, uid range and requirements keys, over what opts held
+ * (executor_opts_defaults).  A field the policy leaves 0 or NULL (one not
+ * made by operator_policy_load) keeps opts's.  opts->deps's strings point
+ * into p, which must outlive the run. */
+void executor_opts_from_policy(struct executor_opts *opts, const struct operator_policy *p);
 
 /* The end of every job, run or not, in one order for both programs: its
  * result document handed to deliver (ralph-exec prints it, a worker stores

@@ -454,6 +454,11 @@ input_inodes(const struct job_spec *job)
     return (long long)job->n_files + distinct + 4;
 }
 
+/* What the workspace's tmpfs may take beyond a file's own bytes: its last
+ * page, partly used, is held whole.  An allowance in the check below, not
+ * a cap (those are in limits.h). */
+#define WORKSPACE_FILE_ROUNDING 4096
+
 int
 job_spec_check_workspace(const struct job_spec *job, struct rx_error **err)
 {
@@ -464,12 +469,14 @@ job_spec_check_workspace(const struct job_spec *job, struct rx_error **err)
                                "bytes: the workspace is held in the job's memory",
                                ws, job->memory_bytes);
     /* What goes in before the job runs, with room for tmpfs's own rounding
-     * to pages: a job whose input cannot fit is told so now, not by the
+     * to pages (a page per file: a code job's job.py and inputs.json, each
+     * of `files`): a job whose input cannot fit is told so now, not by the
      * engine's ENOSPC. */
-    long long in =
-        job->kind == JOB_CODE ? (long long)(job->code_len + strlen(job->inputs_json)) + 8192 : 0;
+    long long in = 0;
+    if (job->kind == JOB_CODE)
+        in = (long long)(job->code_len + strlen(job->inputs_json)) + 2 * WORKSPACE_FILE_ROUNDING;
     for (size_t i = 0; i < job->n_files; i++)
-        in += (long long)job->files[i].len + 4096;
+        in += (long long)job->files[i].len + WORKSPACE_FILE_ROUNDING;
     if (in > ws)
         return rx_error_reject(err,
                                "the job's files come to %lld bytes in the workspace, more than "
@@ -697,117 +704,165 @@ cmp_cstr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* A requirement being read, part by part: s[i..len) is still to read,
+ * o[0..k) is its normal form so far.  The normal form is never longer than
+ * the string: runs of "-_." shrink, spaces and repeated extras go. */
+struct req_scan {
+    const char *s;
+    size_t len, i;
+    char o[LIMIT_REQUIREMENT_BYTES + 1];
+    size_t k;
+    bool extras; /* it had [extras] (for the specifiers' messages) */
+};
+
+/* The package name, normalised, and the space after it.  Each part
+ * returns NULL, or a static reason the requirement is refused. */
+static const char *
+req_name(struct req_scan *r)
+{
+    size_t n = scan_name(r->s, r->len, 0);
+    if (n == 0)
+        return ascii_alnum((unsigned char)r->s[0])
+                   ? "has a name that does not end with a letter or digit"
+                   : "does not start with a package name (a letter or digit)";
+    put_name(r->o, &r->k, r->s, n);
+    r->i = n;
+    skip_space(r->s, r->len, &r->i);
+    return NULL;
+}
+
+/* [extras], if there: each extra normalised into scratch, then sorted,
+ * unique and joined. */
+static const char *
+req_extras(struct req_scan *r)
+{
+    const char *s = r->s;
+    size_t len = r->len, i = r->i;
+    if (i >= len || s[i] != '[')
+        return NULL;
+    char scratch[LIMIT_REQUIREMENT_BYTES + 1];
+    const char *ex[LIMIT_REQUIREMENT_BYTES / 2 + 1];
+    size_t nex = 0, sk = 0;
+    i++;
+    for (;;) {
+        skip_space(s, len, &i);
+        size_t m = scan_name(s, len, i);
+        if (m == 0)
+            return "has an extra that is not a name (letters, digits and . _ -, "
+                   "starting and ending with a letter or digit)";
+        ex[nex++] = scratch + sk;
+        put_name(scratch, &sk, s + i, m);
+        scratch[sk++] = '\0';
+        i += m;
+        skip_space(s, len, &i);
+        if (i < len && s[i] == ',') {
+            i++;
+            continue;
+        }
+        if (i < len && s[i] == ']')
+            break;
+        return "has extras that are not closed by ] (expected , or ])";
+    }
+    i++;
+    qsort(ex, nex, sizeof(ex[0]), cmp_cstr);
+    r->o[r->k++] = '[';
+    for (size_t e = 0; e < nex; e++) {
+        if (e > 0 && strcmp(ex[e], ex[e - 1]) == 0)
+            continue;
+        if (e > 0)
+            r->o[r->k++] = ',';
+        size_t l = strlen(ex[e]);
+        memcpy(r->o + r->k, ex[e], l);
+        r->k += l;
+    }
+    r->o[r->k++] = ']';
+    r->extras = true;
+    r->i = i;
+    skip_space(s, len, &r->i);
+    return NULL;
+}
+
+/* The operator at s[i..len), or NULL. */
+static const char *
+req_op(const char *s, size_t len, size_t i)
+{
+    for (size_t q = 0; q < RX_ARRAY_SIZE(req_ops); q++)
+        if (len - i >= strlen(req_ops[q]) && memcmp(s + i, req_ops[q], strlen(req_ops[q])) == 0)
+            return req_ops[q];
+    return NULL;
+}
+
+/* One version specifier: an operator and its version (first: the first
+ * of them, for the message when there is no operator). */
+static const char *
+req_specifier(struct req_scan *r, bool first)
+{
+    const char *s = r->s;
+    size_t len = r->len;
+    const char *op = req_op(s, len, r->i);
+    if (op == NULL) {
+        if (s[r->i] == '=')
+            return "has a single = where == is meant";
+        if (first && !r->extras)
+            return "after the name, expected [extras] or a version specifier " REQ_OPS;
+        if (first)
+            return "after the extras, expected a version specifier " REQ_OPS;
+        return "after a comma, expected a version specifier " REQ_OPS;
+    }
+    size_t ol = strlen(op);
+    r->i += ol;
+    skip_space(s, len, &r->i);
+    size_t v = r->i, i = r->i;
+    while (i < len && version_char((unsigned char)s[i]))
+        i++;
+    if (i == v)
+        return "has an operator without a version after it";
+    if (!ascii_alnum((unsigned char)s[v]))
+        return "has a version that does not start with a letter or digit";
+    const char *star = memchr(s + v, '*', i - v);
+    bool eq = strcmp(op, "==") == 0 || strcmp(op, "!=") == 0;
+    if (star != NULL && (star != s + i - 1 || s[i - 2] != '.' || !eq))
+        return "has a * that is not the trailing .* of a == or != version";
+    memcpy(r->o + r->k, op, ol);
+    r->k += ol;
+    memcpy(r->o + r->k, s + v, i - v);
+    r->k += i - v;
+    r->i = i;
+    return NULL;
+}
+
+/* The version specifiers to the end, comma-separated, in the order given. */
+static const char *
+req_specifiers(struct req_scan *r)
+{
+    for (bool first = true; r->i < r->len; first = false) {
+        const char *why = req_specifier(r, first);
+        if (why != NULL)
+            return why;
+        skip_space(r->s, r->len, &r->i);
+        if (r->i == r->len)
+            break;
+        if (r->s[r->i] != ',')
+            return "after a version, expected a comma or the end";
+        r->o[r->k++] = ',';
+        r->i++;
+        skip_space(r->s, r->len, &r->i);
+        if (r->i == r->len)
+            return "ends with a comma";
+    }
+    return NULL;
+}
+
 int
 job_spec_requirement_normalise(const char *s, size_t len, char **out, const char **why)
 {
-    if ((*why = req_precheck(s, len)) != NULL)
+    struct req_scan r = {.s = s, .len = len};
+    if ((*why = req_precheck(s, len)) != NULL || (*why = req_name(&r)) != NULL ||
+        (*why = req_extras(&r)) != NULL || (*why = req_specifiers(&r)) != NULL)
         return -1;
-    /* The normal form is never longer than the string: runs of "-_." shrink,
-     * spaces and repeated extras go. */
-    char o[LIMIT_REQUIREMENT_BYTES + 1];
-    size_t k = 0;
-    size_t n = scan_name(s, len, 0);
-    if (n == 0)
-        return *why = ascii_alnum((unsigned char)s[0])
-                          ? "has a name that does not end with a letter or digit"
-                          : "does not start with a package name (a letter or digit)",
-               -1;
-    put_name(o, &k, s, n);
-    size_t i = n;
-    skip_space(s, len, &i);
-
-    bool extras = false;
-    if (i < len && s[i] == '[') {
-        /* Each extra normalised into scratch, then sorted, unique, joined. */
-        char scratch[LIMIT_REQUIREMENT_BYTES + 1];
-        const char *ex[LIMIT_REQUIREMENT_BYTES / 2 + 1];
-        size_t nex = 0, sk = 0;
-        i++;
-        for (;;) {
-            skip_space(s, len, &i);
-            size_t m = scan_name(s, len, i);
-            if (m == 0)
-                return *why = "has an extra that is not a name (letters, digits and . _ -, "
-                              "starting and ending with a letter or digit)",
-                       -1;
-            ex[nex++] = scratch + sk;
-            put_name(scratch, &sk, s + i, m);
-            scratch[sk++] = '\0';
-            i += m;
-            skip_space(s, len, &i);
-            if (i < len && s[i] == ',') {
-                i++;
-                continue;
-            }
-            if (i < len && s[i] == ']')
-                break;
-            return *why = "has extras that are not closed by ] (expected , or ])", -1;
-        }
-        i++;
-        qsort(ex, nex, sizeof(ex[0]), cmp_cstr);
-        o[k++] = '[';
-        for (size_t e = 0; e < nex; e++) {
-            if (e > 0 && strcmp(ex[e], ex[e - 1]) == 0)
-                continue;
-            if (e > 0)
-                o[k++] = ',';
-            size_t l = strlen(ex[e]);
-            memcpy(o + k, ex[e], l);
-            k += l;
-        }
-        o[k++] = ']';
-        extras = true;
-        skip_space(s, len, &i);
-    }
-
-    for (bool first = true; i < len; first = false) {
-        const char *op = NULL;
-        for (size_t q = 0; q < RX_ARRAY_SIZE(req_ops) && op == NULL; q++)
-            if (len - i >= strlen(req_ops[q]) && memcmp(s + i, req_ops[q], strlen(req_ops[q])) == 0)
-                op = req_ops[q];
-        if (op == NULL) {
-            if (s[i] == '=')
-                *why = "has a single = where == is meant";
-            else if (first && !extras)
-                *why = "after the name, expected [extras] or a version specifier " REQ_OPS;
-            else if (first)
-                *why = "after the extras, expected a version specifier " REQ_OPS;
-            else
-                *why = "after a comma, expected a version specifier " REQ_OPS;
-            return -1;
-        }
-        size_t ol = strlen(op);
-        i += ol;
-        skip_space(s, len, &i);
-        size_t v = i;
-        while (i < len && version_char((unsigned char)s[i]))
-            i++;
-        if (i == v)
-            return *why = "has an operator without a version after it", -1;
-        if (!ascii_alnum((unsigned char)s[v]))
-            return *why = "has a version that does not start with a letter or digit", -1;
-        const char *star = memchr(s + v, '*', i - v);
-        bool eq = strcmp(op, "==") == 0 || strcmp(op, "!=") == 0;
-        if (star != NULL && (star != s + i - 1 || s[i - 2] != '.' || !eq))
-            return *why = "has a * that is not the trailing .* of a == or != version", -1;
-        memcpy(o + k, op, ol);
-        k += ol;
-        memcpy(o + k, s + v, i - v);
-        k += i - v;
-        skip_space(s, len, &i);
-        if (i == len)
-            break;
-        if (s[i] != ',')
-            return *why = "after a version, expected a comma or the end", -1;
-        o[k++] = ',';
-        i++;
-        skip_space(s, len, &i);
-        if (i == len)
-            return *why = "ends with a comma", -1;
-    }
-    if (archive_suffix(o, k))
+    if (archive_suffix(r.o, r.k))
         return *why = "ends like a file name (.whl, .zip, .tar.gz...): " REQ_GIVE, -1;
-    *out = xstrndup(o, k);
+    *out = xstrndup(r.o, r.k);
     return 0;
 }
 

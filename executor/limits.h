@@ -78,6 +78,10 @@
 #define LIMIT_ATTACH_HEADER_BYTES (16u << 10)
 /* An attach error reply's body, kept for its message. */
 #define LIMIT_ATTACH_ERROR_BYTES 4096
+/* One read from the attach stream, and one write of stdin to it: the
+ * buffer each running job's pump holds (what it reads goes on at once into
+ * the stream caps below, so this bounds memory, not output). */
+#define LIMIT_ATTACH_CHUNK_BYTES (64u << 10)
 /* One reply header's value we keep (X-Docker-Container-Path-Stat). */
 #define LIMIT_ENGINE_HEADER_BYTES 65536
 /* Of a reply that is not JSON: the printable prefix kept as the message. */
@@ -111,6 +115,11 @@
 #define LIMIT_DEPS_BUILD_REPLY_BYTES (8u << 20)
 /* The installer's words quoted in a rejection or an infra_error. */
 #define LIMIT_DEPS_MESSAGE_BYTES 2048
+/* The build context sent to the engine (executor/deps_build.c): a short
+ * Dockerfile (with the policy's index URL, LIMIT_POLICY_URL_BYTES) and a
+ * requirements.txt of at most LIMIT_JOB_REQUIREMENTS lines of
+ * LIMIT_REQUIREMENT_BYTES, tarred: under 32 KiB; past it, an error. */
+#define LIMIT_DEPS_CONTEXT_BYTES (256u << 10)
 
 /* ---- the operator's files ---- */
 /* The policy file (--policy): a page of JSON; 1 MiB is generous. */
@@ -144,6 +153,10 @@
 #define LIMIT_HEARTBEAT_BYTES 4096
 /* incoming/ names reported once per process, the oldest forgotten past this. */
 #define LIMIT_DIR_NOTED 1024
+/* The /metrics page (worker/metrics.c): counters, one histogram and a few
+ * gauges, a few KiB, built whole for each scrape; a line past it is
+ * dropped, never held. */
+#define LIMIT_METRICS_TEXT_BYTES (64u << 10)
 /* What the worker reads back of Redis keys anyone may write. */
 #define LIMIT_REDIS_SMALL_VALUE_BYTES 4096
 /* A reply this large leaves hiredis's read buffer as large until the next

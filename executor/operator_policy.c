@@ -4,7 +4,6 @@
 #include <math.h>
 #include <sys/stat.h>
 
-#include "executor/executor.h"
 #include "executor/rx_buf.h"
 #include "executor/limits.h"
 #include "executor/rx_json.h"
@@ -155,6 +154,246 @@ integer(struct json_object *v, const char *src, const char *key, long long min, 
     return 0;
 }
 
+/* ---- one function per key, then the table ------------------------------
+ * Each parses the value v of the key named key (for its messages) into p. */
+
+typedef int (*key_fn)(struct operator_policy *p, struct json_object *v, const char *key,
+                      struct rx_error **err);
+
+static int
+k_allowed_images(struct operator_policy *p, struct json_object *v, const char *key,
+                 struct rx_error **err)
+{
+    return strlist(v, p->source, key, &p->allowed_images, &p->n_images, err);
+}
+
+static int
+k_max_timeout(struct operator_policy *p, struct json_object *v, const char *key,
+              struct rx_error **err)
+{
+    double d;
+    if (positive(v, p->source, key, &d, err) < 0)
+        return -1;
+    p->max_timeout_ms = (long long)llround(d * 1000);
+    return 0;
+}
+
+static int
+k_max_memory_limit(struct operator_policy *p, struct json_object *v, const char *key,
+                   struct rx_error **err)
+{
+    return bytes(v, p->source, key, &p->max_memory_bytes, err);
+}
+
+static int
+k_max_workspace_limit(struct operator_policy *p, struct json_object *v, const char *key,
+                      struct rx_error **err)
+{
+    return bytes(v, p->source, key, &p->max_workspace_bytes, err);
+}
+
+static int
+k_uid_range(struct operator_policy *p, struct json_object *v, const char *key,
+            struct rx_error **err)
+{
+    return uid_range(v, p->source, key, p, err);
+}
+
+static int
+k_max_cpu_limit(struct operator_policy *p, struct json_object *v, const char *key,
+                struct rx_error **err)
+{
+    double d;
+    if (positive(v, p->source, key, &d, err) < 0)
+        return -1;
+    p->max_nano_cpus = (long long)llround(d * 1e9);
+    return 0;
+}
+
+static int
+k_max_pids_limit(struct operator_policy *p, struct json_object *v, const char *key,
+                 struct rx_error **err)
+{
+    if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 4)
+        return bad(err, p->source, key, "must be an integer of at least 4");
+    p->max_pids = json_object_get_int64(v);
+    return 0;
+}
+
+/* max_output_bytes and max_log_bytes: a size of at most 1 GiB. */
+static int
+output_cap(struct json_object *v, const char *src, const char *key, size_t *out,
+           struct rx_error **err)
+{
+    long long b;
+    if (bytes(v, src, key, &b, err) < 0)
+        return -1;
+    _Static_assert(LIMIT_POLICY_OUTPUT_MAX == 1ll << 30, "the message says 1 GiB");
+    if (b > LIMIT_POLICY_OUTPUT_MAX)
+        return bad(err, src, key, "must be at most 1 GiB");
+    *out = (size_t)b;
+    return 0;
+}
+
+static int
+k_max_output_bytes(struct operator_policy *p, struct json_object *v, const char *key,
+                   struct rx_error **err)
+{
+    return output_cap(v, p->source, key, &p->max_output_bytes, err);
+}
+
+static int
+k_max_log_bytes(struct operator_policy *p, struct json_object *v, const char *key,
+                struct rx_error **err)
+{
+    return output_cap(v, p->source, key, &p->max_log_bytes, err);
+}
+
+static int
+k_allowed_sandboxes(struct operator_policy *p, struct json_object *v, const char *key,
+                    struct rx_error **err)
+{
+    if (strlist(v, p->source, key, &p->allowed_sandboxes, &p->n_sandboxes, err) < 0)
+        return -1;
+    for (size_t i = 0; i < p->n_sandboxes; i++)
+        if (!valid_sandbox(p->allowed_sandboxes[i]))
+            return bad(err, p->source, key, "may hold only \"runc\" and \"gvisor\"");
+    return 0;
+}
+
+static int
+k_default_sandbox(struct operator_policy *p, struct json_object *v, const char *key,
+                  struct rx_error **err)
+{
+    if (!json_object_is_type(v, json_type_string) || !valid_sandbox(json_object_get_string(v)))
+        return bad(err, p->source, key, "must be \"runc\" or \"gvisor\"");
+    free(p->default_sandbox);
+    p->default_sandbox = xstrdup(json_object_get_string(v));
+    return 0;
+}
+
+/* v's string, or "" when it is not a string (matching no keyword). */
+static const char *
+keyword(struct json_object *v)
+{
+    return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+}
+
+static int
+k_seccomp(struct operator_policy *p, struct json_object *v, const char *key, struct rx_error **err)
+{
+    const char *s = keyword(v);
+    if (strcmp(s, "default") != 0 && strcmp(s, "strict") != 0)
+        return bad(err, p->source, key, "must be \"default\" or \"strict\"");
+    p->seccomp_strict = strcmp(s, "strict") == 0;
+    return 0;
+}
+
+static int
+k_audit_log(struct operator_policy *p, struct json_object *v, const char *key,
+            struct rx_error **err)
+{
+    if (!json_object_is_type(v, json_type_string) || json_object_get_string(v)[0] != '/')
+        return bad(err, p->source, key, "must be an absolute path");
+    free(p->audit_log);
+    p->audit_log = xstrdup(json_object_get_string(v));
+    return 0;
+}
+
+static int
+k_requirements(struct operator_policy *p, struct json_object *v, const char *key,
+               struct rx_error **err)
+{
+    const char *m = keyword(v);
+    if (strcmp(m, "wheels") == 0)
+        p->requirements = DEPS_WHEELS;
+    else if (strcmp(m, "any") == 0)
+        p->requirements = DEPS_ANY;
+    else if (strcmp(m, "off") == 0)
+        p->requirements = DEPS_OFF;
+    else
+        return bad(err, p->source, key, "must be \"wheels\", \"any\" or \"off\"");
+    return 0;
+}
+
+static int
+k_requirements_index_url(struct operator_policy *p, struct json_object *v, const char *key,
+                         struct rx_error **err)
+{
+    return index_url(v, p->source, key, &p->requirements_index_url, err);
+}
+
+static int
+k_requirements_network(struct operator_policy *p, struct json_object *v, const char *key,
+                       struct rx_error **err)
+{
+    const char *m = keyword(v);
+    if (strcmp(m, "bridge") == 0)
+        p->requirements_network = "bridge";
+    else if (strcmp(m, "host") == 0)
+        p->requirements_network = "host";
+    else
+        return bad(err, p->source, key, "must be \"bridge\" or \"host\"");
+    return 0;
+}
+
+static int
+k_requirements_timeout(struct operator_policy *p, struct json_object *v, const char *key,
+                       struct rx_error **err)
+{
+    double d;
+    if (positive(v, p->source, key, &d, err) < 0)
+        return -1;
+    if (d > 3600)
+        return bad(err, p->source, key, "must be at most 3600 seconds");
+    p->requirements_timeout_ms = llround(d * 1000);
+    if (p->requirements_timeout_ms < 1)
+        p->requirements_timeout_ms = 1;
+    return 0;
+}
+
+static int
+k_max_requirements(struct operator_policy *p, struct json_object *v, const char *key,
+                   struct rx_error **err)
+{
+    return integer(v, p->source, key, 1, LIMIT_JOB_REQUIREMENTS, &p->max_requirements, err);
+}
+
+static int
+k_max_deps_images(struct operator_policy *p, struct json_object *v, const char *key,
+                  struct rx_error **err)
+{
+    return integer(v, p->source, key, 1, 0, &p->max_deps_images, err);
+}
+
+/* Every key a policy file may hold (docs/deployment.md, "Operator policy"). */
+static const struct policy_key {
+    const char *name;
+    key_fn fn;
+} keys[] = {
+    {"allowed_images", k_allowed_images},
+    {"max_timeout", k_max_timeout},
+    {"max_memory_limit", k_max_memory_limit},
+    {"max_workspace_limit", k_max_workspace_limit},
+    {"uid_range", k_uid_range},
+    {"max_cpu_limit", k_max_cpu_limit},
+    {"max_pids_limit", k_max_pids_limit},
+    {"max_output_bytes", k_max_output_bytes},
+    {"max_log_bytes", k_max_log_bytes},
+    {"allowed_sandboxes", k_allowed_sandboxes},
+    {"default_sandbox", k_default_sandbox},
+    {"seccomp", k_seccomp},
+    {"audit_log", k_audit_log},
+    {"requirements", k_requirements},
+    {"requirements_index_url", k_requirements_index_url},
+    {"requirements_network", k_requirements_network},
+    {"requirements_timeout", k_requirements_timeout},
+    {"max_requirements", k_max_requirements},
+    {"max_deps_images", k_max_deps_images},
+};
+
+/* The document: each key through its parser (unknown keys rejected), then
+ * what holds across keys. */
 static int
 parse_policy(struct json_object *o, struct operator_policy *p, struct rx_error **err)
 {
@@ -163,102 +402,13 @@ parse_policy(struct json_object *o, struct operator_policy *p, struct rx_error *
         return rx_error_reject(err, "policy %s: must be a JSON object", src);
     json_object_object_foreach(o, key, v)
     {
-        double d;
-        long long b;
-        if (strcmp(key, "allowed_images") == 0) {
-            if (strlist(v, src, key, &p->allowed_images, &p->n_images, err) < 0)
-                return -1;
-        } else if (strcmp(key, "max_timeout") == 0) {
-            if (positive(v, src, key, &d, err) < 0)
-                return -1;
-            p->max_timeout_ms = (long long)llround(d * 1000);
-        } else if (strcmp(key, "max_memory_limit") == 0) {
-            if (bytes(v, src, key, &p->max_memory_bytes, err) < 0)
-                return -1;
-        } else if (strcmp(key, "max_workspace_limit") == 0) {
-            if (bytes(v, src, key, &p->max_workspace_bytes, err) < 0)
-                return -1;
-        } else if (strcmp(key, "uid_range") == 0) {
-            if (uid_range(v, src, key, p, err) < 0)
-                return -1;
-        } else if (strcmp(key, "max_cpu_limit") == 0) {
-            if (positive(v, src, key, &d, err) < 0)
-                return -1;
-            p->max_nano_cpus = (long long)llround(d * 1e9);
-        } else if (strcmp(key, "max_pids_limit") == 0) {
-            if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 4)
-                return bad(err, src, key, "must be an integer of at least 4");
-            p->max_pids = json_object_get_int64(v);
-        } else if (strcmp(key, "max_output_bytes") == 0 || strcmp(key, "max_log_bytes") == 0) {
-            if (bytes(v, src, key, &b, err) < 0)
-                return -1;
-            _Static_assert(LIMIT_POLICY_OUTPUT_MAX == 1ll << 30, "the message says 1 GiB");
-            if (b > LIMIT_POLICY_OUTPUT_MAX)
-                return bad(err, src, key, "must be at most 1 GiB");
-            *(key[4] == 'o' ? &p->max_output_bytes : &p->max_log_bytes) = (size_t)b;
-        } else if (strcmp(key, "allowed_sandboxes") == 0) {
-            if (strlist(v, src, key, &p->allowed_sandboxes, &p->n_sandboxes, err) < 0)
-                return -1;
-            for (size_t i = 0; i < p->n_sandboxes; i++)
-                if (!valid_sandbox(p->allowed_sandboxes[i]))
-                    return bad(err, src, key, "may hold only \"runc\" and \"gvisor\"");
-        } else if (strcmp(key, "default_sandbox") == 0) {
-            if (!json_object_is_type(v, json_type_string) ||
-                !valid_sandbox(json_object_get_string(v)))
-                return bad(err, src, key, "must be \"runc\" or \"gvisor\"");
-            free(p->default_sandbox);
-            p->default_sandbox = xstrdup(json_object_get_string(v));
-        } else if (strcmp(key, "seccomp") == 0) {
-            const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-                                                                     : "";
-            if (strcmp(s, "default") != 0 && strcmp(s, "strict") != 0)
-                return bad(err, src, key, "must be \"default\" or \"strict\"");
-            p->seccomp_strict = strcmp(s, "strict") == 0;
-        } else if (strcmp(key, "audit_log") == 0) {
-            if (!json_object_is_type(v, json_type_string) || json_object_get_string(v)[0] != '/')
-                return bad(err, src, key, "must be an absolute path");
-            free(p->audit_log);
-            p->audit_log = xstrdup(json_object_get_string(v));
-        } else if (strcmp(key, "requirements") == 0) {
-            const char *m = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-                                                                     : "";
-            if (strcmp(m, "wheels") == 0)
-                p->requirements = DEPS_WHEELS;
-            else if (strcmp(m, "any") == 0)
-                p->requirements = DEPS_ANY;
-            else if (strcmp(m, "off") == 0)
-                p->requirements = DEPS_OFF;
-            else
-                return bad(err, src, key, "must be \"wheels\", \"any\" or \"off\"");
-        } else if (strcmp(key, "requirements_index_url") == 0) {
-            if (index_url(v, src, key, &p->requirements_index_url, err) < 0)
-                return -1;
-        } else if (strcmp(key, "requirements_network") == 0) {
-            const char *m = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-                                                                     : "";
-            if (strcmp(m, "bridge") == 0)
-                p->requirements_network = "bridge";
-            else if (strcmp(m, "host") == 0)
-                p->requirements_network = "host";
-            else
-                return bad(err, src, key, "must be \"bridge\" or \"host\"");
-        } else if (strcmp(key, "requirements_timeout") == 0) {
-            if (positive(v, src, key, &d, err) < 0)
-                return -1;
-            if (d > 3600)
-                return bad(err, src, key, "must be at most 3600 seconds");
-            p->requirements_timeout_ms = llround(d * 1000);
-            if (p->requirements_timeout_ms < 1)
-                p->requirements_timeout_ms = 1;
-        } else if (strcmp(key, "max_requirements") == 0) {
-            if (integer(v, src, key, 1, LIMIT_JOB_REQUIREMENTS, &p->max_requirements, err) < 0)
-                return -1;
-        } else if (strcmp(key, "max_deps_images") == 0) {
-            if (integer(v, src, key, 1, 0, &p->max_deps_images, err) < 0)
-                return -1;
-        } else {
+        size_t i = 0;
+        while (i < RX_ARRAY_SIZE(keys) && strcmp(keys[i].name, key) != 0)
+            i++;
+        if (i == RX_ARRAY_SIZE(keys))
             return rx_error_reject(err, "policy %s: unknown key `%.100s`", src, key);
-        }
+        if (keys[i].fn(p, v, key, err) < 0)
+            return -1;
     }
     bool default_allowed = p->allowed_sandboxes == NULL;
     for (size_t i = 0; i < p->n_sandboxes; i++)
@@ -345,8 +495,7 @@ limit(const struct job_spec *job, const char *field, long long *value, long long
 }
 
 int
-operator_policy_apply(const struct operator_policy *p, struct job_spec *job,
-                      struct executor_opts *opts, struct rx_error **err)
+operator_policy_apply(const struct operator_policy *p, struct job_spec *job, struct rx_error **err)
 {
     if (!image_allowed(p, job->image))
         return rx_error_reject(err,
@@ -386,26 +535,5 @@ operator_policy_apply(const struct operator_policy *p, struct job_spec *job,
                                "`requirements` has %zu entries, more than the policy allows "
                                "(max_requirements %lld)",
                                job->n_requirements, p->max_requirements);
-    if (opts != NULL) {
-        /* A field left 0 or NULL (a policy not made by operator_policy_load)
-         * keeps the built-in default deps_policy_defaults gave. */
-        opts->deps.mode = p->requirements;
-        opts->deps.index_url = p->requirements_index_url;
-        if (p->requirements_network != NULL)
-            opts->deps.network = p->requirements_network;
-        if (p->requirements_timeout_ms > 0)
-            opts->deps.timeout_ms = p->requirements_timeout_ms;
-        if (p->max_deps_images > 0)
-            opts->deps.max_images = p->max_deps_images;
-        if (p->max_output_bytes > 0)
-            opts->output_cap = p->max_output_bytes;
-        if (p->max_log_bytes > 0)
-            opts->stdout_cap = opts->stderr_cap = p->max_log_bytes;
-        opts->seccomp_strict = p->seccomp_strict;
-        if (p->uid_first > 0) {
-            opts->uid_first = p->uid_first;
-            opts->uid_last = p->uid_last;
-        }
-    }
     return 0;
 }

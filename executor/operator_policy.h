@@ -15,8 +15,6 @@
 
 #define OPERATOR_POLICY_DEFAULT_PATH "/etc/ralph-exec/policy.json"
 
-struct executor_opts;
-
 struct operator_policy {
     char **allowed_images; /* exact names, or prefixes ending in '*'; NULL: any */
     size_t n_images;
@@ -34,7 +32,7 @@ struct operator_policy {
     bool seccomp_strict;
     char *audit_log; /* NULL: no audit log unless --audit */
     /* A job's `requirements` (the policy's keys of the same names; what
-     * operator_policy_apply fills into executor_opts.deps). */
+     * executor_opts_from_policy fills into executor_opts.deps). */
     enum deps_mode requirements;       /* "wheels" (default), "any" or "off" */
     char *requirements_index_url;      /* http(s) URL; NULL: pip's default index */
     const char *requirements_network;  /* "bridge" (default) or "host"; static */
@@ -51,12 +49,12 @@ struct operator_policy {
 int operator_policy_load(const char *path, struct operator_policy *p, struct rx_error **err);
 void operator_policy_free(struct operator_policy *p);
 
-/* Check a job against the policy and apply its defaults (sandbox, lowered
- * limits), output caps and requirements policy (into opts, when not NULL;
- * opts->deps's strings point into p, which must outlive the run).
- * Rejection names the limit. */
+/* Check a job against the policy and apply its defaults to the job (sandbox,
+ * lowered limits).  Rejection names the limit.  The policy's caps and
+ * requirements keys for the executor's options are executor_opts_from_policy's
+ * (executor.h): this module knows only the job. */
 int operator_policy_apply(const struct operator_policy *p, struct job_spec *job,
-                          struct executor_opts *opts, struct rx_error **err);
+                          struct rx_error **err);
 
 /* The strict seccomp profile (images/seccomp-strict.json, embedded). */
 extern const char seccomp_strict_profile[];

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "executor/job_result.h"
+#include "executor/limits.h"
 #include "executor/rx_buf.h"
 #include "executor/rx_json.h"
 #include "executor/rx_util.h"
@@ -22,8 +23,6 @@
 #define METRICS_MAX_PER_IP 4
 #define METRICS_TIMEOUT_S 5
 #define METRICS_CONNECTION_MEMORY (16u << 10)
-/* The exposition stays small: counters and one histogram. */
-#define METRICS_TEXT_BYTES (64u << 10)
 
 /* ralph_job_duration_seconds' buckets (upper bounds, seconds). */
 static const double BUCKETS[] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
@@ -139,7 +138,7 @@ char *
 metrics_text(struct metrics *m)
 {
     struct rx_buf b;
-    rx_buf_init(&b, METRICS_TEXT_BYTES);
+    rx_buf_init(&b, LIMIT_METRICS_TEXT_BYTES);
     pthread_mutex_lock(&m->lock);
     put(&b,
         "# HELP ralph_build_info The worker's version.\n# TYPE ralph_build_info gauge\n"

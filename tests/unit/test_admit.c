@@ -123,7 +123,7 @@ load_policy(const char *text, struct operator_policy *p, struct rx_error **err)
 }
 
 /* The requirements keys: defaults, good and bad values, and what
- * operator_policy_apply does with them. */
+ * executor_admit (executor_opts_from_policy) does with them. */
 static void
 requirements_policy(void)
 {
@@ -175,9 +175,9 @@ requirements_policy(void)
        "three requirements under max_requirements 2: rejected naming both (%s)",
        res.error ? res.error : "admitted");
     job_result_free(&res);
-    /* apply without options checks the job only. */
+    /* apply checks (and adjusts) the job only. */
     job = job_spec_parse(two, strlen(two), NULL, &err);
-    ok(job && operator_policy_apply(&p, job, NULL, &err) == 0, "apply with opts NULL");
+    ok(job && operator_policy_apply(&p, job, &err) == 0, "apply checks the job only");
     job_spec_free(job);
     rx_error_free(&err);
     operator_policy_free(&p);
@@ -213,7 +213,8 @@ requirements_policy(void)
     memset(&p, 0, sizeof(p));
     job = job_spec_parse(two, strlen(two), NULL, &err);
     executor_opts_defaults(&opts);
-    ok(job && operator_policy_apply(&p, job, &opts, &err) == 0 && opts.deps.mode == DEPS_WHEELS &&
+    ok(job && operator_policy_apply(&p, job, &err) == 0 &&
+           (executor_opts_from_policy(&opts, &p), opts.deps.mode == DEPS_WHEELS) &&
            opts.deps.index_url == NULL && strcmp(opts.deps.network, "bridge") == 0 &&
            opts.deps.timeout_ms == DEPS_DEFAULT_TIMEOUT_MS &&
            opts.deps.max_images == DEPS_DEFAULT_MAX_IMAGES,
