@@ -839,7 +839,7 @@ step_exec_wait(struct run *r)
             rx_error_free(&r->err);
         } else if (!running && code >= 0) {
             r->facts.exit_code = code;
-            if (code == 128 && !r->facts.timed_out && is_gvisor(r->job->sandbox))
+            if (run_exec_exit_unsure(code, r->facts.timed_out, is_gvisor(r->job->sandbox)))
                 take_sandbox_exit(r);
             break;
         }

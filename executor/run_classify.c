@@ -133,6 +133,15 @@ run_oom_judge(const struct run_evidence *e, struct run_oom_verdict *v)
     }
 }
 
+/* Seen with runsc on Docker 26 (2026-12): an OOM job's exec reported 128
+ * before its container had stopped.  Only gVisor, only when we did not kill
+ * it; a job that exits 128 itself leaves its container running. */
+bool
+run_exec_exit_unsure(int exec_exit, bool timed_out, bool gvisor)
+{
+    return exec_exit == 128 && !timed_out && gvisor;
+}
+
 void
 run_verdict_free(struct run_verdict *v)
 {

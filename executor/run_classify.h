@@ -92,6 +92,11 @@ struct run_oom_verdict {
  * for the engine's event log; judged again with its answer, it never asks. */
 void run_oom_judge(const struct run_evidence *e, struct run_oom_verdict *v);
 
+/* Whether an exec's exit code may be its sandbox's death rather than the
+ * job's (gVisor's `runsc exec` ends 128 then): if so the container's own
+ * stop, if it comes at once, tells the job's exit code. */
+bool run_exec_exit_unsure(int exec_exit, bool timed_out, bool gvisor);
+
 void run_verdict_free(struct run_verdict *v);
 
 #endif

@@ -353,5 +353,11 @@ main(void)
                  jv.inferred_why ? jv.inferred_why : "none");
     }
 
+    /* When an exec's exit code is to be checked against its container's. */
+    ok(run_exec_exit_unsure(128, false, true),
+       "gVisor: an exec's 128 may be its sandbox's death (runsc exec)");
+    ok(!run_exec_exit_unsure(128, false, false), "runc: an exec's 128 is the job's own");
+    ok(!run_exec_exit_unsure(128, true, true), "after our kill the container's end is known");
+    ok(!run_exec_exit_unsure(137, false, true), "gVisor: another exit code is the job's");
     return done_testing();
 }
