@@ -3,7 +3,6 @@
 
 #include "executor/docker_errors.h"
 
-#include <signal.h>
 #include <time.h>
 
 #include "executor/limits.h"
@@ -240,21 +239,6 @@ docker_container_inspect(struct docker_client *dc, const char *id, struct rx_err
         return NULL;
     }
     return rx_json_parse(resp.body.data, resp.body.len, "engine reply to inspect", err);
-}
-
-bool
-docker_container_oom(const struct docker_client *dc, struct json_object *state, int exit_code,
-                     bool we_killed, const char **inferred_why)
-{
-    *inferred_why = NULL;
-    struct json_object *oom = rx_json_get(state, "OOMKilled");
-    if (oom != NULL && json_object_get_boolean(oom))
-        return true;
-    if (dc->podman && !we_killed && exit_code == 128 + SIGKILL) {
-        *inferred_why = "Podman does not report OOM kills";
-        return true;
-    }
-    return false;
 }
 
 /* Seconds since the epoch of an engine timestamp ("2026-11-22T05:40:47.12Z",

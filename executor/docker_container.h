@@ -43,18 +43,6 @@ int docker_container_kill(struct docker_client *dc, const char *id, struct rx_er
 /* GET /json; returns a new reference or NULL. */
 struct json_object *docker_container_inspect(struct docker_client *dc, const char *id,
                                              struct rx_error **err);
-/* Whether the job ran out of memory, from inspect's State and the job's
- * exit code (its exec's).  Docker 26 sets OOMKilled, on a container still
- * running too; 20.10 only when its main process was killed (for a job's
- * exec: docker_container_oom_event).  Podman 4.3.1 with Debian's conmon 2.1.6 never does: conmon
- * writes its "oom" marker into the service's working directory, where Podman
- * does not look (seen 2026-11).  So on Podman a main process killed by SIGKILL
- * (exit 137, and we_killed false: not our timeout kill) is taken as the
- * memory limit's kill, *inferred_why saying why it is a guess (NULL when
- * the engine said so): the only other senders of SIGKILL are the job itself
- * and the host's operator. */
-bool docker_container_oom(const struct docker_client *dc, struct json_object *state, int exit_code,
-                          bool we_killed, const char **inferred_why);
 /* Whether the engine logged an "oom" event for this container since
  * `since` (an engine timestamp, RFC 3339 as in inspect's Created; NULL or
  * malformed: all it keeps),

@@ -14,7 +14,6 @@
 #include "executor/container_spec.h"
 #include "executor/tar_stream.h"
 
-#include <signal.h>
 #include <time.h>
 #include <uuid/uuid.h>
 
@@ -860,7 +859,7 @@ step_exec_wait(struct run *r)
             rx_error_free(&r->err);
         } else if (!running && code >= 0) {
             r->facts.exit_code = code;
-            if (code == 128 && !r->facts.timed_out && is_gvisor(r->job->sandbox))
+            if (run_exec_exit_unsure(code, r->facts.timed_out, is_gvisor(r->job->sandbox)))
                 take_sandbox_exit(r);
             break;
         }
@@ -899,14 +898,9 @@ step_exec_wait(struct run *r)
     return 0;
 }
 
-/* How it ended, as the engine tells it: the evidence of an OOM kill.  A
- * SIGKILL we did not send: the engine's "oom" event may still be on its
- * way (see docker_container_oom_event), and Docker 20.10 sets OOMKilled
- * only for a container's main process, never for an exec.  Under gVisor the
- * shim can miss the kill altogether: it starts watching the cgroup only once
- * `runsc start` returns, and a job can fill its memory before that (1-3% of
- * OOM jobs at two at a time, seen 2026-11); so there an unexplained SIGKILL
- * is inferred, as on Podman. */
+/* How it ended, as the engine tells it: the evidence of an OOM kill, judged
+ * by run_oom_judge (pure; its rules and why they exist are there), which
+ * may ask for the engine's event log when the rest cannot tell. */
 static int
 step_inspect(struct run *r)
 {
@@ -918,43 +912,42 @@ step_inspect(struct run *r)
     const char *image_id = rx_json_get_str(ins, "Image");
     if (image_id != NULL)
         r->res->image_id = xstrdup(image_id);
+    struct run_facts *f = &r->facts;
+    struct run_evidence ev = {
+        .podman = r->dc->podman,
+        .gvisor = is_gvisor(r->job->sandbox),
+        .timed_out = f->timed_out,
+        .exit_code = f->exit_code,
+    };
     struct json_object *running = rx_json_get(state, "Running");
     struct json_object *cec = rx_json_get(state, "ExitCode");
     if (running != NULL && !json_object_get_boolean(running)) {
-        r->exited = true;
-        /* The container stopped under the job, not by our kill: its
-         * processes died with it (a gVisor sandbox killed whole by the OOM
-         * killer; Docker 26 then reports the exec's end as 128), so the
-         * container's exit code is the job's. */
-        if (!r->facts.timed_out && cec != NULL && json_object_is_type(cec, json_type_int) &&
-            json_object_get_int(cec) != 0)
-            r->facts.exit_code = json_object_get_int(cec);
+        r->exited = ev.container_stopped = true;
+        if (cec != NULL && json_object_is_type(cec, json_type_int))
+            ev.container_exit = json_object_get_int(cec);
     }
+    struct json_object *oom = rx_json_get(state, "OOMKilled");
+    ev.state_oom_killed = oom != NULL && json_object_get_boolean(oom);
     r->res->timings.inspect_ms = rx_now_ms() - t;
-    struct run_facts *f = &r->facts;
-    f->oom_killed =
-        docker_container_oom(r->dc, state, f->exit_code, f->timed_out, &f->oom_inferred_why);
-    /* A process of the job's killed by the OOM killer under a parent that
-     * then exits otherwise (sh -c 'big; exit 5'): Docker 20.10 sets
-     * OOMKilled only when a container's main process dies of it, and the
-     * holder lives on, so its event log is asked, for OOM_EVENT_PAST_MS
-     * only: that kill came before the exit, its event is already logged. */
-    bool failed_otherwise = !f->oom_killed && !f->timed_out && !r->dc->podman &&
-                            f->exit_code != 0 && f->exit_code != 128 + SIGKILL;
-    if (!run_sigkill_unexplained(f, r->dc->podman) && !failed_otherwise)
-        return 0;
-    struct rx_error *e = NULL;
-    int ev = docker_container_oom_event(r->dc, r->id, rx_json_get_str(ins, "Created"),
-                                        failed_otherwise ? OOM_EVENT_PAST_MS : OOM_EVENT_GRACE_MS,
-                                        &e);
-    if (ev < 0)
-        f->event_note = xasprintf("; the engine's event log could not tell: %s", e->msg);
-    rx_error_free(&e);
-    f->oom_killed = ev > 0;
-    if (failed_otherwise)
-        return 0;
-    if (!f->oom_killed && (f->oom_inferred_why = run_oom_inferred_without_event(r->job->sandbox)))
-        f->oom_killed = true;
+    struct run_oom_verdict v;
+    run_oom_judge(&ev, &v);
+    if (v.ask != RUN_OOM_ASK_NOTHING) {
+        struct rx_error *e = NULL;
+        int got = docker_container_oom_event(r->dc, r->id, rx_json_get_str(ins, "Created"),
+                                             v.ask == RUN_OOM_ASK_LOGGED ? OOM_EVENT_PAST_MS
+                                                                         : OOM_EVENT_GRACE_MS,
+                                             &e);
+        if (got < 0)
+            f->event_note = xasprintf("; the engine's event log could not tell: %s", e->msg);
+        rx_error_free(&e);
+        ev.event = got < 0   ? RUN_OOM_EVENT_UNKNOWN
+                   : got > 0 ? RUN_OOM_EVENT_SEEN
+                             : RUN_OOM_EVENT_NONE;
+        run_oom_judge(&ev, &v);
+    }
+    f->exit_code = v.exit_code;
+    f->oom_killed = v.oom_killed;
+    f->oom_inferred_why = v.inferred_why;
     return 0;
 }
 

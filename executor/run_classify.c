@@ -80,19 +80,66 @@ run_classify_output(const struct run_facts *f, bool output_missing, struct run_v
                 xasprintf("the job exited 0 but wrote no output file %s", f->output_path));
 }
 
-bool
-run_sigkill_unexplained(const struct run_facts *f, bool podman)
+/* The rules, each for a reason seen on an engine:
+ *
+ * - The container stopped under the job, not by our kill: its processes
+ *   died with it (a gVisor sandbox killed whole by the OOM killer; Docker 26
+ *   then reports the exec's end as 128), so the container's exit code, when
+ *   it has one, is the job's.
+ * - State.OOMKilled is the engine's word, also after our kill.  Docker 26
+ *   sets it on a container still running too; 20.10 only when its main
+ *   process was killed, never for a job's exec.
+ * - Podman 4.3.1 with Debian's conmon 2.1.6 never sets it: conmon writes its
+ *   "oom" marker into the service's working directory, where Podman does not
+ *   look (seen 2026-11).  So there a SIGKILL we did not send (exit 137) is
+ *   taken as the memory limit's kill, said to be inferred: the only other
+ *   senders of SIGKILL are the job itself and the host's operator.  Podman
+ *   has no event log to ask.
+ * - Docker, a SIGKILL we did not send: the engine's "oom" event may still be
+ *   on its way (under gVisor it often comes 15-50 ms after the exit, and
+ *   20.10 never updates State with a late one), so the event log is asked,
+ *   waiting for it.
+ * - Under gVisor the shim can miss the kill altogether: it starts watching
+ *   the cgroup only once `runsc start` returns, and a job can fill its
+ *   memory before that (1-3% of OOM jobs at two at a time, seen 2026-11); so
+ *   there a SIGKILL the event log does not explain is inferred, as on
+ *   Podman.  On runc it stays the job's own (kill -9 of itself).
+ * - Docker, any other failure: a process of the job's killed by the OOM
+ *   killer under a parent that then exits otherwise (sh -c 'big; exit 5');
+ *   20.10 sets OOMKilled only when a container's main process dies of it,
+ *   and the holder lives on, so the event log is asked, briefly: that kill
+ *   came before the exit, its event is already logged.  Never inferred. */
+void
+run_oom_judge(const struct run_evidence *e, struct run_oom_verdict *v)
 {
-    /* Podman's own inference (docker_container_oom) already covers it. */
-    return !f->oom_killed && !f->timed_out && !podman && f->exit_code == 128 + SIGKILL;
+    *v = (struct run_oom_verdict){.exit_code = e->exit_code};
+    if (e->container_stopped && !e->timed_out && e->container_exit != 0)
+        v->exit_code = e->container_exit;
+    bool sigkill = v->exit_code == 128 + SIGKILL;
+    if (e->state_oom_killed) {
+        v->oom_killed = true;
+    } else if (e->timed_out || v->exit_code == 0) {
+        v->oom_killed = false;
+    } else if (e->podman) {
+        v->oom_killed = sigkill;
+        v->inferred_why = sigkill ? "Podman does not report OOM kills" : NULL;
+    } else if (e->event == RUN_OOM_EVENT_UNASKED) {
+        v->ask = sigkill ? RUN_OOM_ASK_AWAITED : RUN_OOM_ASK_LOGGED;
+    } else if (e->event == RUN_OOM_EVENT_SEEN) {
+        v->oom_killed = true;
+    } else if (sigkill && e->gvisor) {
+        v->oom_killed = true;
+        v->inferred_why = "under gVisor the engine misses OOM kills made as the sandbox starts";
+    }
 }
 
-const char *
-run_oom_inferred_without_event(const char *sandbox)
+/* Seen with runsc on Docker 26 (2026-12): an OOM job's exec reported 128
+ * before its container had stopped.  Only gVisor, only when we did not kill
+ * it; a job that exits 128 itself leaves its container running. */
+bool
+run_exec_exit_unsure(int exec_exit, bool timed_out, bool gvisor)
 {
-    if (container_spec_runtime(sandbox) == NULL)
-        return NULL;
-    return "under gVisor the engine misses OOM kills made as the sandbox starts";
+    return exec_exit == 128 && !timed_out && gvisor;
 }
 
 void

@@ -191,20 +191,173 @@ main(void)
     ok(v.status == JOB_ERROR, "a failed job stays failed whatever its output");
     run_verdict_free(&v);
 
-    /* When an exit 137 needs the engine's event log. */
-    struct run_facts k = {.exit_code = 137};
-    ok(run_sigkill_unexplained(&k, false), "Docker: a SIGKILL we did not send asks the events");
-    ok(!run_sigkill_unexplained(&k, true), "Podman: its own inference stands (no events)");
-    k.timed_out = true;
-    ok(!run_sigkill_unexplained(&k, false), "our own kill needs no explaining");
-    k = (struct run_facts){.exit_code = 137, .oom_killed = true};
-    ok(!run_sigkill_unexplained(&k, false), "an OOM kill the engine reported needs none");
-    k = (struct run_facts){.exit_code = 1};
-    ok(!run_sigkill_unexplained(&k, false), "nor does an ordinary exit");
-    ok(run_oom_inferred_without_event("gvisor") != NULL,
-       "gVisor: a silent event log still makes an inferred OOM kill");
-    ok(run_oom_inferred_without_event("runc") == NULL &&
-           run_oom_inferred_without_event(NULL) == NULL,
-       "runc: a silent event log leaves the job's own SIGKILL its error");
+    /* The job's exit code and its OOM verdict from the engine's evidence: one
+     * row per reason a rule of run_oom_judge exists. */
+#define DOCKER .podman = false
+#define PODMAN .podman = true
+#define GVISOR .gvisor = true
+#define KILLED .exit_code = 128 + SIGKILL
+    static const struct {
+        const char *what;
+        struct run_evidence e;
+        int exit_code;
+        bool oom;
+        const char *why; /* inferred_why contains this; NULL: not inferred */
+        enum run_oom_ask ask;
+    } judged[] = {
+        {"an ordinary exit: no OOM, nothing asked",
+         {DOCKER, .exit_code = 0},
+         0,
+         false,
+         NULL,
+         RUN_OOM_ASK_NOTHING},
+        {"OOMKilled (Docker 26 sets it with the container still running): the engine's word",
+         {DOCKER, KILLED, .state_oom_killed = true},
+         137,
+         true,
+         NULL,
+         RUN_OOM_ASK_NOTHING},
+        {"OOMKilled after our kill at the deadline: still an OOM (the timeout says so)",
+         {DOCKER, KILLED, .timed_out = true, .state_oom_killed = true},
+         137,
+         true,
+         NULL,
+         RUN_OOM_ASK_NOTHING},
+        {"our kill at the deadline: no OOM, nothing asked",
+         {DOCKER, GVISOR, KILLED, .timed_out = true},
+         137,
+         false,
+         NULL,
+         RUN_OOM_ASK_NOTHING},
+        {"Podman never sets OOMKilled: a SIGKILL we did not send is inferred, said so",
+         {PODMAN, KILLED},
+         137,
+         true,
+         "Podman does not report OOM kills",
+         RUN_OOM_ASK_NOTHING},
+        {"Podman: our timeout kill is not an OOM",
+         {PODMAN, KILLED, .timed_out = true},
+         137,
+         false,
+         NULL,
+         RUN_OOM_ASK_NOTHING},
+        {"Podman: exit 1 is not an OOM, and it has no event log to ask",
+         {PODMAN, .exit_code = 1},
+         1,
+         false,
+         NULL,
+         RUN_OOM_ASK_NOTHING},
+        {"Podman: an OOMKilled it did report is not inferred",
+         {PODMAN, KILLED, .state_oom_killed = true},
+         137,
+         true,
+         NULL,
+         RUN_OOM_ASK_NOTHING},
+        {"Docker: a SIGKILL we did not send waits for the event log (a notice still on its way)",
+         {DOCKER, KILLED},
+         137,
+         false,
+         NULL,
+         RUN_OOM_ASK_AWAITED},
+        {"Docker: the late event came: an OOM, not inferred",
+         {DOCKER, KILLED, .event = RUN_OOM_EVENT_SEEN},
+         137,
+         true,
+         NULL,
+         RUN_OOM_ASK_NOTHING},
+        {"runc, no event: the job's own kill -9 stays its error",
+         {DOCKER, KILLED, .event = RUN_OOM_EVENT_NONE},
+         137,
+         false,
+         NULL,
+         RUN_OOM_ASK_NOTHING},
+        {"runc, the event log could not tell: not an OOM",
+         {DOCKER, KILLED, .event = RUN_OOM_EVENT_UNKNOWN},
+         137,
+         false,
+         NULL,
+         RUN_OOM_ASK_NOTHING},
+        {"gVisor, no event: the shim missed a kill made as the sandbox started, inferred",
+         {DOCKER, GVISOR, KILLED, .event = RUN_OOM_EVENT_NONE},
+         137,
+         true,
+         "under gVisor the engine misses OOM kills made as the sandbox starts",
+         RUN_OOM_ASK_NOTHING},
+        {"gVisor, the event log could not tell: inferred too",
+         {DOCKER, GVISOR, KILLED, .event = RUN_OOM_EVENT_UNKNOWN},
+         137,
+         true,
+         "under gVisor",
+         RUN_OOM_ASK_NOTHING},
+        {"gVisor, the event came: an OOM, not inferred",
+         {DOCKER, GVISOR, KILLED, .event = RUN_OOM_EVENT_SEEN},
+         137,
+         true,
+         NULL,
+         RUN_OOM_ASK_NOTHING},
+        {"Docker 20.10: a child OOM-killed under a parent that exits 5: the log asked briefly",
+         {DOCKER, .exit_code = 5},
+         5,
+         false,
+         NULL,
+         RUN_OOM_ASK_LOGGED},
+        {"... and its event logged: an OOM, with the parent's exit code",
+         {DOCKER, .exit_code = 5, .event = RUN_OOM_EVENT_SEEN},
+         5,
+         true,
+         NULL,
+         RUN_OOM_ASK_NOTHING},
+        {"... no event: the job's error, never inferred, even under gVisor",
+         {DOCKER, GVISOR, .exit_code = 5, .event = RUN_OOM_EVENT_NONE},
+         5,
+         false,
+         NULL,
+         RUN_OOM_ASK_NOTHING},
+        {"gVisor's sandbox killed whole: its exec said 128, the stopped container's 137 is the "
+         "job's, and the log is awaited",
+         {DOCKER, GVISOR, .exit_code = 128, .container_stopped = true, .container_exit = 137},
+         137,
+         false,
+         NULL,
+         RUN_OOM_ASK_AWAITED},
+        {"a container stopped by our kill: the exec's exit code stands",
+         {DOCKER, .exit_code = 128, .timed_out = true, .container_stopped = true,
+          .container_exit = 137},
+         128,
+         false,
+         NULL,
+         RUN_OOM_ASK_NOTHING},
+        {"a stopped container with no exit code of its own: the exec's stands",
+         {DOCKER, .exit_code = 3, .container_stopped = true, .container_exit = 0},
+         3,
+         false,
+         NULL,
+         RUN_OOM_ASK_LOGGED},
+        {"a running container's exit code is not the job's",
+         {DOCKER, .exit_code = 1, .container_exit = 137},
+         1,
+         false,
+         NULL,
+         RUN_OOM_ASK_LOGGED},
+    };
+    for (size_t i = 0; i < RX_ARRAY_SIZE(judged); i++) {
+        struct run_oom_verdict jv;
+        run_oom_judge(&judged[i].e, &jv);
+        bool good = jv.exit_code == judged[i].exit_code && jv.oom_killed == judged[i].oom &&
+                    jv.ask == judged[i].ask &&
+                    (judged[i].why ? jv.inferred_why && strstr(jv.inferred_why, judged[i].why)
+                                   : jv.inferred_why == NULL);
+        ok(good, "%s", judged[i].what);
+        if (!good)
+            diag("  got exit %d, oom %d, ask %d, why %s", jv.exit_code, jv.oom_killed, jv.ask,
+                 jv.inferred_why ? jv.inferred_why : "none");
+    }
+
+    /* When an exec's exit code is to be checked against its container's. */
+    ok(run_exec_exit_unsure(128, false, true),
+       "gVisor: an exec's 128 may be its sandbox's death (runsc exec)");
+    ok(!run_exec_exit_unsure(128, false, false), "runc: an exec's 128 is the job's own");
+    ok(!run_exec_exit_unsure(128, true, true), "after our kill the container's end is known");
+    ok(!run_exec_exit_unsure(137, false, true), "gVisor: another exit code is the job's");
     return done_testing();
 }

@@ -597,26 +597,6 @@ podman_shapes(void)
     job_spec_free(gjob);
     job_spec_free(job);
 
-    /* OOM: Docker's flag, or on Podman an unexplained SIGKILL. */
-    struct docker_client fake = {.podman = false};
-    const char *why = "unset";
-    cleanup_json struct json_object *st137 =
-        json_tokener_parse("{\"OOMKilled\":false,\"ExitCode\":137}");
-    cleanup_json struct json_object *stoom =
-        json_tokener_parse("{\"OOMKilled\":true,\"ExitCode\":5}");
-    cleanup_json struct json_object *st1 =
-        json_tokener_parse("{\"OOMKilled\":false,\"ExitCode\":1}");
-    ok(!docker_container_oom(&fake, st137, 137, false, &why) && why == NULL,
-       "Docker: exit 137 without OOMKilled is not an OOM");
-    ok(docker_container_oom(&fake, stoom, 5, false, &why) && why == NULL,
-       "Docker: OOMKilled is an OOM");
-    fake.podman = true;
-    ok(docker_container_oom(&fake, st137, 137, false, &why) && why != NULL,
-       "Podman: exit 137 we did not cause is taken as an OOM, marked inferred");
-    ok(!docker_container_oom(&fake, st137, 137, true, &why),
-       "Podman: exit 137 after our timeout kill is not an OOM");
-    ok(!docker_container_oom(&fake, st1, 1, false, &why), "Podman: exit 1 is not an OOM");
-
     /* A missing catatonit: the remedy comes first, the engine's text stays. */
     char *r0 = ping_reply("1.41", SERVER_PODMAN);
     char *r1 = reply(500, "{\"cause\":\"no such file or directory\",\"message\":\"container-init "
