@@ -18,8 +18,10 @@ noisy: the figures are medians of interleaved runs).
   worker-redis   ralph-worker --queue redis://, concurrency 1: from LPUSH to
                  the task id popped from ralph:done (result stored)
   worker-warm    worker-redis with a warm pool made for the bench's job
-                 (--warm-job): concurrency 2 and --warm 2 here; in phase 2
-                 --warm is half the concurrency, at least 1, at most 4
+                 (--warm-job), its harness preloading numpy, which the
+                 bench's job imports (--warm-preload BENCH_WARM_PRELOAD):
+                 concurrency 2 and --warm 2 here; in phase 2 --warm is
+                 half the concurrency, at least 1, at most 4
 Phase 2, throughput at each of BENCH_CONCURRENCY: BENCH_JOBS jobs per tool
 and concurrency (BENCH_JOBS_C1 at concurrency 1, by default the same), in
 BENCH_BATCHES batches interleaved
@@ -43,6 +45,7 @@ Environment (defaults in brackets):
   BENCH_LATENCY_TOOLS [all five]  BENCH_QUICK=1 (4 runs, 8 jobs, c=1 and 8)
   BENCH_OUT [build/bench/results.json]  RALPH_EXEC, RALPH_WORKER [build/...]
   BENCH_IMAGE [ralph-sandbox:python]  BENCH_JOB [examples/demo.json]
+  BENCH_WARM_PRELOAD [numpy]  (worker-warm's --warm-preload; empty: none)
 """
 import json
 import math
@@ -118,6 +121,7 @@ class Config:
         self.worker = os.path.abspath(os.environ.get("RALPH_WORKER") or os.path.join(ROOT, "build/ralph-worker"))
         self.image = os.environ.get("BENCH_IMAGE") or "ralph-sandbox:python"
         self.job_file = os.environ.get("BENCH_JOB") or os.path.join(ROOT, "examples/demo.json")
+        self.warm_preload = os.environ.get("BENCH_WARM_PRELOAD", "numpy")
 
     def as_dict(self):
         return {"latency_runs": self.latency_runs, "jobs_per_point": self.jobs,
@@ -125,7 +129,8 @@ class Config:
                 "batches_per_point": self.batches, "concurrency": self.concurrency,
                 "sweep_tools": self.sweep, "latency_tools": self.latency_tools,
                 "quick": self.quick, "image": self.image, "ralph_exec": self.exec,
-                "ralph_worker": self.worker, "job": os.path.relpath(self.job_file, ROOT)}
+                "ralph_worker": self.worker, "job": os.path.relpath(self.job_file, ROOT),
+                "warm_preload": self.warm_preload}
 
 
 # ---- small helpers -------------------------------------------------------------
@@ -548,6 +553,8 @@ class Bench:
         if kind == "worker-warm":
             # Its own key prefix: it runs beside worker-redis on one Redis.
             argv += ["--prefix", "warm", "--warm", str(warm), "--warm-job", self.cfg.job_file]
+            if self.cfg.warm_preload:
+                argv += ["--warm-preload", self.cfg.warm_preload]
             # Its idle sandboxes are no leak while it runs.
             self.events.pools.add("ralph-worker/" + wid)
         logf = open(os.path.join(self.tmp, wid + ".log"), "ab")

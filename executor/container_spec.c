@@ -91,7 +91,7 @@ add_identity(struct json_object *b, const struct job_spec *job,
 /* Cmd: the embedded harness for a code job, the job's own argv otherwise
  * (of the job's exec). */
 static void
-add_cmd(struct json_object *b, const struct job_spec *job)
+add_cmd(struct json_object *b, const struct job_spec *job, const struct container_spec_opts *opts)
 {
     if (job->kind == JOB_CODE) {
         /* The harness is started before the job's input is in place (it
@@ -101,10 +101,12 @@ add_cmd(struct json_object *b, const struct job_spec *job)
          * variables such as PYTHONPATH, a user site under HOME) runs code
          * before its input is complete; the harness applies the job's
          * PYTHONPATH after that.  -u and -B stand for the
-         * PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE that -I ignores. */
+         * PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE that -I ignores.
+         * A warm sandbox's preload comes last, when there is one. */
         cleanup_free char *src = xstrndup(harness_py, (size_t)(harness_py_end - harness_py));
-        const char *cmd[] = {"python3", "-I", "-B", "-u", "-c", src, job->output_path};
-        json_object_object_add(b, "Cmd", strv(cmd, RX_ARRAY_SIZE(cmd)));
+        const char *cmd[] = {"python3",        "-I",         "-B", "-u", "-c", src,
+                             job->output_path, opts->preload};
+        json_object_object_add(b, "Cmd", strv(cmd, RX_ARRAY_SIZE(cmd) - (opts->preload == NULL)));
     } else {
         json_object_object_add(b, "Cmd", strv((const char *const *)job->command, job->n_command));
     }
@@ -365,7 +367,7 @@ container_spec_exec_body(const struct job_spec *job, const struct container_spec
     add_bool(b, "Privileged", false);
     add_user(b, opts);
     add_str(b, "WorkingDir", JOB_WORKSPACE);
-    add_cmd(b, job);
+    add_cmd(b, job, opts);
     add_env(b, job); /* the job's alone: the holder keeps the image's */
     return b;
 }

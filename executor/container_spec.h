@@ -37,6 +37,12 @@
 /* The harness's exit status when stdin ended before its input did (the
  * image's python3 could exit so too: it is reported as the job's error). */
 #define SANDBOX_HARNESS_NO_INPUT 3
+/* A warm sandbox's harness given modules to preload (container_spec_opts):
+ * its line on stdout once they are imported, before it waits, read by the
+ * pool (executor.c), never a job's; and its exit status when one of them
+ * could not be imported. */
+#define SANDBOX_HARNESS_READY "RALPH-READY\n"
+#define SANDBOX_HARNESS_PRELOAD_FAILED 4
 
 /* The embedded harness (executor/harness.py), run as `python3 -I -B -u -c`. */
 extern const char harness_py[];
@@ -54,6 +60,10 @@ struct container_spec_opts {
     const char *run_id;   /* ralph.run label: this run's own (docker_container_create) */
     const char *image;    /* the image to run: a deps image (deps.h); NULL: the job's */
     bool unassigned;      /* a warm sandbox (executor.h): its ralph.task_id label empty */
+    /* A warm sandbox's harness: Python modules it imports before it waits
+     * (comma-separated; ralph-worker --warm-preload), an extra argv
+     * element of a code job's exec.  NULL for every cold run. */
+    const char *preload;
 };
 
 /* Podman mounts its own writable tmpfs on /run and /var/tmp of a read-only

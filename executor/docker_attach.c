@@ -341,3 +341,49 @@ docker_attach_feed(struct docker_attach *a, const char *data, size_t len, struct
 {
     return pump(a, data, len, d, deadline_ms, true, err);
 }
+
+int
+docker_attach_read(struct docker_attach *a, size_t n, struct docker_demux *d, long long deadline_ms,
+                   struct rx_error **err)
+{
+    if (a->early_len > 0) {
+        int r = docker_demux_feed(d, a->early, a->early_len, err);
+        free(steal_pointer(&a->early));
+        a->early_len = 0;
+        if (r < 0)
+            return -1;
+    }
+    char chunk[4096];
+    while (d->out[DOCKER_STREAM_STDOUT].total < n) {
+        long long left = deadline_ms - rx_now_ms();
+        if (left <= 0)
+            return DOCKER_ATTACH_DEADLINE;
+        struct pollfd pf[2] = {
+            {.fd = a->fd, .events = POLLIN},
+            {.fd = a->cancel_fd, .events = POLLIN},
+        };
+        int np = a->cancel_fd >= 0 ? 2 : 1;
+        int pr = poll(pf, (nfds_t)np, left > 1000 ? 1000 : (int)left);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr < 0)
+            return rx_error_set(err, errno, "attach: poll: %s", strerror(errno));
+        if (np == 2 && (pf[1].revents & (POLLIN | POLLHUP))) {
+            rx_error_set(err, ECANCELED, "cancelled while reading the process's output");
+            (*err)->kind = RX_ERR_CANCELLED;
+            return -1;
+        }
+        if (pr == 0)
+            continue;
+        ssize_t r = recv(a->fd, chunk, sizeof(chunk), 0);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (r == 0 || (r < 0 && errno == ECONNRESET))
+            return DOCKER_ATTACH_EOF;
+        if (r < 0)
+            return rx_error_set(err, errno, "attach: read: %s", strerror(errno));
+        if (docker_demux_feed(d, chunk, (size_t)r, err) < 0)
+            return -1;
+    }
+    return DOCKER_ATTACH_OUTPUT;
+}

@@ -41,6 +41,7 @@ enum docker_attach_end {
     DOCKER_ATTACH_SENT = 2,         /* docker_attach_feed: all written */
     DOCKER_ATTACH_STDIN_CLOSED = 3, /* docker_attach_feed: the stream refused stdin */
     DOCKER_ATTACH_GONE = 4,         /* the watch saw the process gone (docker_attach_watch) */
+    DOCKER_ATTACH_OUTPUT = 5,       /* docker_attach_read: the output asked for came */
 };
 
 /* Move bytes until the stream ends or the deadline passes: write stdin_data
@@ -57,6 +58,14 @@ int docker_attach_pump(struct docker_attach *a, const char *stdin_data, size_t s
  * on cancellation).  Never a silent short write. */
 int docker_attach_feed(struct docker_attach *a, const char *data, size_t len,
                        struct docker_demux *d, long long deadline_ms, struct rx_error **err);
+/* Read output into d, writing nothing (stdin stays open), until d has had
+ * at least n bytes of stdout: DOCKER_ATTACH_OUTPUT; or how the stream ended
+ * first (EOF, DEADLINE), or -1 with *err set (RX_ERR_CANCELLED on
+ * cancellation).  For a process that writes a line and then waits on stdin
+ * (a warm sandbox's harness, ready): what it writes after n bytes, if any,
+ * may be read too. */
+int docker_attach_read(struct docker_attach *a, size_t n, struct docker_demux *d,
+                       long long deadline_ms, struct rx_error **err);
 /* A stream opened by another client (a warm sandbox's harness, opened by
  * the pool's): cancelled from now on through dc's cancel fd. */
 void docker_attach_adopt(struct docker_attach *a, struct docker_client *dc);

@@ -1124,19 +1124,60 @@ executor_warm_fits(const struct warm_sandbox *ws, const struct job_spec *job,
         return false;
     if (ws->exec_key == NULL)
         return true;
-    /* Its harness runs already: the job's exec would have been the same. */
+    /* Its harness runs already: the job's exec would have been the same,
+     * its preload included (only for a job that may have it). */
     if (job->kind != JOB_CODE)
         return false;
+    o.preload = executor_warm_preloadable(job) ? ws->preload : NULL;
     cleanup_json struct json_object *eb = container_spec_exec_body(job, &o);
     return strcmp(rx_json_compact(eb), ws->exec_key) == 0;
 }
 
+bool
+executor_warm_preloadable(const struct job_spec *job)
+{
+    if (job->kind != JOB_CODE || job->n_files > 0)
+        return false;
+    for (size_t i = 0; i < job->n_env; i++)
+        if (strncmp(job->env[i], "PYTHONPATH=", strlen("PYTHONPATH=")) == 0)
+            return false;
+    return true;
+}
+
+/* How long a warm sandbox's harness may take to import its preload. */
+#define WARM_PRELOAD_MS 60000
+
+/* A harness with a preload: its ready line read (the job's stream starts
+ * after it), or the error, with what it said on stderr. */
+static int
+harness_ready(struct run *r)
+{
+    const char *ready = SANDBOX_HARNESS_READY;
+    struct docker_demux d;
+    docker_demux_init(&d, strlen(ready), 4096);
+    int rc = docker_attach_read(r->att, strlen(ready), &d, rx_now_ms() + WARM_PRELOAD_MS, &r->err);
+    const char *out = d.out[DOCKER_STREAM_STDOUT].data, *say = d.out[DOCKER_STREAM_STDERR].data;
+    if (rc == DOCKER_ATTACH_OUTPUT && out != NULL && strcmp(out, ready) == 0)
+        rc = 0;
+    else if (rc >= 0)
+        rc = rx_error_set(&r->err, ENOEXEC, "the harness %s its preload of %s (image \"%s\")%s%.*s",
+                          rc == DOCKER_ATTACH_DEADLINE ? "had not finished in time"
+                          : rc == DOCKER_ATTACH_EOF    ? "ended during"
+                                                       : "wrote unexpected output during",
+                          r->spec.preload, r->job->image, say ? ": " : "",
+                          say ? (int)strcspn(say, "\n") : 0, say ? say : "");
+    docker_demux_free(&d);
+    return rc;
+}
+
 /* A new warm sandbox's harness waits for its input: not one that ended at
  * once (no python3 in the image, a harness that failed), which every job
- * would find gone. */
+ * would find gone; with a preload, not before its modules are imported. */
 static int
 harness_started(struct run *r)
 {
+    if (r->spec.preload != NULL && harness_ready(r) < 0)
+        return -1;
     int code = -1;
     int hw = harness_waits(r->dc, r->exec_id, &code, &r->err);
     if (hw > 0)
@@ -1167,6 +1208,7 @@ executor_warm_make(struct docker_client *dc, const struct job_spec *tmpl,
     int rc = -1;
     if (step_prepare(&r) == 0) {
         r.spec.unassigned = true;
+        r.spec.preload = tmpl->kind == JOB_CODE ? opts->warm_preload : NULL;
         r.spec.deadline_s = rx_wall_s() + (ttl_ms + 999) / 1000 + WARM_JOB_TIMEOUT_S + 300;
         if (step_create(&r) == 0 && step_start(&r) == 0 &&
             (tmpl->kind != JOB_CODE || (exec_job(&r) == 0 && harness_started(&r) == 0))) {
@@ -1177,7 +1219,9 @@ executor_warm_make(struct docker_client *dc, const struct job_spec *tmpl,
             ws->made_ms = rx_now_ms();
             struct container_spec_opts k = warm_spec(opts, false, ws->uid);
             ws->key = container_spec_warm_key(tmpl, &k);
+            k.preload = r.spec.preload;
             if (r.att != NULL) {
+                ws->preload = k.preload ? xstrdup(k.preload) : NULL;
                 cleanup_json struct json_object *eb = container_spec_exec_body(tmpl, &k);
                 ws->exec_key = xstrdup(rx_json_compact(eb));
                 ws->exec_id = steal_pointer(&r.exec_id);
@@ -1200,6 +1244,7 @@ executor_warm_free(struct warm_sandbox *ws)
     docker_attach_close(ws->att);
     free(ws->exec_id);
     free(ws->exec_key);
+    free(ws->preload);
     free(ws->id);
     free(ws->key);
     *ws = (struct warm_sandbox){0};

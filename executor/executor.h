@@ -29,6 +29,10 @@ struct executor_opts {
     long long uid_last;      /* its own for each job running on the engine */
     bool defer_remove;       /* leave the container for executor_remove() (see below) */
     struct deps_policy deps; /* how a job's requirements are built (the policy's keys) */
+    /* Python modules a warm sandbox's harness imports before it waits
+     * (comma-separated; ralph-worker --warm-preload), or NULL.  Read by
+     * executor_warm_make alone: never by a cold run. */
+    const char *warm_preload;
 };
 
 void executor_opts_defaults(struct executor_opts *o);
@@ -55,6 +59,7 @@ struct warm_sandbox {
      * fit.  NULL otherwise. */
     char *exec_id;
     char *exec_key;
+    char *preload; /* the modules its harness imported (opts->warm_preload), or NULL */
     struct docker_attach *att;
     long long uid;        /* the uid its job runs as */
     char run_id[37];      /* its ralph.run label */
@@ -74,7 +79,9 @@ int executor_warm_make(struct docker_client *dc, const struct job_spec *tmpl,
                        const struct executor_opts *opts, long long ttl_ms, struct warm_sandbox *ws,
                        struct rx_error **err);
 /* Whether job may run in ws (pure but for the clock): made for the same
- * image, sandbox, hardening and rlimits, and its deadline far enough. */
+ * image, sandbox, hardening and rlimits, and its deadline far enough; where
+ * its harness preloaded modules, a job executor_warm_preloadable says may
+ * find them imported. */
 bool executor_warm_fits(const struct warm_sandbox *ws, const struct job_spec *job,
                         const struct executor_opts *opts, bool podman);
 /* executor_run, in ws: it is the job's (ws->id is taken).  A sandbox that
@@ -84,6 +91,11 @@ void executor_run_warm(struct docker_client *dc, const struct job_spec *job,
                        const struct executor_opts *opts, struct warm_sandbox *ws,
                        struct job_result *res);
 void executor_warm_free(struct warm_sandbox *ws);
+/* Whether a job may run where modules were imported before its input came
+ * (--warm-preload): a code job without `files` or PYTHONPATH, whose import
+ * of a module finds the image's, cold as warm (a file or a PYTHONPATH
+ * entry in /workspace could shadow it cold, not once it is imported). */
+bool executor_warm_preloadable(const struct job_spec *job);
 
 /* What `ralph-exec prepare` does: the job's deps image found or built
  * (deps_build.h), nothing run.  res as for executor_run: success with

@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: MIT
 # ralph-exec's Python harness, run as:
-#   python3 -I -B -u -c HARNESS_SOURCE OUTPUT_PATH
+#   python3 -I -B -u -c HARNESS_SOURCE OUTPUT_PATH [PRELOAD]
 # (an argv element, never through a shell).  -I keeps everything the job
 # controls (PYTHON* variables, a user site) from running code at start-up;
 # the job's PYTHONPATH is applied after the go-ahead.  It waits on stdin
 # for its input (or a go-ahead), runs calculate(inputs), writes the JSON of
 # its return value to OUTPUT_PATH, which ralph-exec copies out once it has
-# exited: the protocol, the exit statuses and what a job sees are in
-# docs/harness.md, told there once.
+# exited.  PRELOAD (a warm sandbox's, ralph-worker --warm-preload): modules
+# to import, comma-separated, before it waits.  The protocol, the exit
+# statuses and what a job sees are in docs/harness.md, told there once.
 import sys
 
 # Should a Python put the working directory (/workspace, where the job's
@@ -89,6 +90,8 @@ def write_atomic(path, text):
 
 
 NO_INPUT = 3  # exit status: stdin ended before the input did (the job's error)
+PRELOAD_FAILED = 4  # exit status: a module of PRELOAD could not be imported
+READY = b"RALPH-READY\n"  # on stdout once PRELOAD is imported (read by the pool, not a job)
 
 
 def flush_output():
@@ -155,6 +158,36 @@ def write_new(path, data):
         f.write(data)
 
 
+def preload(names):
+    """Import the modules named (comma-separated), from the image alone:
+    nothing of any job's is in /workspace yet, and /workspace is not on
+    sys.path.  Their output goes to /dev/null, not to the streams a job's
+    output will come on.  Then READY on stdout, which the warm pool reads
+    (its job never sees it).  Returns None, or the failure's message."""
+    import importlib
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    failed = None
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        for name in names.split(","):
+            try:
+                importlib.import_module(name)
+            except BaseException as exc:  # noqa: BLE001 - any failure fails the sandbox
+                failed = "preload of %s failed: %s: %s" % (name, type(exc).__name__, exc)
+                break
+    finally:
+        flush_output()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved + [null]:
+            os.close(fd)
+    if failed is None:
+        os.write(1, READY)
+    return failed
+
+
 def receive_input():
     """Wait for the go-ahead or the input itself (see the top).  Returns
     None when the input is in place, else (exit status, message)."""
@@ -193,10 +226,15 @@ def receive_input():
 
 
 def main():
-    if len(sys.argv) != 2:
-        print("usage: python3 -c HARNESS OUTPUT_PATH", file=sys.stderr)
+    if len(sys.argv) not in (2, 3):
+        print("usage: python3 -c HARNESS OUTPUT_PATH [PRELOAD]", file=sys.stderr)
         return 2
     atexit.register(finish)
+    if len(sys.argv) == 3:
+        failed = preload(sys.argv[2])
+        if failed is not None:
+            print("ralph-exec harness: " + failed[:MAX_MESSAGE], file=sys.stderr)
+            return PRELOAD_FAILED
     problem = receive_input()
     if problem is not None:
         print("ralph-exec harness: " + problem[1], file=sys.stderr)

@@ -132,6 +132,8 @@
 /* ---- the worker and its queues ---- */
 /* Slots: each may hold a job's worth of memory (see LIMIT_WORKER_BASE_MEMORY). */
 #define LIMIT_WORKER_SLOTS 64
+/* The most modules ralph-worker --warm-preload names. */
+#define LIMIT_WARM_PRELOAD_MODULES 16
 /* The worker's memory bound (stated in ralph-worker(8), logged at start,
  * tested in 26_worker_hostile.bats): LIMIT_WORKER_BASE_MEMORY plus, per slot,
  * LIMIT_WORKER_JOB_MEMORY_FACTOR times the job size cap (LIMIT_JOB_BYTES).

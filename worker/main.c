@@ -54,6 +54,11 @@ static const char usage_text[] =
     "  --warm-ttl S             replace an idle warm sandbox after S seconds (default 300)\n"
     "  --warm-job FILE          make the warm sandboxes for the image, sandbox and limits of\n"
     "                           this job (its code never runs; default: the policy's defaults)\n"
+    "  --warm-preload MODULES   have the warm sandboxes' harness import these Python modules\n"
+    "                           (comma-separated, at most 16, from the image) before any job:\n"
+    "                           a code job without files or PYTHONPATH finds them imported;\n"
+    "                           their memory counts against the job's memory_limit.  Needs\n"
+    "                           --warm and a code --warm-job without files or PYTHONPATH\n"
     "  -h, --help               this help\n"
     "  -V, --version            the version\n"
     "\n"
@@ -134,7 +139,7 @@ main(int argc, char **argv)
         "lease",    "heartbeat",   "max-attempts",     "result-ttl",
         "max-jobs", "max-runtime", "max-infra-errors", "grace",
         "policy",   "audit",       "memory-budget",    "metrics",
-        "warm",     "warm-ttl",    "warm-job",
+        "warm",     "warm-ttl",    "warm-job",         "warm-preload",
     };
     struct option longopts[RX_ARRAY_SIZE(names) + 4];
     size_t k = 0;

@@ -1072,6 +1072,17 @@ warm_start(struct supervisor *m)
         m->exit_code = WORKER_EXIT_USAGE;
         return -1;
     }
+    if (w->cfg->warm_preload != NULL && !executor_warm_preloadable(tmpl)) {
+        const char *why = "--warm-preload needs a code job without `files` or PYTHONPATH in its "
+                          "env (no job could have its own module shadow a preloaded one)";
+        log_event(w, "error", "warm_failed", kv("error", why, NULL));
+        fprintf(stderr, "ralph-worker: --warm-job %s: %s\n",
+                w->cfg->warm_job_path ? w->cfg->warm_job_path : "(the policy's defaults)", why);
+        job_spec_free(tmpl);
+        m->exit_code = WORKER_EXIT_USAGE;
+        return -1;
+    }
+    opts.warm_preload = w->cfg->warm_preload;
     w->warm_memory = tmpl->memory_bytes;
     const struct warm_pool_hooks hooks = {.note = queue_note, .room = warm_room, .ud = w};
     w->pool = warm_pool_new(w->cfg->warm, w->cfg->warm_ttl_ms, tmpl, &opts, &hooks);

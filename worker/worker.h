@@ -33,6 +33,7 @@ struct worker_cfg {
     int warm;                /* --warm: started sandboxes kept for the default job; 0: none */
     long long warm_ttl_ms;   /* an idle one is replaced after this long */
     char *warm_job_path;     /* --warm-job: the job the sandboxes are made for; NULL: defaults */
+    char *warm_preload;      /* --warm-preload: modules their harness imports; NULL: none */
     const char *version;     /* the program's version (ralph_build_info), static */
 };
 

@@ -75,6 +75,7 @@ static const struct opt {
     INT_OPT("warm", warm, 0, LIMIT_WORKER_SLOTS),
     SECONDS_OPT("warm-ttl", warm_ttl_ms, 1, 3600),
     STR_OPT("warm-job", warm_job_path),
+    STR_OPT("warm-preload", warm_preload),
 };
 
 void
@@ -103,6 +104,7 @@ worker_cfg_free(struct worker_cfg *cfg)
     free(cfg->audit_path);
     free(cfg->metrics_addr);
     free(cfg->warm_job_path);
+    free(cfg->warm_preload);
 }
 
 static bool
@@ -114,6 +116,29 @@ valid_id(const char *s)
         if (!isalnum((unsigned char)*s) && !strchr("._-", *s))
             return false;
     return true;
+}
+
+/* A --warm-preload list: comma-separated Python module names (dotted
+ * identifiers of ASCII letters, digits and '_'), at most
+ * LIMIT_WARM_PRELOAD_MODULES of them. */
+static bool
+valid_modules(const char *s)
+{
+    int n = 1;
+    bool start = true; /* at the start of an identifier */
+    for (; *s; s++) {
+        if (*s == ',' || *s == '.') {
+            if (start || (*s == ',' && ++n > LIMIT_WARM_PRELOAD_MODULES))
+                return false;
+            start = true;
+        } else if (isalpha((unsigned char)*s) || *s == '_' ||
+                   (!start && isdigit((unsigned char)*s))) {
+            start = false;
+        } else {
+            return false;
+        }
+    }
+    return !start;
 }
 
 /* An OPT_BUDGET value: a size, "off" or 0, or "auto". */
@@ -149,6 +174,13 @@ worker_cfg_set(struct worker_cfg *cfg, const char *name, const char *value, stru
             return rx_error_reject(err, "`%s` must not be empty", name);
         if ((strcmp(name, "worker-id") == 0 || strcmp(name, "prefix") == 0) && !valid_id(value))
             return rx_error_reject(err, "`%s` must be letters, digits, '.', '_' or '-'", name);
+        if (strcmp(name, "warm-preload") == 0 && !valid_modules(value))
+            return rx_error_reject(err,
+                                   "`warm-preload` must be Python module names separated by "
+                                   "commas (like \"numpy,json\"; each letters, digits and '_', "
+                                   "not starting with a digit, dotted for a submodule), at most "
+                                   "%d, not \"%.80s\"",
+                                   LIMIT_WARM_PRELOAD_MODULES, value);
         free(*(char **)field);
         *(char **)field = xstrdup(value);
         return 0;
@@ -234,6 +266,9 @@ worker_cfg_check(struct worker_cfg *cfg, struct rx_error **err)
                                "--warm (%d) must be at most --concurrency (%d): idle sandboxes "
                                "and running jobs share the worker's slots",
                                cfg->warm, cfg->concurrency);
+    if (cfg->warm_preload != NULL && cfg->warm == 0)
+        return rx_error_reject(err, "--warm-preload needs --warm: it names the modules the warm "
+                                    "sandboxes' harness imports before a job comes");
     if (cfg->worker_id == NULL) {
         char host[64] = "host";
         gethostname(host, sizeof(host) - 1);

@@ -277,6 +277,47 @@ kill_check() {
         { jq -c . <<<"$other" >&2; fail "a job of another memory limit (another workspace size) ran warm"; }
 }
 
+@test "warm: --warm-preload: a job with files runs cold without the modules; one without finds them imported, warm" {
+    warm_start a 1 --warm-preload numpy
+    local code res
+    # Whether numpy was imported before the job's code ran, then its use.
+    code=$'import sys\nbefore = "numpy" in sys.modules\nimport numpy\ndef calculate(inputs):\n    return {"before": before, "sum": int(numpy.arange(5).sum())}'
+    # With a sandbox idle, a job with files (one could shadow numpy cold)
+    # does not take it: it runs cold, where nothing imported numpy before it.
+    res=$(warm_run "$(jq -nc --arg id "pre-files-$$" --arg c "$code" '{task_id: $id, code: $c, files: {"data.txt": "x"}}')")
+    jq -e '.status == "success" and .output == {before: false, sum: 10} and (.timings_ms | has("warm") | not)' <<<"$res" >/dev/null ||
+        { jq -c '{status, output, error, stderr, timings_ms}' <<<"$res" >&2; fail "a job with files: warm, or numpy imported before it"; }
+    res=$(warm_run "$(jq -nc --arg id "pre-$$" --arg c "$code" '{task_id: $id, code: $c}')")
+    jq -e '.status == "success" and .output == {before: true, sum: 10} and .timings_ms.warm >= 0' <<<"$res" >/dev/null ||
+        { jq -c '{status, output, error, stderr, timings_ms}' <<<"$res" >&2; fail "a job without files: not warm, or numpy not preloaded"; }
+    ! wk_has_event a warm_refused || fail "a sandbox was offered to a job that does not fit it"
+}
+
+@test "warm: --warm-preload of a module the image does not have: the pool fails (warm_failed), jobs run cold" {
+    wk_start a --queue "$WK_Q" --concurrency 1 --warm 1 "${LEASE[@]}" --memory-budget off \
+        --policy "$POLICY" --warm-preload json,no_such_module_ralph
+    wk_wait_event a warm_failed 60 '.error | contains("preload of no_such_module_ralph failed: ModuleNotFoundError")'
+    local res code=$'def calculate(inputs):\n    return {"ok": True}'
+    res=$(warm_run "$(jq -nc --arg id "nopre-$$" --arg c "$code" '{task_id: $id, code: $c}')")
+    jq -e '.status == "success" and .output.ok and (.timings_ms | has("warm") | not)' <<<"$res" >/dev/null ||
+        { jq -c '{status, output, error, timings_ms}' <<<"$res" >&2; fail "the job did not run cold and succeed"; }
+    assert_equal "$(wk_count_events a warm_failed)" 1 "warm_failed lines (said once until a make works)"
+}
+
+@test "warm: --warm-preload refused at start: a bad module name, no --warm, a --warm-job that could shadow a module (exit 2)" {
+    run "$RALPH_WORKER" --queue "$WK_Q" --warm 1 --warm-preload "numpy,os;rm"
+    assert_equal "$status" 2 "exit status (bad name)"
+    [[ $output == *"warm-preload"*"module names"* ]] || fail "message: $output"
+    run "$RALPH_WORKER" --queue "$WK_Q" --warm-preload numpy
+    assert_equal "$status" 2 "exit status (no --warm)"
+    [[ $output == *"--warm-preload needs --warm"* ]] || fail "message: $output"
+    jq -n '{code: "pass", files: {"numpy.py": ""}}' >"$BATS_TEST_TMPDIR/files.json"
+    run "$RALPH_WORKER" --queue "$WK_Q" --warm 1 --policy "$POLICY" --warm-preload numpy \
+        --warm-job "$BATS_TEST_TMPDIR/files.json"
+    assert_equal "$status" 2 "exit status (--warm-job with files)"
+    [[ $output == *"files.json: --warm-preload needs a code job without"* ]] || fail "message: $output"
+}
+
 @test "warm: a --warm-job the policy refuses, or none at all, stops the worker at start (exit 2)" {
     jq -n '{code: "pass", memory_limit: "1g"}' >"$BATS_TEST_TMPDIR/big.json"
     run "$RALPH_WORKER" --queue "$WK_Q" --warm 1 --policy "$POLICY" --warm-job "$BATS_TEST_TMPDIR/big.json"

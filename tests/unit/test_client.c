@@ -540,6 +540,40 @@ warm_shapes(void)
         parse_job("{\"task_id\":\"d\",\"code\":\"y\",\"output_path\":\"out/r.json\"}");
     ok(outp && !executor_warm_fits(&ws, outp, &o, false),
        "harness: a code job with another output file does not");
+    /* --warm-preload: its harness imported modules before it waited (an
+     * argv element of its exec, absent from every cold one); only a code
+     * job whose own files or PYTHONPATH could not have shadowed one fits. */
+    cleanup_json struct json_object *cold = container_spec_exec_body(code2, &so);
+    so.preload = "numpy,json";
+    cleanup_json struct json_object *pre = container_spec_exec_body(tmpl, &so);
+    struct json_object *argv = rx_json_get(pre, "Cmd");
+    ok(json_object_array_length(argv) == 8 &&
+           strcmp(json_object_get_string(json_object_array_get_idx(argv, 7)), "numpy,json") == 0 &&
+           json_object_array_length(rx_json_get(cold, "Cmd")) == 7,
+       "preload: the harness's last argv element, and a cold exec has none");
+    free(ws.exec_key);
+    ws.exec_key = xstrdup(rx_json_compact(pre));
+    ws.preload = xstrdup(so.preload);
+    cleanup_job_spec struct job_spec *files =
+        parse_job("{\"task_id\":\"d\",\"code\":\"y\",\"files\":{\"numpy.py\":\"x = 1\"}}");
+    cleanup_job_spec struct job_spec *ppath =
+        parse_job("{\"task_id\":\"d\",\"code\":\"y\",\"env\":{\"PYTHONPATH\":\"lib\"}}");
+    ok(executor_warm_preloadable(code2) && !executor_warm_preloadable(files) &&
+           !executor_warm_preloadable(ppath) && !executor_warm_preloadable(job),
+       "preloadable: a code job without files or PYTHONPATH; not one with, nor a command job");
+    ok(executor_warm_fits(&ws, code2, &o, false), "preload: a code job without files fits");
+    ok(files && !executor_warm_fits(&ws, files, &o, false),
+       "preload: a code job with files (one could shadow a module cold) does not");
+    ok(ppath && !executor_warm_fits(&ws, ppath, &o, false),
+       "preload: a code job with PYTHONPATH does not");
+    ok(!executor_warm_fits(&ws, job, &o, false), "preload: a command job does not");
+    free(steal_pointer(&ws.preload));
+    ok(!executor_warm_fits(&ws, code2, &o, false),
+       "a sandbox that did not preload the same modules does not fit");
+    free(ws.exec_key);
+    ws.exec_key = xstrdup(rx_json_compact(cold));
+    ok(executor_warm_fits(&ws, code2, &o, false) && executor_warm_fits(&ws, files, &o, false),
+       "without a preload, code jobs with and without files fit alike");
     o.seccomp_strict = true;
     ok(!executor_warm_fits(&ws, code2, &o, false), "under another seccomp profile it does not");
     executor_warm_free(&ws);
