@@ -286,7 +286,7 @@ explain(struct run *r, enum docker_call call)
     struct docker_error_context ctx = {
         .call = call,
         .podman = r->dc->podman,
-        .image = r->job->image,
+        .image = r->spec.image ? r->spec.image : r->job->image, /* a deps image, when on one */
         .api_version = r->dc->api_version,
         .nofile = SANDBOX_NOFILE,
         .nproc = SANDBOX_PODMAN_NPROC,

@@ -695,9 +695,16 @@ requeue_file(struct queue_dir *d, const char *claimed_path, bool count, const ch
     if (count)
         attempts++;
     if (count && attempts >= d->max_attempts) {
+        /* A result that cannot be stored (results/ unwritable) never keeps
+         * the job from dead/, as on Redis: the dead letter's reason says so. */
+        cleanup_free char *lost = NULL;
+        struct rx_error *serr = NULL;
         if (dead_result != NULL && task_id != NULL &&
-            store_result(d, task_id, dead_result, err) < 0)
-            return rx_error_prefix(err, "spool: the result of dead-lettered %s", task_id);
+            store_result(d, task_id, dead_result, &serr) < 0) {
+            lost = xasprintf("%s; its infra_error result could not be stored: %s", why, serr->msg);
+            rx_error_free(&serr);
+            why = lost;
+        }
         if (dead_letter(d, claimed_path, stem, why, attempts) < 0)
             return rx_error_set(err, errno, "spool: dead-letter %s: %s", claimed_path,
                                 strerror(errno));

@@ -262,13 +262,14 @@ rx_run() {
     lines=$(wc -l <"$out")
     # One jq for the shape, the task id and the status (rx_expect reads it).
     if [[ $lines != 1 ]] || ! meta=$(jq -er 'if type == "object" then
-            [(.task_id // "" | tostring), (.status // "" | tostring)] | join("\t")
+            (.status // "" | tostring) + "\n" + (.task_id // "" | tostring)
             else error("not an object") end' 2>/dev/null <<<"$RX_OUT"); then
         rx_dump
         fail "ralph-exec did not print exactly one JSON object on one line (got $lines lines)"
         return 1
     fi
-    IFS=$'\t' read -r tid RX_STATUS <<<"$meta"
+    # The status first: it is one word, a task id could hold a newline.
+    { read -r RX_STATUS; read -r tid || tid=; } <<<"$meta"
     RX_STATUS_OF=$RX_OUT
     [[ -n $tid ]] && RX_TASK_IDS+=("$tid")
     return 0

@@ -464,6 +464,28 @@ dead_result(void)
     ok(q->ops->result_get(q, "d2", &got, &len, &err) == 0 && got != NULL && strcmp(got, first) == 0,
        "a dead letter keeps the result already there");
     free(got);
+
+    /* results/ unusable (here a file where the directory was): the job is
+     * dead-lettered all the same, its reason saying the result was lost. */
+    char rdir[256], rsave[256], reason[256];
+    snprintf(rdir, sizeof(rdir), "%s/results", root);
+    snprintf(rsave, sizeof(rsave), "%s/results.saved", root);
+    snprintf(reason, sizeof(reason), "%s/dead/d3.error.json", root);
+    drop("d3.json", "{\"task_id\":\"d3\",\"command\":[\"true\"]}");
+    ok(rename(rdir, rsave) == 0 && close(open(rdir, O_CREAT | O_WRONLY, 0600)) == 0,
+       "results/ replaced by a file");
+    for (int i = 0; i < 2; i++) {
+        j = claim(q);
+        ok(j && q->ops->release(q, j, true, "lost", "d3", res, &err) == i, "d3 released (%d)", i);
+        queue_job_free(j);
+    }
+    char *why = NULL;
+    size_t why_len = 0;
+    int got_why = read_file(reason, 1 << 16, &why, &why_len, &err);
+    ok(got_why == 0 && why != NULL && strstr(why, "could not be stored") != NULL,
+       "d3 is in dead/, its reason says the result was lost (%s)", why ? why : "none");
+    free(why);
+    ok(unlink(rdir) == 0 && rename(rsave, rdir) == 0, "results/ back");
     rx_error_free(&err);
     q->ops->close(q);
 }
