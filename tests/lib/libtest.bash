@@ -356,9 +356,15 @@ rx_containers() {
     fi
 }
 
-# "ID<tab>VALUE" of every container carrying the label KEY, in one call.
-rx_container_labels() {
-    docker ps -a --no-trunc --filter "label=$1" --format "{{.ID}}\t{{.Label \"$1\"}}"
+# rx_containers_by_label KEY MAP: MAP[VALUE] += " ID" for every container
+# carrying the label KEY with a non-empty value, in one docker call (the
+# CLI costs about 0.1 s of CPU a call; teardowns ask this for every test).
+rx_containers_by_label() {
+    local -n map=$2
+    local id value
+    while IFS=$'\t' read -r id value; do
+        [[ -n $id && -n $value ]] && map[$value]+=" $id"
+    done < <(docker ps -a --no-trunc --filter "label=$1" --format "{{.ID}}\t{{.Label \"$1\"}}" || true)
 }
 
 assert_no_container() {
@@ -470,15 +476,8 @@ rx_teardown() {
     done
     # shellcheck disable=SC2086
     [[ -z ${RX_TEST_IMAGES:-} ]] || docker rmi -f $RX_TEST_IMAGES >/dev/null 2>&1 || true
-    # One listing for every task id of the test (a docker CLI call costs
-    # about 0.1 s of CPU, and the suite runs thousands of jobs).
     local -A held=()
-    local id label
-    if [[ -n ${RX_TASK_IDS[*]+x} ]]; then
-        while IFS=$'\t' read -r id label; do
-            [[ -n $id && -n $label ]] && held[$label]+=" $id"
-        done < <(rx_container_labels ralph.task_id || true)
-    fi
+    [[ -z ${RX_TASK_IDS[*]+x} ]] || rx_containers_by_label ralph.task_id held
     for tid in ${RX_TASK_IDS[@]+"${RX_TASK_IDS[@]}"}; do
         # Only a valid task id can label a container (executor/task_id.c).
         [[ $tid =~ ^[A-Za-z0-9][A-Za-z0-9._:-]*$ ]] || continue

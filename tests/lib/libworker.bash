@@ -421,14 +421,8 @@ wk_teardown() {
         fi
         wait "${WK_PID[$name]}" 2>/dev/null || true
     done
-    # One listing for all the test's workers (a docker CLI call is ~0.1 s of CPU).
     local -A held=()
-    local id owner
-    if [[ -n ${WK_NAMES[*]+x} ]]; then
-        while IFS=$'\t' read -r id owner; do
-            [[ -n $id && -n $owner ]] && held[$owner]+=" $id"
-        done < <(rx_container_labels ralph.owner || true)
-    fi
+    [[ -z ${WK_NAMES[*]+x} ]] || rx_containers_by_label ralph.owner held
     for name in ${WK_NAMES[@]+"${WK_NAMES[@]}"}; do
         ids=${held["ralph-worker/${WK_ID[$name]}"]:-}
         if [[ -n $ids ]]; then
