@@ -66,7 +66,16 @@ engine_ticks() {
     docker events --filter type=container --filter event=start \
         --format '{{index .Actor.Attributes "ralph.task_id"}}' >"$BATS_TEST_TMPDIR/starts" 2>&1 3>&- &
     EVENTS_PID=$!
-    sleep 0.5
+    # The stream is live once a marker container's start shows in it (a
+    # fixed wait was not enough for a loaded machine: one start was missed).
+    local mark="load-mark-$$" waited=0
+    docker run --rm --network none --label "ralph.task_id=$mark" --label ralph.test=43_load \
+        --entrypoint true "$RALPH_TEST_IMAGE" >/dev/null ||
+        fail "the marker container did not run"
+    until grep -qx "$mark" "$BATS_TEST_TMPDIR/starts"; do
+        ((waited++ < 300)) || fail "the engine's event stream did not show the marker's start in 30 s"
+        sleep 0.1
+    done
     ENGINE_PIDS=$(engine_pids) || fail "the engine's dockerd was not found (its pid file or socket)"
     ticks0=$(engine_ticks)
     t0=$(date +%s%N)
@@ -97,14 +106,23 @@ engine_ticks() {
     # A lease that ran out under load lets the other workers run its jobs again.
     lapsed=$(for w in a b c d; do wk_events "$w" lease_lapsed; done | wc -l)
     assert_equal "$lapsed" 0 "lease_lapsed events"
-    starts=$(for w in a b c d; do wk_events "$w" job_start; done | jq -r .task_id | grep -c "^load-.*-$$\$")
+    starts=$(for w in a b c d; do wk_events "$w" job_start; done | jq -r .task_id | grep -c "^load-[0-9]*-$$\$")
     assert_equal "$starts" "$N" "job_start events"
     dups=$(for w in a b c d; do wk_events "$w" job_start; done | jq -r .task_id | sort | uniq -d)
     assert_equal "$dups" "" "task ids started twice"
-    local engine_starts
-    sleep 1
+    # Every start came before its result; the stream may lag behind a
+    # little.  Read until N show, or 30 s more, then count.
+    local engine_starts waited=0
+    while engine_starts=$(grep -c "^load-[0-9]*-$$\$" "$BATS_TEST_TMPDIR/starts" || true)
+        ((engine_starts < N && waited++ < 300)); do
+        sleep 0.1
+    done
     kill "$EVENTS_PID" 2>/dev/null
-    engine_starts=$(grep -c "^load-.*-$$\$" "$BATS_TEST_TMPDIR/starts" || true)
+    if ((engine_starts != N)); then
+        for ((i = 0; i < N; i++)); do
+            grep -qx "load-$i-$$" "$BATS_TEST_TMPDIR/starts" || echo "# no start seen for load-$i-$$" >&2
+        done
+    fi
     assert_equal "$engine_starts" "$N" "containers the engine started for the jobs"
     local durs p50 p99 wall rss=() cpu
     durs=$(printf '%s\n' "${seen[@]}" | sort -n)
@@ -117,7 +135,7 @@ engine_ticks() {
     sleep 1
     [[ -z $(docker ps -aq --filter label=ralph.task_id | while read -r c; do
         docker inspect -f '{{index .Config.Labels "ralph.task_id"}}' "$c"
-    done | grep "^load-.*-$$\$") ]] || fail "job containers left"
+    done | grep "^load-[0-9]*-$$\$") ]] || fail "job containers left"
     assert_equal "$(rcli LLEN ralph:jobs)" 0 "jobs left queued"
     assert_equal "$(rcli LLEN ralph:dead)" 0 "jobs dead-lettered"
     # Nothing of a claim is left once the workers stopped: no job in a
