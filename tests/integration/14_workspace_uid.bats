@@ -233,7 +233,7 @@ while len(fds) < min(limit + 1 if limit else 401, 4000):
         break
     fds.append(fd)
 held_from = time.time()
-time.sleep(8)
+time.sleep(20)
 json.dump({"held": len(fds), "limit": limit, "error": err, "from": held_from, "to": time.time()},
           open("/workspace/output.json", "w"))
 PY
@@ -250,7 +250,10 @@ PY
         timeout: 60, pids_limit: 64}'
     rx_run_bg "$JOB"
     local hog_out=$RX_BG_OUT
-    sleep 4 # the hog has opened its instances (it sleeps 8 s holding them)
+    # The hog opens its instances at once, then holds them 20 s (the check
+    # below says whether the other job's open fell within that).
+    rx_wait_running "$tid-hog" 60 >/dev/null
+    sleep 5
     rx_job_jq --arg id "$tid-one" --arg s "$one" '{task_id: $id, command: ["python3", "-c", $s]}'
     rx_run "$JOB"
     rx_expect success 0

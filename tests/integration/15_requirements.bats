@@ -272,7 +272,7 @@ def calculate(inputs):
 # The build lock container goes with its builder (at most a few seconds).
 rx_wait_no_lock() {
     local i
-    for ((i = 0; i < 50; i++)); do
+    for ((i = 0; i < 100; i++)); do
         [[ -z $(docker ps -aq --filter name=ralph-deps-lock) ]] && return 0
         sleep 0.2
     done
@@ -304,8 +304,10 @@ rx_wait_no_lock() {
     policy '{"max_deps_images": 1}'
     # A: its job still runs while B and C are built.
     tid=$(rx_tid req-lru-a)
-    rx_job_jq --arg id "$tid" '{task_id: $id, timeout: 60,
-        code: "import time, tinydep\ndef calculate(i):\n    time.sleep(20)\n    return 1\n",
+    # (Longer than B's and C's builds take on a loaded machine: it is
+    # stopped at the end.)
+    rx_job_jq --arg id "$tid" '{task_id: $id, timeout: 600,
+        code: "import time, tinydep\ndef calculate(i):\n    time.sleep(300)\n    return 1\n",
         requirements: ["tinydep==1.0"]}'
     rx_run_bg "$JOB" --policy "$POLICY"
     rx_wait_running "$tid" 60 || fail "job A did not start"
@@ -322,7 +324,8 @@ rx_wait_no_lock() {
     docker image inspect "$a" >/dev/null 2>&1 || fail "the image in use ($a) was removed"
     docker image inspect "$c" >/dev/null 2>&1 || fail "the newest image ($c) was removed"
     ! docker image inspect "$b" >/dev/null 2>&1 || fail "the least recently used ($b) was kept"
-    kill -TERM "$RX_BG_PID" 2>/dev/null || true # job A may have ended (a loaded machine)
+    kill -TERM "$RX_BG_PID"
+    rx_wait_pid "$RX_BG_PID" 60
 }
 
 @test "requirements: ralph-exec prepare builds the image and runs nothing; the job then asks the index nothing" {

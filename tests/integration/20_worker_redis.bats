@@ -151,17 +151,18 @@ LEASE=(--lease 3 --heartbeat 1)
     t1=$(rx_tid drain-run)
     t2=$(rx_tid drain-q1)
     t3=$(rx_tid drain-q2)
-    wk_push "$(jq -nc --arg id "$t1" '{task_id: $id, command: ["sleep", "3"], timeout: 30}')"
+    # Long enough to be still running when SIGTERM comes, under TSan too.
+    wk_push "$(jq -nc --arg id "$t1" '{task_id: $id, command: ["sleep", "12"], timeout: 60}')"
     wk_start w --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
     wk_wait_event w job_start 60 ".task_id == \"$t1\""
     rx_wait_running "$t1" 60 >/dev/null
     wk_push "$(jq -nc --arg id "$t2" '{task_id: $id, command: ["true"]}')" \
         "$(jq -nc --arg id "$t3" '{task_id: $id, command: ["true"]}')"
     # status: the job in flight, from the heartbeat (every second).
-    wk_until 5 "status shows 1 job in flight on the worker" \
+    wk_until 10 "status shows 1 job in flight on the worker" \
         wk_status_is "$WK_Q" ".processing[\"${WK_ID[w]}\"] == 1 and .queued == 2"
     kill -TERM "${WK_PID[w]}"
-    wk_expect_exit w 0 30
+    wk_expect_exit w 0 60
     RX_OUT=$(wk_result "$t1")
     rx_check '.status == "success"' 'the running job finished during the drain'
     assert_equal "$(wk_result "$t2")$(wk_result "$t3")" "" "results of the queued jobs"
@@ -174,20 +175,20 @@ LEASE=(--lease 3 --heartbeat 1)
 }
 
 @test "redis: after SIGTERM an idle slot takes no job pushed during the drain" {
-    # Slot 1 runs a 3 s job; slot 2 is idle, blocked waiting for a job.  A job
-    # pushed just after SIGTERM (the worker handles it at once, through a
-    # signalfd; redis-cli takes milliseconds to connect) must stay queued.
+    # Slot 1 runs a long job; slot 2 is idle, blocked waiting for a job.  A
+    # job pushed once the worker has logged that it stops must stay queued.
     local t1 t2 late
     t1=$(rx_tid drain2-run)
     t2=$(rx_tid drain2-late)
     late=$(jq -nc --arg id "$t2" '{task_id: $id, command: ["true"]}')
-    wk_push "$(jq -nc --arg id "$t1" '{task_id: $id, command: ["sleep", "3"], timeout: 30}')"
+    wk_push "$(jq -nc --arg id "$t1" '{task_id: $id, command: ["sleep", "8"], timeout: 60}')"
     wk_start w --queue "$WK_Q" --concurrency 2 "${LEASE[@]}"
     wk_wait_event w job_start 60 ".task_id == \"$t1\""
     sleep 0.5 # slot 2 is in its wait for a job
     kill -TERM "${WK_PID[w]}"
+    wk_wait_event w stopping 15
     wk_push "$late"
-    wk_expect_exit w 0 30
+    wk_expect_exit w 0 60
     wk_has_event w stopping || { wk_dump w; fail "no stopping event"; }
     RX_OUT=$(wk_result "$t1")
     rx_check '.status == "success"' 'the running job finished'

@@ -98,13 +98,13 @@ LEASE=(--lease 3 --heartbeat 1)
     wk_start a --queue "dir:$WK_SPOOL" --concurrency 1 "${LEASE[@]}"
     wk_wait_event a job_start 60 '.task_id == "crash2"'
     cid=$(rx_wait_running crash2 60)
-    wk_until 5 "status shows 1 job in flight on worker a" \
+    wk_until 15 "status shows 1 job in flight on worker a" \
         wk_status_is "dir:$WK_SPOOL" ".processing[\"${WK_ID[a]}\"] == 1"
     kill -KILL "${WK_PID[a]}"
     wk_wait_exit a 10
     sleep 3.5 # the lease runs out
     wk_start b --queue "dir:$WK_SPOOL" --concurrency 1 "${LEASE[@]}"
-    wk_wait_event b lease_reaped 10 '.jobs == 1'
+    wk_wait_event b lease_reaped 20 '.jobs == 1'
     wk_until 10 "the orphan container $cid is removed" wk_container_gone "$cid" ||
         { wk_dump b; return 1; }
     wk_wait_event b job_done 90 '.task_id == "crash2"'

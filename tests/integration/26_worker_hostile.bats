@@ -145,7 +145,8 @@ redis_net_out() {
 @test "redis: one task id on two workers: the second waits; if the first dies, it takes over after the lease" {
     local tid job
     tid=$(rx_tid duprun)
-    job="{\"task_id\":\"$tid\",\"command\":[\"sleep\",\"2\"]}"
+    # Long enough to be still running on a when b comes, under TSan too.
+    job="{\"task_id\":\"$tid\",\"command\":[\"sleep\",\"10\"]}"
     wk_push "$job"
     wk_start a --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
     wk_wait_event a job_start 30 ".task_id == \"$tid\"" || return 1
@@ -157,7 +158,7 @@ redis_net_out() {
     wk_wait_exit a 10
     # a's lease expires (3 s): b takes the lock over and runs the job; a's
     # copy, reaped, is then a duplicate.
-    wk_wait_event b job_done 30 ".task_id == \"$tid\"" || return 1
+    wk_wait_event b job_done 60 ".task_id == \"$tid\"" || return 1
     wk_wait_event b job_skipped 30 ".task_id == \"$tid\"" || return 1
     wk_signal_and_wait b TERM 30
     assert_equal "$(wk_count_events b job_start ".task_id == \"$tid\"")" 1 "runs on b"

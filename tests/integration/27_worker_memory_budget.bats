@@ -21,9 +21,10 @@ teardown() { wk_teardown; }
 LEASE=(--lease 3 --heartbeat 1)
 MIB=1048576
 # Each job prints when it starts and when it ends (the engine host's clock).
-SLEEPER='date +%s.%N; sleep 4; date +%s.%N'
+SLEEPER='date +%s.%N; sleep 8; date +%s.%N'
 
-# mb_job TID MEMORY_LIMIT: a job that sleeps 4 s between its two timestamps.
+# mb_job TID MEMORY_LIMIT: a job that sleeps 8 s between its two timestamps
+# (long enough for three to overlap when nothing holds them back, under TSan).
 mb_job() {
     jq -nc --arg id "$1" --arg m "$2" --arg s "$SLEEPER" \
         '{task_id: $id, command: ["sh", "-c", $s], memory_limit: $m, timeout: 60}'
@@ -125,7 +126,7 @@ watch_run() {
     wk_start w --queue "dir:$WK_SPOOL" --concurrency 3 --memory-budget 512m "${LEASE[@]}"
     wk_wait_event w start 10 '.memory_budget == 536870912' || return 1
     watch_run "dir:$WK_SPOOL" w 60 wk_count_at_least "$WK_SPOOL/results" 4 || return 1
-    wk_until 5 "status shows the budget, nothing in use" status_budget "dir:$WK_SPOOL" w 0 0
+    wk_until 15 "status shows the budget, nothing in use" status_budget "dir:$WK_SPOOL" w 0 0
     wk_signal_and_wait w TERM 30
     assert_equal "$WK_RC" 0 "exit code"
     results=$(spool_results "$tag")
@@ -211,7 +212,7 @@ watch_run() {
     wk_has_event w memory_budget ".engine_memory == $total and .memory_budget == $want" ||
         { wk_dump w; fail "memory_budget event: want engine_memory $total, memory_budget $want"; }
     wk_has_event w start '.memory_budget == null' || fail "start: memory_budget not null (auto)"
-    wk_until 5 "status shows the default budget" \
+    wk_until 15 "status shows the default budget" \
         wk_status_is "dir:$WK_SPOOL" ".workers[\"${WK_ID[w]}\"].memory_budget == $want"
     wk_signal_and_wait w TERM 30
     # The config file's key is the option's name, like every other one.

@@ -53,13 +53,23 @@ has_result() {
     [[ -n $(wk_result "$1") ]]
 }
 
+# metrics_settled COUNT: /metrics shows COUNT timed jobs, no busy slot and an
+# empty queue (the result is stored before the slot is free, and the depth
+# is read at a heartbeat).
+metrics_settled() {
+    get /metrics
+    [[ $GOT_CODE == 200 && $(metric ralph_job_duration_seconds_count) == "$1" &&
+        $(metric ralph_slots_busy) == 0 && $(metric ralph_queue_depth) == 0 ]]
+}
+
 @test "metrics: jobs by status, the duration histogram, slots and queue depth; healthz and readyz 200" {
     wk_start w --queue "$WK_Q" --concurrency 2 --lease 3 --heartbeat 1 --metrics "$MPORT"
     wk_wait_event w start 10
     wk_push "$(job "m-ok-$$" true)" "$(job "m-err-$$" 'exit 3')"
     wk_until 90 "two results" has_result "m-err-$$" || { wk_dump w; return 1; }
     wk_until 30 "both results" has_result "m-ok-$$" || { wk_dump w; return 1; }
-    sleep 2 # a heartbeat: the queue's depth
+    wk_until 30 "/metrics shows 2 timed jobs, no busy slot, an empty queue" metrics_settled 2 ||
+        { echo "$GOT_BODY" >&2; return 1; }
     get /metrics
     assert_equal "$GOT_CODE" 200 "GET /metrics"
     assert_equal "$(metric 'ralph_jobs_total{status="success"}')" 1 "successes"
@@ -117,6 +127,50 @@ has_result() {
     assert_equal "$WK_RC" 0 "the worker's exit code"
 }
 
+@test "metrics: a job that keeps failing on the engine counts its infra errors, its requeue and its dead letter" {
+    wk_start w --queue "$WK_Q" --lease 5 --heartbeat 1 --max-attempts 2 --metrics "127.0.0.1:$MPORT"
+    wk_wait_event w start 10
+    # An image the engine lacks: an infra_error at each attempt.
+    wk_push "$(jq -nc --arg id "m-dead-$$" '{task_id: $id, runtime: "nope:1", command: ["true"]}')"
+    wk_until 60 "the job is dead-lettered" wk_llen_at_least ralph:dead 1 || { wk_dump w; return 1; }
+    wk_until 15 "/metrics counts the dead letter" metric_is ralph_dead_total 1 ||
+        { echo "$GOT_BODY" >&2; return 1; }
+    assert_equal "$(metric ralph_infra_errors_total)" 2 "infra errors (two attempts)"
+    assert_equal "$(metric ralph_requeued_total)" 1 "requeues (after the first attempt)"
+    wk_signal_and_wait w TERM 30
+}
+
+# metric_is NAME VALUE: /metrics shows NAME at VALUE (for wk_until).
+metric_is() {
+    get /metrics
+    [[ $GOT_CODE == 200 && $(metric "$1") == "$2" ]]
+}
+
+# readyz_is CODE: GET /readyz answers CODE (for wk_until).
+readyz_is() {
+    get /readyz
+    [[ $GOT_CODE == "$1" ]]
+}
+
+@test "metrics: with Redis down the worker is not ready but healthy; ready again once it is back" {
+    wk_start w --queue "$WK_Q" --lease 5 --heartbeat 1 --metrics "127.0.0.1:$MPORT"
+    wk_wait_event w start 10
+    wk_until 15 "GET /readyz answers 200" readyz_is 200
+    wk_redis_stop
+    # The heartbeat (every second) finds the queue gone.
+    wk_until 15 "GET /readyz answers 503 with Redis down" readyz_is 503 ||
+        { wk_redis_start "$WK_REDIS_PORT"; return 1; }
+    local body=$GOT_BODY
+    get /healthz
+    local health=$GOT_CODE
+    wk_redis_start "$WK_REDIS_PORT"
+    [[ $body == *"queue is not reachable"* ]] || fail "readyz body: $body"
+    assert_equal "$health" 200 "GET /healthz with Redis down"
+    wk_until 15 "GET /readyz answers 200 once Redis is back" readyz_is 200
+    wk_signal_and_wait w TERM 30
+    assert_equal "$WK_RC" 0 "the worker's exit code"
+}
+
 @test "metrics: slow and hostile clients stall no job and grow no memory; the endpoint answers again" {
     wk_start w --queue "$WK_Q" --lease 3 --heartbeat 1 --metrics "$MPORT"
     wk_wait_event w start 10
@@ -160,10 +214,11 @@ PY
         fail "the worker's peak memory grew by $(((after - before) / 1024)) KiB under the clients"
     kill "$SLOW_PID" 2>/dev/null
     SLOW_PID=
+    # (Counted once the result is stored: looked at until then, or 30 s.)
     local i
-    for ((i = 0; i < 20; i++)); do
+    for ((i = 0; i < 60; i++)); do
         get /metrics
-        [[ $GOT_CODE == 200 ]] && break
+        [[ $GOT_CODE == 200 && $(metric 'ralph_jobs_total{status="success"}') == 1 ]] && break
         sleep 0.5
     done
     assert_equal "$GOT_CODE" 200 "GET /metrics once the clients are gone"

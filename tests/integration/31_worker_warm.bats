@@ -25,7 +25,7 @@ setup() {
     jq -n --arg sb "$SB" '{default_sandbox: $sb, max_memory_limit: "128m", max_pids_limit: 16}' >"$POLICY"
 }
 teardown() {
-    [[ -n ${EVENTS_PID:-} ]] && kill "$EVENTS_PID" 2>/dev/null
+    [[ -n ${RX_EVENTS_PID:-} ]] && kill "$RX_EVENTS_PID" 2>/dev/null
     wk_teardown
 }
 
@@ -74,10 +74,7 @@ warm_run() {
 }
 
 @test "warm: jobs run in started sandboxes, each container started once and removed" {
-    docker events --filter type=container --filter event=start --format '{{.ID}}' \
-        >"$BATS_TEST_TMPDIR/starts" 2>&1 3>&- &
-    EVENTS_PID=$!
-    sleep 0.5
+    rx_follow_starts "$BATS_TEST_TMPDIR/starts"
     warm_start a 2
     local i res ids=() code
     code=$'def calculate(inputs):\n    return {"n": inputs["n"] * 2}'
@@ -96,10 +93,10 @@ warm_run() {
     wk_has_event a job_done '.warm == true' || fail "job_done says warm"
     wk_signal_and_wait a TERM 60
     sleep 1
-    kill "$EVENTS_PID" 2>/dev/null
+    kill "$RX_EVENTS_PID" 2>/dev/null
     local id
     for id in "${ids[@]}"; do
-        assert_equal "$(grep -c "^$id\$" "$BATS_TEST_TMPDIR/starts")" 1 "starts of container ${id:0:12}"
+        assert_equal "$(grep -c "^$id " "$BATS_TEST_TMPDIR/starts")" 1 "starts of container ${id:0:12}"
         wk_container_gone "$id" || fail "container ${id:0:12} left behind"
     done
     assert_equal "$(wk_containers a)" "" "containers of the worker after SIGTERM (the idle pool included)"
@@ -130,7 +127,7 @@ warm_run() {
     # The processes named `sleep 300` the job can see.
     local count='for f in /proc/[0-9]*/cmdline; do tr "\\000" " " <"$f"; echo; done 2>/dev/null | grep -c "^sleep 300 " || true'
     first=$(warm_run "$(jq -nc --arg id "leak-1-$$" --arg n "$count" \
-        '{task_id: $id, command: ["sh", "-c", ("echo secret >/tmp/left; echo secret >/workspace/left; (sleep 300 &); sleep 0.2; " + $n)]}')")
+        '{task_id: $id, command: ["sh", "-c", ("echo secret >/tmp/left; echo secret >/workspace/left; (sleep 300 &); i=0; until [ \"$(" + $n + ")\" -ge 1 ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done; " + $n)]}')")
     assert_equal "$(jq -r .status <<<"$first")" success "first job"
     local out
     out=$(jq -r .stdout <<<"$first")

@@ -15,7 +15,7 @@ setup_file() { wk_setup_file; }
 teardown_file() { wk_teardown_file; }
 setup() { wk_setup; }
 teardown() {
-    [[ -n ${EVENTS_PID:-} ]] && kill "$EVENTS_PID" 2>/dev/null
+    [[ -n ${RX_EVENTS_PID:-} ]] && kill "$RX_EVENTS_PID" 2>/dev/null
     wk_teardown
 }
 
@@ -26,6 +26,12 @@ SLEEP=3
 # pid file, or the dockerd serving DOCKER_HOST's socket) and the containerd
 # it started (its child).  Not pgrep -x: Docker 26 runs beside it during
 # make test, with a dockerd and containerd of the same names.
+# For wk_until: no container labelled with one of this run's task ids exists.
+load_containers_gone() {
+    ! docker ps -a --filter label=ralph.task_id --format '{{.Label "ralph.task_id"}}' |
+        grep -q "^load-[0-9]*-$$\$"
+}
+
 engine_pids() {
     local host=${DOCKER_HOST:-unix:///var/run/docker.sock} d="" p
     case $host in
@@ -63,19 +69,7 @@ engine_ticks() {
     done
     # The engine keeps only its last few hundred events: its container
     # starts are followed live, from before the push.
-    docker events --filter type=container --filter event=start \
-        --format '{{index .Actor.Attributes "ralph.task_id"}}' >"$BATS_TEST_TMPDIR/starts" 2>&1 3>&- &
-    EVENTS_PID=$!
-    # The stream is live once a marker container's start shows in it (a
-    # fixed wait was not enough for a loaded machine: one start was missed).
-    local mark="load-mark-$$" waited=0
-    docker run --rm --network none --label "ralph.task_id=$mark" --label ralph.test=43_load \
-        --entrypoint true "$RALPH_TEST_IMAGE" >/dev/null ||
-        fail "the marker container did not run"
-    until grep -qx "$mark" "$BATS_TEST_TMPDIR/starts"; do
-        ((waited++ < 300)) || fail "the engine's event stream did not show the marker's start in 30 s"
-        sleep 0.1
-    done
+    rx_follow_starts "$BATS_TEST_TMPDIR/starts"
     ENGINE_PIDS=$(engine_pids) || fail "the engine's dockerd was not found (its pid file or socket)"
     ticks0=$(engine_ticks)
     t0=$(date +%s%N)
@@ -113,14 +107,14 @@ engine_ticks() {
     # Every start came before its result; the stream may lag behind a
     # little.  Read until N show, or 30 s more, then count.
     local engine_starts waited=0
-    while engine_starts=$(grep -c "^load-[0-9]*-$$\$" "$BATS_TEST_TMPDIR/starts" || true)
+    while engine_starts=$(grep -c " load-[0-9]*-$$\$" "$BATS_TEST_TMPDIR/starts" || true)
         ((engine_starts < N && waited++ < 300)); do
         sleep 0.1
     done
-    kill "$EVENTS_PID" 2>/dev/null
+    kill "$RX_EVENTS_PID" 2>/dev/null
     if ((engine_starts != N)); then
         for ((i = 0; i < N; i++)); do
-            grep -qx "load-$i-$$" "$BATS_TEST_TMPDIR/starts" || echo "# no start seen for load-$i-$$" >&2
+            grep -q " load-$i-$$\$" "$BATS_TEST_TMPDIR/starts" || echo "# no start seen for load-$i-$$" >&2
         done
     fi
     assert_equal "$engine_starts" "$N" "containers the engine started for the jobs"
@@ -132,10 +126,8 @@ engine_ticks() {
     for w in a b c d; do rss+=("$(($(wk_hwm "$w") / 1024))"); done
     cpu=$(((ticks1 - ticks0) * 1000 / $(getconf CLK_TCK)))
     for w in a b c d; do wk_signal_and_wait "$w" TERM 60; done
-    sleep 1
-    [[ -z $(docker ps -aq --filter label=ralph.task_id | while read -r c; do
-        docker inspect -f '{{index .Config.Labels "ralph.task_id"}}' "$c"
-    done | grep "^load-[0-9]*-$$\$") ]] || fail "job containers left"
+    # (A container the engine is still removing is looked at until it is gone.)
+    wk_until 30 "no container of the jobs is left" load_containers_gone
     assert_equal "$(rcli LLEN ralph:jobs)" 0 "jobs left queued"
     assert_equal "$(rcli LLEN ralph:dead)" 0 "jobs dead-lettered"
     # Nothing of a claim is left once the workers stopped: no job in a

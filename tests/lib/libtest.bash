@@ -457,6 +457,26 @@ rx_build_image() {
         fail "could not build the test image $tag: $(cat "$ctx/err")"
 }
 
+# rx_follow_starts FILE: follow the engine's container starts into FILE, a
+# line each: "ID TASK_ID" (the ralph.task_id label, empty without one), from
+# now on; RX_EVENTS_PID is the follower (kill it when done).  Returns once
+# the stream is live: a marker container's start shows in it (a fixed wait
+# was not enough on a loaded machine: a start was missed).
+rx_follow_starts() {
+    local file=$1 mark="events-mark-$$-$RANDOM" i
+    docker events --filter type=container --filter event=start \
+        --format '{{.ID}} {{index .Actor.Attributes "ralph.task_id"}}' >"$file" 2>&1 3>&- &
+    RX_EVENTS_PID=$!
+    docker run --rm --network none --label "ralph.task_id=$mark" \
+        --entrypoint true "$RALPH_TEST_IMAGE" >/dev/null ||
+        fail "the marker container did not run"
+    for ((i = 0; i < 300; i++)); do
+        grep -q " $mark\$" "$file" && return 0
+        sleep 0.1
+    done
+    fail "the engine's event stream did not show the marker's start in 30 s: $(head -c 500 "$file")"
+}
+
 # rx_engine_actions ID T0: the engine's actions on a container since T0
 # (Unix seconds), one a line.
 rx_engine_actions() {

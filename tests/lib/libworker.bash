@@ -82,15 +82,26 @@ wk_require() {
 
 # ---- bounded waits ----------------------------------------------------------
 
+# wk_deadline SECS: the time in ms, SECS from now (bash's SECONDS counts
+# whole seconds, so a wait of N by it could end after N-1).
+wk_deadline() {
+    echo $(($(date +%s%N) / 1000000 + $1 * 1000))
+}
+
+# wk_past DEADLINE: is the time in ms past DEADLINE?
+wk_past() {
+    (($(date +%s%N) / 1000000 >= $1))
+}
+
 # wk_until SECS WHAT COMMAND...: run COMMAND every 0.2 s until it succeeds;
 # fail with WHAT after SECS seconds.
 wk_until() {
     local secs=$1 what=$2 end
     shift 2
-    end=$((SECONDS + secs))
+    end=$(wk_deadline "$secs")
     while :; do
         "$@" >/dev/null 2>&1 && return 0
-        ((SECONDS >= end)) && break
+        wk_past "$end" && break
         sleep 0.2
     done
     fail "FAILED: not within $secs s: $what"
@@ -306,7 +317,7 @@ wk_dump() {
 # once when the worker has exited without logging it.
 wk_wait_event() {
     local name=$1 event=$2 secs=${3:-30} cond=${4:-true} end alive
-    end=$((SECONDS + secs))
+    end=$(wk_deadline "$secs")
     while :; do
         alive=0
         wk_alive "$name" && alive=1
@@ -316,7 +327,7 @@ wk_wait_event() {
             fail "FAILED: worker $name exited without logging event $event ($cond)"
             return 1
         fi
-        ((SECONDS >= end)) && break
+        wk_past "$end" && break
         sleep 0.2
     done
     wk_dump "$name"
