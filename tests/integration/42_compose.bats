@@ -6,6 +6,7 @@
 
 load ../lib/libtest
 load ../lib/libworker
+load ../lib/libpyindex
 
 DC_FILE=$BATS_TEST_DIRNAME/../../docker-compose.yml
 WORKER_IMAGE=${RALPH_TEST_WORKER_IMAGE:-ralph-worker:latest}
@@ -55,16 +56,21 @@ EOF
     set +a
     WORKER_IDS=()
     DC_UP=0
+    DC_OVERRIDE=
+    DEPS_IMAGE=
 }
 
 dc() {
-    timeout -k 5 90 docker-compose --env-file "$DC_ENV" -f "$DC_FILE" -p "$DC_PROJECT" "$@"
+    timeout -k 5 90 docker-compose --env-file "$DC_ENV" -f "$DC_FILE" \
+        ${DC_OVERRIDE:+-f "$DC_OVERRIDE"} -p "$DC_PROJECT" "$@"
 }
 
 # Whatever happened, the project goes, and so do the job containers of its
 # workers (a leftover fails the test that left it).
 teardown() {
     local bad=0 id ids
+    [[ -z ${INDEX_DIR:-} ]] || pyindex_stop "$INDEX_DIR"
+    [[ -z ${DEPS_IMAGE:-} ]] || docker rmi "$DEPS_IMAGE" >/dev/null 2>&1 || true
     if ((${DC_UP:-0})); then
         if [[ -n $(docker ps -aq --filter "label=com.docker.compose.project=$DC_PROJECT") ]]; then
             dc logs --no-color --tail 30 >&2 2>&1 || true
@@ -301,4 +307,38 @@ stats_job() {
         [[ -z $left ]] || fail "job containers of worker $c left: $left"
     done
     for c in "${ids[@]}" "$bad_id"; do assert_no_container "$c"; done
+}
+
+@test "compose: with the operator's policy mounted as the file says, a job's requirements come from its index" {
+    local id pol c
+    id=$(rx_tid compose-req)
+    RX_TASK_IDS+=("$id")
+    # The tests' index on the host's loopback; the build runs on the engine
+    # (host network), the workers stay on their internal network.
+    pyindex_start "$BATS_TEST_TMPDIR/index"
+    pol=$BATS_TEST_TMPDIR/policy.json
+    jq -n --arg url "http://127.0.0.1:$INDEX_PORT/simple/" \
+        '{requirements_index_url: $url, requirements_network: "host"}' >"$pol"
+    chmod 0644 "$pol"
+    # What the file's commented volume line says to do, as an override.
+    DC_OVERRIDE=$BATS_TEST_TMPDIR/policy.yml
+    printf 'services:\n  worker:\n    volumes:\n      - %s:/etc/ralph-exec/policy.json:ro\n' "$pol" >"$DC_OVERRIDE"
+    DC_UP=1
+    dc up -d --scale worker=1 >"$BATS_TEST_TMPDIR/up.log" 2>&1 ||
+        { cat "$BATS_TEST_TMPDIR/up.log" >&2; fail "docker-compose up failed (above)"; }
+    REDIS_C=$(dc ps -q redis)
+    c=$(dc ps -q worker)
+    wk_until 30 "worker container $c logs its start" worker_started "$c" || { docker logs "$c" >&2; return 1; }
+    WORKER_IDS+=("$(worker_id_of "$c")")
+    rcli_c LPUSH "$PREFIX:jobs" "$(jq -cn --arg id "$id" '{task_id: $id, requirements: ["tinydep==1.0"],
+        code: "import tinydep\ndef calculate(i):\n    return tinydep.VALUE\n"}')" >/dev/null
+    wk_until 120 "the job's result" done_count_is 1 || { docker logs "$c" >&2; return 1; }
+    RX_OUT=$(rcli_c GET "$PREFIX:result:$id")
+    DEPS_IMAGE=$(jq -r '.deps_image // empty' <<<"$RX_OUT")
+    rx_check '.status == "success" and .output == 42 and (.deps_image | startswith("ralph-deps:"))' \
+        'the job imported its requirement from its deps image'
+    assert_equal "$(pyindex_requests '/files/tinydep-1.0')" 1 "downloads of tinydep from the policy's index"
+    dc down -v >"$BATS_TEST_TMPDIR/down.log" 2>&1 ||
+        { cat "$BATS_TEST_TMPDIR/down.log" >&2; fail "docker-compose down -v failed"; }
+    assert_no_container "$id"
 }
