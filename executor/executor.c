@@ -1154,7 +1154,7 @@ harness_ready(struct run *r)
 {
     const char *ready = SANDBOX_HARNESS_READY;
     struct docker_demux d;
-    docker_demux_init(&d, strlen(ready), 4096);
+    docker_demux_init(&d, strlen(ready), LIMIT_PRELOAD_STDERR_BYTES);
     int rc = docker_attach_read(r->att, strlen(ready), &d, rx_now_ms() + WARM_PRELOAD_MS, &r->err);
     const char *out = d.out[DOCKER_STREAM_STDOUT].data, *say = d.out[DOCKER_STREAM_STDERR].data;
     if (rc == DOCKER_ATTACH_OUTPUT && out != NULL && strcmp(out, ready) == 0)

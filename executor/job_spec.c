@@ -518,8 +518,9 @@ f_pids(struct job_spec *job, struct json_object *v, struct rx_error **err)
     errno = 0;
     long long n = json_object_get_int64(v);
     /* The engine reads 0 or less as "unlimited": never send that. */
-    if (errno != 0 || n < 4 || n > 32768)
-        return rx_error_reject(err, "`pids_limit` must be between 4 and 32768");
+    if (errno != 0 || n < LIMIT_JOB_PIDS_MIN || n > LIMIT_JOB_PIDS_MAX)
+        return rx_error_reject(err, "`pids_limit` must be between %d and %d", LIMIT_JOB_PIDS_MIN,
+                               LIMIT_JOB_PIDS_MAX);
     job->pids_limit = n;
     return 0;
 }
