@@ -474,24 +474,7 @@ job_spec_workspace_bytes(const struct job_spec *job)
 static long long
 input_inodes(const struct job_spec *job)
 {
-    size_t n = 0, cap = 16;
-    char **dirs = xcalloc(cap, sizeof(*dirs));
-    for (size_t i = 0; i < job->n_files; i++) {
-        const char *path = job->files[i].path;
-        for (const char *s = strchr(path, '/'); s != NULL; s = strchr(s + 1, '/')) {
-            if (n == cap)
-                dirs = xrealloc(dirs, (cap *= 2) * sizeof(*dirs));
-            dirs[n++] = xstrndup(path, (size_t)(s - path));
-        }
-    }
-    qsort(dirs, n, sizeof(*dirs), cmp_str);
-    long long distinct = 0;
-    for (size_t i = 0; i < n; i++)
-        distinct += i == 0 || strcmp(dirs[i], dirs[i - 1]) != 0;
-    for (size_t i = 0; i < n; i++)
-        free(dirs[i]);
-    free(dirs);
-    return (long long)job->n_files + distinct + 4;
+    return (long long)job->n_files + (long long)implied_dirs(job) + 4;
 }
 
 /* What the workspace's tmpfs may take beyond a file's own bytes: its last
