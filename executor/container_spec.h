@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "executor/job_spec.h"
+#include "executor/limits.h"
 #include "executor/rx_error.h"
 
 /* The uids jobs run as unless the policy sets uid_range: each job running
@@ -82,7 +83,7 @@ struct container_spec_opts {
  * (32768 for a root service on bookworm) must allow.  Like any nproc it
  * counts the job's uid's processes host-wide (its own uid); PidsLimit bounds
  * each job. */
-#define SANDBOX_PODMAN_NPROC 32768
+#define SANDBOX_PODMAN_NPROC LIMIT_JOB_PIDS_MAX
 
 /* Under gVisor (ptrace platform) every process of the job has host-side stub
  * processes and the sentry has its own threads, all in the container's pids

@@ -21,8 +21,6 @@
 /* A lock container outlives its build by this much before the sweep (or
  * a waiting job) may take it for a crashed builder's. */
 #define DEPS_LOCK_GRACE_S 60
-/* The memory a build's containers may use (pip resolving and unpacking). */
-#define DEPS_BUILD_MEMORY (2ll << 30)
 
 /* One preparation's state, shared by its steps. */
 struct prep {
@@ -217,11 +215,11 @@ build(struct prep *s, struct rx_error **err)
     cleanup_free char *l = docker_http_escape(rx_json_compact(labels));
     cleanup_free char *net = docker_http_escape(s->p->network ? s->p->network : "bridge");
     /* The build's containers get limits too (they are outside any worker's
-     * memory budget): DEPS_BUILD_MEMORY, no swap, one CPU. */
+     * memory budget): LIMIT_DEPS_BUILD_MEMORY, no swap, one CPU. */
     cleanup_free char *query =
         xasprintf("t=%s&labels=%s&networkmode=%s&rm=1&forcerm=1&memory=%lld&memswap=%lld"
                   "&cpuperiod=100000&cpuquota=100000",
-                  t, l, net, DEPS_BUILD_MEMORY, DEPS_BUILD_MEMORY);
+                  t, l, net, LIMIT_DEPS_BUILD_MEMORY, LIMIT_DEPS_BUILD_MEMORY);
     cleanup_buf struct rx_buf log;
     rx_buf_init(&log, 0);
     bool cut = false;

@@ -96,6 +96,31 @@ feed_harness(struct docker_attach *att, const struct job_spec *job, bool input_o
     return r;
 }
 
+/* What a path in the container is, by the Go FileMode bits the engine's
+ * stat gives ("a directory"), for an error; NULL for a regular file, or
+ * when the engine gave no mode (mode < 0).  Not tar_stream.c's type_word:
+ * Go's bits do not tell a character device from a block device, and have
+ * an "irregular" kind of their own. */
+static const char *
+go_mode_word(long long mode)
+{
+    if (mode < 0)
+        return NULL;
+    if (mode & GO_MODE_DIR)
+        return "a directory";
+    if (mode & GO_MODE_SYMLINK)
+        return "a symbolic link";
+    if (mode & GO_MODE_PIPE)
+        return "a FIFO";
+    if (mode & (GO_MODE_DEVICE | GO_MODE_CHARDEV))
+        return "a device";
+    if (mode & GO_MODE_SOCKET)
+        return "a socket";
+    if (mode & GO_MODE_IRREGULAR)
+        return "an irregular file";
+    return NULL;
+}
+
 /* Copy one file out of the container, with every check: it must be a
  * single regular file of at most cap bytes.  ENOENT when it does not exist. */
 static int
@@ -144,21 +169,7 @@ fetch_file(struct docker_client *dc, const char *id, const char *rel, size_t cap
     }
     const char *slash = strrchr(rel, '/');
     const char *base = slash ? slash + 1 : rel;
-    const char *what = NULL;
-    if (mode >= 0) {
-        if (mode & GO_MODE_DIR)
-            what = "a directory";
-        else if (mode & GO_MODE_SYMLINK)
-            what = "a symbolic link";
-        else if (mode & GO_MODE_PIPE)
-            what = "a FIFO";
-        else if (mode & (GO_MODE_DEVICE | GO_MODE_CHARDEV))
-            what = "a device";
-        else if (mode & GO_MODE_SOCKET)
-            what = "a socket";
-        else if (mode & GO_MODE_IRREGULAR)
-            what = "an irregular file";
-    }
+    const char *what = go_mode_word(mode);
     if (what != NULL) {
         rx_error_set(err, EINVAL, "output file %s is %s, not a regular file", rel, what);
         (*err)->kind = RX_ERR_OUTPUT;
@@ -1154,7 +1165,7 @@ harness_ready(struct run *r)
 {
     const char *ready = SANDBOX_HARNESS_READY;
     struct docker_demux d;
-    docker_demux_init(&d, strlen(ready), 4096);
+    docker_demux_init(&d, strlen(ready), LIMIT_PRELOAD_STDERR_BYTES);
     int rc = docker_attach_read(r->att, strlen(ready), &d, rx_now_ms() + WARM_PRELOAD_MS, &r->err);
     const char *out = d.out[DOCKER_STREAM_STDOUT].data, *say = d.out[DOCKER_STREAM_STDERR].data;
     if (rc == DOCKER_ATTACH_OUTPUT && out != NULL && strcmp(out, ready) == 0)

@@ -284,6 +284,97 @@ cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* One entry of `files`: its path checked, its text copied into the next of
+ * job->files (allocated for every entry). */
+static int
+add_file(struct job_spec *job, const char *path, struct json_object *val, struct rx_error **err)
+{
+    const char *why = NULL;
+    if (job_spec_check_path(path, strlen(path), &why) < 0)
+        return rx_error_reject(err, "`files`: path \"%.100s\" %s", path, why);
+    if (!json_object_is_type(val, json_type_string))
+        return rx_error_reject(err, "`files[\"%.100s\"]` must be a string, not %s", path,
+                               type_name(val));
+    struct job_file *f = &job->files[job->n_files++];
+    f->path = xstrdup(path);
+    f->len = (size_t)json_object_get_string_len(val);
+    f->content = xmalloc(f->len + 1);
+    memcpy(f->content, json_object_get_string(val), f->len + 1);
+    return 0;
+}
+
+/* No path in `files` has more than LIMIT_JOB_PATH_DEPTH directories above it. */
+static int
+check_depth(const struct job_spec *job, struct rx_error **err)
+{
+    for (size_t i = 0; i < job->n_files; i++) {
+        const char *p = job->files[i].path;
+        size_t depth = 0;
+        for (const char *s = strchr(p, '/'); s != NULL; s = strchr(s + 1, '/'))
+            if (++depth > LIMIT_JOB_PATH_DEPTH)
+                return rx_error_reject(err,
+                                       "`files`: path \"%.100s\" is more than %d "
+                                       "directories deep",
+                                       p, LIMIT_JOB_PATH_DEPTH);
+    }
+    return 0;
+}
+
+/* A directory a path implies: the path's first len bytes (before a '/'). */
+struct dir_ref {
+    const char *path;
+    size_t len;
+};
+
+/* Orders dir_refs as strcmp orders the directories' names. */
+static int
+cmp_dir_ref(const void *a, const void *b)
+{
+    const struct dir_ref *x = a, *y = b;
+    int c = memcmp(x->path, y->path, x->len < y->len ? x->len : y->len);
+    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* How many distinct directories the paths in `files` imply ("a/b/c" implies
+ * "a" and "a/b"). */
+static size_t
+implied_dirs(const struct job_spec *job)
+{
+    size_t n = 0, cap = 16;
+    cleanup_free struct dir_ref *dirs = xcalloc(cap, sizeof(*dirs));
+    for (size_t i = 0; i < job->n_files; i++) {
+        const char *path = job->files[i].path;
+        for (const char *s = strchr(path, '/'); s != NULL; s = strchr(s + 1, '/')) {
+            if (n == cap)
+                dirs = xrealloc(dirs, (cap *= 2) * sizeof(*dirs));
+            dirs[n++] = (struct dir_ref){path, (size_t)(s - path)};
+        }
+    }
+    qsort(dirs, n, sizeof(*dirs), cmp_dir_ref);
+    size_t distinct = 0;
+    for (size_t i = 0; i < n; i++)
+        distinct += i == 0 || cmp_dir_ref(&dirs[i], &dirs[i - 1]) != 0;
+    return distinct;
+}
+
+/* One path must not be a directory prefix of another ("a" and "a/b"). */
+static int
+check_no_file_is_dir(const struct job_spec *job, struct rx_error **err)
+{
+    for (size_t i = 0; i < job->n_files; i++) {
+        for (size_t j = 0; j < job->n_files; j++) {
+            const char *a = job->files[i].path, *b = job->files[j].path;
+            size_t la = strlen(a);
+            if (i != j && strncmp(a, b, la) == 0 && b[la] == '/')
+                return rx_error_reject(err,
+                                       "`files`: \"%.100s\" is both a file and the "
+                                       "directory of \"%.100s\"",
+                                       a, b);
+        }
+    }
+    return 0;
+}
+
 static int
 f_files(struct job_spec *job, struct json_object *v, struct rx_error **err)
 {
@@ -297,69 +388,18 @@ f_files(struct job_spec *job, struct json_object *v, struct rx_error **err)
     job->files = xcalloc(n ? n : 1, sizeof(*job->files));
     json_object_object_foreach(v, key, val)
     {
-        const char *why = NULL;
-        if (job_spec_check_path(key, strlen(key), &why) < 0)
-            return rx_error_reject(err, "`files`: path \"%.100s\" %s", key, why);
-        if (!json_object_is_type(val, json_type_string))
-            return rx_error_reject(err, "`files[\"%.100s\"]` must be a string, not %s", key,
-                                   type_name(val));
-        struct job_file *f = &job->files[job->n_files++];
-        f->path = xstrdup(key);
-        f->len = (size_t)json_object_get_string_len(val);
-        f->content = xmalloc(f->len + 1);
-        memcpy(f->content, json_object_get_string(val), f->len + 1);
+        if (add_file(job, key, val, err) < 0)
+            return -1;
     }
     /* The directories the paths imply are entries too: bound them, and the
      * depth, so a small job cannot make a huge tree. */
-    size_t nd = 0, cap = 0;
-    char **dirs = NULL;
-    for (size_t i = 0; i < job->n_files; i++) {
-        const char *p = job->files[i].path;
-        size_t depth = 0;
-        for (const char *s = strchr(p, '/'); s != NULL; s = strchr(s + 1, '/')) {
-            if (++depth > LIMIT_JOB_PATH_DEPTH) {
-                for (size_t k = 0; k < nd; k++)
-                    free(dirs[k]);
-                free(dirs);
-                return rx_error_reject(err,
-                                       "`files`: path \"%.100s\" is more than %d "
-                                       "directories deep",
-                                       p, LIMIT_JOB_PATH_DEPTH);
-            }
-            if (nd == cap) {
-                cap = cap ? cap * 2 : 64;
-                dirs = xrealloc(dirs, cap * sizeof(char *));
-            }
-            dirs[nd++] = xstrndup(p, (size_t)(s - p));
-        }
-    }
-    size_t distinct = 0;
-    if (nd > 0) {
-        qsort(dirs, nd, sizeof(char *), cmp_str);
-        distinct = 1;
-        for (size_t k = 1; k < nd; k++)
-            if (strcmp(dirs[k], dirs[k - 1]) != 0)
-                distinct++;
-    }
-    for (size_t k = 0; k < nd; k++)
-        free(dirs[k]);
-    free(dirs);
-    if (distinct > LIMIT_JOB_FILES)
+    if (check_depth(job, err) < 0)
+        return -1;
+    size_t dirs = implied_dirs(job);
+    if (dirs > LIMIT_JOB_FILES)
         return rx_error_reject(err, "`files` implies %zu directories, more than the %d allowed",
-                               distinct, LIMIT_JOB_FILES);
-    /* One path must not be a directory prefix of another ("a" and "a/b"). */
-    for (size_t i = 0; i < job->n_files; i++) {
-        for (size_t j = 0; j < job->n_files; j++) {
-            const char *a = job->files[i].path, *b = job->files[j].path;
-            size_t la = strlen(a);
-            if (i != j && strncmp(a, b, la) == 0 && b[la] == '/')
-                return rx_error_reject(err,
-                                       "`files`: \"%.100s\" is both a file and the "
-                                       "directory of \"%.100s\"",
-                                       a, b);
-        }
-    }
-    return 0;
+                               dirs, LIMIT_JOB_FILES);
+    return check_no_file_is_dir(job, err);
 }
 
 static int
@@ -434,24 +474,7 @@ job_spec_workspace_bytes(const struct job_spec *job)
 static long long
 input_inodes(const struct job_spec *job)
 {
-    size_t n = 0, cap = 16;
-    char **dirs = xcalloc(cap, sizeof(*dirs));
-    for (size_t i = 0; i < job->n_files; i++) {
-        const char *path = job->files[i].path;
-        for (const char *s = strchr(path, '/'); s != NULL; s = strchr(s + 1, '/')) {
-            if (n == cap)
-                dirs = xrealloc(dirs, (cap *= 2) * sizeof(*dirs));
-            dirs[n++] = xstrndup(path, (size_t)(s - path));
-        }
-    }
-    qsort(dirs, n, sizeof(*dirs), cmp_str);
-    long long distinct = 0;
-    for (size_t i = 0; i < n; i++)
-        distinct += i == 0 || strcmp(dirs[i], dirs[i - 1]) != 0;
-    for (size_t i = 0; i < n; i++)
-        free(dirs[i]);
-    free(dirs);
-    return (long long)job->n_files + distinct + 4;
+    return (long long)job->n_files + (long long)implied_dirs(job) + 4;
 }
 
 /* What the workspace's tmpfs may take beyond a file's own bytes: its last
@@ -518,8 +541,9 @@ f_pids(struct job_spec *job, struct json_object *v, struct rx_error **err)
     errno = 0;
     long long n = json_object_get_int64(v);
     /* The engine reads 0 or less as "unlimited": never send that. */
-    if (errno != 0 || n < 4 || n > 32768)
-        return rx_error_reject(err, "`pids_limit` must be between 4 and 32768");
+    if (errno != 0 || n < LIMIT_JOB_PIDS_MIN || n > LIMIT_JOB_PIDS_MAX)
+        return rx_error_reject(err, "`pids_limit` must be between %d and %d", LIMIT_JOB_PIDS_MIN,
+                               LIMIT_JOB_PIDS_MAX);
     job->pids_limit = n;
     return 0;
 }

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Every size limit in one place (curl's dynbuf limits): each cap on what is
  * read from the engine, the job, the container, the queue or the operator's
- * files, and each bound on what the programs keep in memory.  Anything read
- * past its cap is an error or is marked truncated, never held.
+ * files, and each bound on what the programs keep in memory, or have the
+ * engine use for them outside any job (the requirements build's containers).
+ * Anything read past its cap is an error or is marked truncated, never held.
  *
- * Not here: the sizes given to the container itself (its /tmp, /dev/shm,
- * open files, pids), which are part of the hardening it is created with and
- * stay in container_spec.h beside the rest of it; and the defaults a job
+ * Not here: the sizes given to the job's container itself (its /tmp,
+ * /dev/shm, open files), which are part of the hardening it is created with
+ * and stay in container_spec.h beside the rest of it; and the defaults a job
  * gets for its own limits (job_spec.h), which are choices, not caps. */
 #ifndef RX_LIMITS_H
 #define RX_LIMITS_H
@@ -61,6 +62,11 @@
 /* `file_size_limit` (RLIMIT_FSIZE): at least 1 KiB, at most 1 TiB. */
 #define LIMIT_JOB_FSIZE_MIN (1ll << 10)
 #define LIMIT_JOB_FSIZE_MAX (1ll << 40)
+/* `pids_limit`: at least 4 (the engine reads 0 or less as unlimited). */
+#define LIMIT_JOB_PIDS_MIN 4
+/* `pids_limit`: at most this, which Podman's nproc is set to for every job
+ * (SANDBOX_PODMAN_NPROC, container_spec.h). */
+#define LIMIT_JOB_PIDS_MAX 32768
 
 /* ---- the engine's replies ---- */
 /* A reply read whole, unless its call sets its own cap: JSON we expect small. */
@@ -99,6 +105,9 @@
 /* Room for the tar header (and a long name's extra headers) around one file
  * fetched from the workspace, on top of the file's own cap. */
 #define LIMIT_TAR_OVERHEAD_BYTES (64u << 10)
+/* The harness's stderr while a warm sandbox imports its preload: its first
+ * line is quoted in the error when the preload fails. */
+#define LIMIT_PRELOAD_STDERR_BYTES 4096
 /* The engine's own errors in the attach stream (type-3 frames). */
 #define LIMIT_SYSERR_BYTES 4096
 /* The output shown by --format text (the JSON result carries all of it). */
@@ -120,6 +129,9 @@
  * requirements.txt of at most LIMIT_JOB_REQUIREMENTS lines of
  * LIMIT_REQUIREMENT_BYTES, tarred: under 32 KiB; past it, an error. */
 #define LIMIT_DEPS_CONTEXT_BYTES (256u << 10)
+/* The memory a build's containers may use (pip resolving and unpacking):
+ * they are outside any worker's memory budget. */
+#define LIMIT_DEPS_BUILD_MEMORY (2ll << 30)
 
 /* ---- the operator's files ---- */
 /* The policy file (--policy): a page of JSON; 1 MiB is generous. */
@@ -159,6 +171,8 @@
  * gauges, a few KiB, built whole for each scrape; a line past it is
  * dropped, never held. */
 #define LIMIT_METRICS_TEXT_BYTES (64u << 10)
+/* Memory the /metrics server may use for one connection (its request). */
+#define LIMIT_METRICS_CONNECTION_BYTES (16u << 10)
 /* What the worker reads back of Redis keys anyone may write. */
 #define LIMIT_REDIS_SMALL_VALUE_BYTES 4096
 /* A reply this large leaves hiredis's read buffer as large until the next

@@ -8,6 +8,108 @@
 
 static size_t utf8_seq(const unsigned char *p, size_t n);
 
+/* check_text's scanners, one a kind of token: each starts at p[*at], the
+ * token's first byte, and leaves *at past its end, or returns -1 with *off
+ * and *why set. */
+
+/* A string: valid UTF-8, and no "\u0000" if it is a key. */
+static int
+check_string(const char *p, size_t n, size_t *at, size_t *off, const char **why)
+{
+    size_t i = *at, start = i;
+    bool nul = false;
+    for (i++; i < n && p[i] != '"'; i++) {
+        unsigned char d = (unsigned char)p[i];
+        if (d == '\\') {
+            if (i + 5 < n && p[i + 1] == 'u' && memcmp(p + i + 2, "0000", 4) == 0)
+                nul = true;
+            i++;
+        } else if (d >= 0x80) {
+            size_t k = utf8_seq((const unsigned char *)p + i, n - i);
+            if (k == 0)
+                return *off = i, *why = "invalid UTF-8 (overlong, surrogate or out of range)", -1;
+            i += k - 1;
+        }
+    }
+    size_t k = i + 1;
+    while (k < n && strchr(" \t\r\n", p[k]) != NULL)
+        k++;
+    if (nul && k < n && p[k] == ':')
+        return *off = start, *why = "a key contains a NUL character (\\u0000)", -1;
+    *at = i + 1;
+    return 0;
+}
+
+/* A number: JSON's grammar, and an integer within 64 bits. */
+static int
+check_number(const char *p, size_t n, size_t *at, size_t *off, const char **why)
+{
+    static const char umax[] = "18446744073709551615"; /* UINT64_MAX */
+    static const char nmax[] = "9223372036854775808";  /* -INT64_MIN */
+    /* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+    size_t i = *at, start = i;
+    bool neg = p[i] == '-';
+    if (neg)
+        i++;
+    size_t d0 = i;
+    while (i < n && p[i] >= '0' && p[i] <= '9')
+        i++;
+    size_t nd = i - d0;
+    if (nd == 0 || (nd > 1 && p[d0] == '0'))
+        return *off = start, *why = "a number that is not JSON", -1;
+    bool integer = true;
+    if (i < n && p[i] == '.') {
+        integer = false;
+        size_t f0 = ++i;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+        if (i == f0)
+            return *off = start, *why = "a number that is not JSON (\"1.\")", -1;
+    }
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        integer = false;
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-'))
+            i++;
+        size_t e0 = i;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+        if (i == e0)
+            return *off = start, *why = "a number that is not JSON", -1;
+    }
+    if (integer) {
+        const char *lim = neg ? nmax : umax;
+        size_t ll = strlen(lim);
+        if (nd > ll || (nd == ll && memcmp(p + d0, lim, ll) > 0))
+            return *off = start,
+                   *why = "an integer that does not fit in 64 bits (send big numbers as strings)",
+                   -1;
+    }
+    *at = i;
+    return 0;
+}
+
+static bool
+is_letter(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* A bare word: true, false or null (not NaN, Infinity or any other). */
+static int
+check_word(const char *p, size_t n, size_t *at, size_t *off, const char **why)
+{
+    size_t i = *at, w0 = i;
+    while (i < n && is_letter(p[i]))
+        i++;
+    size_t wl = i - w0;
+    if (!((wl == 4 && (memcmp(p + w0, "true", 4) == 0 || memcmp(p + w0, "null", 4) == 0)) ||
+          (wl == 5 && memcmp(p + w0, "false", 5) == 0)))
+        return *off = w0, *why = "a word that is not JSON (NaN and Infinity are not)", -1;
+    *at = i;
+    return 0;
+}
+
 /* json-c is lenient where JSON is not, and lossy: it accepts NaN, Infinity
  * and "1." even in strict mode and prints them back as is; it takes
  * overlong and surrogate UTF-8; it cuts keys at "\u0000"; and it saturates
@@ -17,90 +119,20 @@ static size_t utf8_seq(const unsigned char *p, size_t n);
 static int
 check_text(const char *p, size_t n, size_t *off, const char **why)
 {
-    static const char umax[] = "18446744073709551615"; /* UINT64_MAX */
-    static const char nmax[] = "9223372036854775808";  /* -INT64_MIN */
     size_t i = 0;
     while (i < n) {
-        unsigned char c = (unsigned char)p[i];
-        if (c == '"') {
-            size_t start = i;
-            bool nul = false;
-            for (i++; i < n && p[i] != '"'; i++) {
-                unsigned char d = (unsigned char)p[i];
-                if (d == '\\') {
-                    if (i + 5 < n && p[i + 1] == 'u' && memcmp(p + i + 2, "0000", 4) == 0)
-                        nul = true;
-                    i++;
-                } else if (d >= 0x80) {
-                    size_t k = utf8_seq((const unsigned char *)p + i, n - i);
-                    if (k == 0)
-                        return *off = i,
-                               *why = "invalid UTF-8 (overlong, surrogate or out of range)", -1;
-                    i += k - 1;
-                }
-            }
-            size_t k = i + 1;
-            while (k < n && strchr(" \t\r\n", p[k]) != NULL)
-                k++;
-            if (nul && k < n && p[k] == ':')
-                return *off = start, *why = "a key contains a NUL character (\\u0000)", -1;
+        char c = p[i];
+        int r = 0;
+        if (c == '"')
+            r = check_string(p, n, &i, off, why);
+        else if (c == '-' || (c >= '0' && c <= '9'))
+            r = check_number(p, n, &i, off, why);
+        else if (is_letter(c))
+            r = check_word(p, n, &i, off, why);
+        else
             i++;
-            continue;
-        }
-        if (c == '-' || (c >= '0' && c <= '9')) {
-            /* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-            size_t start = i;
-            bool neg = c == '-';
-            if (neg)
-                i++;
-            size_t d0 = i;
-            while (i < n && p[i] >= '0' && p[i] <= '9')
-                i++;
-            size_t nd = i - d0;
-            if (nd == 0 || (nd > 1 && p[d0] == '0'))
-                return *off = start, *why = "a number that is not JSON", -1;
-            bool integer = true;
-            if (i < n && p[i] == '.') {
-                integer = false;
-                size_t f0 = ++i;
-                while (i < n && p[i] >= '0' && p[i] <= '9')
-                    i++;
-                if (i == f0)
-                    return *off = start, *why = "a number that is not JSON (\"1.\")", -1;
-            }
-            if (i < n && (p[i] == 'e' || p[i] == 'E')) {
-                integer = false;
-                i++;
-                if (i < n && (p[i] == '+' || p[i] == '-'))
-                    i++;
-                size_t e0 = i;
-                while (i < n && p[i] >= '0' && p[i] <= '9')
-                    i++;
-                if (i == e0)
-                    return *off = start, *why = "a number that is not JSON", -1;
-            }
-            if (integer) {
-                const char *lim = neg ? nmax : umax;
-                size_t ll = strlen(lim);
-                if (nd > ll || (nd == ll && memcmp(p + d0, lim, ll) > 0))
-                    return *off = start,
-                           *why = "an integer that does not fit in 64 bits (send big numbers as "
-                                  "strings)",
-                           -1;
-            }
-            continue;
-        }
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-            size_t w0 = i;
-            while (i < n && ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')))
-                i++;
-            size_t wl = i - w0;
-            if (!((wl == 4 && (memcmp(p + w0, "true", 4) == 0 || memcmp(p + w0, "null", 4) == 0)) ||
-                  (wl == 5 && memcmp(p + w0, "false", 5) == 0)))
-                return *off = w0, *why = "a word that is not JSON (NaN and Infinity are not)", -1;
-            continue;
-        }
-        i++;
+        if (r < 0)
+            return -1;
     }
     return 0;
 }

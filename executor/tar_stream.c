@@ -220,30 +220,24 @@ tar_read_single_file(const void *tar, size_t tar_len, const char *name, size_t c
                  (long long)size, cap);
         return out_err(err, "output file %s: %s", name, detail);
     }
-    char *buf = xmalloc((size_t)size + 1);
+    cleanup_free char *buf = xmalloc((size_t)size + 1);
     size_t got = 0;
     while (got < (size_t)size) {
         la_ssize_t n = archive_read_data(a, buf + got, (size_t)size - got);
-        if (n < 0) {
-            free(buf);
+        if (n < 0)
             return out_err(err, "output file %s: truncated archive: %s", name,
                            archive_error_string(a));
-        }
         if (n == 0)
             break;
         got += (size_t)n;
     }
-    if (got != (size_t)size) {
-        free(buf);
+    if (got != (size_t)size)
         return out_err(err, "output file %s: %s", name, "truncated archive");
-    }
     buf[got] = '\0';
     r = archive_read_next_header(a, &e);
-    if (r != ARCHIVE_EOF) {
-        free(buf);
+    if (r != ARCHIVE_EOF)
         return out_err(err, "output file %s: %s", name, "the archive holds more than one entry");
-    }
-    *content = buf;
+    *content = steal_pointer(&buf);
     *len = got;
     return 0;
 }

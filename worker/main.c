@@ -134,17 +134,12 @@ main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "submit") == 0)
         return submit_main(argc - 1, argv + 1);
-    static const char *const names[] = {
-        "queue",    "concurrency", "worker-id",        "prefix",
-        "lease",    "heartbeat",   "max-attempts",     "result-ttl",
-        "max-jobs", "max-runtime", "max-infra-errors", "grace",
-        "policy",   "audit",       "memory-budget",    "metrics",
-        "warm",     "warm-ttl",    "warm-job",         "warm-preload",
-    };
-    struct option longopts[RX_ARRAY_SIZE(names) + 4];
+    /* The config table's options, each with its index + 1000, then ours. */
+    struct option longopts[WORKER_CFG_N_OPTIONS + 4];
     size_t k = 0;
-    for (; k < RX_ARRAY_SIZE(names); k++)
-        longopts[k] = (struct option){names[k], required_argument, NULL, 1000 + (int)k};
+    for (; k < WORKER_CFG_N_OPTIONS; k++)
+        longopts[k] =
+            (struct option){worker_cfg_option_name(k), required_argument, NULL, 1000 + (int)k};
     longopts[k++] = (struct option){"config", required_argument, NULL, 'c'};
     longopts[k++] = (struct option){"help", no_argument, NULL, 'h'};
     longopts[k++] = (struct option){"version", no_argument, NULL, 'V'};
@@ -186,7 +181,7 @@ main(int argc, char **argv)
             worker_cfg_free(&cfg);
             return 2;
         }
-        if (worker_cfg_set(&cfg, names[c - 1000], optarg, &err) < 0)
+        if (worker_cfg_set(&cfg, worker_cfg_option_name((size_t)(c - 1000)), optarg, &err) < 0)
             goto usage_error;
     }
     if (optind != argc) {

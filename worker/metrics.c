@@ -18,11 +18,10 @@
 #include "executor/rx_util.h"
 
 /* The server's bounds: connections at once (in all, and from one address),
- * seconds a connection may stay idle, memory per connection. */
+ * seconds a connection may stay idle (its memory: limits.h). */
 #define METRICS_MAX_CONNECTIONS 16
 #define METRICS_MAX_PER_IP 4
 #define METRICS_TIMEOUT_S 5
-#define METRICS_CONNECTION_MEMORY (16u << 10)
 
 /* ralph_job_duration_seconds' buckets (upper bounds, seconds). */
 static const double BUCKETS[] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
@@ -312,7 +311,7 @@ metrics_serve(struct metrics *m, const char *addr, struct rx_error **err)
                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)METRICS_MAX_PER_IP,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_TIMEOUT_S,
                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                                 (size_t)METRICS_CONNECTION_MEMORY, MHD_OPTION_END);
+                                 (size_t)LIMIT_METRICS_CONNECTION_BYTES, MHD_OPTION_END);
     if (m->daemon == NULL)
         return rx_error_set(err, EADDRINUSE,
                             "metrics: cannot listen on %s (in use, or not an address of this host)",

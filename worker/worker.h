@@ -6,6 +6,8 @@
 #ifndef WORKER_H
 #define WORKER_H
 
+#include <stddef.h>
+
 #include "executor/limits.h"
 #include "executor/rx_error.h"
 
@@ -49,6 +51,12 @@ void worker_cfg_defaults(struct worker_cfg *cfg);
 void worker_cfg_free(struct worker_cfg *cfg);
 /* Apply a JSON config object (keys are the long option names). */
 int worker_cfg_from_json(struct worker_cfg *cfg, const char *path, struct rx_error **err);
+/* The options worker_cfg_set takes, by index: WORKER_CFG_N_OPTIONS of them,
+ * each a long option of the command line and a key of the --config file.
+ * worker_cfg_option_name returns the i-th one's name (static), or NULL
+ * past the last. */
+#define WORKER_CFG_N_OPTIONS 20
+const char *worker_cfg_option_name(size_t i);
 /* Set one option by its long name from a string value. */
 int worker_cfg_set(struct worker_cfg *cfg, const char *name, const char *value,
                    struct rx_error **err);

@@ -56,10 +56,12 @@ static const struct opt {
     size_t off; /* of a field of the type `type` says */
     long long min, max;
 } opts[] = {
+    /* In --help's order, which is also the command line's option table's
+     * (getopt_long names the candidates of an ambiguous option in it). */
     STR_OPT("queue", queue_url),
+    INT_OPT("concurrency", concurrency, 1, LIMIT_WORKER_SLOTS),
     STR_OPT("worker-id", worker_id),
     STR_OPT("prefix", prefix),
-    INT_OPT("concurrency", concurrency, 1, LIMIT_WORKER_SLOTS),
     SECONDS_OPT("lease", lease_ms, 1, 86400),
     SECONDS_OPT("heartbeat", heartbeat_ms, 1, 86400),
     INT_OPT("max-attempts", max_attempts, 1, 1000),
@@ -77,6 +79,13 @@ static const struct opt {
     STR_OPT("warm-job", warm_job_path),
     STR_OPT("warm-preload", warm_preload),
 };
+_Static_assert(RX_ARRAY_SIZE(opts) == WORKER_CFG_N_OPTIONS, "WORKER_CFG_N_OPTIONS is out of date");
+
+const char *
+worker_cfg_option_name(size_t i)
+{
+    return i < RX_ARRAY_SIZE(opts) ? opts[i].name : NULL;
+}
 
 void
 worker_cfg_defaults(struct worker_cfg *cfg)
