@@ -192,6 +192,19 @@ PY
     assert_no_container "$tid"
 }
 
+@test "workspace: doctor's canary on this engine finds its workspace bounded and its own uid" {
+    # (Where an engine took the workspace's options but not its bound,
+    # this is the check that fails, naming it.)
+    local -a args=()
+    mapfile -d '' -t args < <(rx_sandbox_args)
+    local out
+    out=$("$RALPH_EXEC" doctor --json ${args[@]+"${args[@]}"}) || true
+    jq -e '[.checks[] | select(.name == "canary job" or .name == "job user" or .name == "workspace bound") |
+            .status] == ["ok", "ok", "ok"]' <<<"$out" >/dev/null ||
+        fail "doctor's canary, job user or workspace bound check did not pass: $(jq -c '[.checks[]? | {name, status, detail}]' <<<"$out")"
+    [[ -z $(docker ps -aq --filter label=ralph.task_id=doctor-canary) ]] || fail "canary left behind"
+}
+
 @test "uid: three concurrent jobs run as three different non-zero uids, each owning its workspace" {
     # A range of exactly three uids: the jobs find each other's taken and
     # move on to the next (the container name ralph-uid-N holds the uid).
