@@ -100,9 +100,7 @@ job_json() {
     # (host network), the worker's container needs none for it.
     pyindex_start "$BATS_TEST_TMPDIR/index"
     pol=$BATS_TEST_TMPDIR/policy.json
-    jq -n --arg url "http://127.0.0.1:$INDEX_PORT/simple/" \
-        '{requirements_index_url: $url, requirements_network: "host"}' >"$pol"
-    chmod 0644 "$pol"
+    pyindex_policy "$pol"
     wk_push "$(jq -cn --arg id "$id" '{task_id: $id, requirements: ["tinydep==1.0"],
         code: "import tinydep\ndef calculate(i):\n    return tinydep.VALUE\n"}')"
     docker run -d --name "$NAME" --network host -v "$SOCK:/var/run/docker.sock" \

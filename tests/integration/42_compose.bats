@@ -317,9 +317,7 @@ stats_job() {
     # (host network), the workers stay on their internal network.
     pyindex_start "$BATS_TEST_TMPDIR/index"
     pol=$BATS_TEST_TMPDIR/policy.json
-    jq -n --arg url "http://127.0.0.1:$INDEX_PORT/simple/" \
-        '{requirements_index_url: $url, requirements_network: "host"}' >"$pol"
-    chmod 0644 "$pol"
+    pyindex_policy "$pol"
     # What the file's commented volume line says to do, as an override.
     DC_OVERRIDE=$BATS_TEST_TMPDIR/policy.yml
     printf 'services:\n  worker:\n    volumes:\n      - %s:/etc/ralph-exec/policy.json:ro\n' "$pol" >"$DC_OVERRIDE"

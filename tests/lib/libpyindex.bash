@@ -44,6 +44,15 @@ pyindex_start() {
     fail "the test index did not start: $(cat "$INDEX_DIR/server.log")"
 }
 
+# pyindex_policy FILE: an operator policy (mode 0644, for a worker's
+# container running as another user) that points requirements at the
+# running index, built on the engine's host network.
+pyindex_policy() {
+    jq -n --arg url "http://127.0.0.1:$INDEX_PORT/simple/" \
+        '{requirements_index_url: $url, requirements_network: "host"}' >"$1"
+    chmod 0644 "$1"
+}
+
 # pyindex_stop DIR
 pyindex_stop() {
     [[ -f $1/pid ]] && kill "$(cat "$1/pid")" 2>/dev/null
