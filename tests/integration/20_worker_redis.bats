@@ -116,6 +116,46 @@ LEASE=(--lease 3 --heartbeat 1)
         fail "status after the run: $st"
 }
 
+@test "redis: jobs running at once on two workers sharing an engine never share a uid (a range of 4)" {
+    # Two workers of two slots, a uid_range of exactly four uids, four jobs
+    # that each print when they start and end: any two that ran at the same
+    # time had two uids, and at least two of them ran at once on different
+    # workers (so the rule across workers was put to the test).
+    local base policy tag i
+    base=$((2000000 + RANDOM * 4))
+    policy=$BATS_TEST_TMPDIR/policy.json
+    echo "{\"uid_range\": [$base, $((base + 3))]}" >"$policy"
+    tag=$(rx_tid uids)
+    for i in 1 2 3 4; do
+        wk_push "$(jq -nc --arg id "$tag-$i" \
+            '{task_id: $id, command: ["sh", "-c", "date +%s.%N; sleep 6; date +%s.%N"], timeout: 60}')"
+    done
+    wk_start a --queue "$WK_Q" --concurrency 2 --policy "$policy" "${LEASE[@]}"
+    wk_start b --queue "$WK_Q" --concurrency 2 --policy "$policy" "${LEASE[@]}"
+    wk_until 90 "4 results" wk_llen_at_least ralph:done 4 || { wk_dump a b; return 1; }
+    wk_signal_and_wait a TERM 30
+    wk_signal_and_wait b TERM 30
+    local results
+    results=$(for i in 1 2 3 4; do
+        wk_result "$tag-$i" | jq -c --arg w "$( (wk_events a job_done) | jq -r .task_id | grep -qx "$tag-$i" && echo a || echo b)" \
+            '{id: .task_id, status, user: .limits.user, w: $w,
+              t: (.stdout | split("\n") | map(select(. != "") | tonumber))}'
+    done)
+    jq -se 'all(.[]; .status == "success" and (.user | test("^[0-9]+:")))' <<<"$results" >/dev/null ||
+        fail "not every job succeeded with a uid: $results"
+    jq -se --argjson lo "$base" --argjson hi "$((base + 3))" \
+        'all(.[]; (.user | split(":")[0] | tonumber) as $u | $u >= $lo and $u <= $hi)' <<<"$results" >/dev/null ||
+        fail "a uid outside the policy's uid_range [$base, $((base + 3))]: $results"
+    # Pairs that overlapped in time: none shares a uid; one spans both workers.
+    local pairs
+    pairs=$(jq -sc '[combinations(2) | select(.[0].id < .[1].id) |
+            select(.[0].t[0] < .[1].t[1] and .[1].t[0] < .[0].t[1])]' <<<"$results")
+    jq -e 'all(.[]; .[0].user != .[1].user)' <<<"$pairs" >/dev/null ||
+        fail "two jobs that ran at the same time shared a uid: $pairs"
+    jq -e 'any(.[]; .[0].w != .[1].w)' <<<"$pairs" >/dev/null ||
+        fail "no two jobs ran at the same time on different workers (the test saw nothing to check): $results"
+}
+
 @test "redis: --max-jobs N takes exactly N jobs and exits 0; the rest stay queued" {
     local tag i
     tag=$(rx_tid maxjobs)

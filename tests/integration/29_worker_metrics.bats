@@ -152,6 +152,19 @@ readyz_is() {
     [[ $GOT_CODE == "$1" ]]
 }
 
+# not_ready_but_healthy REASON RESTORE...: after a 503 from /readyz (its
+# body in GOT_BODY), /healthz still answers 200; RESTORE puts back what
+# was taken away, whatever the checks find; the body names REASON.
+not_ready_but_healthy() {
+    local reason=$1 body=$GOT_BODY health
+    shift
+    get /healthz
+    health=$GOT_CODE
+    "$@"
+    [[ $body == *"$reason"* ]] || fail "readyz body: $body (want: $reason)"
+    assert_equal "$health" 200 "GET /healthz while not ready"
+}
+
 @test "metrics: with Redis down the worker is not ready but healthy; ready again once it is back" {
     wk_start w --queue "$WK_Q" --lease 5 --heartbeat 1 --metrics "127.0.0.1:$MPORT"
     wk_wait_event w start 10
@@ -160,15 +173,30 @@ readyz_is() {
     # The heartbeat (every second) finds the queue gone.
     wk_until 15 "GET /readyz answers 503 with Redis down" readyz_is 503 ||
         { wk_redis_start "$WK_REDIS_PORT"; return 1; }
-    local body=$GOT_BODY
-    get /healthz
-    local health=$GOT_CODE
-    wk_redis_start "$WK_REDIS_PORT"
-    [[ $body == *"queue is not reachable"* ]] || fail "readyz body: $body"
-    assert_equal "$health" 200 "GET /healthz with Redis down"
+    not_ready_but_healthy "queue is not reachable" wk_redis_start "$WK_REDIS_PORT"
     wk_until 15 "GET /readyz answers 200 once Redis is back" readyz_is 200
     wk_signal_and_wait w TERM 30
     assert_equal "$WK_RC" 0 "the worker's exit code"
+}
+
+@test "metrics: with the engine gone the worker is not ready but healthy; ready again once a job finds it back" {
+    local sock=$BATS_TEST_TMPDIR/engine.sock
+    wk_engine_proxy_start "$sock"
+    wk_start w DOCKER_HOST="unix://$sock" --queue "$WK_Q" --lease 5 --heartbeat 1 \
+        --max-infra-errors 100 --metrics "127.0.0.1:$MPORT"
+    wk_wait_event w start 10
+    wk_until 15 "GET /readyz answers 200" readyz_is 200
+    wk_engine_proxy_stop "$sock" # the engine "dies"
+    # A job finds it gone (and goes back on the queue).
+    wk_push "$(job "m-engine-$$" true)"
+    wk_until 60 "GET /readyz answers 503 with the engine gone" readyz_is 503 ||
+        { wk_dump w; wk_engine_proxy_start "$sock"; return 1; }
+    not_ready_but_healthy "engine is not reachable" wk_engine_proxy_start "$sock"
+    wk_until 90 "the job's result once the engine is back" has_result "m-engine-$$" || { wk_dump w; return 1; }
+    wk_until 15 "GET /readyz answers 200 once the engine is back" readyz_is 200
+    wk_signal_and_wait w TERM 30
+    assert_equal "$WK_RC" 0 "the worker's exit code"
+    wk_engine_proxy_stop "$sock"
 }
 
 @test "metrics: slow and hostile clients stall no job and grow no memory; the endpoint answers again" {
