@@ -135,12 +135,13 @@ LEASE=(--lease 3 --heartbeat 1)
     wk_until 90 "4 results" wk_llen_at_least ralph:done 4 || { wk_dump a b; return 1; }
     wk_signal_and_wait a TERM 30
     wk_signal_and_wait b TERM 30
-    local results
-    results=$(for i in 1 2 3 4; do
-        wk_result "$tag-$i" | jq -c --arg w "$( (wk_events a job_done) | jq -r .task_id | grep -qx "$tag-$i" && echo a || echo b)" \
-            '{id: .task_id, status, user: .limits.user, w: $w,
-              t: (.stdout | split("\n") | map(select(. != "") | tonumber))}'
-    done)
+    # Each job's result, with the worker that ran it (a's job_done events).
+    local results ran_a
+    ran_a=$(wk_events a job_done | jq -sc 'map(.task_id)')
+    results=$(for i in 1 2 3 4; do wk_result "$tag-$i"; done |
+        jq -c --argjson a "$ran_a" '{id: .task_id, status, user: .limits.user,
+            w: (.task_id as $t | if any($a[]; . == $t) then "a" else "b" end),
+            t: (.stdout | split("\n") | map(select(. != "") | tonumber))}')
     jq -se 'all(.[]; .status == "success" and (.user | test("^[0-9]+:")))' <<<"$results" >/dev/null ||
         fail "not every job succeeded with a uid: $results"
     jq -se --argjson lo "$base" --argjson hi "$((base + 3))" \

@@ -243,12 +243,8 @@ PY
     kill "$SLOW_PID" 2>/dev/null
     SLOW_PID=
     # (Counted once the result is stored: looked at until then, or 30 s.)
-    local i
-    for ((i = 0; i < 60; i++)); do
-        get /metrics
-        [[ $GOT_CODE == 200 && $(metric 'ralph_jobs_total{status="success"}') == 1 ]] && break
-        sleep 0.5
-    done
+    wk_until 30 "GET /metrics counts the job once the clients are gone" \
+        metric_is 'ralph_jobs_total{status="success"}' 1
     assert_equal "$GOT_CODE" 200 "GET /metrics once the clients are gone"
     assert_equal "$(metric 'ralph_jobs_total{status="success"}')" 1 "the job was counted"
 }
