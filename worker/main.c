@@ -70,6 +70,10 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 stopped as asked; 2 bad usage or configuration; 3 breaker tripped;\n"
     "125 the queue could not be reached at start.\n"
+    "\n"
+    "Environment:\n"
+    "  DOCKER_HOST              unix:///path/to/docker.sock (default /var/run/docker.sock)\n"
+    "\n"
     "Logs: one JSON object per line on standard error. See ralph-worker(8).\n";
 
 /* ralph-worker submit ARGS (argv[0] is "submit"). */
