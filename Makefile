@@ -191,13 +191,13 @@ check-tsan: images tsan-bins
 # and network images, and run on the default engine only, as does the load
 # case (43: 100 jobs on 4 workers x 25 slots) (the requirements
 # tier, 15, runs on both: it serves its package index in the engine's own
-# network namespace).  Under gVisor and
-# on Podman: the executor tiers (0*), attacks and the workspace and uid tier;
-# not the ones whose jobs are refused before any container exists (08).
-# Under gVisor (each engine has its own runsc: 2022-12 ptrace on 20.10,
-# 2024-07 systrap on 26) the limits, attacks, workspace and uid, and warm
-# pool tiers (03, 11, 14, 31) run on both engines; the other executor tiers
-# are shared out between them, each under one of the two.
+# network namespace).  On Podman: the executor tiers (0*) but the one whose
+# jobs are refused before any container exists (08), and the workspace and
+# uid tier (14).  Under gVisor (each engine has its own runsc: 2022-12 ptrace
+# on 20.10, 2024-07 systrap on 26) the same plus the attacks and warm pool
+# tiers: the limits, attacks, workspace and uid, and warm pool tiers (03, 11,
+# 14, 31) run on both engines; the other executor tiers are shared out
+# between them, each under one of the two.
 ALL_TIERS    := $(wildcard tests/integration/*.bats)
 ENGINE_TIERS := $(filter-out tests/integration/4%,$(ALL_TIERS))
 # What no engine changes: jobs refused before any engine call (08), how a
