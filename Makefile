@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: MIT
 # ralph-exec: one non-recursive Makefile.
 #
-#   make            build build/ralph-exec
+#   make            build build/ralph-exec and build/ralph-worker
 #   make demo       set up everything on a fresh machine and run examples/demo.json
 #   make test       set up everything, run every tier (unit; real engines: Docker 20.10 and
 #                   Docker 26, each also under gVisor; Podman)
 #   make check      unit tests only (no engine needed)
-#   make images     build the sandbox image offline (mmdebstrap + docker import)
+#   make images     build the base, sandbox, pip, worker and redis images offline (images/build.sh)
 #   make bench      ralph-exec and ralph-worker against docker run --rm and docker-py, per engine
 #   make SANITIZE=address,undefined check   the same under sanitizers
 #   make check-tsan the unit tier and the worker's threaded tiers under ThreadSanitizer
