@@ -69,7 +69,8 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 # The engines: docker20 is Debian bookworm's Docker 20.10 at /var/run/docker.sock
 # (the default); docker26 is Debian trixie's Docker 26.1 beside it
-# (scripts/ensure-docker26.sh).  ENGINE=docker26 points every target at it.
+# (scripts/ensure-docker26.sh).  ENGINE=docker26 points the one-engine targets
+# (engine, images, integration, bench, demo) at it; make test sets its own.
 ENGINE       ?= docker20
 DOCKER26_HOST := unix:///run/ralph-docker26/docker.sock
 ifeq ($(ENGINE),docker26)
