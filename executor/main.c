@@ -44,7 +44,7 @@ static const char usage_text[] =
     "  0    success          the job ran and its output is valid\n"
     "  1    error            the job failed (nonzero exit, or calculate raised)\n"
     "  2    rejected         the job file is invalid or exceeds the policy (or bad usage,\n"
-    "                       or an invalid --policy file)\n"
+    "                       or an invalid --policy file; doctor: a failed check, 1)\n"
     "  3    timeout          the job ran past its timeout and was killed\n"
     "  4    oom              the job ran out of memory\n"
     "  5    result_invalid   the output file is missing, not JSON, too big, or not a file\n"
