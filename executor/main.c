@@ -197,6 +197,14 @@ parse_args(int argc, char **argv, struct cli *o)
         default: fputs("Try 'ralph-exec --help'.\n", stderr); return 2;
         }
     }
+    /* Accepted and ignored, --json would let a caller believe it asked for
+     * something the job's result does not already give. */
+    if (o->json_out && !o->doctor) {
+        fputs("ralph-exec: --json is for doctor only (a job's result is JSON already)\n"
+              "Try 'ralph-exec --help'.\n",
+              stderr);
+        return 2;
+    }
     if (o->doctor && optind != argc) {
         fputs("ralph-exec: doctor takes no arguments\n", stderr);
         return 2;

@@ -36,3 +36,16 @@ teardown() { rx_teardown; }
     "$RALPH_EXEC" --format yaml "$JOB" >/dev/null 2>&1 || rc=$?
     [[ $rc == 2 ]] || fail "a bad --format must be a usage error (2), got $rc"
 }
+
+@test "cli: --json outside doctor is a usage error naming it, and runs nothing" {
+    local tid=$(rx_tid cli-json) out rc=0 err=$BATS_TEST_TMPDIR/err
+    rx_job_jq --arg id "$tid" '{task_id: $id, command: ["true"]}'
+    RX_TASK_IDS+=("$tid")
+    out=$("$RALPH_EXEC" --json "$JOB" 2>"$err") || rc=$?
+    [[ $rc == 2 ]] || fail "want exit 2 (usage), got $rc: $out $(cat "$err")"
+    [[ -z $out ]] || fail "a usage error printed a result: $out"
+    grep -q -- '--json is for doctor only' "$err" || fail "the message does not say so: $(cat "$err")"
+    rc=0
+    "$RALPH_EXEC" prepare --json "$JOB" >/dev/null 2>&1 || rc=$?
+    [[ $rc == 2 ]] || fail "prepare --json must be a usage error (2), got $rc"
+}
