@@ -210,7 +210,8 @@ collect_output(struct docker_client *dc, const char *id, const struct job_spec *
         return -1;
     }
     cleanup_free char *what = xasprintf("output file %s", job->output_path);
-    struct json_object *o = rx_json_parse(data, len, what, err);
+    /* One level less than a result may nest: the result holds it. */
+    struct json_object *o = rx_json_parse_depth(data, len, LIMIT_JSON_DEPTH - 1, what, err);
     if (o == NULL) {
         (*err)->kind = RX_ERR_OUTPUT;
         return -1;

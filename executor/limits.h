@@ -98,8 +98,15 @@
 #define LIMIT_STREAM_BYTES (1u << 20)
 /* The output file, by default (the operator's policy may change it). */
 #define LIMIT_OUTPUT_BYTES (1u << 20)
-/* The most the operator's policy may raise the two caps above to. */
-#define LIMIT_POLICY_OUTPUT_MAX (1ll << 30)
+/* The most the operator's policy may raise the two caps above to.  A
+ * result holds both streams and the output, each escaped as JSON (a control
+ * byte takes 6, an invalid UTF-8 byte 3) and held a few times over while it
+ * is built and written: at 64 MiB that is under 1 GiB, well below json-c's
+ * 2 GiB (int) bound on a string it prints or builds. */
+#define LIMIT_POLICY_OUTPUT_MAX (64ll << 20)
+/* JSON nesting, in every document read (jobs, results, replies); an output
+ * file may nest one level less, so the result that holds it stays readable. */
+#define LIMIT_JSON_DEPTH 64
 /* The harness's error file: a message and a traceback. */
 #define LIMIT_ERROR_FILE_BYTES (64u << 10)
 /* Room for the tar header (and a long name's extra headers) around one file

@@ -220,7 +220,7 @@ k_max_pids_limit(struct operator_policy *p, struct json_object *v, const char *k
     return 0;
 }
 
-/* max_output_bytes and max_log_bytes: a size of at most 1 GiB. */
+/* max_output_bytes and max_log_bytes: a size of at most 64 MiB. */
 static int
 output_cap(struct json_object *v, const char *src, const char *key, size_t *out,
            struct rx_error **err)
@@ -228,9 +228,9 @@ output_cap(struct json_object *v, const char *src, const char *key, size_t *out,
     long long b;
     if (bytes(v, src, key, &b, err) < 0)
         return -1;
-    _Static_assert(LIMIT_POLICY_OUTPUT_MAX == 1ll << 30, "the message says 1 GiB");
+    _Static_assert(LIMIT_POLICY_OUTPUT_MAX == 64ll << 20, "the message says 64 MiB");
     if (b > LIMIT_POLICY_OUTPUT_MAX)
-        return bad(err, src, key, "must be at most 1 GiB");
+        return bad(err, src, key, "must be at most 64 MiB");
     *out = (size_t)b;
     return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 
+#include "executor/limits.h"
 #include "executor/rx_buf.h"
 #include "executor/rx_util.h"
 
@@ -140,9 +141,16 @@ check_text(const char *p, size_t n, size_t *off, const char **why)
 struct json_object *
 rx_json_parse(const char *data, size_t len, const char *what, struct rx_error **err)
 {
+    return rx_json_parse_depth(data, len, LIMIT_JSON_DEPTH, what, err);
+}
+
+struct json_object *
+rx_json_parse_depth(const char *data, size_t len, int max_depth, const char *what,
+                    struct rx_error **err)
+{
     if (len > INT32_MAX)
         return rx_error_set(err, EFBIG, "%s: too large to parse", what), NULL;
-    struct json_tokener *tok = json_tokener_new_ex(64);
+    struct json_tokener *tok = json_tokener_new_ex(max_depth);
     if (tok == NULL)
         rx_oom();
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
@@ -251,6 +259,8 @@ rx_json_string_from_bytes(const char *p, size_t n)
             i += k;
         }
     }
+    if (b.len > INT32_MAX)
+        rx_oom(); /* the caps keep it far below (LIMIT_POLICY_OUTPUT_MAX) */
     struct json_object *s = json_object_new_string_len(b.data, (int)b.len);
     rx_buf_free(&b);
     if (s == NULL)
@@ -261,8 +271,11 @@ rx_json_string_from_bytes(const char *p, size_t n)
 const char *
 rx_json_compact(struct json_object *o)
 {
-    return json_object_to_json_string_ext(o,
-                                          JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *s =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (s == NULL)
+        rx_oom();
+    return s;
 }
 
 struct json_object *

@@ -23,13 +23,18 @@ rx_json_putp(struct json_object **o)
  * reference, or NULL with *err set (kind RX_ERR_INFRA; callers re-kind). */
 struct json_object *rx_json_parse(const char *data, size_t len, const char *what,
                                   struct rx_error **err);
+/* The same, nested at most max_depth levels (rx_json_parse: LIMIT_JSON_DEPTH). */
+struct json_object *rx_json_parse_depth(const char *data, size_t len, int max_depth,
+                                        const char *what, struct rx_error **err);
 
 /* A JSON string from arbitrary bytes: invalid UTF-8 sequences become U+FFFD
  * and NUL bytes are kept (json-c escapes them), so output from a hostile job
  * always serialises to valid JSON. */
 struct json_object *rx_json_string_from_bytes(const char *p, size_t n);
 
-/* Serialise compactly; the string belongs to the object. */
+/* Serialise compactly; the string belongs to the object.  Never NULL: what
+ * we build stays below json-c's 2 GiB bound (LIMIT_POLICY_OUTPUT_MAX), so a
+ * failure is a failed allocation (rx_oom). */
 const char *rx_json_compact(struct json_object *o);
 
 /* Fetch obj[key] if present and a string/number/object, else NULL. */

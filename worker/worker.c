@@ -96,7 +96,9 @@ kv(const char *k, ...)
     va_start(ap, k);
     while (k != NULL) {
         const char *v = va_arg(ap, const char *);
-        json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+        /* Valid UTF-8 whatever a job put in it (an error quoting its
+         * text may be cut mid-character): a log line is valid JSON. */
+        json_object_object_add(o, k, v ? rx_json_string_from_bytes(v, strlen(v)) : NULL);
         k = va_arg(ap, const char *);
     }
     va_end(ap);

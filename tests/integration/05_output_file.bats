@@ -290,3 +290,17 @@ def calculate(inputs):
     assert_no_container "$tid"
     assert_no_container "$tid-over"
 }
+
+@test "output: nested 63 deep is accepted, 64 is result_invalid naming the nesting" {
+    local tid
+    tid=$(rx_tid deep63)
+    py_job "$tid" 'open("output.json", "w").write("[" * 63 + "]" * 63)'
+    rx_run "$JOB"
+    rx_expect success 0
+    rx_check '[.output | paths] | length == 62' 'the output is the 63 nested arrays'
+    tid=$(rx_tid deep64)
+    py_job "$tid" 'open("output.json", "w").write("[" * 64 + "]" * 64)'
+    rx_run "$JOB"
+    rx_expect result_invalid 5
+    rx_check '.output == null and (.error | test("nesting too deep"))' 'the error names the nesting'
+}

@@ -116,6 +116,12 @@ policy() {
     printf '{"seccomp": "paranoid"}' >"$BATS_TEST_TMPDIR/bad2.json"
     out=$("$RALPH_EXEC" --policy "$BATS_TEST_TMPDIR/bad2.json" "$JOB" 2>&1) || rc=$?
     [[ $rc == 2 && $out == *seccomp* ]] || fail "bad seccomp value: exit $rc: $out"
+    # A result holds both streams escaped as JSON: the caps stop where it
+    # would grow past what can be written (64 MiB).
+    rc=0
+    printf '{"max_log_bytes": "65m"}' >"$BATS_TEST_TMPDIR/bad3.json"
+    out=$("$RALPH_EXEC" --policy "$BATS_TEST_TMPDIR/bad3.json" "$JOB" 2>&1) || rc=$?
+    [[ $rc == 2 && $out == *max_log_bytes*"64 MiB"* ]] || fail "max_log_bytes past 64 MiB: exit $rc: $out"
 }
 
 @test "seccomp strict: numpy still runs; ptrace, personality, unshare and keyctl are refused" {

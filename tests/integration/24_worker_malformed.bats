@@ -91,6 +91,27 @@ LEASE=(--lease 3 --heartbeat 1)
     assert_equal "$(rcli LLEN ralph:jobs)$(wk_processing_total)" 00 "ralph:jobs and processing"
 }
 
+@test "redis: an error quoting a job's text cut mid-character still makes valid UTF-8 log lines" {
+    local tid key
+    tid=$(rx_tid rejutf8)
+    # The error quotes the unknown key's first 100 bytes: the cut falls
+    # inside the two bytes of the e-acute.
+    key="$(printf 'a%.0s' {1..99})"$'\xc3\xa9'
+    wk_push "$(jq -nc --arg id "$tid" --arg k "$key" '{task_id: $id, command: ["true"]} + {($k): 1}')"
+    wk_start w --queue "$WK_Q" --concurrency 1 --max-jobs 1 "${LEASE[@]}"
+    wk_expect_exit w 0 30
+    jq -e '.status == "rejected"' <<<"$(wk_result "$tid")" >/dev/null || fail "not rejected: $(wk_result "$tid")"
+    wk_has_event w job_done || fail "no job_done logged"
+    python3 -c 'import json, sys
+for n, line in enumerate(open(sys.argv[1], "rb"), 1):
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        sys.exit("line %d is not UTF-8: %s: %r" % (n, e, line[:300]))
+    if text.startswith("{"):
+        json.loads(text)' "${WK_LOG[w]}" || fail "a log line is not valid UTF-8 JSON"
+}
+
 @test "redis: many malformed jobs between valid ones never block the queue" {
     local tag i
     tag=$(rx_tid mixed)

@@ -71,6 +71,20 @@ ok_job() {
     submit_dead "dir:$WK_SPOOL" "sub-dead-$$"
     [[ -e $WK_SPOOL/dead/sub-dead-$$.json ]] || { ls -R "$WK_SPOOL" >&2; fail "not in dead/"; }
 
+    # The deepest output a job may leave: its result, one level deeper,
+    # is read back whole (a job's success is never an unreadable result).
+    local deep=$BATS_TEST_TMPDIR/deep.json
+    jq -nc --arg id "sub-deep-$$" '{task_id: $id, command: ["python3", "-c",
+        "open(\"output.json\", \"w\").write(\"[\" * 63 + \"]\" * 63)"]}' >"$deep"
+    submit --queue "dir:$WK_SPOOL" --wait --timeout 90 "$deep"
+    [[ $SUB_RC == 0 ]] || { show; fail "a 63-deep output: exit $SUB_RC, not 0"; }
+    jq -e '.status == "success" and ([.output | paths] | length) == 62' <<<"$SUB_OUT" >/dev/null ||
+        { show; fail "not the deep job's result"; }
+    jq -nc --arg id "sub-deeper-$$" '{task_id: $id, command: ["python3", "-c",
+        "open(\"output.json\", \"w\").write(\"[\" * 64 + \"]\" * 64)"]}' >"$deep"
+    submit --queue "dir:$WK_SPOOL" --wait --timeout 90 "$deep"
+    [[ $SUB_RC == 5 ]] || { show; fail "a 64-deep output: exit $SUB_RC, not 5 (result_invalid)"; }
+
     # A spool that is not there is an error, not a new spool nobody reads.
     submit --queue "dir:$BATS_TEST_TMPDIR/no-such-spool" "$ok"
     [[ $SUB_RC == 2 && ! -e $BATS_TEST_TMPDIR/no-such-spool ]] ||
