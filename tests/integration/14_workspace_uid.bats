@@ -9,17 +9,28 @@ setup_file() { require_engine; }
 setup() { require_engine; }
 teardown() { rx_teardown; }
 
-# Free bytes of the filesystem that holds the engine's data (its root dir
-# when the engine runs on this host, else /).
-engine_disk_free() {
-    local root
-    root=$(curl -s --unix-socket "$(rx_socket)" http://x/info | jq -r '.DockerRootDir // empty')
-    [[ -n $root && -d $root ]] || root=/
-    df -B1 --output=avail "$root" | tail -n 1 | tr -d ' '
+# ws_engine_type CID: what the engine mounts at /workspace of the running
+# container CID, by its own record: the `type` option of the volume there
+# (Docker's local driver: "tmpfs"), "tmpfs" for a tmpfs mount (Podman),
+# else "none".  A job under gVisor sees /workspace through its gofer (9p),
+# not the host's file system: this record is what says it is memory there.
+ws_engine_type() {
+    local ins vol
+    ins=$(docker inspect "$1") || return 1
+    vol=$(jq -r '[.[0].Mounts[]? | select(.Destination == "/workspace" and .Type == "volume") | .Name][0] // empty' <<<"$ins")
+    if [[ -n $vol ]]; then
+        docker volume inspect "$vol" | jq -r '.[0].Options.type // "none"'
+    else
+        jq -r 'if .[0].HostConfig.Tmpfs["/workspace"] then "tmpfs" else "none" end' <<<"$ins"
+    fi
 }
 
 # A command job that writes 60 MiB files until the workspace refuses one,
-# then reports how far it got and why it stopped.
+# then reports how far it got, why it stopped, and the file system type of
+# /workspace as the job sees it (/proc/self/mountinfo).  With WAIT_FOR set,
+# it then waits (at most 60 s) for that file to exist before it ends: the
+# test reads the engine's record of the workspace while the container is
+# there, then makes the file (docker exec).
 FILL=$(cat <<'PY'
 import errno, json, os, time
 block = b"\x01" * (1 << 20)
@@ -34,48 +45,55 @@ try:
 except OSError as e:
     err = errno.errorcode.get(e.errno, str(e.errno))
 st = os.statvfs("/workspace")
-time.sleep(float(os.environ.get("HOLD", "0")))  # the files stay while the host is measured
+fstype = None
+with open("/proc/self/mountinfo") as f:
+    for line in f:
+        left, right = line.split(" - ", 1)
+        if left.split()[4] == "/workspace":
+            fstype = right.split()[0]       # the last mount there wins
+waited = None
+if os.environ.get("WAIT_FOR"):
+    t0 = time.time()
+    while not os.path.exists(os.environ["WAIT_FOR"]) and time.time() - t0 < 60:
+        time.sleep(0.05)
+    waited = os.path.exists(os.environ["WAIT_FOR"])
 for name in os.listdir("."):
     if name.startswith("fill"):
         os.unlink(name)
 with open("output.json", "w") as f:
-    json.dump({"written": written, "error": err, "size": st.f_blocks * st.f_frsize}, f)
+    json.dump({"written": written, "error": err, "size": st.f_blocks * st.f_frsize,
+               "fstype": fstype, "waited": waited}, f)
 PY
 )
 
-@test "workspace: writing 60 MiB files in a loop stops at workspace_limit (ENOSPC), the engine's disk untouched" {
-    local tid before after
+@test "workspace: writing 60 MiB files in a loop stops at workspace_limit (ENOSPC), in a tmpfs, not on the engine's disk" {
+    local tid cid engine_type pid out err
     tid=$(rx_tid ws-fill)
     rx_job_jq --arg id "$tid" --arg s "$FILL" '{task_id: $id, command: ["python3", "-c", $s],
-        memory_limit: "1g", workspace_limit: "256m", timeout: 60, env: {HOLD: "4"}}'
-    before=$(engine_disk_free)
-    # The engine host's free space, sampled while the job holds its files.
-    (
-        low=$before
-        while :; do
-            f=$(engine_disk_free)
-            ((f < low)) && low=$f
-            echo "$low" >"$BATS_TEST_TMPDIR/low"
-            sleep 0.2
-        done
-    ) &
-    local sampler=$!
-    rx_run "$JOB"
-    kill "$sampler" 2>/dev/null || true
-    wait "$sampler" 2>/dev/null || true
-    after=$(cat "$BATS_TEST_TMPDIR/low")
+        memory_limit: "1g", workspace_limit: "256m", timeout: 120, env: {WAIT_FOR: "/tmp/engine-read"}}'
+    rx_run_bg "$JOB"
+    pid=$RX_BG_PID out=$RX_BG_OUT err=$RX_BG_ERR
+    cid=$(rx_wait_running "$tid" 60)
+    engine_type=$(ws_engine_type "$cid")
+    docker exec "$cid" touch /tmp/engine-read
+    rx_wait_pid "$pid" 150
+    RX_OUT=$(cat "$out") RX_ERR=$(cat "$err")
     rx_expect success 0
+    rx_check '.output.waited == true' 'the job ended after the engine was asked about its workspace'
     rx_check '.limits.workspace_bytes == 268435456' 'the result states the limit'
     rx_check '.output.error == "ENOSPC"' 'the write past the limit failed with ENOSPC inside the job'
     rx_check '.output.written <= 268435456 and .output.written >= 200 * 1048576' \
         'it wrote up to its limit, not past it'
     rx_check '.output.size <= 268435456' '/workspace is a filesystem of at most the limit'
     # The workspace is memory (a tmpfs charged to the job), not the engine's
-    # disk: free space, at its lowest while the job held 200+ MiB of files,
-    # must not have fallen by as much as the limit (other writers on this
-    # host get 64 MiB of slack).
-    ((before - after < 268435456 + 67108864)) ||
-        fail "the engine's disk lost $(((before - after) >> 20)) MiB during the job"
+    # disk (a disk quota, too, would stop the writes with ENOSPC and report
+    # its size): the engine mounts a tmpfs there, and the job sees one
+    # (under gVisor it sees its gofer's 9p: the engine's record says it).
+    [[ $engine_type == tmpfs ]] ||
+        fail "the engine mounts '$engine_type' at /workspace of the job's container, not a tmpfs"
+    if [[ $(rx_get '.limits.sandbox // "runc"') == runc ]]; then
+        rx_check '.output.fstype == "tmpfs"' 'the job sees a tmpfs at /workspace (mountinfo)'
+    fi
     assert_no_container "$tid"
 }
 
