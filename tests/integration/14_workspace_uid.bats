@@ -227,7 +227,7 @@ PY
     # A range of exactly three uids: the jobs find each other's taken and
     # move on to the next (the container name ralph-uid-N holds the uid).
     local i tid uid
-    local -a outs=()
+    local -a outs=() pids=()
     tid=$(rx_tid uid3)
     uid=$((3000000 + RANDOM * 4))
     echo "{\"uid_range\": [$uid, $((uid + 2))]}" >"$BATS_TEST_TMPDIR/policy.json"
@@ -236,8 +236,9 @@ PY
             "import json, os, time\ntime.sleep(3)\njson.dump({\"uid\": os.getuid(), \"ws\": os.stat(\"/workspace\").st_uid}, open(\"output.json\", \"w\"))"]}'
         rx_run_bg "$JOB" --policy "$BATS_TEST_TMPDIR/policy.json"
         outs+=("$RX_BG_OUT")
+        pids+=("$RX_BG_PID")
     done
-    wait
+    for i in "${pids[@]}"; do rx_wait_pid "$i" 120; done
     local uids
     uids=$(jq -s -c '[.[] | select(.status == "success" and .output.uid == .output.ws
                        and (.limits.user == "\(.output.uid):\(.output.uid)")) | .output.uid]
@@ -247,10 +248,12 @@ PY
 }
 
 @test "uid: a job holding all its inotify instances does not stop a concurrent job from opening one" {
-    local tid hog one
+    local tid hog one cid hog_pid hog_out i
     tid=$(rx_tid uid-inotify)
+    # The hog opens all the instances it may, says so (/tmp/held), and holds
+    # them until the test has run the other job (/tmp/release; at most 60 s).
     hog=$(cat <<'PY'
-import ctypes, errno, json, time
+import ctypes, errno, json, os, time
 libc = ctypes.CDLL(None, use_errno=True)
 try:  # gVisor has no such file (and its own limits, per sandbox)
     limit = int(open("/proc/sys/fs/inotify/max_user_instances").read())
@@ -264,7 +267,9 @@ while len(fds) < min(limit + 1 if limit else 401, 4000):
         break
     fds.append(fd)
 held_from = time.time()
-time.sleep(20)
+open("/tmp/held", "w").close()
+while not os.path.exists("/tmp/release") and time.time() - held_from < 60:
+    time.sleep(0.05)
 json.dump({"held": len(fds), "limit": limit, "error": err, "from": held_from, "to": time.time()},
           open("/workspace/output.json", "w"))
 PY
@@ -278,20 +283,27 @@ json.dump({"fd": fd, "error": errno.errorcode.get(ctypes.get_errno()) if fd < 0 
 PY
 )
     rx_job_jq --arg id "$tid-hog" --arg s "$hog" '{task_id: $id, command: ["python3", "-c", $s],
-        timeout: 60, pids_limit: 64}'
+        timeout: 120, pids_limit: 64}'
     rx_run_bg "$JOB"
-    local hog_out=$RX_BG_OUT
-    # The hog opens its instances at once, then holds them 20 s (the check
-    # below says whether the other job's open fell within that).
-    rx_wait_running "$tid-hog" 60 >/dev/null
-    sleep 5
+    hog_pid=$RX_BG_PID hog_out=$RX_BG_OUT
+    cid=$(rx_wait_running "$tid-hog" 60)
+    # Until the hog holds its instances (a Python start under gVisor can
+    # take seconds): at most 60 s.
+    for ((i = 0; i < 300; i++)); do
+        docker exec "$cid" test -e /tmp/held 2>/dev/null && break
+        kill -0 "$hog_pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    docker exec "$cid" test -e /tmp/held ||
+        fail "the hog did not open its instances within 60 s: $(cat "$hog_out" "$RX_BG_ERR")"
     rx_job_jq --arg id "$tid-one" --arg s "$one" '{task_id: $id, command: ["python3", "-c", $s]}'
     rx_run "$JOB"
     rx_expect success 0
     rx_check '.output.fd >= 0 and .output.error == null' 'the second job opened an inotify instance'
     local at
     at=$(rx_get .output.at)
-    wait
+    docker exec "$cid" touch /tmp/release
+    rx_wait_pid "$hog_pid" 120
     jq -e --argjson at "$at" '.status == "success" and (.output.held >= 400 or .output.held == .output.limit)
         and .output.from <= $at and $at <= .output.to' \
         "$hog_out" >/dev/null || fail "the hog did not hold its instances while the other opened one (at $at): $(cat "$hog_out")"
@@ -306,10 +318,12 @@ PY
     policy=$BATS_TEST_TMPDIR/policy.json
     echo "{\"uid_range\": [$uid, $uid]}" >"$policy"
     RX_ARGS=(--policy "$policy")
-    rx_job_jq --arg id "$tid-a" '{task_id: $id, command: ["sleep", "6"], timeout: 30}'
+    # A holds the uid until the test ends it (SIGTERM to its ralph-exec,
+    # once B has been refused).
+    rx_job_jq --arg id "$tid-a" '{task_id: $id, command: ["sleep", "60"], timeout: 90}'
     local -a args=()
     mapfile -d '' -t args < <(rx_sandbox_args --policy "$policy")
-    "$RALPH_EXEC" "${args[@]}" "$JOB" >"$BATS_TEST_TMPDIR/a.out" 2>&1 </dev/null 3>&- &
+    "$RALPH_EXEC" "${args[@]}" "$JOB" >"$BATS_TEST_TMPDIR/a.out" 2>"$BATS_TEST_TMPDIR/a.err" </dev/null 3>&- &
     local apid=$!
     RX_BG_PIDS+=("$apid")
     RX_TASK_IDS+=("$tid-a")
@@ -318,9 +332,11 @@ PY
     rx_run "$JOB"
     rx_expect infra_error 125
     rx_check '.error | test("no free uid") and test("uid_range")' 'says why and names the setting'
-    wait "$apid" || true
-    jq -e --arg u "$uid:$uid" '.status == "success" and .limits.user == $u' "$BATS_TEST_TMPDIR/a.out" \
-        >/dev/null || fail "the first job did not run as $uid: $(cat "$BATS_TEST_TMPDIR/a.out")"
+    kill -TERM "$apid" || fail "the first job ended before the test stopped it: $(cat "$BATS_TEST_TMPDIR/a.out")"
+    rx_wait_pid "$apid" 60
+    # Interrupted (its status says so, exit 143): what matters is its uid.
+    jq -e --arg u "$uid:$uid" '.limits.user == $u' "$BATS_TEST_TMPDIR/a.out" \
+        >/dev/null || fail "the first job did not run as $uid: $(cat "$BATS_TEST_TMPDIR/a.out" "$BATS_TEST_TMPDIR/a.err")"
     # Once its container is gone, the uid is free again.
     rx_run "$JOB"
     rx_expect success 0
