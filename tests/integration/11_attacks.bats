@@ -697,7 +697,7 @@ PY
     atk_unharmed "$tid"
 }
 
-@test "attack: files under /sys cannot be opened for writing (EROFS); no cgroup can be made" {
+@test "attack: files under /sys cannot be opened for writing (read-only mounts); no cgroup can be made" {
     local tid script host_thp
     tid=$(rx_tid atk-sys)
     host_thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || true)
@@ -723,6 +723,18 @@ for what, act in [("mkdir_cgroup", lambda: os.mkdir("/sys/fs/cgroup/ralph-evil")
         r[what] = "ok"
     except OSError as e:
         r[what] = errno.errorcode.get(e.errno)
+# Whether the mount each path lies on (the longest mount point above it,
+# the last one mounted there) is read-only.
+with open("/proc/self/mountinfo") as f:
+    mounts = [(l.split()[4], "ro" in l.split()[5].split(",")) for l in f]
+def ro(p):
+    best = None
+    for mp, flag in mounts:
+        if p == mp or p.startswith(mp.rstrip("/") + "/"):
+            if best is None or len(mp) >= len(best[0]):
+                best = (mp, flag)
+    return best[1] if best else None
+r["ro"] = {p: ro(p) for p in list(r["open"]) + ["/sys/ralph-evil"]}
 with open("/workspace/output.json", "w") as f:
     json.dump(r, f)
 PY
@@ -739,16 +751,19 @@ PY
         rx_check '[.output.mkdir_cgroup, .output.create_file] | all(.[]; . == "EROFS" or . == "EACCES" or . == "EPERM" or . == "ENOENT")' \
             'nothing can be created under /sys (gVisor)'
     else
-        # sysfs itself is a read-only instance: EROFS.  The cgroup file
-        # systems under /sys/fs/cgroup are other mounts (read-only by mount
-        # flag), where root's permissions are checked first: EACCES.
-        rx_check '.output.open | with_entries(select(.key | startswith("/sys/fs/cgroup/") | not)) | length >= 1 and all(.[]; . == "EROFS")' \
-            '/sys files: EROFS'
-        rx_check '.output.open | with_entries(select(.key | startswith("/sys/fs/cgroup/"))) | all(.[]; . == "EROFS" or . == "EACCES")' \
-            'cgroup files cannot be opened for writing'
-        rx_check '.output.create_file == "EROFS"' 'creating a file under /sys: EROFS'
-        rx_check '.output.mkdir_cgroup == "EROFS" or .output.mkdir_cgroup == "EACCES"' \
+        # Refused, whichever check the kernel makes first (the read-only
+        # flag: EROFS; root's permissions: EACCES, as for the cgroup file
+        # systems under /sys/fs/cgroup here) ...
+        rx_check '.output.open | all(.[]; . == "EROFS" or . == "EACCES" or . == "EPERM")' \
+            '/sys files cannot be opened for writing'
+        rx_check '.output.create_file | . == "EROFS" or . == "EACCES" or . == "EPERM"' \
+            'no file can be created under /sys'
+        rx_check '.output.mkdir_cgroup | . == "EROFS" or . == "EACCES" or . == "EPERM"' \
             'no cgroup can be made'
+        # ... and, under the permissions, Docker's read-only mounts: sysfs
+        # and each cgroup hierarchy.
+        rx_check '.output.ro | length >= 2 and all(.[]; . == true)' \
+            'every path probed lies on a read-only mount (runc)'
     fi
     [[ $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || true) == "$host_thp" ]] ||
         fail "the host's transparent_hugepage setting changed"
