@@ -3,6 +3,8 @@
  * rename(2) (or link(2) for results), so a crash at any point leaves each job
  * in exactly one place:
  *   incoming/NAME[~N].json    waiting (N = failed attempts so far)
+ *   incoming/NAME~N+TAG.json  the same, put back where another job of its name
+ *                             waited (TAG: 8 hex digits; NAME is still its stem)
  *   claimed/WORKER@NAME.json  being run by WORKER
  *   results/TASK_ID.json      done (written once: the first result wins)
  *   dead/NAME.json            gave up after max attempts, or no job at all (+ NAME.error.json)
@@ -71,11 +73,17 @@ hash64(const char *s)
     return h;
 }
 
-/* "~N.json" for N attempts so far, ".json" for none. */
+/* The length of a put-back tag (see requeue_file): hex digits. */
+#define TAG_LEN 8
+
+/* "~N.json" for N attempts so far, ".json" for none; with a tag (TAG_LEN
+ * hex digits, or "" for none), "~N+TAG.json" even for none. */
 static void
-attempt_suffix(int attempts, char out[32])
+attempt_suffix(int attempts, const char *tag, char out[32])
 {
-    if (attempts > 0)
+    if (tag[0] != '\0')
+        snprintf(out, 32, "~%d+%.*s.json", attempts, TAG_LEN, tag);
+    else if (attempts > 0)
         snprintf(out, 32, "~%d.json", attempts);
     else
         snprintf(out, 32, ".json");
@@ -194,21 +202,34 @@ write_atomic(const char *dir, const char *name, const char *data, size_t len, bo
     return 0;
 }
 
-/* "NAME~N.json" -> stem NAME, attempts N (0 without ~N). */
+/* Is s TAG_LEN lowercase hex digits and nothing more? */
+static bool
+is_tag(const char *s)
+{
+    size_t n = strspn(s, "0123456789abcdef");
+    return n == TAG_LEN && s[n] == '\0';
+}
+
+/* "NAME~N.json" -> stem NAME, attempts N (0 without ~N); "NAME~N+TAG.json"
+ * likewise, tag TAG ("" without one). */
 static char *
-parse_name(const char *file, int *attempts)
+parse_name(const char *file, int *attempts, char tag[TAG_LEN + 1])
 {
     size_t n = strlen(file);
     if (n > 5 && strcmp(file + n - 5, ".json") == 0)
         n -= 5;
     char *stem = xstrndup(file, n);
     *attempts = 0;
+    tag[0] = '\0';
     char *t = strrchr(stem, '~');
-    if (t != NULL && t[1] != '\0') {
+    if (t != NULL && isdigit((unsigned char)t[1])) {
         char *end;
         long a = strtol(t + 1, &end, 10);
-        if (*end == '\0' && a >= 0 && a < 1000000) {
+        bool tagged = *end == '+' && is_tag(end + 1);
+        if ((*end == '\0' || tagged) && a >= 0 && a < 1000000) {
             *attempts = (int)a;
+            if (tagged)
+                memcpy(tag, end + 1, TAG_LEN + 1);
             *t = '\0';
         }
     }
@@ -373,7 +394,8 @@ static void
 set_aside(struct queue_dir *d, const char *claimed, const char *file, const char *why)
 {
     int attempts;
-    cleanup_free char *stem = parse_name(file, &attempts);
+    char tag[TAG_LEN + 1];
+    cleanup_free char *stem = parse_name(file, &attempts, tag);
     /* If even this fails it stays claimed: a restart under this id
      * recovers it, nothing else touches it. */
     if (dead_letter(d, claimed, stem, why, 0) < 0)
@@ -429,10 +451,11 @@ claim_entry(struct queue_dir *d, const char *in, const char *name, char **dst, c
     }
     cleanup_free char *src = xasprintf("%s/%s", in, name);
     int attempts;
-    cleanup_free char *s = parse_name(name, &attempts);
+    char tag[TAG_LEN + 1];
+    cleanup_free char *s = parse_name(name, &attempts, tag);
     cleanup_free char *prefix = xasprintf("%s@", d->worker_id);
     char suffix[32];
-    attempt_suffix(attempts, suffix);
+    attempt_suffix(attempts, tag, suffix); /* the tag kept: NAME~N.json may be ours too */
     cleanup_free char *cname = fit_name(prefix, s, suffix);
     cleanup_free char *path = xasprintf("%s/claimed/%s", d->root, cname);
     /* Never over another claimed file of ours (two long names cut alike). */
@@ -681,7 +704,11 @@ dir_complete(struct queue *q, struct queue_job *job, const char *task_id, const 
 }
 
 /* Move a claimed file back to incoming (or to dead/, with dead_result
- * stored first as task_id's result when given: see queue_ops.release). */
+ * stored first as task_id's result when given: see queue_ops.release).
+ * Never over a file there: incoming/NAME~N.json may be another producer's
+ * job (one dropped under that name, or the same name put back by another
+ * worker), so a name that is taken gets a fresh tag (NAME~N+TAG.json),
+ * which keeps the stem (the default task id) and the attempt count. */
 static int
 requeue_file(struct queue_dir *d, const char *claimed_path, bool count, const char *why,
              const char *task_id, const char *dead_result, struct rx_error **err)
@@ -691,7 +718,8 @@ requeue_file(struct queue_dir *d, const char *claimed_path, bool count, const ch
     const char *at = strchr(base, '@');
     const char *file = at ? at + 1 : base;
     int attempts;
-    cleanup_free char *stem = parse_name(file, &attempts);
+    char tag[TAG_LEN + 1];
+    cleanup_free char *stem = parse_name(file, &attempts, tag);
     if (count)
         attempts++;
     if (count && attempts >= d->max_attempts) {
@@ -710,13 +738,20 @@ requeue_file(struct queue_dir *d, const char *claimed_path, bool count, const ch
                                 strerror(errno));
         return 1;
     }
-    char suffix[32];
-    attempt_suffix(attempts, suffix);
-    cleanup_free char *name = fit_name("", stem, suffix);
-    cleanup_free char *dst = xasprintf("%s/incoming/%s", d->root, name);
-    if (rename(claimed_path, dst) < 0 && errno != ENOENT)
-        return rx_error_set(err, errno, "spool: requeue %s: %s", dst, strerror(errno));
-    return 0;
+    for (int i = 0; i < 5; i++) {
+        cleanup_free char *fresh = i == 0 ? NULL : queue_identity_new();
+        char suffix[32];
+        attempt_suffix(attempts, i == 0 ? "" : fresh, suffix); /* a uuid starts with 8 hex */
+        cleanup_free char *name = fit_name("", stem, suffix);
+        cleanup_free char *dst = xasprintf("%s/incoming/%s", d->root, name);
+        if (rename_noreplace(claimed_path, dst) == 0 || errno == ENOENT)
+            return 0; /* ENOENT: someone else moved it */
+        if (errno != EEXIST)
+            return rx_error_set(err, errno, "spool: requeue %s: %s", dst, strerror(errno));
+    }
+    /* It stays claimed: a reap or a restart under this id tries again. */
+    return rx_error_set(err, EEXIST, "spool: requeue %s: five names taken in incoming/",
+                        claimed_path);
 }
 
 static int

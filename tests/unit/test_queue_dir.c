@@ -144,6 +144,14 @@ names(void)
     ok(strcmp(a, b) != 0, "two long stems cut alike stay two names");
     cleanup_free char *c = fit_name("w@", "job-1", "~2.json");
     is_str(c, "w@job-1~2.json", "a short name is kept as it is");
+    int attempts = -1;
+    char tag[TAG_LEN + 1];
+    cleanup_free char *t1 = parse_name("job-1~2+0123abcd.json", &attempts, tag);
+    ok(strcmp(t1, "job-1") == 0 && attempts == 2 && strcmp(tag, "0123abcd") == 0,
+       "a put-back tag keeps the stem and the count (%s, %d, %s)", t1, attempts, tag);
+    cleanup_free char *t2 = parse_name("job-1~2+0123ABCD.json", &attempts, tag);
+    ok(strcmp(t2, "job-1~2+0123ABCD") == 0 && attempts == 0 && tag[0] == '\0',
+       "anything else after ~N is part of the stem (%s)", t2);
 }
 
 /* A 255-byte name under a 100-character worker id: claimed, requeued with
@@ -490,6 +498,110 @@ dead_result(void)
     q->ops->close(q);
 }
 
+/* Read a spool file whole (tests only). */
+static char *
+slurp(const char *path)
+{
+    char *data = NULL;
+    size_t len = 0;
+    struct rx_error *err = NULL;
+    if (read_file(path, 1 << 16, &data, &len, &err) < 0)
+        rx_error_free(&err);
+    return data;
+}
+
+/* How many files in incoming/ hold text; *stem_ok: all are NAME[~N...].json
+ * of the stem given. */
+static int
+incoming_holding(const char *text, const char *stem, bool *stem_ok)
+{
+    cleanup_free char *in = xasprintf("%s/incoming", root);
+    DIR *dh = opendir(in);
+    struct dirent *e;
+    int n = 0;
+    while (dh && (e = readdir(dh)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        size_t l = strlen(stem);
+        if (strncmp(e->d_name, stem, l) != 0 || !strchr(".~", e->d_name[l]))
+            *stem_ok = false;
+        cleanup_free char *p = xasprintf("%s/%s", in, e->d_name);
+        cleanup_free char *data = slurp(p);
+        n += data != NULL && strcmp(data, text) == 0;
+    }
+    if (dh)
+        closedir(dh);
+    return n;
+}
+
+/* A job put back (released, reaped or recovered) under a name another
+ * producer's job already has in incoming/ replaces neither: it goes back
+ * under a tagged name that keeps its stem (its default task id) and its
+ * attempt count. */
+static void
+put_back_taken(void)
+{
+    const char mine[] = "{\"command\":[\"echo\",\"mine\"]}";
+    const char theirs[] = "{\"command\":[\"echo\",\"theirs\"]}";
+    cleanup_free char *notes_txt = xasprintf("%s/incoming/notes.txt", root);
+    unlink(notes_txt); /* special_entries' */
+    for (int pass = 0; pass < 2; pass++) {
+        no_noreplace = pass;
+        const char *how = pass ? "by link and unlink (EINVAL)" : "by renameat2";
+        struct queue *q = open_as(pass ? "w9" : "w8");
+        struct rx_error *err = NULL;
+        int dead_before = count_dir("dead");
+        drop("pb.json", mine);
+        struct queue_job *j = claim(q);
+        ok(j && j->payload && strcmp(j->payload, mine) == 0, "incoming/pb.json claimed (%s)", how);
+        /* Another producer drops a different job where a retry goes. */
+        drop("pb~1.json", theirs);
+        ok(j && q->ops->release(q, j, true, "infra", NULL, NULL, &err) == 0,
+           "released with an attempt counted (%s)", err ? err->msg : "no error");
+        queue_job_free(j);
+        bool stem_ok = true;
+        ok(count_dir("incoming") == 2 && incoming_holding(mine, "pb", &stem_ok) == 1 &&
+               incoming_holding(theirs, "pb", &stem_ok) == 1 && stem_ok,
+           "both jobs are in incoming/, under stem pb (%d files) %s", count_dir("incoming"), how);
+        /* Both are claimed, each with one attempt: a second counted release
+         * dead-letters each (max_attempts 2), and each keeps task id pb. */
+        int dead = 0, ids = 0, got = 0;
+        for (int i = 0; i < 2; i++) {
+            j = claim(q);
+            got += j != NULL && j->payload != NULL;
+            ids += j != NULL && j->default_task_id != NULL && strcmp(j->default_task_id, "pb") == 0;
+            dead += j && q->ops->release(q, j, true, "again", NULL, NULL, &err) == 1;
+            queue_job_free(j);
+        }
+        ok(got == 2 && ids == 2 && dead == 2,
+           "both claimed under task id pb, each dead-lettered at its second attempt (%d, %d, %d)",
+           got, ids, dead);
+        ok(count_dir("incoming") == 0 && count_dir("claimed") == 0 &&
+               count_dir("dead") == dead_before + 4,
+           "incoming/ and claimed/ empty, both in dead/ with their reasons");
+
+        /* No attempt counted (a job put back as it was): over a new
+         * incoming/pu.json of the same name, neither is lost either. */
+        drop("pu.json", mine);
+        j = claim(q);
+        drop("pu.json", theirs);
+        ok(j && q->ops->release(q, j, false, NULL, NULL, NULL, &err) == 0, "put back uncounted");
+        queue_job_free(j);
+        stem_ok = true;
+        ok(count_dir("incoming") == 2 && incoming_holding(mine, "pu", &stem_ok) == 1 &&
+               incoming_holding(theirs, "pu", &stem_ok) == 1 && stem_ok,
+           "both pu jobs are in incoming/ %s", how);
+        for (int i = 0; i < 2; i++) {
+            j = claim(q);
+            ok(j && q->ops->complete(q, j, "pu", "{}", true, &err) == 0, "pu %d completed", i);
+            queue_job_free(j);
+        }
+        rx_error_free(&err);
+        q->ops->close(q);
+    }
+    no_noreplace = 0;
+}
+
 int
 main(void)
 {
@@ -505,6 +617,7 @@ main(void)
     no_replace();
     producer();
     dead_result();
+    put_back_taken();
     nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     return done_testing();
 }
