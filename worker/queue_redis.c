@@ -111,6 +111,14 @@ static const char small_get_lua[] =
     "end\n"
     "return redis.call('GET', KEYS[1])\n";
 
+/* KEYS: this worker's lease.  ARGV: the heartbeat, its expiry (ms).
+ * Renews the lease, whatever the key held, and says only whether there was
+ * one (1, else 0): never what it held, which anyone may have made 512 MB
+ * (SET ... GET sent that back, once per heartbeat). */
+static const char beat_lua[] = "local had = redis.call('EXISTS', KEYS[1])\n"
+                               "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+                               "return had\n";
+
 /* Give up the run lock KEYS[i] if ARGV[j] (this run) holds it. */
 #define LUA_UNLOCK(K, A)                                                   \
     "if " K " ~= '' and redis.call('TYPE', " K ")['ok'] == 'string' and\n" \
@@ -609,17 +617,18 @@ redis_heartbeat(struct queue *q, const struct queue_beat *beat, struct rx_error 
     json_object_object_add(o, "run", json_object_new_string(r->run_id));
     char px[32];
     snprintf(px, sizeof(px), "%lld", r->lease_ms);
-    /* GET: the lease it replaces.  None after a first renewal means the
-     * lease lapsed between two heartbeats (this worker stalled, or Redis
-     * was out of reach): the other workers may have taken back its jobs
-     * and run them again, which the log must say. */
-    const char *argv[] = {"SET", r->k_lease, rx_json_compact(o), "PX", px, "GET"};
+    /* Whether there was a lease to renew.  None after a first renewal
+     * means the lease lapsed between two heartbeats (this worker stalled,
+     * or Redis was out of reach): the other workers may have taken back
+     * its jobs and run them again, which the log must say. */
+    const char *argv[] = {"EVAL", beat_lua, "1", r->k_lease, rx_json_compact(o), px};
     cleanup_reply redisReply *set = cmds(r, err, 6, argv);
     json_object_put(o);
     if (set == NULL)
         return -1;
     long long now = rx_now_ms();
-    if (set->type == REDIS_REPLY_NIL && r->last_beat_ms > 0 && r->note != NULL) {
+    if (set->type == REDIS_REPLY_INTEGER && set->integer == 0 && r->last_beat_ms > 0 &&
+        r->note != NULL) {
         struct json_object *f = json_object_new_object();
         json_object_object_add(f, "since_last_heartbeat_ms",
                                json_object_new_int64(now - r->last_beat_ms));

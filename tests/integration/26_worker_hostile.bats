@@ -348,6 +348,36 @@ success" "results/: the 255-byte job's and the dead-lettered one's"
     assert_equal "$(rcli SISMEMBER ralph:workers ghost)" 0 "ghost is no longer a worker"
 }
 
+# Does the key exist (for wk_until)?
+key_exists() {
+    [[ $(rcli EXISTS "$1") == 1 ]]
+}
+
+@test "redis: a 200 MB value at the worker's own lease key is renewed over, never read back" {
+    local tid hwm bound lease
+    tid=$(rx_tid lease)
+    wk_start w --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
+    lease=ralph:lease:${WK_ID[w]}
+    # After its first heartbeat (before it, the lease would be a live
+    # worker's: worker_id_in_use).
+    wk_until 30 "the first heartbeat" key_exists "$lease" || { wk_dump w; return 1; }
+    rcli EVAL "redis.call('SET', KEYS[1], string.rep('x', 200 * 1048576))" 1 "$lease" >/dev/null
+    sleep 2.5 # two heartbeats over it
+    wk_push "{\"task_id\":\"$tid\",\"command\":[\"true\"]}"
+    wk_wait_event w job_done 60 ".task_id == \"$tid\"" || return 1
+    hwm=$(wk_hwm w)
+    bound=$(wk_memory_bound w)
+    echo "# peak RSS $((hwm / MIB)) MiB, bound $((bound / MIB)) MiB" >&3
+    ((hwm <= bound)) || fail "peak RSS $hwm bytes is over the stated bound $bound"
+    (($(rcli STRLEN "$lease") < 4096)) || fail "the lease was not renewed over"
+    assert_equal "$(wk_count_events w lease_lapsed)" 0 "lease_lapsed events (the lease was there)"
+    # A lease that is gone at a heartbeat is still told apart, with how late.
+    rcli DEL "$lease" >/dev/null
+    wk_wait_event w lease_lapsed 10 '.since_last_heartbeat_ms > 0 and .lease_ms == 3000' || return 1
+    wk_signal_and_wait w TERM 30
+    assert_equal "$WK_RC" 0 "exit code"
+}
+
 @test "spool: a run lock that keeps failing gives the job back uncounted, and runs it once it works" {
     local tag
     tag=$(rx_tid lockfail)
