@@ -188,5 +188,12 @@
 /* Members of P:workers the reaper cannot use, logged once each (per queue
  * object), the oldest forgotten past this many. */
 #define LIMIT_REDIS_NOTED 256
+/* A worker id: at most this many of letters, digits, '.', '_' and '-'
+ * (what --worker-id accepts; the default id, HOST-PID-RANDOM, is shorter).
+ * A member of P:workers that is no such name is never read by a worker. */
+#define LIMIT_WORKER_ID_BYTES 100
+/* Names of P:workers one reap (each heartbeat) or one step of `status`
+ * reads: the set is walked on the server (SSCAN) and sent in slices. */
+#define LIMIT_REDIS_WORKERS_PER_CALL 64
 
 #endif

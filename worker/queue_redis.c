@@ -45,6 +45,7 @@ struct queue_redis {
     unsigned long long noted[LIMIT_REDIS_NOTED]; /* hashes of members reap_failed was said of */
     unsigned n_noted;
     long long last_beat_ms; /* when this run's lease was last renewed; 0: never */
+    char reap_cursor[24];   /* where the reaper's walk of P:workers is ("0": a new walk) */
     char *k_jobs, *k_proc, *k_claiming, *k_lease, *k_workers, *k_done, *k_dead, *k_attempts,
         *k_stats, *k_lease_prefix;
 };
@@ -148,6 +149,39 @@ static const char complete_lua[] = LUA_GUARD
     "  redis.call('LREM', KEYS[3], 1, ARGV[4])\n"
     "  redis.pcall('HDEL', KEYS[5], redis.sha1hex(ARGV[4]))\n"
     "end\n" LUA_UNLOCK("KEYS[6]", "ARGV[6]") "return 1\n";
+
+/* KEYS: workers.  ARGV: an SSCAN cursor, the longest worker id, how many
+ * names to send, this worker's id, '1' to remove the members that are no
+ * worker id.  Walks the set on the server from the cursor, SSCAN step by
+ * step (at most 256 of them), until it has that many names or the walk is
+ * done.  A member that cannot be a worker id (too long, or a byte no id
+ * has) is never sent, and is removed when asked: anyone may SADD a 300 MB
+ * one, which SMEMBERS sent whole at every heartbeat.  Returns {the next
+ * cursor ('0': the walk is done), names...}: at most the names asked for,
+ * plus the rest of the last step's (a set small enough to be stored
+ * compactly is one step: set-max-listpack-entries and
+ * set-max-intset-entries, 128 and 512 by default, bound it). */
+static const char members_lua[] =
+    "local t = redis.call('TYPE', KEYS[1])['ok']\n"
+    "if t == 'none' then return {'0'} end\n"
+    "if t ~= 'set' then\n"
+    "  return redis.error_reply('the key ' .. KEYS[1] .. ' holds a ' .. t .. ', not a set')\n"
+    "end\n"
+    "local cursor, maxlen, want = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local out, steps = {'0'}, 0\n"
+    "repeat\n"
+    "  local r = redis.call('SSCAN', KEYS[1], cursor, 'COUNT', 16)\n"
+    "  cursor, steps = r[1], steps + 1\n"
+    "  for _, m in ipairs(r[2]) do\n"
+    "    if #m > maxlen or not string.find(m, '^[%w._-]+$') then\n"
+    "      if ARGV[5] == '1' then redis.call('SREM', KEYS[1], m) end\n"
+    "    elseif m ~= ARGV[4] then\n"
+    "      out[#out + 1] = m\n"
+    "    end\n"
+    "  end\n"
+    "until cursor == '0' or #out > want or steps >= 256\n"
+    "out[1] = cursor\n"
+    "return out\n";
 
 /* Dead-letter or requeue ITEM (attempt count A, or nil when not counted):
  * a dead list or attempts hash of the wrong type requeues it instead. */
@@ -656,19 +690,55 @@ noted_before(struct queue_redis *r, const char *wid)
     return false;
 }
 
+/* One slice of the names in P:workers, from cursor on (members_lua):
+ * the reply's elements after the first are names, each a well-formed
+ * worker id other than self; *next gets the cursor to go on from ("0"
+ * when the walk is done).  With prune, the members that are no worker id
+ * are removed on the way. */
+static redisReply *
+workers_slice(struct queue_redis *r, const char *cursor, const char *self, bool prune,
+              char next[24], struct rx_error **err)
+{
+    char maxlen[16], want[16];
+    snprintf(maxlen, sizeof(maxlen), "%d", LIMIT_WORKER_ID_BYTES);
+    snprintf(want, sizeof(want), "%d", LIMIT_REDIS_WORKERS_PER_CALL);
+    const char *argv[] = {"EVAL", members_lua, "1",  r->k_workers,     cursor,
+                          maxlen, want,        self, prune ? "1" : "0"};
+    cleanup_reply redisReply *rep = cmds(r, err, 9, argv);
+    if (rep == NULL)
+        return NULL;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+        rep->element[0]->type != REDIS_REPLY_STRING || rep->element[0]->len >= 24)
+        return rx_error_set(err, EPROTO, "redis: walking %s: an unexpected reply", r->k_workers),
+               NULL;
+    memcpy(next, rep->element[0]->str, rep->element[0]->len + 1);
+    return steal_pointer(&rep);
+}
+
+/* The name at element i of a workers_slice reply, or NULL. */
+static const char *
+slice_name(const redisReply *rep, size_t i)
+{
+    const redisReply *e = rep->element[i];
+    return e->type == REDIS_REPLY_STRING && e->len <= LIMIT_WORKER_ID_BYTES ? e->str : NULL;
+}
+
+/* Reap the workers of one slice of P:workers, going on where the last
+ * reap stopped: a heartbeat reads and reaps a bounded number of members
+ * however many a producer added. */
 static int
 redis_reap(struct queue *q, int *n, struct rx_error **err)
 {
     struct queue_redis *r = (struct queue_redis *)q;
     *n = 0;
-    const char *argv[] = {"SMEMBERS", r->k_workers};
-    cleanup_reply redisReply *rep = cmds(r, err, 2, argv);
+    char next[24];
+    cleanup_reply redisReply *rep = workers_slice(r, r->reap_cursor, r->worker_id, true, next, err);
     if (rep == NULL)
         return -1;
     char maxa[16];
     snprintf(maxa, sizeof(maxa), "%d", r->max_attempts);
-    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
-        const char *wid = rep->element[i]->str;
+    for (size_t i = 1; i < rep->elements; i++) {
+        const char *wid = slice_name(rep, i);
         if (wid == NULL || strcmp(wid, r->worker_id) == 0)
             continue;
         cleanup_free char *lease = xasprintf("%s:lease:%s", r->prefix, wid);
@@ -703,12 +773,13 @@ redis_reap(struct queue *q, int *n, struct rx_error **err)
             }
             rx_error_free(&e2);
             if (r->c == NULL && connect_redis(r, err) < 0)
-                return -1; /* the server is gone: the next heartbeat tries again */
+                return -1; /* the server is gone: the next heartbeat tries this slice again */
             continue;
         }
         if (r2->type == REDIS_REPLY_INTEGER && r2->integer > 0)
             *n += (int)r2->integer;
     }
+    memcpy(r->reap_cursor, next, sizeof(next));
     return 0;
 }
 
@@ -777,17 +848,25 @@ redis_status(struct queue *q, struct json_object **out, struct rx_error **err)
     json_object_object_add(o, "queued", json_object_new_int64(queued));
     struct json_object *proc = json_object_new_object();
     struct json_object *workers = json_object_new_object();
-    const char *a2[] = {"SMEMBERS", r->k_workers};
-    cleanup_reply redisReply *rep = cmds(r, err, 2, a2);
-    for (size_t i = 0; rep && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
-        const char *wid = rep->element[i]->str;
-        if (wid == NULL)
-            continue;
-        cleanup_free char *lease = xasprintf("%s:lease:%s", r->prefix, wid);
-        cleanup_reply redisReply *hb = get_small(r, lease, NULL);
-        if (hb && hb->type == REDIS_REPLY_STRING)
-            queue_status_add_worker(proc, workers, wid, hb->str, hb->len);
-    }
+    /* The whole set, a slice at a time; what is no worker id is skipped
+     * (a status reads, the reaper prunes). */
+    char cursor[24] = "0";
+    do {
+        char next[24];
+        cleanup_reply redisReply *rep = workers_slice(r, cursor, "", false, next, NULL);
+        if (rep == NULL)
+            break;
+        for (size_t i = 1; i < rep->elements; i++) {
+            const char *wid = slice_name(rep, i);
+            if (wid == NULL)
+                continue;
+            cleanup_free char *lease = xasprintf("%s:lease:%s", r->prefix, wid);
+            cleanup_reply redisReply *hb = get_small(r, lease, NULL);
+            if (hb && hb->type == REDIS_REPLY_STRING)
+                queue_status_add_worker(proc, workers, wid, hb->str, hb->len);
+        }
+        memcpy(cursor, next, sizeof(next));
+    } while (strcmp(cursor, "0") != 0);
     json_object_object_add(o, "processing", proc);
     json_object_object_add(o, "workers", workers);
     const char *fields[] = {"done", "failed", "duplicates"};
@@ -965,6 +1044,7 @@ queue_redis_open(const char *url, const struct queue_cfg *cfg, struct rx_error *
     r->k_dead = xasprintf("%s:dead", r->prefix);
     r->k_attempts = xasprintf("%s:attempts", r->prefix);
     r->k_stats = xasprintf("%s:stats", r->prefix);
+    snprintf(r->reap_cursor, sizeof(r->reap_cursor), "0");
     if (connect_redis(r, err) < 0) {
         redis_close(&r->base);
         return NULL;

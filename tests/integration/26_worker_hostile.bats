@@ -353,6 +353,14 @@ key_exists() {
     [[ $(rcli EXISTS "$1") == 1 ]]
 }
 
+# Peak resident memory of a command that runs to its end (it prints its
+# output as it would), in bytes, on the last line.
+peak_rss_of() {
+    python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:])
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)' "$@"
+}
+
 @test "redis: a 200 MB value at the worker's own lease key is renewed over, never read back" {
     local tid hwm bound lease
     tid=$(rx_tid lease)
@@ -376,6 +384,43 @@ key_exists() {
     wk_wait_event w lease_lapsed 10 '.since_last_heartbeat_ms > 0 and .lease_ms == 3000' || return 1
     wk_signal_and_wait w TERM 30
     assert_equal "$WK_RC" 0 "exit code"
+}
+
+@test "redis: a 64 MB member of ralph:workers, with a lease, is dropped unread; status skips it" {
+    local tid hwm bound peak out
+    tid=$(rx_tid hugemember)
+    # A 64 MB member made on the server (as a producer's script could), with
+    # a live lease under its name (the reaper never reaps it), and a small
+    # member no worker id can be; beside them a crashed worker with a job.
+    rcli EVAL "local m = string.rep('m', 64 * 1048576)
+redis.call('SADD', KEYS[1], m, 'not a worker id')
+redis.call('SET', 'ralph:lease:' .. m, '{}')" 1 ralph:workers >/dev/null
+    rcli SADD ralph:workers ghost >/dev/null
+    rcli LPUSH ralph:processing:ghost "{\"task_id\":\"$tid\",\"command\":[\"true\"]}" >/dev/null
+    # ralph-worker status walks the set without holding the member.
+    out=$(peak_rss_of "$RALPH_WORKER" status --queue "$WK_Q")
+    peak=${out##*$'\n'}
+    echo "# status: peak RSS $((peak / MIB)) MiB" >&3
+    ((peak <= $(stated_bound 1))) || fail "status: peak RSS $peak bytes is over $(stated_bound 1)"
+    jq -e '.workers | keys | all(length <= 100)' <<<"${out%$'\n'*}" >/dev/null ||
+        fail "status: ${out:0:300}"
+    wk_start w --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
+    wk_wait_event w job_done 60 ".task_id == \"$tid\"" || return 1
+    sleep 2.5 # more heartbeats, more reaps
+    wk_push "{\"task_id\":\"$tid-after\",\"command\":[\"true\"]}"
+    wk_wait_event w job_done 60 ".task_id == \"$tid-after\"" || return 1
+    hwm=$(wk_hwm w)
+    bound=$(wk_memory_bound w)
+    wk_signal_and_wait w TERM 30
+    assert_equal "$WK_RC" 0 "exit code"
+    echo "# peak RSS $((hwm / MIB)) MiB, bound $((bound / MIB)) MiB" >&3
+    ((hwm <= bound)) || fail "peak RSS $hwm bytes is over the stated bound $bound"
+    assert_equal "$(rcli EVAL "return redis.call('SISMEMBER', KEYS[1], string.rep('m', 64 * 1048576))" 1 ralph:workers)" 0 \
+        "the 64 MB member is removed"
+    assert_equal "$(rcli SISMEMBER ralph:workers 'not a worker id')" 0 "the malformed member is removed"
+    assert_equal "$(rcli LLEN ralph:processing:ghost)" 0 "ghost's job went back"
+    RX_OUT=$(wk_result "$tid-after")
+    rx_check '.status == "success"' 'the job after it ran'
 }
 
 @test "spool: a run lock that keeps failing gives the job back uncounted, and runs it once it works" {
