@@ -366,8 +366,12 @@ take_reply(struct queue_redis *r, redisReply *rep, struct queue_job **out, struc
  * so that it fails clearly instead of silently: BLMOVE (Redis 6.2; with
  * its reply skipped a refused one would be no error, and the slot would
  * spin) and CLIENT REPLY SKIP (refused by an ACL it is an extra reply).
- * The BLMOVE moves this worker's claiming list onto itself (no change),
- * waiting at most a millisecond. */
+ * The BLMOVE moves a list no one else can name (P:claiming:WORKER:probe:
+ * and a fresh random UUID) onto itself: there is none, so it waits a
+ * millisecond and replies nil.  Never the claiming list: a BLMOVE replies
+ * with the element it moves, whole, and a producer may push a 300 MB one
+ * there between the take script (which measures what it finds) and this
+ * check. */
 static int
 check_claim(struct queue_redis *r, struct rx_error **err)
 {
@@ -375,7 +379,9 @@ check_claim(struct queue_redis *r, struct rx_error **err)
         return 0;
     if (connect_redis(r, err) < 0)
         return -1;
-    const char *bl[] = {"BLMOVE", r->k_claiming, r->k_claiming, "RIGHT", "RIGHT", "0.001"};
+    cleanup_free char *nonce = queue_identity_new();
+    cleanup_free char *probe = xasprintf("%s:probe:%s", r->k_claiming, nonce);
+    const char *bl[] = {"BLMOVE", probe, probe, "RIGHT", "RIGHT", "0.001"};
     cleanup_reply redisReply *rep = redisCommandArgv(r->c, 6, bl, NULL);
     if (rep == NULL) {
         rx_error_set(err, EIO, "redis %s:%d: BLMOVE: %s", r->host, r->port,
@@ -383,8 +389,7 @@ check_claim(struct queue_redis *r, struct rx_error **err)
         drop(r);
         return -1;
     }
-    /* A claiming list of the wrong type is the take script's to report. */
-    if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "WRONGTYPE", 9) != 0) {
+    if (rep->type == REDIS_REPLY_ERROR) {
         rx_error_set(err, ENOTSUP,
                      "redis %s:%d: BLMOVE is refused (%.200s): the worker needs Redis 6.2 or "
                      "later, and an ACL that allows BLMOVE",
