@@ -42,9 +42,13 @@ setup() {
     policy '{}'
 }
 
+# Both run whatever the first says; either one failing fails the test (bats
+# counts only teardown's own status, and errexit is off inside it).
 teardown() {
-    wk_teardown
-    rx_teardown
+    local rc=0
+    wk_teardown || rc=1
+    rx_teardown || rc=1
+    return $rc
 }
 
 # policy JSON: the test's policy, pointed at the test index (the JSON's own
