@@ -287,13 +287,25 @@ rx_wait_no_lock() {
     rx_job_jq --arg id "$(rx_tid req-crash)" '{task_id: $id,
         code: "def calculate(i):\n    return 1\n", requirements: ["tinypkg==2.0"]}'
     rx_run_bg "$JOB" --policy "$POLICY"
-    local i
-    for ((i = 0; i < 100; i++)); do
-        [[ -n $(docker ps -aq --filter name=ralph-deps-lock) ]] && break
+    # Killed only once it holds the build lock and is still building: a
+    # builder killed before or after its build would test nothing.
+    local end seen=0
+    end=$(wk_deadline 30)
+    while wk_pid_alive "$RX_BG_PID" && ! wk_past "$end"; do
+        if [[ -n $(docker ps -aq --filter name=ralph-deps-lock) ]]; then
+            seen=1
+            break
+        fi
         sleep 0.05
     done
+    ((seen)) || fail "FAILED: the builder's lock (ralph-deps-lock-*) never showed within 30 s" \
+        "(builder $(wk_pid_alive "$RX_BG_PID" && echo 'still running' || echo 'ended')): $(cat "$RX_BG_ERR")"
+    wk_pid_alive "$RX_BG_PID" || fail "FAILED: the builder ended before it could be killed: $(cat "$RX_BG_ERR")"
     kill -KILL "$RX_BG_PID"
     wait "$RX_BG_PID" 2>/dev/null || true
+    # Its lock outlives it: it was killed holding it, mid-build.
+    [[ -n $(docker ps -aq --filter name=ralph-deps-lock) ]] ||
+        fail "FAILED: no lock left by the killed builder: its build had already ended"
     rx_job_jq --arg id "$(rx_tid req-crash-after)" --arg code "$IMPORT" \
         '{task_id: $id, code: $code, requirements: ["tinypkg==2.0"]}'
     rx_run "$JOB"
