@@ -101,12 +101,18 @@ check_breaker() {
     job="{\"task_id\":\"$tid\",\"command\":[\"true\"]}"
     wk_push "$job"
     wk_start w DOCKER_HOST="unix://$sock" --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
-    wk_until 10 "the worker exits or the job is dead-lettered" gone_or_dead w || true
+    # The outcome is decided once the breaker has tripped (5 failures) or
+    # the job is dead (3 attempts): whichever comes first.  A worker that
+    # did neither in 60 s fails here, not later as "not dead-lettered yet".
+    wk_until 60 "the worker exits or the job is dead-lettered" gone_or_dead w || { wk_dump w; return 1; }
     if [[ $(rcli LLEN ralph:dead) != 0 ]]; then
         wk_dump w
         fail "FAILED: the engine outage dead-lettered the job: $(rcli LRANGE ralph:dead 0 -1)" \
             "(the worker is $(wk_alive w && echo 'still running, idle' || echo "gone"))"
     fi
+    # What ended it was the breaker (exit 3), and the job is kept.
+    wk_expect_exit w 3 10
+    assert_equal "$(rcli LLEN ralph:dead)" 0 "ralph:dead"
     assert_equal "$(rcli LRANGE ralph:jobs 0 -1)" "$job" "the job is back on ralph:jobs"
 }
 
