@@ -419,8 +419,11 @@ wk_kill() {
     return 1
 }
 
+# A worker still running is stopped (a test may leave that to teardown); one
+# that ignores two SIGTERMs for 15 s is SIGKILLed and fails the test, and
+# so does any container a worker left, however it ended.
 wk_teardown() {
-    local name ids bad=0 killed=0
+    local name ids bad=0
     if [[ -n ${WK_PROXY_PID:-} ]]; then
         kill -KILL -- "-$WK_PROXY_PID" 2>/dev/null || true
         wait "$WK_PROXY_PID" 2>/dev/null || true
@@ -428,7 +431,11 @@ wk_teardown() {
     for name in ${WK_NAMES[@]+"${WK_NAMES[@]}"}; do
         if wk_alive "$name"; then
             echo "note: worker $name was still running at teardown: stopped" >&2
-            wk_kill "${WK_PID[$name]}" || killed=1
+            if ! wk_kill "${WK_PID[$name]}"; then
+                wk_dump "$name"
+                echo "FAILED: worker $name ignored two SIGTERMs for 15 s (SIGKILLed)" >&2
+                bad=1
+            fi
         fi
         wait "${WK_PID[$name]}" 2>/dev/null || true
     done
@@ -437,12 +444,10 @@ wk_teardown() {
     for name in ${WK_NAMES[@]+"${WK_NAMES[@]}"}; do
         ids=${held["ralph-worker/${WK_ID[$name]}"]:-}
         if [[ -n $ids ]]; then
+            echo "FAILED: container(s) of worker $name left behind: $ids" >&2
             # shellcheck disable=SC2086
             docker rm -fv $ids >/dev/null 2>&1 || true
-            if ((killed == 0)); then
-                echo "FAILED: container(s) of worker $name left behind: $ids" >&2
-                bad=1
-            fi
+            bad=1
         fi
     done
     return $bad
