@@ -301,15 +301,17 @@ kill_check() {
     assert_equal "$(wk_count_events a warm_failed)" 1 "warm_failed lines (said once until a make works)"
 }
 
+# The refusals below run the worker in the foreground under timeout: one
+# that stopped refusing would run for ever (timeout's 124 fails instead).
 @test "warm: --warm-preload refused at start: a bad module name, no --warm, a --warm-job that could shadow a module (exit 2)" {
-    run "$RALPH_WORKER" --queue "$WK_Q" --warm 1 --warm-preload "numpy,os;rm"
+    run timeout -k 5 20 "$RALPH_WORKER" --queue "$WK_Q" --warm 1 --warm-preload "numpy,os;rm"
     assert_equal "$status" 2 "exit status (bad name)"
     [[ $output == *"warm-preload"*"module names"* ]] || fail "message: $output"
-    run "$RALPH_WORKER" --queue "$WK_Q" --warm-preload numpy
+    run timeout -k 5 20 "$RALPH_WORKER" --queue "$WK_Q" --warm-preload numpy
     assert_equal "$status" 2 "exit status (no --warm)"
     [[ $output == *"--warm-preload needs --warm"* ]] || fail "message: $output"
     jq -n '{code: "pass", files: {"numpy.py": ""}}' >"$BATS_TEST_TMPDIR/files.json"
-    run "$RALPH_WORKER" --queue "$WK_Q" --warm 1 --policy "$POLICY" --warm-preload numpy \
+    run timeout -k 5 20 "$RALPH_WORKER" --queue "$WK_Q" --warm 1 --policy "$POLICY" --warm-preload numpy \
         --warm-job "$BATS_TEST_TMPDIR/files.json"
     assert_equal "$status" 2 "exit status (--warm-job with files)"
     [[ $output == *"files.json: --warm-preload needs a code job without"* ]] || fail "message: $output"
@@ -317,16 +319,17 @@ kill_check() {
 
 @test "warm: a --warm-job the policy refuses, or none at all, stops the worker at start (exit 2)" {
     jq -n '{code: "pass", memory_limit: "1g"}' >"$BATS_TEST_TMPDIR/big.json"
-    run "$RALPH_WORKER" --queue "$WK_Q" --warm 1 --policy "$POLICY" --warm-job "$BATS_TEST_TMPDIR/big.json"
+    run timeout -k 5 20 "$RALPH_WORKER" --queue "$WK_Q" --warm 1 --policy "$POLICY" \
+        --warm-job "$BATS_TEST_TMPDIR/big.json"
     assert_equal "$status" 2 "exit status (policy refuses)"
     [[ $output == *"--warm-job $BATS_TEST_TMPDIR/big.json: "*"max_memory_limit"* ]] || fail "message: $output"
-    run "$RALPH_WORKER" --queue "$WK_Q" --warm 1 --warm-job "$BATS_TEST_TMPDIR/none.json"
+    run timeout -k 5 20 "$RALPH_WORKER" --queue "$WK_Q" --warm 1 --warm-job "$BATS_TEST_TMPDIR/none.json"
     assert_equal "$status" 2 "exit status (no such file)"
     [[ $output == *"none.json"* ]] || fail "message: $output"
 }
 
 @test "warm: --warm above --concurrency is refused" {
-    run "$RALPH_WORKER" --queue "$WK_Q" --concurrency 2 --warm 3
+    run timeout -k 5 20 "$RALPH_WORKER" --queue "$WK_Q" --concurrency 2 --warm 3
     assert_equal "$status" 2 "exit status"
     [[ $output == *"--warm (3) must be at most --concurrency (2)"* ]] || fail "message: $output"
 }
