@@ -175,10 +175,12 @@ LEASE=(--lease 3 --heartbeat 1)
     local t1 t2
     t1=$(rx_tid maxrt-run)
     t2=$(rx_tid maxrt-q)
-    wk_push "$(jq -nc --arg id "$t1" '{task_id: $id, command: ["sleep", "4"], timeout: 30}')" \
+    # The worker (TSan-built in CI) must claim the first job within
+    # --max-runtime, and the job must still run when that time is up.
+    wk_push "$(jq -nc --arg id "$t1" '{task_id: $id, command: ["sleep", "10"], timeout: 60}')" \
         "$(jq -nc --arg id "$t2" '{task_id: $id, command: ["true"]}')"
-    wk_start w --queue "$WK_Q" --concurrency 1 --max-runtime 2 "${LEASE[@]}"
-    wk_expect_exit w 0 30
+    wk_start w --queue "$WK_Q" --concurrency 1 --max-runtime 6 "${LEASE[@]}"
+    wk_expect_exit w 0 60
     RX_OUT=$(wk_result "$t1")
     rx_check '.status == "success"' 'the running job finished'
     assert_equal "$(wk_result "$t2")" "" "result of the queued job"
