@@ -235,7 +235,7 @@ LANE_A        = $(TSAN_PASSES); \
 LANE_B        = DOCKER_HOST=$(DOCKER26_HOST) $(PASS) "Docker 26 ($(DOCKER26_HOST)): every tier that drives the engine" \
 	  $(filter-out $(ENGINE_ALIKE),$(ENGINE_TIERS)) || rc=1; \
 	DOCKER_HOST=$(DOCKER26_HOST) RALPH_TEST_SANDBOX=gvisor $(PASS) "Docker 26 under gVisor" $(GVISOR_TIERS_B) || rc=1; \
-	DOCKER_HOST=$(PODMAN_HOST) $(PASS) "Podman ($(PODMAN_HOST)): the executor tiers" $(PODMAN_TIERS) || rc=1
+	DOCKER_HOST=$(PODMAN_HOST) RALPH_TEST_ENGINE_KIND=podman $(PASS) "Podman ($(PODMAN_HOST)): the executor tiers" $(PODMAN_TIERS) || rc=1
 
 # Every tier, engine strictly required: a missing engine fails, never skips.
 # First the layout (make style) and the unit tier under ASan and UBSan, then
@@ -254,7 +254,7 @@ test: style setup check-san tsan-bins podman docker26
 # Only the executor tiers (and the workspace and uid tier) against Podman
 # (assumes `make setup podman` has run).
 integration-podman: all
-	@rm -rf $(TEST_LOGS); DOCKER_HOST=$(PODMAN_HOST) $(PASS) "Podman ($(PODMAN_HOST)): the executor tiers" $(PODMAN_TIERS)
+	@rm -rf $(TEST_LOGS); DOCKER_HOST=$(PODMAN_HOST) RALPH_TEST_ENGINE_KIND=podman $(PASS) "Podman ($(PODMAN_HOST)): the executor tiers" $(PODMAN_TIERS)
 
 # Only the real-engine tiers on ENGINE (assumes `make setup` has run).
 integration: all

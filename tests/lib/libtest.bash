@@ -78,26 +78,54 @@ rx_socket() {
     esac
 }
 
-# The engine's kind, "podman" or "docker" (Podman names itself in
-# /version's Components: not the ping's Server header that ralph-exec reads,
-# so 07_infra_errors checks the one against the other).
+# rx_engine_kind_probe: the engine's kind, "podman" or "docker", from its
+# GET /version (Podman names itself in Components: not the ping's Server
+# header that ralph-exec reads, so 07_infra_errors checks the one against
+# the other).  When /version gives no answer the kind is unknown: this
+# prints why and fails (never a guess: a guess of docker would skip every
+# Podman-only test on Podman).
+rx_engine_kind_probe() {
+    local sock v k
+    sock=$(rx_socket) || { echo "DOCKER_HOST=$DOCKER_HOST is not unix:///path"; return 1; }
+    v=$(curl -s --max-time 10 --unix-socket "$sock" http://localhost/version 2>/dev/null) || v=
+    # jq's answer, not its exit status: jq 1.6 -e exits 0 on empty input.
+    k=$(jq -r 'if type == "object" and (.ApiVersion | type == "string") then
+            if [.Components[]?.Name | strings] | any(test("podman"; "i")) then "podman" else "docker" end
+        else empty end' 2>/dev/null <<<"$v") || k=
+    if [[ $k != podman && $k != docker ]]; then
+        echo "the engine at $sock gave no answer to GET /version, so its kind (Docker or Podman) is unknown: '${v:0:200}'"
+        return 1
+    fi
+    echo "$k"
+}
+
+# The engine's kind, "podman" or "docker": the answer require_engine got
+# (RX_ENGINE_KIND), else asked now.  Fails, saying why, when the kind is
+# unknown.
 rx_engine_kind() {
     if [[ -z ${RX_ENGINE_KIND:-} ]]; then
-        local sock
-        sock=$(rx_socket) || return 1
-        if curl -s --max-time 5 --unix-socket "$sock" http://localhost/version 2>/dev/null |
-            jq -e '[.Components[]?.Name // empty] | any(test("podman"; "i"))' >/dev/null; then
-            RX_ENGINE_KIND=podman
-        else
-            RX_ENGINE_KIND=docker
+        local k
+        if ! k=$(rx_engine_kind_probe); then
+            fail "$k"
+            return 1
         fi
+        RX_ENGINE_KIND=$k
         export RX_ENGINE_KIND
     fi
     echo "$RX_ENGINE_KIND"
 }
 
+# Is the engine Podman?  An unknown kind is neither answer: it fails the
+# test on the spot (exit in the test's shell), so `rx_on_podman || skip`
+# cannot turn a failed probe into a skip.  (require_engine has already
+# settled the kind for every test that calls it in setup.)
 rx_on_podman() {
-    [[ $(rx_engine_kind) == podman ]]
+    local k
+    if ! k=$(rx_engine_kind); then
+        [[ ${RALPH_TEST_STRICT:-0} == 1 ]] && exit 1
+        skip "the engine's kind is unknown"
+    fi
+    [[ $k == podman ]]
 }
 
 # What stops this tier from running here (empty: nothing).
@@ -131,12 +159,31 @@ rx_engine_problem() {
 # must be there.  With RALPH_TEST_STRICT=1 a problem FAILS (setup_file
 # fails, so every test of the file fails with the reason); otherwise every
 # test of the file is skipped with the reason (bats cannot skip from
-# setup_file, so setup_file records it and setup skips).
+# setup_file, so setup_file records it and setup skips).  It also settles
+# the engine's kind (RX_ENGINE_KIND): an engine that does not say is a
+# problem, and so is one of another kind than RALPH_TEST_ENGINE_KIND
+# (podman or docker), when the run names the kind it means to test.
 require_engine() {
     # setup_file (no test name yet) always checks; setup reuses its answer.
     if [[ -z ${BATS_TEST_NAME:-} || -z ${RX_ENGINE_STATE:-} ]]; then
-        local why
+        local why kind
         why=$(rx_engine_problem)
+        # The engine's kind is settled here, once for the file: a probe
+        # that fails is a problem like any other (strict mode fails).
+        unset RX_ENGINE_KIND
+        if [[ -z $why ]]; then
+            if kind=$(rx_engine_kind_probe); then
+                RX_ENGINE_KIND=$kind
+                export RX_ENGINE_KIND
+                # The engine the run means to test (the Makefile's Podman
+                # pass says podman): another one answering is a problem.
+                if [[ -n ${RALPH_TEST_ENGINE_KIND:-} && $kind != "$RALPH_TEST_ENGINE_KIND" ]]; then
+                    why="RALPH_TEST_ENGINE_KIND=$RALPH_TEST_ENGINE_KIND, but the engine at $(rx_socket) is $kind"
+                fi
+            else
+                why=$kind
+            fi
+        fi
         RX_ENGINE_STATE=${why:-ok}
         export RX_ENGINE_STATE
     fi
