@@ -167,15 +167,32 @@ PY
     assert_no_container "$tid"
 
     # The bomb with its shell kept alive: it runs into pids_limit until the
-    # timeout (or the shell gives up forking).
+    # timeout (or the shell gives up forking).  A Python started before it
+    # forks once the bomb is loose and prints the errno of the first fork
+    # refused (the number, not the C library's text for it).
     tid2=$(rx_tid forkbomb-alive)
-    rx_job_jq --arg id "$tid2" \
-        '{task_id: $id, command: ["bash", "-c", ":(){ :|:& };:; sleep 60"], timeout: 5,
-          pids_limit: 32}'
+    local probe='import errno, os, time
+time.sleep(0.5)
+end = time.time() + 3
+while time.time() < end:
+    try:
+        pid = os.fork()
+    except OSError as e:
+        print("fork refused: %s %d" % (errno.errorcode.get(e.errno, "?"), e.errno), flush=True)
+        break
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+else:
+    print("fork never refused", flush=True)
+time.sleep(60)'
+    rx_job_jq --arg id "$tid2" --arg probe "$probe" \
+        '{task_id: $id, command: ["bash", "-c", "python3 -c \"$1\" & :(){ :|:& };:; sleep 60", "bomb", $probe],
+          timeout: 5, pids_limit: 32}'
     rx_run "$JOB"
     rx_check '.status == "timeout" or .status == "error"' 'the bomb ended as timeout or error'
     [[ $RX_RC == 3 || $RX_RC == 1 ]] || { rx_dump; fail "ralph-exec exit code $RX_RC (want 3 or 1)"; }
-    rx_check '.stderr | test("Resource temporarily unavailable")' 'fork hit the pids limit'
+    rx_check '.stdout | test("(^|\n)fork refused: EAGAIN 11\n")' 'fork hit the pids limit (EAGAIN)'
     ((RX_MS < 20000)) || fail "ralph-exec took $RX_MS ms for a 5 s timeout"
     rx_check 'has("removal_error") | not' 'the container was removed'
     assert_no_container "$tid2"
