@@ -185,14 +185,18 @@ policy() {
     local out rc=0
     out=$("$RALPH_EXEC" doctor 2>&1) || rc=$?
     [[ $rc == 0 ]] || fail "doctor failed (exit $rc):" "$out"
-    for name in "engine socket" "engine " "cgroups" "seccomp" "runtime runc" "default image" \
-        "canary job" "job user" "workspace bound" "no-new-privileges" "capabilities" \
-        "canary cleaned up"; do
-        grep -q "^ok    $name" <<<"$out" || fail "no passing check '$name' in:" "$out"
-    done
+    [[ $out == *"doctor: all required checks passed" ]] || fail "no closing verdict in:" "$out"
     out=$("$RALPH_EXEC" doctor --json) || fail "doctor --json failed: $out"
     jq -e '.ok == true and (.checks | length) >= 10 and all(.checks[]; .status == "ok")' <<<"$out" \
         >/dev/null || fail "unexpected JSON: $out"
+    # Each check by its exact name (a prefix of the text would take "engine
+    # socket" for "engine").
+    local want missing
+    want='["engine socket", "engine", "cgroups", "seccomp", "runtime runc", "default image",
+        "canary job", "job user", "workspace bound", "no-new-privileges", "capabilities",
+        "canary cleaned up"]'
+    missing=$(jq -c --argjson want "$want" '$want - [.checks[] | select(.status == "ok") | .name]' <<<"$out")
+    [[ $missing == '[]' ]] || fail "FAILED: no passing check named $missing in:" "$out"
     [[ -z $(docker ps -aq --filter label=ralph.task_id=doctor-canary) ]] || fail "canary left behind"
 }
 
