@@ -57,7 +57,6 @@ EOF
     WORKER_IDS=()
     DC_UP=0
     DC_OVERRIDE=
-    DEPS_IMAGE=
 }
 
 dc() {
@@ -70,7 +69,6 @@ dc() {
 teardown() {
     local bad=0 id ids
     [[ -z ${INDEX_DIR:-} ]] || pyindex_stop "$INDEX_DIR"
-    [[ -z ${DEPS_IMAGE:-} ]] || docker rmi "$DEPS_IMAGE" >/dev/null 2>&1 || true
     if ((${DC_UP:-0})); then
         if [[ -n $(docker ps -aq --filter "label=com.docker.compose.project=$DC_PROJECT") ]]; then
             dc logs --no-color --tail 30 >&2 2>&1 || true
@@ -98,6 +96,9 @@ teardown() {
         fi
     done
     rx_teardown || bad=1
+    # The deps images built from this test's index, whatever the test got
+    # to (found by the index their key names, once no container uses them).
+    wk_remove_index_deps_images "${INDEX_PORT:-}" || bad=1
     return $bad
 }
 
@@ -332,7 +333,6 @@ stats_job() {
         code: "import tinydep\ndef calculate(i):\n    return tinydep.VALUE\n"}')" >/dev/null
     wk_until 120 "the job's result" done_count_is 1 || { docker logs "$c" >&2; return 1; }
     RX_OUT=$(rcli_c GET "$PREFIX:result:$id")
-    DEPS_IMAGE=$(jq -r '.deps_image // empty' <<<"$RX_OUT")
     rx_check '.status == "success" and .output == 42 and (.deps_image | startswith("ralph-deps:"))' \
         'the job imported its requirement from its deps image'
     assert_equal "$(pyindex_requests '/files/tinydep-1.0')" 1 "downloads of tinydep from the policy's index"

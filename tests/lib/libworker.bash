@@ -496,6 +496,36 @@ wk_teardown_file() {
     return $bad
 }
 
+# ---- deps images ------------------------------------------------------------
+
+# wk_remove_index_deps_images PORT: remove every deps image built from the
+# tests' index on PORT (tests/lib/pyindex.py): their key label
+# (io.ralph-exec.deps-key, one fact a line) names the index URL, whoever
+# built them and whether or not the test got as far as reading one's name
+# from a result.  For a teardown, after the containers are gone; fails when
+# the images cannot be listed or one cannot be removed.
+wk_remove_index_deps_images() {
+    local port=$1 sock list ids id bad=0
+    [[ -n $port ]] || return 0
+    sock=$(rx_socket) || return 1
+    list=$(curl -s --max-time 10 --unix-socket "$sock" -G http://localhost/images/json \
+        --data-urlencode 'filters={"label":["io.ralph-exec.deps-key"]}') || list=
+    # (jq 1.6 -e exits 0 on empty input: the list's emptiness is checked first.)
+    if [[ -z $list ]] || ! ids=$(jq -er --arg ix "index http://127.0.0.1:$port/simple/" 'if type == "array" then
+            [.[] | select(.Labels["io.ralph-exec.deps-key"] | split("\n") | index($ix)) | .Id] | join(" ")
+            else error("not a list") end' 2>/dev/null <<<"$list"); then
+        echo "FAILED: could not list the deps images: ${list:0:200}" >&2
+        return 1
+    fi
+    for id in $ids; do
+        if ! docker rmi "$id" >/dev/null 2>"$BATS_TEST_TMPDIR/rmi.err"; then
+            echo "FAILED: the deps image $id could not be removed: $(cat "$BATS_TEST_TMPDIR/rmi.err")" >&2
+            bad=1
+        fi
+    done
+    return $bad
+}
+
 # ---- an engine that can die: a proxy to the real engine socket ---------------
 #
 # wk_engine_proxy_start SOCK: listen on SOCK and forward every connection to
