@@ -119,7 +119,7 @@ worker_cfg_free(struct worker_cfg *cfg)
 static bool
 valid_id(const char *s)
 {
-    if (*s == '\0' || strlen(s) > 100 || !isalnum((unsigned char)*s))
+    if (*s == '\0' || strlen(s) > LIMIT_WORKER_ID_BYTES || !isalnum((unsigned char)*s))
         return false;
     for (; *s; s++)
         if (!isalnum((unsigned char)*s) && !strchr("._-", *s))

@@ -34,6 +34,34 @@ RALPH_EXEC=${RALPH_EXEC:-$BATS_TEST_DIRNAME/../../build/ralph-exec}
 RALPH_TEST_IMAGE=${RALPH_TEST_IMAGE:-ralph-sandbox:python}
 export RALPH_EXEC RALPH_TEST_IMAGE
 
+# jq -e: true only if the last value it printed is neither false nor null,
+# and exit 4 when it printed none.  jq 1.6 (Debian bookworm's) exits 0 when
+# it read no input at all, so `jq -e COND <<<"$EMPTY"` passed on a missing
+# result.  This jq holds 1.6 to the documented rule: under -e, no value
+# printed is a failure.
+jq() {
+    local a e=0
+    for a in "$@"; do
+        case $a in
+        --exit-status) e=1 ;;
+        --*) ;;
+        -*e*) [[ $a =~ ^-[A-Za-z]+$ ]] && e=1 ;;
+        esac
+    done
+    if ((e == 0)); then
+        command jq "$@"
+        return
+    fi
+    local out rc=0
+    out=$(command jq "$@") || rc=$?
+    [[ -n $out ]] && printf '%s\n' "$out"
+    if ((rc == 0)) && [[ -z $out ]]; then
+        echo "jq -e: no value (no input?)" >&2
+        rc=4
+    fi
+    return "$rc"
+}
+
 RX_TASK_IDS=()
 RX_BG_PIDS=()
 RX_N=0
