@@ -59,22 +59,6 @@ atk_volumes_of() {
     printf '%s' "$vols"
 }
 
-# atk_ws_engine_type CID: what the engine mounts at /workspace of the
-# running container CID, by its own record: the `type` option of the volume
-# there (Docker's local driver: "tmpfs"), "tmpfs" for a tmpfs mount
-# (Podman), else "none".  Under gVisor the job sees /workspace through its
-# gofer (9p): this record is what says it is memory there.
-atk_ws_engine_type() {
-    local ins vol
-    ins=$(docker inspect "$1") || return 1
-    vol=$(jq -r '[.[0].Mounts[]? | select(.Destination == "/workspace" and .Type == "volume") | .Name][0] // empty' <<<"$ins")
-    if [[ -n $vol ]]; then
-        docker volume inspect "$vol" | jq -r '.[0].Options.type // "none"'
-    else
-        jq -r 'if .[0].HostConfig.Tmpfs["/workspace"] then "tmpfs" else "none" end' <<<"$ins"
-    fi
-}
-
 # atk_unharmed TID: after the job of TID, whose result is RX_OUT: the engine
 # still answers, the container is gone and was removed without error, its
 # workspace volume is gone, and (RALPH_TEST_SANDBOX=gvisor) it ran under
@@ -207,7 +191,7 @@ PY
     rx_run_bg "$JOB"
     pid=$RX_BG_PID out=$RX_BG_OUT err=$RX_BG_ERR
     cid=$(rx_wait_running "$tid" 60)
-    engine_type=$(atk_ws_engine_type "$cid")
+    engine_type=$(rx_workspace_engine_type "$cid")
     docker exec "$cid" touch /tmp/engine-read
     rx_wait_pid "$pid" 150
     RX_OUT=$(cat "$out") RX_ERR=$(cat "$err")

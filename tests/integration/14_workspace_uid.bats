@@ -9,22 +9,6 @@ setup_file() { require_engine; }
 setup() { require_engine; }
 teardown() { rx_teardown; }
 
-# ws_engine_type CID: what the engine mounts at /workspace of the running
-# container CID, by its own record: the `type` option of the volume there
-# (Docker's local driver: "tmpfs"), "tmpfs" for a tmpfs mount (Podman),
-# else "none".  A job under gVisor sees /workspace through its gofer (9p),
-# not the host's file system: this record is what says it is memory there.
-ws_engine_type() {
-    local ins vol
-    ins=$(docker inspect "$1") || return 1
-    vol=$(jq -r '[.[0].Mounts[]? | select(.Destination == "/workspace" and .Type == "volume") | .Name][0] // empty' <<<"$ins")
-    if [[ -n $vol ]]; then
-        docker volume inspect "$vol" | jq -r '.[0].Options.type // "none"'
-    else
-        jq -r 'if .[0].HostConfig.Tmpfs["/workspace"] then "tmpfs" else "none" end' <<<"$ins"
-    fi
-}
-
 # A command job that writes 60 MiB files until the workspace refuses one,
 # then reports how far it got, why it stopped, and the file system type of
 # /workspace as the job sees it (/proc/self/mountinfo).  With WAIT_FOR set,
@@ -74,7 +58,7 @@ PY
     rx_run_bg "$JOB"
     pid=$RX_BG_PID out=$RX_BG_OUT err=$RX_BG_ERR
     cid=$(rx_wait_running "$tid" 60)
-    engine_type=$(ws_engine_type "$cid")
+    engine_type=$(rx_workspace_engine_type "$cid")
     docker exec "$cid" touch /tmp/engine-read
     rx_wait_pid "$pid" 150
     RX_OUT=$(cat "$out") RX_ERR=$(cat "$err")

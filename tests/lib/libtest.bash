@@ -461,6 +461,22 @@ assert_no_volume() {
     fi
 }
 
+# rx_workspace_engine_type CID: what the engine mounts at /workspace of the
+# running container CID, by its own record: the `type` option of the volume
+# there (Docker's local driver: "tmpfs"), "tmpfs" for a tmpfs mount
+# (Podman), else "none".  Under gVisor a job sees /workspace through its
+# gofer (9p), so a test asks the engine as well as the job.
+rx_workspace_engine_type() {
+    local ins vol
+    ins=$(docker inspect "$1") || return 1
+    vol=$(jq -r '[.[0].Mounts[]? | select(.Destination == "/workspace" and .Type == "volume") | .Name][0] // empty' <<<"$ins")
+    if [[ -n $vol ]]; then
+        docker volume inspect "$vol" | jq -r '.[0].Options.type // "none"'
+    else
+        jq -r 'if .[0].HostConfig.Tmpfs["/workspace"] then "tmpfs" else "none" end' <<<"$ins"
+    fi
+}
+
 # Wait (at most SECONDS) until a running container labelled ralph.task_id=ID
 # exists; prints its id.
 rx_wait_running() {
