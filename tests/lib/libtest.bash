@@ -582,7 +582,14 @@ rx_teardown() {
     for pid in ${RX_BG_PIDS[@]+"${RX_BG_PIDS[@]}"}; do
         if kill -0 "$pid" 2>/dev/null; then
             kill -TERM "$pid" 2>/dev/null || true
-            rx_wait_pid "$pid" 15 || kill -KILL "$pid" 2>/dev/null || true
+            # ralph-exec (or a test's sampler) ends on SIGTERM, ralph-exec
+            # removing its container first: one that must be killed is a
+            # failure (its container would be left behind).
+            if ! rx_wait_pid "$pid" 15; then
+                echo "FAILED: background process $pid still ran 15 s after SIGTERM" >&2
+                kill -KILL "$pid" 2>/dev/null || true
+                bad=1
+            fi
         fi
     done
     # shellcheck disable=SC2086
