@@ -344,8 +344,9 @@ read_exactly(int fd, const char *path, size_t size, char **out, size_t *len, str
     return 0;
 }
 
-/* Read a small spool file (heartbeats, queue id), at most cap bytes kept
- * (*len is its whole size). */
+/* Read a small spool file (heartbeats, queue id), at most cap bytes kept:
+ * *len is what was read, or the file's size when that is over cap (a file
+ * that shrank as it was read is never said to hold more than was read). */
 static int
 read_file(const char *path, size_t cap, char **out, size_t *len, struct rx_error **err)
 {
@@ -355,7 +356,8 @@ read_file(const char *path, size_t cap, char **out, size_t *len, struct rx_error
         return -1;
     if (read_exactly(fd, path, (size_t)size < cap ? (size_t)size : cap, out, len, err) < 0)
         return -1;
-    *len = (size_t)size > *len ? (size_t)size : *len;
+    if ((size_t)size > cap)
+        *len = (size_t)size;
     return 0;
 }
 
