@@ -14,6 +14,12 @@ teardown() { wk_teardown; }
 # Short leases so that nothing here waits long.
 LEASE=(--lease 3 --heartbeat 1)
 
+# For wk_until: a client of our Redis is blocked in BLMOVE (a slot waiting
+# for a job; CLIENT LIST's flag b: blocked).
+claim_blocked() {
+    rcli CLIENT LIST | grep -q ' flags=[^ ]*b[^ ]* .* cmd=blmove '
+}
+
 @test "redis: a job pushed with redis-cli runs; its result is read with redis-cli GET" {
     local tid job res st
     tid=$(rx_tid demo)
@@ -227,7 +233,7 @@ LEASE=(--lease 3 --heartbeat 1)
     wk_push "$(jq -nc --arg id "$t1" '{task_id: $id, command: ["sleep", "8"], timeout: 60}')"
     wk_start w --queue "$WK_Q" --concurrency 2 "${LEASE[@]}"
     wk_wait_event w job_start 60 ".task_id == \"$t1\""
-    sleep 0.5 # slot 2 is in its wait for a job
+    wk_until 30 "slot 2 waits for a job (a client blocked in BLMOVE)" claim_blocked || { wk_dump w; return 1; }
     kill -TERM "${WK_PID[w]}"
     wk_wait_event w stopping 15
     wk_push "$late"
