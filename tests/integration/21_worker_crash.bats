@@ -161,7 +161,11 @@ lease_gone() {
     rx_wait_running "$tid" 60 >/dev/null
     WK_FIXED_ID=$id wk_start a2 --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
     wk_until 40 "a result for $tid" bash -c "[[ -n \$(redis-cli -p $WK_REDIS_PORT GET ralph:result:$tid) ]]"
-    sleep 1 # any second run's outcome
+    # a2 has done all it will do once it exits: it waits up to twice the
+    # lease for the id to be free and, as a holds it, refuses to start
+    # (exit 2, ralph-worker(8)).  Had it started instead (and taken the
+    # job), it would run on until signalled: this wait fails.
+    wk_wait_exit a2 30 || { fail "FAILED: a2, under the id of a live worker, started and ran on"; return 1; }
     RX_OUT=$(wk_result "$tid")
     if ! jq -e '.status == "success"' >/dev/null <<<"$RX_OUT"; then
         wk_dump a a2
@@ -169,8 +173,9 @@ lease_gone() {
         fail "FAILED: the job of the live worker ended as $(rx_get .status) ($(rx_get .error)):" \
             "the second worker under the same id took its job and removed its container"
     fi
+    assert_equal "$WK_RC" 2 "a2's exit code (the id is in use)" || { wk_dump a2; return 1; }
+    wk_has_event a2 worker_id_in_use || { wk_dump a2; fail "a2 did not log worker_id_in_use"; }
     wk_alive a && wk_signal_and_wait a TERM 30
-    wk_alive a2 && wk_signal_and_wait a2 TERM 30
     assert_equal "$(rcli LLEN ralph:jobs)$(wk_processing_total)" 00 "ralph:jobs and processing"
 }
 
