@@ -12,7 +12,10 @@ load ../lib/libworker
 setup_file() { wk_setup_file; }
 teardown_file() { wk_teardown_file; }
 setup() { wk_setup; }
-teardown() { wk_teardown; }
+teardown() {
+    [[ -z ${SCANS_PID:-} ]] || kill "$SCANS_PID" 2>/dev/null || true
+    wk_teardown
+}
 
 LEASE=(--lease 3 --heartbeat 1)
 MIB=$((1 << 20))
@@ -247,6 +250,28 @@ success" "results/: the 255-byte job's and the dead-lettered one's"
     jq -e '.attempts == 2' "$WK_SPOOL"/dead/*.error.json >/dev/null || fail "dead/: $(cat "$WK_SPOOL"/dead/*.error.json)"
 }
 
+# python3 -c "$DIR_CLOSES_PY" DIR: print "watching" once an inotify watch
+# is on DIR, then "closed" each time DIR itself is closed after a read (a
+# scan of it ends).
+DIR_CLOSES_PY='import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(0)
+if fd < 0 or libc.inotify_add_watch(fd, sys.argv[1].encode(), 0x10) < 0:  # IN_CLOSE_NOWRITE
+    sys.exit("inotify: " + os.strerror(ctypes.get_errno()))
+print("watching", flush=True)
+while True:
+    buf, off = os.read(fd, 65536), 0
+    while off < len(buf):
+        _, mask, _, n = struct.unpack_from("iIII", buf, off)
+        if n == 0:  # no name: DIR itself
+            print("closed", flush=True)
+        off += 16 + n
+'
+
+scanned_twice() {
+    (($(grep -cx closed "$1") >= 2))
+}
+
 @test "spool: a directory, a socket and a non-.json file in incoming/ are set aside or reported, never unseen" {
     mkdir -p "$WK_SPOOL/incoming/adir.json"
     python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \
@@ -258,7 +283,17 @@ success" "results/: the 255-byte job's and the dead-lettered one's"
         test -e "$WK_SPOOL/results/ok.json" -a -e "$WK_SPOOL/dead/asock.error.json" \
         -a -e "$WK_SPOOL/dead/adir.error.json" || { wk_dump w; return 1; }
     wk_wait_event w spool_entry_ignored 10 '.file == "notes.txt"' || return 1
-    sleep 2.5 # more scans: the ignored file is reported once
+    # More scans past notes.txt, each seen as incoming/ closed after its
+    # read: nothing in it can be claimed any more, so every scan from now
+    # on reads every entry (the slot rescans at least every second).
+    local scans=$BATS_TEST_TMPDIR/scans
+    timeout 60 python3 -c "$DIR_CLOSES_PY" "$WK_SPOOL/incoming" >"$scans" 2>&1 3>&- &
+    SCANS_PID=$!
+    wk_until 10 "the watch on incoming/" grep -qx watching "$scans" || return 1
+    wk_until 15 "two more scans of incoming/" scanned_twice "$scans" || { cat "$scans"; wk_dump w; return 1; }
+    kill "$SCANS_PID" 2>/dev/null
+    wait "$SCANS_PID" 2>/dev/null || true
+    SCANS_PID=
     wk_signal_and_wait w TERM 30
     jq -e '.error | test("directory")' "$WK_SPOOL/dead/adir.error.json" >/dev/null ||
         fail "adir: $(cat "$WK_SPOOL/dead/adir.error.json")"
