@@ -375,12 +375,23 @@ scanned_twice() {
     wk_wait_event w job_done 60 ".task_id == \"$tid\"" || return 1
     wk_wait_event w reap_failed 20 '.member | test("^bad")' || return 1
     wk_alive w || fail "the worker died"
-    sleep 2.5 # more heartbeats, more reaps: each member is reported once
+    # More reaps: two more crashed workers, one after the other, each with a
+    # job.  A reap reads ralph:workers when it starts, all of it (below the
+    # 64 members a heartbeat takes), so ghost2 is reaped by a later reap
+    # than the one that reported the bad members, and ghost3 by a later one
+    # still: both walked the bad members again, and must not report them.
+    local more
+    for more in 2 3; do
+        rcli SADD ralph:workers "ghost$more" >/dev/null
+        rcli LPUSH "ralph:processing:ghost$more" "{\"task_id\":\"$tid-$more\",\"command\":[\"true\"]}" >/dev/null
+        wk_wait_event w job_done 60 ".task_id == \"$tid-$more\"" || return 1
+    done
     assert_equal "$(wk_count_events w reap_failed)" 10 "reap_failed events"
     wk_signal_and_wait w TERM 30
     assert_equal "$WK_RC" 0 "exit code"
     assert_equal "$(rcli LLEN ralph:processing:ghost)" 0 "ghost's processing list"
-    assert_equal "$(rcli SISMEMBER ralph:workers ghost)" 0 "ghost is no longer a worker"
+    assert_equal "$(rcli SISMEMBER ralph:workers ghost)$(rcli SISMEMBER ralph:workers ghost2)$(rcli SISMEMBER ralph:workers ghost3)" \
+        000 "ghost, ghost2 and ghost3 are no longer workers"
 }
 
 # Does the key exist (for wk_until)?
