@@ -352,6 +352,9 @@ scanned_twice() {
     rcli ACL SETUSER default '-blmove' >/dev/null
     wk_start w --queue "$WK_Q" --concurrency 1 "${LEASE[@]}"
     wk_wait_event w queue_unavailable 30 '.error | test("BLMOVE is refused")' || return 1
+    # The property is a rate: what the slot logs in a fixed window.  This
+    # sleep is that window (no event to wait for: a slot that backs off logs
+    # nothing more in it); a slow host can only log less.
     sleep 3
     n=$(wk_count_events w queue_unavailable)
     ((n <= 6)) || fail "$n queue_unavailable events in about 3 s: the slot spins"
