@@ -228,10 +228,14 @@ for i in range(5):
         held.append(s)
     except OSError as e:
         print("body", i, e)
-time.sleep(30)
+print("held", flush=True)
+while True:  # until the test (or its teardown) kills it
+    time.sleep(60)
 PY
     SLOW_PID=$!
-    sleep 1
+    # The job is pushed once every client is connected and has sent.
+    wk_until 60 "the clients hold their connections" grep -qx held "$BATS_TEST_TMPDIR/slow.log" ||
+        { cat "$BATS_TEST_TMPDIR/slow.log"; return 1; }
     wk_push "$(job "m-during-$$" 'echo fine')"
     wk_until 60 "a job's result while the clients hold on" has_result "m-during-$$" ||
         { wk_dump w; return 1; }
