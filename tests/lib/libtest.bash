@@ -52,9 +52,13 @@ jq() {
         command jq "$@"
         return
     fi
-    local out rc=0
-    out=$(command jq "$@") || rc=$?
-    [[ -n $out ]] && printf '%s\n' "$out"
+    # Its output kept byte for byte (a -r empty string is a value: one
+    # newline), its status after it.
+    local out rc
+    out=$(command jq "$@"; printf '\n%d' "$?")
+    rc=${out##*$'\n'}
+    out=${out%$'\n'*}
+    printf '%s' "$out"
     if ((rc == 0)) && [[ -z $out ]]; then
         echo "jq -e: no value (no input?)" >&2
         rc=4
