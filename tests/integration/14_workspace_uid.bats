@@ -51,17 +51,11 @@ PY
 )
 
 @test "workspace: writing 60 MiB files in a loop stops at workspace_limit (ENOSPC), in a tmpfs, not on the engine's disk" {
-    local tid cid engine_type pid out err
+    local tid
     tid=$(rx_tid ws-fill)
     rx_job_jq --arg id "$tid" --arg s "$FILL" '{task_id: $id, command: ["python3", "-c", $s],
         memory_limit: "1g", workspace_limit: "256m", timeout: 120, env: {WAIT_FOR: "/tmp/engine-read"}}'
-    rx_run_bg "$JOB"
-    pid=$RX_BG_PID out=$RX_BG_OUT err=$RX_BG_ERR
-    cid=$(rx_wait_running "$tid" 60)
-    engine_type=$(rx_workspace_engine_type "$cid")
-    docker exec "$cid" touch /tmp/engine-read
-    rx_wait_pid "$pid" 150
-    RX_OUT=$(cat "$out") RX_ERR=$(cat "$err")
+    rx_run_asking_workspace "$tid"
     rx_expect success 0
     rx_check '.output.waited == true' 'the job ended after the engine was asked about its workspace'
     rx_check '.limits.workspace_bytes == 268435456' 'the result states the limit'
@@ -73,11 +67,7 @@ PY
     # disk (a disk quota, too, would stop the writes with ENOSPC and report
     # its size): the engine mounts a tmpfs there, and the job sees one
     # (under gVisor it sees its gofer's 9p: the engine's record says it).
-    [[ $engine_type == tmpfs ]] ||
-        fail "the engine mounts '$engine_type' at /workspace of the job's container, not a tmpfs"
-    if [[ $(rx_get '.limits.sandbox // "runc"') == runc ]]; then
-        rx_check '.output.fstype == "tmpfs"' 'the job sees a tmpfs at /workspace (mountinfo)'
-    fi
+    rx_check_workspace_tmpfs '.output.fstype'
     assert_no_container "$tid"
 }
 

@@ -481,6 +481,36 @@ rx_workspace_engine_type() {
     fi
 }
 
+# rx_run_asking_workspace TID: run $JOB (task TID) in the background and,
+# while its container runs, ask the engine what it mounts at /workspace
+# (RX_WS_ENGINE); then make /tmp/engine-read in the container, which the
+# job's own code waits for (at most 60 s) before it ends, so that the
+# answer is of the job's own mount.  RX_OUT, RX_ERR and RX_RC as rx_run's.
+rx_run_asking_workspace() {
+    local cid
+    rx_run_bg "$JOB"
+    cid=$(rx_wait_running "$1" 60) || return 1
+    RX_WS_ENGINE=$(rx_workspace_engine_type "$cid")
+    docker exec "$cid" touch /tmp/engine-read
+    rx_wait_pid "$RX_BG_PID" 150 || return 1
+    RX_OUT=$(cat "$RX_BG_OUT") RX_ERR=$(cat "$RX_BG_ERR")
+}
+
+# rx_check_workspace_tmpfs JOB_FSTYPE: the workspace of the last
+# rx_run_asking_workspace was a tmpfs: by the engine's record, and under
+# runc as the job saw it (JOB_FSTYPE: the jq path of the result where the
+# job put the type /proc/self/mountinfo gave; under gVisor it sees its
+# gofer's 9p, so the engine's record alone tells there).
+rx_check_workspace_tmpfs() {
+    if [[ $RX_WS_ENGINE != tmpfs ]]; then
+        fail "the engine mounts '$RX_WS_ENGINE' at /workspace of the job's container, not a tmpfs"
+        return 1
+    fi
+    if [[ $(rx_get '.limits.sandbox // "runc"') == runc ]]; then
+        rx_check "$1 == \"tmpfs\"" 'the job sees a tmpfs at /workspace (mountinfo)'
+    fi
+}
+
 # Wait (at most SECONDS) until a running container labelled ralph.task_id=ID
 # exists; prints its id.
 rx_wait_running() {
