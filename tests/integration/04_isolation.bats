@@ -103,22 +103,12 @@ def calculate(inputs):
     r["nnp_prctl"] = ctypes.CDLL(None).prctl(39, 0, 0, 0, 0)
     with open("/proc/self/mounts") as f:
         r["tmp_opts"] = [l.split()[3] for l in f if l.split()[1] == "/tmp"]
-    # Whether the mount each directory lies on (the longest mount point
-    # above it, the last one mounted there) is read-only.
-    with open("/proc/self/mountinfo") as f:
-        mounts = [(l.split()[4], "ro" in l.split()[5].split(",")) for l in f]
-    def ro(p):
-        best = None
-        for mp, flag in mounts:
-            if p == mp or p.startswith(mp.rstrip("/") + "/"):
-                if best is None or len(mp) >= len(best[0]):
-                    best = (mp, flag)
-        return best[1] if best else None
-    r["ro"] = {d: ro(d) for d in ["/", "/etc", "/home", "/var", "/usr", "/run", "/var/tmp"]}
+    # Whether the mount each directory lies on is read-only.
+    r["ro"] = {d: mount_ro(d) for d in ["/", "/etc", "/home", "/var", "/usr", "/run", "/var/tmp"]}
     return r
 PY
 )
-    rx_job_jq --arg id "$tid" --arg code "$code" '{task_id: $id, code: $code, timeout: 20}'
+    rx_job_jq --arg id "$tid" --arg code "$RX_PY_MOUNT_RO$code" '{task_id: $id, code: $code, timeout: 20}'
     rx_run "$JOB"
     rx_expect success 0
     local sandbox

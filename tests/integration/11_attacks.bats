@@ -710,23 +710,13 @@ for what, act in [("mkdir_cgroup", lambda: os.mkdir("/sys/fs/cgroup/ralph-evil")
         r[what] = "ok"
     except OSError as e:
         r[what] = errno.errorcode.get(e.errno)
-# Whether the mount each path lies on (the longest mount point above it,
-# the last one mounted there) is read-only.
-with open("/proc/self/mountinfo") as f:
-    mounts = [(l.split()[4], "ro" in l.split()[5].split(",")) for l in f]
-def ro(p):
-    best = None
-    for mp, flag in mounts:
-        if p == mp or p.startswith(mp.rstrip("/") + "/"):
-            if best is None or len(mp) >= len(best[0]):
-                best = (mp, flag)
-    return best[1] if best else None
-r["ro"] = {p: ro(p) for p in list(r["open"]) + ["/sys/ralph-evil"]}
+# Whether the mount each path lies on is read-only.
+r["ro"] = {p: mount_ro(p) for p in list(r["open"]) + ["/sys/ralph-evil"]}
 with open("/workspace/output.json", "w") as f:
     json.dump(r, f)
 PY
 )
-    atk_py "$tid" "$script"
+    atk_py "$tid" "$RX_PY_MOUNT_RO$script"
     rx_run "$JOB"
     rx_expect success 0
     rx_check '.output.open | length >= 1' 'the probe found files under /sys'

@@ -481,6 +481,21 @@ rx_workspace_engine_type() {
     fi
 }
 
+# Python for a job that asks whether a path lies on a read-only mount:
+# put it before the job's code.  mount_ro(PATH): True or False for the mount
+# PATH lies on (the longest mount point above it, the last one mounted
+# there), None if none is (the mount table is read once).
+RX_PY_MOUNT_RO='with open("/proc/self/mountinfo") as _f:
+    _RX_MOUNTS = [(l.split()[4], "ro" in l.split()[5].split(",")) for l in _f]
+def mount_ro(p):
+    best = None
+    for mp, flag in _RX_MOUNTS:
+        if p == mp or p.startswith(mp.rstrip("/") + "/"):
+            if best is None or len(mp) >= len(best[0]):
+                best = (mp, flag)
+    return best[1] if best else None
+'
+
 # rx_run_asking_workspace TID: run $JOB (task TID) in the background and,
 # while its container runs, ask the engine what it mounts at /workspace
 # (RX_WS_ENGINE); then make /tmp/engine-read in the container, which the
