@@ -162,7 +162,7 @@ PY
     local tid script
     tid=$(rx_tid atk-manyfiles)
     script=$(cat <<'PY'
-import errno, json, os, time
+import errno, json, os
 n, dirs, err = 0, 0, None
 try:
     for d in range(10 ** 6):
@@ -173,21 +173,13 @@ try:
             n += 1
 except OSError as e:
     err = errno.errorcode.get(e.errno, str(e.errno))
-fstype = None
-with open("/proc/self/mountinfo") as f:
-    for line in f:
-        left, right = line.split(" - ", 1)
-        if left.split()[4] == "/workspace":
-            fstype = right.split()[0]       # the last mount there wins
-t0 = time.time()
-while not os.path.exists("/tmp/engine-read") and time.time() - t0 < 60:
-    time.sleep(0.05)
-print(json.dumps({"files": n, "dirs": dirs, "error": err, "fstype": fstype,
-                  "waited": os.path.exists("/tmp/engine-read")}))
+fstype = workspace_fstype()
+waited = wait_engine_read()
+print(json.dumps({"files": n, "dirs": dirs, "error": err, "fstype": fstype, "waited": waited}))
 PY
 )
     # 32 MiB: 8192 inodes.
-    atk_py "$tid" "$script" '{"timeout": 120, "workspace_limit": "32m"}'
+    atk_py "$tid" "$RX_PY_WORKSPACE_ASKED$script" '{"timeout": 120, "workspace_limit": "32m"}'
     rx_run_asking_workspace "$tid"
     rx_expect success 0
     rx_check '.limits.workspace_inodes == 8192' 'the result states the inode bound'

@@ -15,8 +15,8 @@ teardown() { rx_teardown; }
 # it then waits (at most 60 s) for that file to exist before it ends: the
 # test reads the engine's record of the workspace while the container is
 # there, then makes the file (docker exec).
-FILL=$(cat <<'PY'
-import errno, json, os, time
+FILL=$RX_PY_WORKSPACE_ASKED$(cat <<'PY'
+import errno, json, os
 block = b"\x01" * (1 << 20)
 written, err, n = 0, None, 0
 try:
@@ -29,18 +29,8 @@ try:
 except OSError as e:
     err = errno.errorcode.get(e.errno, str(e.errno))
 st = os.statvfs("/workspace")
-fstype = None
-with open("/proc/self/mountinfo") as f:
-    for line in f:
-        left, right = line.split(" - ", 1)
-        if left.split()[4] == "/workspace":
-            fstype = right.split()[0]       # the last mount there wins
-waited = None
-if os.environ.get("WAIT_FOR"):
-    t0 = time.time()
-    while not os.path.exists(os.environ["WAIT_FOR"]) and time.time() - t0 < 60:
-        time.sleep(0.05)
-    waited = os.path.exists(os.environ["WAIT_FOR"])
+fstype = workspace_fstype()
+waited = wait_engine_read(os.environ["WAIT_FOR"]) if os.environ.get("WAIT_FOR") else None
 for name in os.listdir("."):
     if name.startswith("fill"):
         os.unlink(name)

@@ -496,6 +496,27 @@ def mount_ro(p):
     return best[1] if best else None
 '
 
+# Python for the job of rx_run_asking_workspace: put it before the job's
+# code.  workspace_fstype(): the type of the file system at /workspace as
+# /proc/self/mountinfo gives it (the last mount there wins).
+# wait_engine_read(PATH): wait (at most 60 s) for the test to have asked the
+# engine (it makes PATH, /tmp/engine-read, then); True once it has.
+RX_PY_WORKSPACE_ASKED='import os as _rx_os, time as _rx_time
+def workspace_fstype():
+    fstype = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, right = line.split(" - ", 1)
+            if left.split()[4] == "/workspace":
+                fstype = right.split()[0]
+    return fstype
+def wait_engine_read(path="/tmp/engine-read"):
+    t0 = _rx_time.time()
+    while not _rx_os.path.exists(path) and _rx_time.time() - t0 < 60:
+        _rx_time.sleep(0.05)
+    return _rx_os.path.exists(path)
+'
+
 # rx_run_asking_workspace TID: run $JOB (task TID) in the background and,
 # while its container runs, ask the engine what it mounts at /workspace
 # (RX_WS_ENGINE); then make /tmp/engine-read in the container, which the
