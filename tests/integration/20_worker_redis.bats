@@ -235,10 +235,9 @@ claim_blocked() {
     wk_wait_event w job_start 60 ".task_id == \"$t1\""
     wk_until 30 "slot 2 waits for a job (a client blocked in BLMOVE)" claim_blocked || { wk_dump w; return 1; }
     kill -TERM "${WK_PID[w]}"
-    wk_wait_event w stopping 15
+    wk_wait_event w stopping 15 || { wk_dump w; fail "no stopping event"; }
     wk_push "$late"
     wk_expect_exit w 0 60
-    wk_has_event w stopping || { wk_dump w; fail "no stopping event"; }
     RX_OUT=$(wk_result "$t1")
     rx_check '.status == "success"' 'the running job finished'
     if [[ -n $(wk_result "$t2") ]] || wk_has_event w job_start ".task_id == \"$t2\""; then
