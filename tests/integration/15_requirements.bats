@@ -72,10 +72,14 @@ def calculate(inputs):
 @test "requirements: installed and imported; the second job uses the cached image and asks the index nothing" {
     local tid image
     tid=$(rx_tid req-a)
-    # timeout 1: the job's timeout starts after the build (which takes more).
+    # timeout 1: the job's timeout starts after the build, which takes more
+    # (its index answers each file 1.5 s late: a fast engine built it in
+    # 0.9 s).
     rx_job_jq --arg id "$tid" --arg code "$IMPORT" \
         '{task_id: $id, code: $code, requirements: ["TinyPkg==2.0"], timeout: 1}'
+    echo 1500 >"$INDEX_DIR/files-delay-ms"
     rx_run "$JOB"
+    rm -f "$INDEX_DIR/files-delay-ms"
     rx_expect success 0
     rx_check '.output == {tinypkg: "2.0", tinydep: 42, hello: "hello from tinypkg"}' \
         'tinypkg 2.0 and its dependency tinydep were importable'

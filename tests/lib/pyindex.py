@@ -14,7 +14,9 @@ the files are byte-for-byte the same on every start), then serves on
 
 Once it listens it writes the port to FILE (atomically, with a newline).
 Every request's path is appended to DIR/requests.log, one per line, flushed
-at once, 404s included: a test can tell what pip asked for.
+at once, 404s included: a test can tell what pip asked for.  While a file
+DIR/files-delay-ms exists, each /files/ request is answered that many
+milliseconds late (a test that needs a build slower than something).
 
 The packages:
 
@@ -45,6 +47,7 @@ import signal
 import sys
 import tarfile
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -271,6 +274,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "ralph-pyindex/1"
     projects = {}
     files_dir = ""
+    delay_file = ""
     log_file = None
     log_lock = threading.Lock()
 
@@ -311,6 +315,11 @@ class Handler(BaseHTTPRequestHandler):
         if len(parts) == 2 and parts[0] == "files":
             names = {fn for files in self.projects.values() for fn, _ in files}
             if parts[1] in names:
+                try:
+                    with open(self.delay_file, encoding="utf-8") as f:
+                        time.sleep(int(f.read().strip() or 0) / 1000)
+                except FileNotFoundError:
+                    pass
                 with open(os.path.join(self.files_dir, parts[1]), "rb") as f:
                     return self._send(200, f.read(), "application/octet-stream")
         return self._send(404, b"not found\n", "text/plain")
@@ -331,6 +340,7 @@ def main():
 
     os.makedirs(args.dir, exist_ok=True)
     Handler.files_dir = os.path.join(args.dir, "files")
+    Handler.delay_file = os.path.join(args.dir, "files-delay-ms")
     Handler.projects = make_packages(Handler.files_dir)
     Handler.log_file = open(os.path.join(args.dir, "requests.log"), "a", encoding="utf-8")  # pylint: disable=consider-using-with
 
